@@ -211,6 +211,11 @@ def check_meta_propagation(fn: Any, name: str, args: Sequence[Any]) -> None:
     except Exception:  # inconclusive on meta: a GPU run settles it
         return
     outputs = result if isinstance(result, (tuple, list)) else (result,)
+    if not outputs or not all(isinstance(output, Tensor) for output in outputs):
+        raise CheckFailed(
+            f"`{name}` returned {describe(result)} instead of tensors"
+            + (" (did you forget `return`?)." if result is None else ".")
+        )
     for output in outputs:
         if isinstance(output, Tensor) and output.device.type != "meta":
             raise CheckFailed(

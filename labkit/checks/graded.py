@@ -101,7 +101,11 @@ class GradedFunction:
             for args in self.cases():
                 inputs = cast(args, torch.float64, device)
                 before = core.snapshot(inputs)
-                core.call(fn, self.name, *inputs)
+                result = core.call(fn, self.name, *inputs)
+                if not isinstance(result, torch.Tensor):
+                    raise core.CheckFailed(
+                        f"`{self.name}` returned {core.describe(result)}; expected a torch.Tensor."
+                    )
                 core.expect_unmodified(self.name, self.arg_names, inputs, before)
 
         core.on_every_device(on)

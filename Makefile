@@ -1,0 +1,38 @@
+# The kit's commands. Every target runs from .venv/, created on first use from the pinned
+# requirements (torch 2.13.0 CPU build, otter-grader 7.0.0, ...).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+SUBMISSIONS ?= demo/submissions
+OUT ?= grades
+WORKERS ?=
+TIMEOUT ?= 600
+
+.PHONY: help grade release test clean
+
+help:
+	@echo "make grade [SUBMISSIONS=dir] [OUT=dir] [WORKERS=n]  grade a folder of submissions (default: the demo class)"
+	@echo "make test                                           run the kit's tests"
+	@echo "make release                                        regenerate student/, autograder/, solutions/, demo/ from assignments/"
+
+$(INSTALLED): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(INSTALLED)
+
+grade: $(INSTALLED)
+	$(PY) -m labkit grade --submissions "$(SUBMISSIONS)" --out "$(OUT)" --timeout $(TIMEOUT) $(if $(WORKERS),--workers $(WORKERS))
+
+release: $(INSTALLED)
+	$(PY) -m labkit release
+
+test: $(INSTALLED)
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) grades .pytest_cache

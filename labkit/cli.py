@@ -1,0 +1,57 @@
+"""The kit's command line: parses arguments and calls the module that does the work."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import paths
+
+
+def _release(args: argparse.Namespace) -> int:
+    from .release import ReleaseError, release
+
+    try:
+        release(args.assignments or None)
+    except ReleaseError as error:
+        print(f"release refused: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from .grade.batch import grade_class
+
+    summary = grade_class(Path(args.submissions), Path(args.out), workers=args.workers,
+                          timeout=args.timeout)
+    print(summary)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labkit", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    release = commands.add_parser("release", help="regenerate student/, autograder/, solutions/")
+    release.add_argument("assignments", nargs="*", help="assignment stems (default: all)")
+    release.set_defaults(run=_release)
+
+    grade = commands.add_parser("grade", help="grade a folder of submissions")
+    grade.add_argument("--submissions", default=str(paths.DEMO_SUBMISSIONS),
+                       help="one entry per student: a folder, a notebook or a zip")
+    grade.add_argument("--out", default=str(paths.DEFAULT_GRADES), help="results folder")
+    grade.add_argument("--workers", type=int, default=None, help="parallel gradings (default: cores)")
+    grade.add_argument("--timeout", type=int, default=600,
+                       help="seconds allowed to grade one notebook")
+    grade.set_defaults(run=_grade)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Reading, executing and normalising notebooks: one place for what every command does to them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbclient import NotebookClient
+
+#: The kernel every notebook is run with, whatever kernel a student's copy was saved from.
+KERNEL_NAME = "python3"
+#: nbclient skips cells carrying this tag.
+SKIP_TAG = "skip-execution"
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(str(path), as_version=4)
+
+
+def write(nb: nbformat.NotebookNode, path: Path) -> None:
+    """Write a notebook with a stable layout (sorted keys, one trailing newline)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def normalise_kernelspec(nb: nbformat.NotebookNode) -> None:
+    """Point the notebook at the standard Python kernel, so that a copy saved from a conda or
+    differently named kernel still runs."""
+    nb.metadata["kernelspec"] = {
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+        "name": KERNEL_NAME,
+    }
+
+
+def strip_volatile_metadata(nb: nbformat.NotebookNode) -> None:
+    """Drop what changes from one run to the next (timings, widget state), keeping outputs."""
+    nb.metadata.pop("widgets", None)
+    nb.metadata.get("language_info", {}).pop("version", None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("ExecuteTime", None)
+
+
+def number_cells(nb: nbformat.NotebookNode) -> None:
+    """Give cells ids by position: otter draws fresh random ids for the cells it adds."""
+    for index, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{index:03d}"
+
+
+def execute(
+    nb: nbformat.NotebookNode,
+    cwd: Path,
+    *,
+    timeout: int = 600,
+    skip: Any = None,
+) -> nbformat.NotebookNode:
+    """Run every cell in a fresh kernel started in ``cwd``; cells for which ``skip(cell)`` is true
+    are left unexecuted. Raises ``nbclient.exceptions.CellExecutionError`` on the first error."""
+    skipped = []
+    if skip is not None:
+        for cell in nb.cells:
+            if cell.cell_type == "code" and skip(cell):
+                tags = cell.metadata.setdefault("tags", [])
+                if SKIP_TAG not in tags:
+                    tags.append(SKIP_TAG)
+                    skipped.append(cell)
+    normalise_kernelspec(nb)
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name=KERNEL_NAME,
+        resources={"metadata": {"path": str(cwd)}},
+        record_timing=False,
+    )
+    client.execute()
+    for cell in skipped:
+        cell.metadata["tags"].remove(SKIP_TAG)
+        if not cell.metadata["tags"]:
+            del cell.metadata["tags"]
+    strip_volatile_metadata(nb)
+    return nb
+
+
+def code_sources(nb: nbformat.NotebookNode) -> list[str]:
+    return [cell.source for cell in nb.cells if cell.cell_type == "code"]

@@ -1,0 +1,156 @@
+"""``make release``: turn each master notebook into its student, autograder and solution files.
+
+otter assign does the split. Around it, this module stages the hidden-test helpers next to the
+master, refuses a release that would leak solutions or hidden tests, and makes the output
+byte-for-byte reproducible: otter stamps the zip's name and entries with the time, and executed
+notebooks carry timings.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from . import masters, notebooks
+from .paths import (
+    ASSIGNMENTS,
+    AUTOGRADER,
+    CHECKS_PACKAGE,
+    SOLUTIONS,
+    STUDENT,
+    autograder_zip,
+    solution_notebook,
+    student_notebook,
+)
+
+#: Every zip entry gets this timestamp (the earliest a zip can hold), so zips depend on content only.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+_EXECUTABLE = {"run_autograder", "setup.sh"}
+
+
+class ReleaseError(RuntimeError):
+    """A master that cannot be released as it is; the message says which cell and why."""
+
+
+def master_paths() -> list[Path]:
+    return sorted(ASSIGNMENTS.glob("*.ipynb"))
+
+
+def _stage(master: Path, build: Path) -> Path:
+    """Copy the master, its grading requirements and the hidden-test helpers into ``build``."""
+    shutil.copy(master, build / master.name)
+    shutil.copy(ASSIGNMENTS / "requirements.txt", build / "requirements.txt")
+    package = build / "labkit"
+    package.mkdir()
+    shutil.copy(CHECKS_PACKAGE.parent / "__init__.py", package / "__init__.py")
+    shutil.copytree(
+        CHECKS_PACKAGE, package / "checks", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
+    return build / master.name
+
+
+def _run_otter_assign(staged: Path, dist: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "otter", "assign", staged.name, str(dist)],
+        cwd=staged.parent, capture_output=True, text=True,
+    )
+    if result.returncode != 0:
+        raise ReleaseError(
+            f"otter assign failed on {staged.name}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
+        )
+
+
+def reproducible_zip(source: Path, target: Path) -> None:
+    """Rewrite a zip with sorted entries, fixed timestamps and fixed permissions."""
+    with zipfile.ZipFile(source) as original:
+        entries = sorted((info.filename, original.read(info)) for info in original.infolist()
+                         if not info.is_dir())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as rewritten:
+        for name, data in entries:
+            info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
+            mode = 0o755 if Path(name).name in _EXECUTABLE else 0o644
+            info.external_attr = (0o100000 | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3
+            rewritten.writestr(info, data)
+
+
+def _is_export_cell(cell) -> bool:
+    return "grader.export(" in cell.source
+
+
+def _is_check_cell(cell) -> bool:
+    return cell.cell_type == "code" and "grader.check(" in cell.source
+
+
+def _drop_check_html(nb) -> None:
+    """Keep the plain-text result of ``grader.check`` cells: otter's HTML picks a random emoji."""
+    for cell in filter(_is_check_cell, nb.cells):
+        for output in cell.get("outputs", []):
+            output.get("data", {}).pop("text/html", None)
+
+
+def _write_solution(autograder_nb: Path, student_nb: Path, target: Path) -> None:
+    """Execute the notebook with solutions, so the released solution shows its plots and passes
+    its own checks; its metadata carries the public tests only, like a student's copy."""
+    nb = notebooks.read(autograder_nb)
+    notebooks.number_cells(nb)
+    nb.metadata["otter"] = notebooks.read(student_nb).metadata["otter"]
+    with tempfile.TemporaryDirectory() as run_dir:
+        notebooks.write(nb, Path(run_dir) / target.name)  # otter.Notebook() reads its own file
+        notebooks.execute(nb, Path(run_dir), skip=_is_export_cell)
+    _drop_check_html(nb)
+    notebooks.write(nb, target)
+
+
+def release_one(master: Path) -> None:
+    """Release one master into student/, autograder/ and solutions/ (replacing what was there)."""
+    parsed = masters.parse(master)
+    stem = master.stem
+    with tempfile.TemporaryDirectory() as tmp:
+        build = Path(tmp)
+        staged = _stage(master, build)
+        dist = build / "dist"
+        _run_otter_assign(staged, dist)
+
+        leaks = masters.find_leaks(parsed, dist / "student" / master.name)
+        if leaks:
+            raise ReleaseError(
+                f"{master.name}: the student notebook would leak:\n  " + "\n  ".join(leaks)
+                + "\nPut solution code inside BEGIN/END SOLUTION blocks or markers, and mark "
+                "hidden tests `hidden: true` inside BEGIN/END TESTS."
+            )
+
+        student_dir = student_notebook(stem).parent
+        shutil.rmtree(student_dir, ignore_errors=True)
+        student_dir.mkdir(parents=True)
+        student_nb = notebooks.read(dist / "student" / master.name)
+        notebooks.number_cells(student_nb)
+        notebooks.write(student_nb, student_notebook(stem))
+
+        (zip_source,) = (dist / "autograder").glob(f"{stem}-autograder_*.zip")
+        shutil.rmtree(autograder_zip(stem).parent, ignore_errors=True)
+        reproducible_zip(zip_source, autograder_zip(stem))
+
+        shutil.rmtree(solution_notebook(stem).parent, ignore_errors=True)
+        _write_solution(dist / "autograder" / master.name, student_notebook(stem),
+                        solution_notebook(stem))
+
+
+def release(names: list[str] | None = None) -> list[Path]:
+    """Release the named masters (by stem), or all of them; returns the masters released."""
+    chosen = [m for m in master_paths() if not names or m.stem in names]
+    if names and len(chosen) != len(names):
+        known = ", ".join(m.stem for m in master_paths())
+        raise ReleaseError(f"unknown assignment in {names}; the masters are: {known}")
+    for folder in (STUDENT, AUTOGRADER, SOLUTIONS):
+        folder.mkdir(exist_ok=True)
+    for master in chosen:
+        print(f"releasing {master.name} ...", flush=True)
+        release_one(master)
+    return chosen
