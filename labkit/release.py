@@ -15,11 +15,13 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from . import masters, notebooks
+from . import demo, masters, notebooks
 from .paths import (
     ASSIGNMENTS,
     AUTOGRADER,
     CHECKS_PACKAGE,
+    DEMO_SUBMISSIONS,
+    ROOT,
     SOLUTIONS,
     STUDENT,
     autograder_zip,
@@ -153,4 +155,7 @@ def release(names: list[str] | None = None) -> list[Path]:
     for master in chosen:
         print(f"releasing {master.name} ...", flush=True)
         release_one(master)
+    released = [m.stem for m in master_paths() if solution_notebook(m.stem).is_file()]
+    demo.build(released)
+    print(f"demo class rebuilt in {DEMO_SUBMISSIONS.relative_to(ROOT)}/", flush=True)
     return chosen
