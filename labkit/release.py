@@ -32,6 +32,8 @@ from .paths import (
 #: Every zip entry gets this timestamp (the earliest a zip can hold), so zips depend on content only.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _EXECUTABLE = {"run_autograder", "setup.sh"}
+#: The modules of labkit.checks every assignment's hidden tests use.
+SHARED_CHECKS = ("__init__.py", "core.py", "graded.py")
 
 
 class ReleaseError(RuntimeError):
@@ -42,16 +44,24 @@ def master_paths() -> list[Path]:
     return sorted(ASSIGNMENTS.glob("*.ipynb"))
 
 
+def checks_module(stem: str) -> str:
+    """The hidden-test module of an assignment: its stem without the number, by convention."""
+    return stem.split("_", 2)[2]
+
+
 def _stage(master: Path, build: Path) -> Path:
-    """Copy the master, its grading requirements and the hidden-test helpers into ``build``."""
+    """Copy the master, its grading requirements and the hidden-test helpers into ``build``.
+
+    Only the shared helpers and this assignment's own module go in, so that a change to another
+    assignment's checks leaves this autograder unchanged.
+    """
     shutil.copy(master, build / master.name)
     shutil.copy(ASSIGNMENTS / "requirements.txt", build / "requirements.txt")
     package = build / "labkit"
-    package.mkdir()
+    (package / "checks").mkdir(parents=True)
     shutil.copy(CHECKS_PACKAGE.parent / "__init__.py", package / "__init__.py")
-    shutil.copytree(
-        CHECKS_PACKAGE, package / "checks", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-    )
+    for module in (*SHARED_CHECKS, f"{checks_module(master.stem)}.py"):
+        shutil.copy(CHECKS_PACKAGE / module, package / "checks" / module)
     return build / master.name
 
 

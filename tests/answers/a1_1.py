@@ -1,0 +1,141 @@
+"""Answer variants for 1.1 (linear regression): typical mistakes and correct alternatives."""
+
+WRONG = {
+    "add_bias_column": {
+        "ones_first": "def add_bias_column(X):\n    return torch.cat((X.new_ones(X.shape[0], 1), X), dim=1)",
+        "ones_on_cpu": "def add_bias_column(X):\n    return torch.cat((X, torch.ones(X.shape[0], 1, dtype=X.dtype)), dim=1)",
+        "hard_coded_rows": "def add_bias_column(X):\n    return torch.cat((X, X.new_ones(1000, 1)), dim=1)",
+        "via_numpy": "import numpy as np\ndef add_bias_column(X):\n    return torch.from_numpy(np.hstack([X.numpy(), np.ones((X.shape[0], 1))])).to(X.dtype)",
+    },
+    "as_column": {
+        "row_not_column": "def as_column(y):\n    return y.reshape(1, -1)",
+        "unsqueeze_in_place": "def as_column(y):\n    return y.unsqueeze_(1)",
+        "always_float32": "def as_column(y):\n    return y.reshape(-1, 1).float()",
+    },
+    "train_test_split": {
+        "no_shuffle": "def train_test_split(X, y, n_train, seed):\n    return X[:n_train], y[:n_train], X[n_train:], y[n_train:]",
+        "targets_not_aligned": (
+            "def train_test_split(X, y, n_train, seed):\n"
+            "    g = torch.Generator().manual_seed(seed)\n"
+            "    p, q = torch.randperm(len(X), generator=g), torch.randperm(len(X), generator=g)\n"
+            "    return X[p[:n_train]], y[q[:n_train]], X[p[n_train:]], y[q[n_train:]]"
+        ),
+        "ignores_seed": (
+            "def train_test_split(X, y, n_train, seed):\n"
+            "    p = torch.randperm(len(X))\n"
+            "    return X[p[:n_train]], y[p[:n_train]], X[p[n_train:]], y[p[n_train:]]"
+        ),
+        "overlapping_parts": (
+            "def train_test_split(X, y, n_train, seed):\n"
+            "    g = torch.Generator().manual_seed(seed)\n"
+            "    i = torch.randint(len(X), (len(X),), generator=g)\n"
+            "    return X[i[:n_train]], y[i[:n_train]], X[i[n_train:]], y[i[n_train:]]"
+        ),
+        "shuffles_in_place": (
+            "def train_test_split(X, y, n_train, seed):\n"
+            "    p = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))\n"
+            "    X[:] = X[p]\n    y[:] = y[p]\n"
+            "    return X[:n_train], y[:n_train], X[n_train:], y[n_train:]"
+        ),
+    },
+    "pinv_svd": {
+        "no_threshold": (
+            "def pinv_svd(X):\n    U, S, Vh = torch.linalg.svd(X, full_matrices=False)\n"
+            "    return Vh.mT @ torch.diag(1 / S) @ U.mT"
+        ),
+        "missing_transposes": (
+            "def pinv_svd(X):\n    U, S, Vh = torch.linalg.svd(X, full_matrices=False)\n"
+            "    S_inv = torch.where(S > 1e-10, 1 / S, torch.zeros_like(S))\n"
+            "    return Vh @ torch.diag(S_inv) @ U.mT"
+        ),
+        "S_not_inverted": (
+            "def pinv_svd(X):\n    U, S, Vh = torch.linalg.svd(X, full_matrices=False)\n"
+            "    return Vh.mT @ torch.diag(S) @ U.mT"
+        ),
+        "normal_equations": "def pinv_svd(X):\n    return torch.linalg.inv(X.T @ X) @ X.T",
+        "zeros_on_cpu": (
+            "def pinv_svd(X):\n    U, S, Vh = torch.linalg.svd(X, full_matrices=False)\n"
+            "    S_inv = torch.where(S > 1e-10, 1 / S, torch.zeros(S.shape, dtype=S.dtype))\n"
+            "    return Vh.mT @ torch.diag(S_inv) @ U.mT"
+        ),
+        "via_numpy": (
+            "import numpy as np\ndef pinv_svd(X):\n    U, S, Vh = np.linalg.svd(X.numpy(), full_matrices=False)\n"
+            "    S_inv = np.where(S > 1e-10, 1 / S, 0)\n"
+            "    return torch.from_numpy(Vh.T @ np.diag(S_inv) @ U.T)"
+        ),
+    },
+    "linear_regression_loss_grad": {
+        "sign_error": "def linear_regression_loss_grad(theta, X, y):\n    return X.T @ (y - X @ theta)",
+        "mean_not_sum": "def linear_regression_loss_grad(theta, X, y):\n    return X.T @ (X @ theta - y) / X.shape[0]",
+        "factor_two": "def linear_regression_loss_grad(theta, X, y):\n    return 2 * X.T @ (X @ theta - y)",
+        "transposed_result": "def linear_regression_loss_grad(theta, X, y):\n    return (X @ theta - y).T @ X",
+        "in_place_residual": "def linear_regression_loss_grad(theta, X, y):\n    y -= X @ theta\n    return -X.T @ y",
+        "float64_result": "def linear_regression_loss_grad(theta, X, y):\n    return X.double().T @ (X.double() @ theta.double() - y.double())",
+        "via_numpy": (
+            "def linear_regression_loss_grad(theta, X, y):\n"
+            "    Xn, t, yn = X.numpy(), theta.numpy(), y.numpy()\n"
+            "    return torch.from_numpy(Xn.T @ (Xn @ t - yn))"
+        ),
+    },
+}
+
+CORRECT = {
+    "add_bias_column": {
+        "hstack_ones_like": "def add_bias_column(X):\n    return torch.hstack((X, torch.ones_like(X[:, :1])))",
+        "default_dtype_ones_promoted_by_cat": "def add_bias_column(X):\n    return torch.cat((X, torch.ones(X.shape[0], 1, device=X.device)), dim=1)",
+        "functional_pad": "def add_bias_column(X):\n    return F.pad(X, (0, 1), value=1.0)",
+    },
+    "as_column": {
+        "unsqueeze": "def as_column(y):\n    return y.unsqueeze(1)",
+        "none_index": "def as_column(y):\n    return y[:, None]",
+        "view": "def as_column(y):\n    return y.view(len(y), 1)",
+    },
+    "train_test_split": {
+        "manual_seed_global": (
+            "def train_test_split(X, y, n_train, seed):\n    torch.manual_seed(seed)\n"
+            "    p = torch.randperm(X.shape[0])\n"
+            "    return X[p[:n_train]], y[p[:n_train]], X[p[n_train:]], y[p[n_train:]]"
+        ),
+        "argsort_of_rand": (
+            "def train_test_split(X, y, n_train, seed):\n"
+            "    g = torch.Generator().manual_seed(seed)\n"
+            "    p = torch.rand(len(X), generator=g).argsort().to(X.device)\n"
+            "    tr, te = p[:n_train], p[n_train:]\n"
+            "    return X[tr], y[tr], X[te], y[te]"
+        ),
+    },
+    "pinv_svd": {
+        "legacy_torch_svd": (
+            "def pinv_svd(X):\n    U, S, V = torch.svd(X)\n"
+            "    S_inv = torch.where(S > 1e-10, 1 / S, torch.zeros_like(S))\n"
+            "    return V @ torch.diag(S_inv) @ U.T"
+        ),
+        "boolean_mask_and_item": (
+            "def pinv_svd(X):\n    U, S, Vh = torch.linalg.svd(X, full_matrices=False)\n"
+            "    S_inv = torch.zeros_like(S)\n    tol = S.max().item() * 1e-12 if len(S) else 0.0\n"
+            "    S_inv[S > tol] = 1 / S[S > tol]\n"
+            "    return Vh.T @ torch.diag(S_inv) @ U.T"
+        ),
+        "scaled_columns": (
+            "def pinv_svd(X):\n    U, S, Vh = torch.linalg.svd(X, full_matrices=False)\n"
+            "    keep = S > torch.finfo(X.dtype).eps * max(X.shape) * S.amax(dim=-1, keepdim=True)\n"
+            "    S_inv = torch.where(keep, S.reciprocal(), 0.0)\n"
+            "    return (Vh.mT * S_inv) @ U.mT"
+        ),
+    },
+    "linear_regression_loss_grad": {
+        "autograd": (
+            "def linear_regression_loss_grad(theta, X, y):\n"
+            "    theta = theta.detach().clone().requires_grad_(True)\n"
+            "    loss = 0.5 * ((X @ theta - y) ** 2).sum()\n"
+            "    loss.backward()\n    return theta.grad"
+        ),
+        "loop_over_rows": (
+            "def linear_regression_loss_grad(theta, X, y):\n    grad = torch.zeros_like(theta)\n"
+            "    for i in range(X.shape[0]):\n"
+            "        grad = grad + X[i].unsqueeze(1) * (X[i] @ theta - y[i])\n    return grad"
+        ),
+        "normal_form": "def linear_regression_loss_grad(theta, X, y):\n    return X.T @ X @ theta - X.T @ y",
+        "einsum": "def linear_regression_loss_grad(theta, X, y):\n    return torch.einsum('md,mk->dk', X, X @ theta - y)",
+    },
+}

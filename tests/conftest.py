@@ -1,0 +1,56 @@
+"""Shared fixtures: the released assignments, their test files, and one graded demo class."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from labkit import paths
+from labkit.grade import autograders, batch
+
+RELEASED = paths.assignment_stems()
+
+
+def answer_variants(stem: str) -> tuple[dict, dict]:
+    """(WRONG, CORRECT) answer variants of an assignment, from tests/answers/a<x>_<y>.py."""
+    module = importlib.import_module(f"tests.answers.a{stem[:3]}")
+    return module.WRONG, module.CORRECT
+
+
+def released_test_source(stem: str, question: str) -> str:
+    with zipfile.ZipFile(paths.autograder_zip(stem)) as archive:
+        return archive.read(f"tests/{question}.py").decode("utf-8")
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@dataclass
+class GradedClass:
+    submissions: Path
+    out: Path
+    digest_before: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def graded_demo(tmp_path_factory) -> GradedClass:
+    """The demo class graded once through the real path (released zips, real kernels)."""
+    submissions = tmp_path_factory.mktemp("demo") / "submissions"
+    shutil.copytree(paths.DEMO_SUBMISSIONS, submissions)
+    before = tree_digest(submissions)
+    out = tmp_path_factory.mktemp("grades")
+    batch.grade_class(submissions, out, workers=2, timeout=600)
+    return GradedClass(submissions, out, before)
+
+
+@pytest.fixture(scope="session")
+def assignments() -> list[autograders.Assignment]:
+    return autograders.load_all()

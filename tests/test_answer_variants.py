@@ -1,0 +1,55 @@
+"""Each typical wrong answer loses points and each correct alternative keeps full marks, judged
+by the released tests of its question (the autograder zip's own file, run by otter's runner)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from otter.test_files import ExceptionTestFile
+
+from .conftest import RELEASED, answer_variants, released_test_source
+
+
+def _cases(kind: str) -> list:
+    cases = []
+    for stem in RELEASED:
+        wrong, correct = answer_variants(stem)
+        for question, variants in (wrong if kind == "wrong" else correct).items():
+            for variant, source in variants.items():
+                cases.append(pytest.param(stem, question, source, id=f"{stem[:3]}-{question}-{variant}"))
+    return cases
+
+
+def _grade(stem: str, question: str, source: str, tmp_path) -> tuple[float, float, str]:
+    test_file = tmp_path / f"{question}.py"
+    test_file.write_text(released_test_source(stem, question))
+    tests = ExceptionTestFile.from_file(str(test_file))
+    env = {"torch": torch, "math": math, "F": F}
+    exec(compile(source, f"<{question} answer>", "exec"), env)
+    tests.run(env)
+    messages = "\n".join(r.message for r in tests.test_case_results if not r.passed)
+    return tests.score, tests.possible, messages
+
+
+@pytest.mark.parametrize("stem, question, source", _cases("wrong"))
+def test_wrong_answer_loses_points(stem, question, source, tmp_path):
+    score, possible, messages = _grade(stem, question, source, tmp_path)
+    assert score < possible, f"a wrong answer kept full marks ({score}/{possible})"
+    assert "CheckFailed" in messages or "Error" in messages
+
+
+@pytest.mark.parametrize("stem, question, source", _cases("correct"))
+def test_correct_alternative_keeps_full_marks(stem, question, source, tmp_path):
+    score, possible, messages = _grade(stem, question, source, tmp_path)
+    assert score == possible, f"a correct alternative lost points:\n{messages}"
+
+
+def test_every_graded_question_has_wrong_answers(assignments):
+    for assignment in assignments:
+        wrong, _ = answer_variants(assignment.stem)
+        functions = {q for q, _ in assignment.questions} - {"diabetes_theta"}
+        missing = functions - set(wrong)
+        assert not missing, f"{assignment.stem}: no wrong answers for {sorted(missing)}"

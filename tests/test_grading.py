@@ -1,0 +1,61 @@
+"""`make grade` through the real path: released zips, otter run, real kernels."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from labkit.demo import TYPICAL_MISTAKES
+
+from .conftest import tree_digest
+
+pytestmark = pytest.mark.slow
+
+
+def _rows(graded) -> dict[str, dict[str, str]]:
+    with open(graded.out / "grades.csv", newline="") as f:
+        return {row["student"]: row for row in csv.DictReader(f)}
+
+
+def test_solution_notebooks_get_full_marks(graded_demo, assignments):
+    perfect = _rows(graded_demo)["perfect"]
+    for assignment in assignments:
+        for question, points in assignment.questions:
+            assert float(perfect[f"{assignment.stem}/{question}"]) == points, question
+    assert float(perfect["total"]) == sum(a.max_points for a in assignments)
+    assert perfect["notes"] == ""
+
+
+def test_untouched_student_notebooks_get_zero_and_a_row(graded_demo, assignments):
+    blank = _rows(graded_demo)["blank"]
+    for assignment in assignments:
+        for question, _ in assignment.questions:
+            assert float(blank[f"{assignment.stem}/{question}"]) == 0, question
+    assert float(blank["total"]) == 0
+
+
+def test_typical_mistakes_lose_points_where_they_are(graded_demo, assignments):
+    rows = _rows(graded_demo)
+    mistakes, perfect = rows["typical_mistakes"], rows["perfect"]
+    assert float(mistakes["total"]) < float(perfect["total"])
+    for assignment in assignments:
+        if TYPICAL_MISTAKES.get(assignment.stem):
+            lost = [q for q, points in assignment.questions
+                    if float(mistakes[f"{assignment.stem}/{q}"]) < points]
+            assert len(lost) >= 2, f"{assignment.stem}: mistakes lost points only in {lost}"
+
+
+def test_gradebook_columns_and_questions_file(graded_demo, assignments):
+    with open(graded_demo.out / "grades.csv", newline="") as f:
+        header = next(csv.reader(f))
+    expected = [f"{a.stem}/{q}" for a in assignments for q, _ in a.questions]
+    assert header == ["student", *expected, "total", "notes"]
+    with open(graded_demo.out / "questions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["assignment"], r["question"], float(r["points"])) for r in rows] == [
+        (a.stem, q, p) for a in assignments for q, p in a.questions]
+
+
+def test_demo_submissions_are_left_untouched(graded_demo):
+    assert tree_digest(graded_demo.submissions) == graded_demo.digest_before

@@ -1,0 +1,115 @@
+"""The committed releases are what `make release` makes of the masters, and leak nothing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from labkit import masters, paths
+from labkit.release import master_paths
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def fresh_release(tmp_path_factory) -> Path:
+    """A copy of the repository's sources, released from scratch."""
+    root = tmp_path_factory.mktemp("repo")
+    shutil.copytree(paths.ASSIGNMENTS, root / "assignments")
+    shutil.copytree(paths.ROOT / "labkit", root / "labkit",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "labkit", "release"], cwd=root, check=True,
+                   capture_output=True)
+    return root
+
+
+def _released_files(root: Path) -> list[str]:
+    return sorted(
+        str(p.relative_to(root)) for folder in ("student", "autograder", "solutions", "demo")
+        for p in (root / folder).rglob("*") if p.is_file()
+    )
+
+
+def test_release_makes_the_committed_files(fresh_release):
+    assert _released_files(fresh_release) == _released_files(paths.ROOT)
+    for name in _released_files(paths.ROOT):
+        if name.startswith("solutions/"):
+            continue  # executed outputs: compared below by structure
+        assert (fresh_release / name).read_bytes() == (paths.ROOT / name).read_bytes(), (
+            f"{name} differs from a fresh release: run `make release` and commit the result")
+
+
+def test_solutions_match_a_fresh_release_cell_for_cell(fresh_release):
+    for stem in paths.assignment_stems():
+        fresh = nbformat.read(fresh_release / "solutions" / stem / f"{stem}.ipynb", 4)
+        committed = nbformat.read(paths.solution_notebook(stem), 4)
+        assert [c.source for c in fresh.cells] == [c.source for c in committed.cells]
+        assert fresh.metadata == committed.metadata
+        for a, b in zip(fresh.cells, committed.cells):
+            if a.cell_type == "code":
+                assert [o.output_type for o in a.outputs] == [o.output_type for o in b.outputs]
+
+
+def test_releases_exist_for_every_master():
+    assert [m.stem for m in master_paths()] == paths.assignment_stems()
+
+
+@pytest.mark.parametrize("master", master_paths(), ids=lambda p: p.stem)
+def test_student_notebook_has_no_solution_and_no_hidden_test(master):
+    student = paths.student_notebook(master.stem)
+    parsed = masters.parse(master)
+    assert parsed.distinctive_solution_lines(), "the master's solutions were not found"
+    assert parsed.hidden_tests, "the master's hidden tests were not found"
+    assert masters.find_leaks(parsed, student) == []
+    nb = nbformat.read(student, 4)
+    for question, test in nb.metadata["otter"]["tests"].items():
+        assert "hidden=True" not in test, f"{question}: a hidden test is in the student notebook"
+    sources = "\n".join(c.source for c in nb.cells)
+    assert "BEGIN SOLUTION" not in sources and "SOLUTION:" not in sources
+
+
+@pytest.mark.parametrize("master", master_paths(), ids=lambda p: p.stem)
+def test_autograder_zip_holds_every_hidden_test_and_the_checks(master):
+    parsed = masters.parse(master)
+    with zipfile.ZipFile(paths.autograder_zip(master.stem)) as archive:
+        names = set(archive.namelist())
+        tests = "".join(archive.read(n).decode() for n in names if n.startswith("tests/"))
+    assert "files/labkit/checks/core.py" in names
+    assert tests.count("hidden=True") == len(parsed.hidden_tests)
+    autograded = {q.name for q in parsed.questions if not q.manual}
+    assert {n[len("tests/"):-3] for n in names if n.startswith("tests/")} == autograded
+
+
+def test_release_refuses_a_solution_outside_a_solution_block(tmp_path):
+    """otter keeps a cell with inline solution markers outside a solution block whole; the
+    release must refuse it and name the cell."""
+    root = tmp_path / "repo"
+    shutil.copytree(paths.ASSIGNMENTS, root / "assignments")
+    shutil.copytree(paths.ROOT / "labkit", root / "labkit",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    master = root / "assignments" / "1_1_linear_regression.ipynb"
+    nb = nbformat.read(master, 4)
+    # Drop the raw BEGIN/END SOLUTION cells around the first solution.
+    first = next(i for i, c in enumerate(nb.cells)
+                 if c.cell_type == "raw" and c.source.strip() == "# BEGIN SOLUTION")
+    assert nb.cells[first + 2].source.strip() == "# END SOLUTION"
+    del nb.cells[first + 2]
+    del nb.cells[first]
+    nbformat.write(nb, master)
+    for other in (root / "assignments").glob("*.ipynb"):
+        if other != master:
+            other.unlink()
+    result = subprocess.run([sys.executable, "-m", "labkit", "release"], cwd=root,
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "release refused" in result.stderr
+    # With the raw cell before it gone, the solution cell now sits at index `first`.
+    assert f"cell {first}: solution line" in result.stderr
+    assert "X.new_ones(X.shape[0], 1)" in result.stderr
+    assert not any((root / "student").rglob("*.ipynb")), "a leaking student notebook was written"
