@@ -37,12 +37,27 @@ def normalise_kernelspec(nb: nbformat.NotebookNode) -> None:
 
 
 def strip_volatile_metadata(nb: nbformat.NotebookNode) -> None:
-    """Drop what changes from one run to the next (timings, widget state), keeping outputs."""
+    """Drop what changes from one run to the next (timings, widget state, how printed text was
+    split into chunks by the kernel's flushes), keeping the outputs themselves."""
     nb.metadata.pop("widgets", None)
     nb.metadata.get("language_info", {}).pop("version", None)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         cell.metadata.pop("ExecuteTime", None)
+        if cell.cell_type == "code":
+            cell.outputs = _coalesce_streams(cell.outputs)
+
+
+def _coalesce_streams(outputs: list) -> list:
+    merged: list = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (output.output_type == "stream" and previous is not None
+                and previous.output_type == "stream" and previous.name == output.name):
+            previous.text += output.text
+        else:
+            merged.append(output)
+    return merged
 
 
 def number_cells(nb: nbformat.NotebookNode) -> None:
