@@ -22,9 +22,12 @@ def _release(args: argparse.Namespace) -> int:
 
 def _grade(args: argparse.Namespace) -> int:
     from .grade.batch import grade_class
+    from .grade.sandbox import Limits
 
+    limits = Limits(notebook_seconds=args.timeout, cell_seconds=min(args.cell_timeout, args.timeout),
+                    memory_bytes=args.memory_mb << 20)
     summary = grade_class(Path(args.submissions), Path(args.out), workers=args.workers,
-                          timeout=args.timeout)
+                          limits=limits)
     print(summary)
     return 0
 
@@ -43,7 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--out", default=str(paths.DEFAULT_GRADES), help="results folder")
     grade.add_argument("--workers", type=int, default=None, help="parallel gradings (default: cores)")
     grade.add_argument("--timeout", type=int, default=600,
-                       help="seconds allowed to grade one notebook")
+                       help="seconds one notebook may run in all (default 600)")
+    grade.add_argument("--cell-timeout", type=int, default=120,
+                       help="seconds one cell may run (default 120)")
+    grade.add_argument("--memory-mb", type=int, default=4096,
+                       help="memory one notebook may use, in MB (default 4096)")
     grade.set_defaults(run=_grade)
     return parser
 

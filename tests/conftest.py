@@ -47,7 +47,7 @@ def graded_demo(tmp_path_factory) -> GradedClass:
     shutil.copytree(paths.DEMO_SUBMISSIONS, submissions)
     before = tree_digest(submissions)
     out = tmp_path_factory.mktemp("grades")
-    batch.grade_class(submissions, out, workers=2, timeout=600)
+    batch.grade_class(submissions, out, workers=2)
     return GradedClass(submissions, out, before)
 
 

@@ -10,11 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import autograders, discover, gradebook, run
+from .engine import ForkServer
+from .sandbox import Limits
 
 
 def _grade_student(
     entry: Path, assignments: list[autograders.Assignment], workdir: Path, out: Path,
-    timeout: float,
+    server: ForkServer, limits: Limits, hidden: list[Path],
 ) -> gradebook.StudentRow:
     by_stem = {a.stem: a for a in assignments}
     submission = discover.discover(entry, list(by_stem), workdir)
@@ -24,20 +26,23 @@ def _grade_student(
         if notebook is None:
             row.notes.append(f"{stem}: no notebook submitted")
             continue
-        result = run.grade_notebook(notebook, by_stem[stem], timeout=timeout)
+        result = run.grade_notebook(notebook, by_stem[stem], server=server, limits=limits,
+                                    hidden=hidden)
         if result.problem:
             row.notes.append(f"{stem}: {result.problem}")
+        row.notes.extend(f"{stem}: {note}" for note in result.notes)
         for question, points in result.scores.items():
             row.points[f"{stem}/{question}"] = points
         record = out / "results" / submission.student / f"{stem}.json"
         gradebook.write_atomically(record, json.dumps(
-            {"scores": result.scores, "outputs": result.outputs, "problem": result.problem},
+            {"scores": result.scores, "problem": result.problem, "notes": result.notes,
+             "cases": [case.__dict__ for case in result.cases]},
             indent=1, sort_keys=True))
     return row
 
 
 def grade_class(
-    submissions: Path, out: Path, *, workers: int | None = None, timeout: float = 600
+    submissions: Path, out: Path, *, workers: int | None = None, limits: Limits | None = None
 ) -> str:
     """Grade every entry of ``submissions`` into ``out``; returns a one-line summary."""
     started = time.monotonic()
@@ -48,14 +53,21 @@ def grade_class(
         raise SystemExit("no released autograders found: run `make release` first")
     entries = sorted(p for p in submissions.iterdir() if not p.name.startswith("."))
     workers = workers or os.cpu_count() or 1
+    limits = limits or Limits()
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="labkit-submissions-") as tmp, \
-            ThreadPoolExecutor(max_workers=workers) as pool:
-        # Each entry extracts into its own folder: two entries may share a student id.
-        rows = list(pool.map(
-            lambda item: _grade_student(item[1], assignments, Path(tmp) / str(item[0]), out,
-                                        timeout),
-            enumerate(entries)))
+    # Student code must not see the class's submissions or results.
+    hidden = [submissions.resolve(), out.resolve()]
+    server = ForkServer()
+    try:
+        with tempfile.TemporaryDirectory(prefix="labkit-submissions-") as tmp, \
+                ThreadPoolExecutor(max_workers=workers) as pool:
+            # Each entry extracts into its own folder: two entries may share a student id.
+            rows = list(pool.map(
+                lambda item: _grade_student(item[1], assignments, Path(tmp) / str(item[0]), out,
+                                            server, limits, hidden),
+                enumerate(entries)))
+    finally:
+        server.close()
     gradebook.write_grades(out / "grades.csv", assignments, rows)
     gradebook.write_questions(out / "questions.csv", assignments)
     with_problems = sum(1 for row in rows if row.notes)

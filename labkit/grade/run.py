@@ -1,26 +1,33 @@
-"""Grade one notebook with one released autograder: the single place where student code runs.
+"""Grade one notebook with one released autograder: the single place where grading happens.
 
-Each notebook is graded by ``otter run`` in its own process group, in a fresh temporary folder,
-under a wall-clock limit; a notebook that never finishes is killed with everything it started.
-Otter's Gradescope-style ``results.json`` is read back into a ``NotebookResult``.
+The notebook runs in a confined process (``engine``); the autograder's own test files (otter's
+format, from the released zip) run here, in the grader, against proxies of the notebook's names
+(``remote``). The student's code never shares a process with a test, a reference or a comparison.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from otter.test_files import ExceptionTestFile
+
 from .. import notebooks
 from .autograders import Assignment
+from .engine import ForkServer, NotebookSession, SessionFailed
+from .remote import RemoteEnv
+from .sandbox import Limits
 
-#: The entry otter adds for the public tests, already counted inside each question.
-_PUBLIC_ENTRY = "Public Tests"
+
+@dataclass
+class CaseResult:
+    question: str
+    hidden: bool
+    points: float
+    passed: bool
+    message: str
 
 
 @dataclass
@@ -28,62 +35,72 @@ class NotebookResult:
     assignment: str
     #: question -> points earned
     scores: dict[str, float] = field(default_factory=dict)
-    #: question -> otter's output for the question (failed checks and their messages)
-    outputs: dict[str, str] = field(default_factory=dict)
-    #: what went wrong with the notebook as a whole, in words (None when it was graded)
+    cases: list[CaseResult] = field(default_factory=list)
+    #: what went wrong with the notebook as a whole, in words
+    notes: list[str] = field(default_factory=list)
+    #: None when the notebook could be run at all
     problem: str | None = None
 
 
-def _prepare(notebook: Path, folder: Path, stem: str) -> Path | str:
-    """Copy the notebook under its assignment's name with the standard kernel; or say why not."""
+def _readable(notebook: Path) -> str | None:
+    """Why the file cannot be graded as a notebook, or None."""
     try:
         nb = notebooks.read(notebook)
-    except Exception as error:  # not JSON, not a notebook, truncated...
+    except Exception as error:  # not JSON, not a notebook, truncated, binary...
         return f"not a readable notebook ({type(error).__name__})"
-    notebooks.normalise_kernelspec(nb)
-    target = folder / f"{stem}.ipynb"
-    notebooks.write(nb, target)
-    return target
+    if not any(cell.cell_type == "code" for cell in nb.cells):
+        return "the notebook has no code cells"
+    return None
 
 
-def grade_notebook(notebook: Path, assignment: Assignment, *, timeout: float) -> NotebookResult:
+def _test_files(assignment: Assignment, folder: Path) -> list[ExceptionTestFile]:
+    with zipfile.ZipFile(assignment.zip_path) as archive:
+        names = [n for n in archive.namelist() if n.startswith("tests/") and n.endswith(".py")]
+        archive.extractall(folder, members=names)
+    order = {question: i for i, (question, _) in enumerate(assignment.questions)}
+    files = [ExceptionTestFile.from_file(str(folder / name)) for name in names]
+    return sorted(files, key=lambda f: order.get(f.name, len(order)))
+
+
+def _session_notes(session: NotebookSession, limits: Limits) -> list[str]:
+    report, notes = session.report, []
+    for index, reason in sorted(report.fatal.items()):
+        notes.append(f"{reason}; graded without code cell {index + 1}")
+    if report.output_bytes > limits.output_bytes:
+        notes.append(f"printed {report.output_bytes >> 20} MB; output kept to the first "
+                     f"{limits.output_bytes >> 10} kB")
+    return notes
+
+
+def grade_notebook(
+    notebook: Path, assignment: Assignment, *, server: ForkServer, limits: Limits,
+    hidden: list[Path] = (),
+) -> NotebookResult:
     result = NotebookResult(assignment=assignment.stem)
-    with tempfile.TemporaryDirectory(prefix="labkit-grade-") as tmp:
-        folder = Path(tmp)
-        prepared = _prepare(notebook, folder, assignment.stem)
-        if isinstance(prepared, str):
-            result.problem = prepared
-            return result
-        out = folder / "out"
-        out.mkdir()
-        command = [
-            sys.executable, "-m", "otter", "run", "--no-logo",
-            "-a", str(assignment.zip_path), "-o", str(out), str(prepared),
-        ]
-        process = subprocess.Popen(
-            command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True, text=True, errors="replace",
-        )
+    problem = _readable(notebook)
+    if problem:
+        result.problem = problem
+        return result
+    session = NotebookSession(server, notebook, f"{assignment.stem}.ipynb", limits, list(hidden))
+    with tempfile.TemporaryDirectory(prefix="labkit-tests-") as tests_dir:
         try:
-            log, _ = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-            result.problem = f"grading took longer than {timeout:.0f} s and was stopped"
+            session.start()
+        except SessionFailed as failure:
+            result.problem = f"the notebook could not be run: {failure}"
+            session.close()
             return result
-        results_file = out / "results.json"
-        if not results_file.is_file():
-            last = (log or "").strip().splitlines()[-1:] or ["no output"]
-            result.problem = f"the notebook could not be graded ({last[0][:200]})"
-            return result
-        _read_results(json.loads(results_file.read_text("utf-8")), result)
+        try:
+            env = RemoteEnv(session)
+            for test_file in _test_files(assignment, Path(tests_dir)):
+                test_file.run(env)
+                result.scores[test_file.name] = float(test_file.score)
+                for case, outcome in zip(test_file.test_cases, test_file.test_case_results):
+                    result.cases.append(CaseResult(
+                        question=test_file.name, hidden=bool(case.hidden),
+                        points=float(case.points or 0), passed=bool(outcome.passed),
+                        message="" if outcome.passed else outcome.message,
+                    ))
+        finally:
+            result.notes.extend(_session_notes(session, limits))
+            session.close()
     return result
-
-
-def _read_results(results: dict, result: NotebookResult) -> None:
-    for test in results.get("tests", []):
-        name = test.get("name")
-        if name == _PUBLIC_ENTRY or name is None:
-            continue
-        result.scores[name] = float(test.get("score") or 0.0)
-        result.outputs[name] = test.get("output", "")

@@ -1,0 +1,268 @@
+"""The grader's side of execution: start confined notebook processes and talk to them.
+
+``ForkServer`` keeps one pre-started interpreter (``labkit.grade.forkserver``) and restarts it if
+it dies. ``NotebookSession`` runs one notebook in a fresh confined process, under a per-cell and a
+per-notebook time limit, a memory limit and an output cap; if a cell hangs, exits the process or
+crashes it, the session says which cell and runs the notebook again without it, so that what does
+not depend on that cell can still be graded.
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import protocol
+from .sandbox import Limits
+
+#: How often resident memory is sampled while a notebook runs.
+_MEMORY_POLL_SECONDS = 0.05
+#: At most this many cells are dropped from one notebook before the rest is graded as it stands.
+MAX_FATAL_CELLS = 3
+
+
+class ForkServer:
+    """One pre-started interpreter shared by every worker thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self._control: socket.socket | None = None
+        self._reader = None
+
+    def _start(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "labkit.grade.forkserver", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+        )
+        theirs.close()
+        self._control = ours
+        self._reader = ours.makefile("rb")
+        ready = self._reader.readline()
+        if b"ready" not in ready:
+            raise RuntimeError("the grading interpreter failed to start")
+
+    def spawn(self, job: dict[str, Any], connection_fd: int, output_fd: int) -> int:
+        """Fork a confined process for ``job``; returns its pid."""
+        with self._lock:
+            for attempt in (1, 2):
+                if self._process is None or self._process.poll() is not None:
+                    self._start()
+                try:
+                    self._control.sendmsg(
+                        [json.dumps(job).encode("utf-8")],
+                        [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                          array.array("i", [connection_fd, output_fd]))],
+                    )
+                    reply = json.loads(self._reader.readline() or b"{}")
+                    if "pid" in reply:
+                        return int(reply["pid"])
+                except (OSError, ValueError):
+                    pass
+                self.close()  # broken: start it again once
+            raise RuntimeError("the grading interpreter keeps failing")
+
+    def close(self) -> None:
+        if self._process is not None:
+            try:
+                self._control.close()
+                self._process.kill()
+                self._process.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self._process = None
+
+
+class SessionFailed(RuntimeError):
+    """The notebook process is gone or stuck; the message says what happened, in words."""
+
+
+@dataclass
+class RunReport:
+    """What happened while the notebook's cells ran (for the student's notes)."""
+
+    cells: int = 0
+    errors: dict[int, str] = field(default_factory=dict)
+    fatal: dict[int, str] = field(default_factory=dict)
+    output_bytes: int = 0
+    output_head: str = ""
+    confinement: dict[str, Any] = field(default_factory=dict)
+    problem: str | None = None
+
+
+class _OutputDrain(threading.Thread):
+    """Reads a process's printed output, keeping at most ``cap`` bytes of it."""
+
+    def __init__(self, fd: int, cap: int):
+        super().__init__(daemon=True)
+        self.fd, self.cap, self.total, self.head = fd, cap, 0, bytearray()
+
+    def run(self) -> None:
+        with os.fdopen(self.fd, "rb", buffering=0) as stream:
+            while chunk := stream.read(1 << 16):
+                self.total += len(chunk)
+                if len(self.head) < self.cap:
+                    self.head += chunk[: self.cap - len(self.head)]
+
+
+def _resident_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+class NotebookSession:
+    """A student's notebook running in a confined process, ready for the grader's requests."""
+
+    def __init__(self, server: ForkServer, notebook: Path, notebook_name: str, limits: Limits,
+                 hidden: list[Path]):
+        self.server, self.notebook, self.notebook_name = server, notebook, notebook_name
+        self.limits, self.hidden = limits, hidden
+        self.report = RunReport()
+        self.deadline = time.monotonic() + limits.notebook_seconds
+        self._conn: socket.socket | None = None
+        self._pid: int | None = None
+        self._drain: _OutputDrain | None = None
+        self._memory_exceeded = False
+        self._workdir = tempfile.mkdtemp(prefix="labkit-nb-")
+
+    # -- process lifetime -------------------------------------------------------------------
+
+    def _spawn(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        read_fd, write_fd = os.pipe()
+        job = {
+            "notebook": str(self.notebook), "notebook_name": self.notebook_name,
+            "workdir": self._workdir, "skip": sorted(self.report.fatal),
+            "hidden": [str(p) for p in self.hidden],
+            "limits": self.limits.__dict__,
+        }
+        try:
+            self._pid = self.server.spawn(job, theirs.fileno(), write_fd)
+        finally:
+            theirs.close()
+            os.close(write_fd)
+        self._conn = ours
+        self._drain = _OutputDrain(read_fd, self.limits.output_bytes)
+        self._drain.start()
+        self._memory_exceeded = False
+
+    def kill(self) -> None:
+        if self._pid is not None:
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(self._pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        if self._conn is not None:
+            self._conn.close()
+        if self._drain is not None:
+            self._drain.join(timeout=5)
+            self.report.output_bytes += self._drain.total
+            if not self.report.output_head:
+                self.report.output_head = self._drain.head.decode("utf-8", errors="replace")
+        self._pid, self._conn, self._drain = None, None, None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                protocol.send(self._conn, {"op": "bye"})
+            except OSError:
+                pass
+        self.kill()
+        import shutil
+
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+    # -- messages -----------------------------------------------------------------------------
+
+    def _wait_readable(self, seconds: float) -> bool:
+        """Wait for a message, watching memory; False when ``seconds`` pass first."""
+        end = time.monotonic() + max(0.0, seconds)
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            ready, _, _ = select.select([self._conn], [], [], min(left, _MEMORY_POLL_SECONDS))
+            if ready:
+                return True
+            if self._pid and _resident_bytes(self._pid) > self.limits.memory_bytes:
+                self._memory_exceeded = True
+                return False
+
+    def _receive(self, seconds: float) -> Any:
+        if not self._wait_readable(min(seconds, self.deadline - time.monotonic())):
+            raise TimeoutError
+        return protocol.receive(self._conn)
+
+    def _why_stopped(self, what: str, seconds: float) -> str:
+        if self._memory_exceeded:
+            return f"{what} used more than {self.limits.memory_bytes >> 20} MB of memory"
+        if time.monotonic() >= self.deadline:
+            return f"the notebook ran longer than {self.limits.notebook_seconds:.0f} s in all"
+        return f"{what} ran longer than {seconds:.0f} s"
+
+    # -- running the notebook -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run the notebook's cells, dropping cells that hang or kill the process (re-running
+        without them); raises ``SessionFailed`` when nothing more can run."""
+        while True:
+            self._spawn()
+            current: int | None = None
+            try:
+                started = self._receive(30.0)
+                self.report.confinement = started.get("confinement", {})
+                while True:
+                    message = self._receive(self.limits.cell_seconds)
+                    if message.get("event") == "cell":
+                        current = int(message["index"])
+                    elif message.get("event") == "done":
+                        self.report.cells = int(message.get("cells", 0))
+                        self.report.errors = {int(k): str(v) for k, v in
+                                              message.get("errors", {}).items()}
+                        return
+            except TimeoutError:
+                reason = self._why_stopped(f"cell {current}" if current is not None
+                                           else "starting", self.limits.cell_seconds)
+            except (protocol.ChannelClosed, protocol.BadMessage, OSError):
+                reason = (f"cell {current} ended the notebook's process (it exited or crashed)"
+                          if current is not None else "the notebook's process ended at start")
+            self.kill()
+            if current is None or time.monotonic() >= self.deadline \
+                    or len(self.report.fatal) >= MAX_FATAL_CELLS:
+                raise SessionFailed(reason)
+            self.report.fatal[current] = reason
+
+    def request(self, message: dict[str, Any], seconds: float | None = None) -> Any:
+        """Send one request and wait for its answer; restarts the notebook if it died earlier."""
+        seconds = self.limits.call_seconds if seconds is None else seconds
+        if self._conn is None:
+            self.start()
+        try:
+            protocol.send(self._conn, message)
+            return self._receive(seconds)
+        except TimeoutError:
+            reason = self._why_stopped("the call", seconds)
+        except (protocol.ChannelClosed, protocol.BadMessage, OSError):
+            reason = "the call ended the notebook's process (it exited or crashed)"
+        self.kill()
+        raise SessionFailed(reason)

@@ -1,0 +1,81 @@
+"""A pre-started interpreter that forks one confined process per notebook.
+
+Starting Python and importing torch costs seconds; forking a process that already has them costs
+milliseconds. The server imports what notebooks of this lab use, runs no torch operation (thread
+pools do not survive a fork) and never touches CUDA, then waits for jobs on a Unix socket. Each job
+arrives with two file descriptors (the grader's connection to the new process and the pipe for its
+printed output); the server forks, and the child confines itself and runs the notebook
+(``labkit.grade.child``). The server never reads tests or autograders: a child inherits nothing
+secret from it.
+
+Run by the grader as ``python -m labkit.grade.forkserver FD``.
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import os
+import signal
+import socket
+import sys
+
+
+def _preload() -> None:
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import IPython.core.interactiveshell  # noqa: F401
+    import matplotlib.pyplot  # noqa: F401
+    import numpy  # noqa: F401
+    import otter  # noqa: F401  (the notebooks' first cell imports it)
+    import sklearn.datasets  # noqa: F401
+    import torch  # noqa: F401
+    import torch.nn.functional  # noqa: F401
+
+    from . import child, protocol, sandbox  # noqa: F401
+
+
+def _receive_job(control: socket.socket) -> tuple[dict, list[int]] | None:
+    fds = array.array("i")
+    message, ancillary, _, _ = control.recvmsg(65536, socket.CMSG_SPACE(2 * fds.itemsize))
+    if not message:
+        return None
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+    return json.loads(message.decode("utf-8")), list(fds)
+
+
+def serve(control: socket.socket) -> None:
+    # Children are reaped automatically; the grader watches them through their connections.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    while True:
+        received = _receive_job(control)
+        if received is None:
+            return
+        job, fds = received
+        if len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            control.sendall(json.dumps({"error": "a job needs two descriptors"}).encode() + b"\n")
+            continue
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            control.close()
+            from . import child
+
+            child.main(socket.socket(fileno=fds[0]), fds[1], job)
+        for fd in fds:
+            os.close(fd)
+        control.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+
+
+def main() -> None:
+    control = socket.socket(fileno=int(sys.argv[1]))
+    _preload()
+    control.sendall(b'{"ready": true}\n')
+    serve(control)
+
+
+if __name__ == "__main__":
+    main()

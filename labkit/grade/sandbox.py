@@ -1,0 +1,188 @@
+"""Confine the process that runs a student's notebook, before any student code runs.
+
+Run as root (as on CI and on a grading server), the process gets its own mount and network
+namespaces: the kit's hidden tests, releases, solutions, the class's submissions and results, and
+every temporary folder are covered by empty file systems, and there is no network; it then drops to
+an unprivileged user. Under any user it gets a fresh session, resource limits and a clean
+environment. ``describe()`` says which of these applied, for the README and the notes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import resource
+import stat
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import paths
+
+_CLONE_NEWNS = 0x00020000
+_CLONE_NEWNET = 0x40000000
+_MS_REC = 0x4000
+_MS_PRIVATE = 1 << 18
+_MS_NOSUID = 2
+_MS_NODEV = 4
+_MS_BIND = 4096
+
+#: The user student code runs as when the grader is root ("nobody" on Debian and most Linuxes).
+UNPRIVILEGED_UID = 65534
+UNPRIVILEGED_GID = 65534
+
+#: Folders of the kit that student code must not see.
+HIDDEN_KIT_FOLDERS = (
+    paths.AUTOGRADER, paths.SOLUTIONS, paths.ASSIGNMENTS, paths.CHECKS_PACKAGE,
+    paths.ROOT / "tests", paths.ROOT / "demo", paths.ROOT / ".git",
+)
+#: Shared temporary folders: the grader's own work folders live under them.
+HIDDEN_TEMP_FOLDERS = (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"))
+
+
+@dataclass
+class Limits:
+    """Per-notebook limits. Defaults are far above what the lab needs (seconds, a few hundred MB)."""
+
+    cell_seconds: float = 120.0
+    notebook_seconds: float = 600.0
+    call_seconds: float = 60.0
+    memory_bytes: int = 4 << 30
+    output_bytes: int = 1 << 20
+    processes: int = 256
+
+
+@dataclass
+class Confinement:
+    """What ``enter`` achieved, reported back to the grader."""
+
+    namespaces: bool = False
+    unprivileged: bool = False
+    no_network: bool = False
+    hidden: list[str] = field(default_factory=list)
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+
+def _mount_tmpfs(libc: ctypes.CDLL, target: Path, mode: str = "0755") -> bool:
+    options = f"size=256m,mode={mode}".encode()
+    result = libc.mount(b"tmpfs", str(target).encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, options)
+    return result == 0
+
+
+def _closed_ancestor(folder: Path) -> Path | None:
+    """The highest folder above ``folder`` that other users cannot enter (e.g. /root), if any."""
+    for ancestor in reversed(folder.parents):
+        if not os.stat(ancestor).st_mode & stat.S_IXOTH:
+            return ancestor
+    return None
+
+
+def _expose(libc: ctypes.CDLL, needed: list[Path], stage: Path) -> None:
+    """Make folders the interpreter reads (its standard library, its packages) reachable by the
+    unprivileged user when they sit below a closed folder, as a Python installed under /root does:
+    the closed folder is covered by an empty one holding only the needed folders, bound in."""
+    for index, folder in enumerate(needed):
+        closed = _closed_ancestor(folder)
+        if closed is None or not folder.is_dir():
+            continue
+        staged = stage / str(index)
+        staged.mkdir(parents=True)
+        libc.mount(str(folder).encode(), str(staged).encode(), None, _MS_BIND | _MS_REC, None)
+        if not any(Path(p) == closed for p in _exposed_covers):
+            _mount_tmpfs(libc, closed)
+            _exposed_covers.append(str(closed))
+        folder.mkdir(parents=True, exist_ok=True)
+        libc.mount(str(staged).encode(), str(folder).encode(), None, _MS_BIND | _MS_REC, None)
+
+
+_exposed_covers: list[str] = []
+
+
+def _interpreter_folders() -> list[Path]:
+    folders = {Path(sys.base_prefix), Path(sys.prefix), Path(sys.exec_prefix)}
+    folders.update(Path(p) for p in sys.path if p and Path(p).is_dir())
+    # The outermost folders suffice: binding one binds everything below it.
+    ordered = sorted((f.resolve() for f in folders), key=lambda f: len(f.parts))
+    kept: list[Path] = []
+    for folder in ordered:
+        if not any(folder == k or k in folder.parents for k in kept):
+            kept.append(folder)
+    return kept
+
+
+def _isolate_files_and_network(extra_hidden: list[Path], confinement: Confinement) -> None:
+    libc = _libc()
+    if libc.unshare(_CLONE_NEWNS | _CLONE_NEWNET) != 0:
+        return
+    confinement.namespaces = confinement.no_network = True
+    # Mounts made from here on stay inside this process's namespace.
+    libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None)
+    for folder in (*HIDDEN_KIT_FOLDERS, *extra_hidden, *HIDDEN_TEMP_FOLDERS):
+        mode = "1777" if folder in HIDDEN_TEMP_FOLDERS else "0755"
+        if folder.is_dir() and _mount_tmpfs(libc, folder, mode):
+            confinement.hidden.append(str(folder))
+    _expose(libc, _interpreter_folders(), Path("/tmp/.interpreter"))
+
+
+def _apply_limits(limits: Limits, address_space: bool) -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 20, 256 << 20))
+    if address_space:
+        # A backstop above the grader's own watch of resident memory: the interpreter, torch and
+        # their libraries already map about 1 GB before any student code runs.
+        ceiling = limits.memory_bytes + (2 << 30)
+        resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
+
+
+def clean_environment(workdir: Path) -> dict[str, str]:
+    """The only variables student code sees: nothing of the grader's environment."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(workdir),
+        "TMPDIR": str(workdir),
+        "LANG": "C.UTF-8",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": str(workdir / ".matplotlib"),
+        "OMP_NUM_THREADS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def enter(workdir_parent: Path, notebook_bytes: bytes, notebook_name: str, limits: Limits,
+          extra_hidden: list[Path]) -> tuple[Path, Confinement]:
+    """Confine this (freshly forked) process and return its private working folder.
+
+    ``notebook_bytes`` is read by the caller before the file systems are covered, and written into
+    the private folder once they are.
+    """
+    confinement = Confinement()
+    os.setsid()
+    is_root = os.geteuid() == 0
+    if is_root:
+        _isolate_files_and_network(extra_hidden, confinement)
+    base = Path("/tmp") if confinement.namespaces else workdir_parent
+    workdir = base / "notebook"
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / notebook_name).write_bytes(notebook_bytes)
+    (workdir / ".matplotlib").mkdir(exist_ok=True)
+    if is_root:
+        for path in (workdir, workdir / notebook_name, workdir / ".matplotlib"):
+            os.chown(path, UNPRIVILEGED_UID, UNPRIVILEGED_GID)
+    os.chdir(workdir)
+    # CUDA reserves far more address space than it uses: the backstop would break it.
+    _apply_limits(limits, address_space=not Path("/dev/nvidiactl").exists())
+    if is_root:
+        os.setgroups([])
+        os.setgid(UNPRIVILEGED_GID)
+        os.setuid(UNPRIVILEGED_UID)
+        confinement.unprivileged = True
+    os.environ.clear()
+    os.environ.update(clean_environment(workdir))
+    tempfile.tempdir = str(workdir)
+    return workdir, confinement
