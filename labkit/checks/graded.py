@@ -95,24 +95,30 @@ class GradedFunction:
         core.on_every_device(on)
 
     def check_inputs_unmodified(self, fn: Any) -> None:
-        """The function does not change its arguments in place, on any device."""
+        """Right values without changing the arguments in place, on any device.
+
+        Values are checked too: leaving the inputs alone earns nothing for a wrong function.
+        """
 
         def on(device: torch.device) -> None:
             for args in self.cases():
                 inputs = cast(args, torch.float64, device)
                 before = core.snapshot(inputs)
+                expected = self.reference(*args)
                 result = core.call(fn, self.name, *inputs)
-                if not isinstance(result, torch.Tensor):
-                    raise core.CheckFailed(
-                        f"`{self.name}` returned {core.describe(result)}; expected a torch.Tensor."
-                    )
                 core.expect_unmodified(self.name, self.arg_names, inputs, before)
+                core.expect_tensor(result, self.name, shape=expected.shape, dtype=torch.float64,
+                                   device=device, args=inputs)
+                core.expect_close(result, expected, self.name, rtol=self.float64.rtol,
+                                  atol=self.float64.atol, args=inputs)
 
         core.on_every_device(on)
 
     def check_devices(self, fn: Any) -> None:
-        """The result stays on the inputs' device: on meta tensors here, and on CUDA if present."""
+        """Right values, with the result on the inputs' device: on meta tensors here (which
+        catches tensors created on the CPU without a GPU), and on CUDA where present."""
         args = self.cases()[0]
+        self._check_case(fn, args, torch.float32, torch.device("cpu"))
         core.check_meta_propagation(fn, self.name, cast(args, torch.float32, "meta"))
         if torch.cuda.is_available():
             with core.full_precision():

@@ -157,11 +157,13 @@ def check_split_seeded(fn: Any) -> None:
 
 
 def check_split_unmodified_and_devices(fn: Any) -> None:
-    """Inputs unmodified; parts stay on the inputs' device (meta here, CUDA where present)."""
+    """A right split that leaves its inputs unmodified and keeps the parts on the inputs' device
+    (meta here, CUDA where present)."""
     for X, y, n_train in _split_cases():
         before = core.snapshot((X, y))
         _split(fn, X, y, n_train, 1)
         core.expect_unmodified("train_test_split", ("X", "y"), (X, y), before)
+        _split_rows(fn, X, y, n_train, 1)
     X, y, n_train = _split_cases()[0]
     core.check_meta_propagation(fn, "train_test_split", (*cast((X, y), torch.float32, "meta"), n_train, 1))
     if torch.cuda.is_available():

@@ -61,7 +61,7 @@ def _describe_value(value: Any) -> dict[str, Any]:
         return {"kind": "tensor", "value": protocol.encode(value)}
     if callable(value):
         return {"kind": "function"}
-    if value is None or isinstance(value, (bool, int, float, str, list, tuple)):
+    if value is None or isinstance(value, (bool, int, float, str, list, tuple, dict)):
         return {"kind": "value", "value": protocol.encode(value)}
     return {"kind": "other", "type": type(value).__name__}
 
@@ -150,6 +150,7 @@ def main(conn: socket.socket, output_fd: int, job: dict[str, Any]) -> None:
 
         torch.set_num_threads(1)
         protocol.send(conn, {"event": "started", "pid": os.getpid(),
+                             "resident": sandbox.memory_usage()["VmRSS"],
                              "confinement": confinement.__dict__})
         cells = _code_cells(notebook_bytes)
         ran = _run_cells(conn, cells, set(job.get("skip", [])))

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import protocol
-from .sandbox import Limits
+from .sandbox import Limits, memory_usage
 
 #: How often resident memory is sampled while a notebook runs.
 _MEMORY_POLL_SECONDS = 0.05
@@ -118,17 +118,6 @@ class _OutputDrain(threading.Thread):
                     self.head += chunk[: self.cap - len(self.head)]
 
 
-def _resident_bytes(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
 class NotebookSession:
     """A student's notebook running in a confined process, ready for the grader's requests."""
 
@@ -142,6 +131,8 @@ class NotebookSession:
         self._pid: int | None = None
         self._drain: _OutputDrain | None = None
         self._memory_exceeded = False
+        # Resident memory allowed: what the process holds at start plus the limit.
+        self._memory_ceiling = limits.memory_bytes + (1 << 30)
         self._workdir = tempfile.mkdtemp(prefix="labkit-nb-")
 
     # -- process lifetime -------------------------------------------------------------------
@@ -204,7 +195,7 @@ class NotebookSession:
             ready, _, _ = select.select([self._conn], [], [], min(left, _MEMORY_POLL_SECONDS))
             if ready:
                 return True
-            if self._pid and _resident_bytes(self._pid) > self.limits.memory_bytes:
+            if self._pid and memory_usage(self._pid)["VmRSS"] > self._memory_ceiling:
                 self._memory_exceeded = True
                 return False
 
@@ -231,6 +222,7 @@ class NotebookSession:
             try:
                 started = self._receive(30.0)
                 self.report.confinement = started.get("confinement", {})
+                self._memory_ceiling = int(started.get("resident", 0)) + self.limits.memory_bytes
                 while True:
                     message = self._receive(self.limits.cell_seconds)
                     if message.get("event") == "cell":

@@ -74,6 +74,8 @@ def encode(value: Any) -> Any:
         return {"__tensor__": plain_tensor(value), "device": value.device.type}
     if isinstance(value, (list, tuple)):
         return {"__seq__": [encode(v) for v in value], "tuple": isinstance(value, tuple)}
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {"__map__": [[k, encode(v)] for k, v in value.items()]}
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return {"__object__": type(value).__name__}
@@ -113,6 +115,8 @@ def decode(value: Any) -> Any:
         if "__seq__" in value:
             items = [decode(v) for v in value["__seq__"]]
             return tuple(items) if value.get("tuple") else items
+        if "__map__" in value:
+            return {str(k): decode(v) for k, v in value["__map__"]}
         if "__object__" in value:
             return Opaque(str(value["__object__"]))
         raise BadMessage("an unknown entry")

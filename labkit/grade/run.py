@@ -101,6 +101,6 @@ def grade_notebook(
                         message="" if outcome.passed else outcome.message,
                     ))
         finally:
+            session.close()  # counts the printed output, so notes come after
             result.notes.extend(_session_notes(session, limits))
-            session.close()
     return result

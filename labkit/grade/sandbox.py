@@ -134,10 +134,24 @@ def _apply_limits(limits: Limits, address_space: bool) -> None:
     resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
     resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 20, 256 << 20))
     if address_space:
-        # A backstop above the grader's own watch of resident memory: the interpreter, torch and
-        # their libraries already map about 1 GB before any student code runs.
-        ceiling = limits.memory_bytes + (2 << 30)
+        # Counted on top of what the interpreter, torch and their libraries already map (about
+        # 1 GB), so that an allocation beyond the limit fails inside the cell that makes it.
+        ceiling = memory_usage()["VmSize"] + limits.memory_bytes
         resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
+
+
+def memory_usage(pid: int | str = "self") -> dict[str, int]:
+    """Virtual (VmSize) and resident (VmRSS) memory of a process, in bytes (0 when unknown)."""
+    usage = {"VmSize": 0, "VmRSS": 0}
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                key = line.split(":")[0]
+                if key in usage:
+                    usage[key] = int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return usage
 
 
 def clean_environment(workdir: Path) -> dict[str, str]:
