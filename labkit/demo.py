@@ -23,6 +23,20 @@ TYPICAL_MISTAKES: dict[str, list[tuple[str, str, str]]] = {
         ("return X.T @ (X @ theta - y)", "return X.T @ (X @ theta - y) / X.shape[0]",
          "the gradient of the mean instead of the sum"),
     ],
+    "1_2_logistic_regression": [
+        ("return X.T @ (torch.sigmoid(X @ theta) - y)",
+         "return X.T @ (y - torch.sigmoid(X @ theta))", "a sign error in the gradient"),
+    ],
+    "1_3_softmax_regression": [
+        ("    Z = Z - Z.max(dim=1, keepdim=True).values\n", "",
+         "the loss exponentiates the logits as they are (overflows for large logits)"),
+        ("Theta_full = torch.cat((Theta, Theta.new_zeros(Theta.shape[0], 1)), dim=1)",
+         "Theta_full = torch.cat((Theta, torch.zeros(Theta.shape[0], 1, dtype=Theta.dtype)), dim=1)",
+         "the zero column is created on the CPU"),
+        ("return softmax_regression_loss_grad(Theta_full, X, y)[:, :-1]",
+         "return softmax_regression_loss_grad(Theta_full, X, y)[:, 1:]",
+         "the wrong column is dropped"),
+    ],
 }
 
 

@@ -1,0 +1,131 @@
+"""Answer variants for 1.2 (logistic regression): typical mistakes and correct alternatives."""
+
+#: Globals as the notebook defines them (the digits training rows), for the answer that reads
+#: them instead of its arguments: it then trains the notebook's model correctly, and only the
+#: checks on other inputs can tell.
+_NOTEBOOK_GLOBALS = (
+    "from sklearn.datasets import load_digits\n"
+    "_pixels, _digits = load_digits(n_class=2, return_X_y=True)\n"
+    "_X = torch.cat((torch.tensor(_pixels) / 16.0, torch.ones(360, 1, dtype=torch.float64)), dim=1)\n"
+    "_y = torch.tensor(_digits, dtype=torch.float64).reshape(-1, 1)\n"
+    "_order = torch.randperm(360, generator=torch.Generator().manual_seed(0))\n"
+    "X_train, y_train = _X[_order[:260]], _y[_order[:260]]\n"
+)
+
+WRONG = {
+    "logistic_regression_loss_grad": {
+        "sign_error": (
+            "def logistic_regression_loss_grad(theta, X, y):\n"
+            "    return X.T @ (y - torch.sigmoid(X @ theta))"
+        ),
+        "mean_not_sum": (
+            "def logistic_regression_loss_grad(theta, X, y):\n"
+            "    return X.T @ (torch.sigmoid(X @ theta) - y) / X.shape[0]"
+        ),
+        "bce_default_mean_autograd": (
+            "def logistic_regression_loss_grad(theta, X, y):\n"
+            "    theta = theta.detach().clone().requires_grad_(True)\n"
+            "    F.binary_cross_entropy_with_logits(X @ theta, y).backward()\n"
+            "    return theta.grad"
+        ),
+        "row_not_column": (
+            "def logistic_regression_loss_grad(theta, X, y):\n"
+            "    return (torch.sigmoid(X @ theta) - y).T @ X"
+        ),
+        "missing_transpose_summed": (
+            "def logistic_regression_loss_grad(theta, X, y):\n"
+            "    return (X * (torch.sigmoid(X @ theta) - y)).sum(dim=0)"
+        ),
+        "linear_not_sigmoid": (
+            "def logistic_regression_loss_grad(theta, X, y):\n"
+            "    return X.T @ (X @ theta - y)"
+        ),
+        "reads_notebook_globals": _NOTEBOOK_GLOBALS + (
+            "def logistic_regression_loss_grad(theta, X, y):\n"
+            "    return X_train.T @ (torch.sigmoid(X_train @ theta) - y_train)"
+        ),
+        "hard_coded_sanity_value": (
+            "def logistic_regression_loss_grad(theta, X, y):\n"
+            "    return torch.full_like(theta, 0.5)"
+        ),
+        "ignores_theta": (
+            "def logistic_regression_loss_grad(theta, X, y):\n"
+            "    return X.T @ (0.5 - y)"
+        ),
+        "result_always_float64": (
+            "def logistic_regression_loss_grad(theta, X, y):\n"
+            "    return (X.T @ (torch.sigmoid(X @ theta) - y)).to(torch.float64)"
+        ),
+        "loop_default_dtype_tensor": (
+            "def logistic_regression_loss_grad(theta, X, y):\n"
+            "    rows = [(torch.sigmoid(X[i] @ theta) - y[i]) * X[i] for i in range(X.shape[0])]\n"
+            "    return torch.tensor([[float(sum(r[j] for r in rows))] for j in range(X.shape[1])])"
+        ),
+        "zeros_on_cpu": (
+            "def logistic_regression_loss_grad(theta, X, y):\n"
+            "    grad = torch.zeros(X.shape[1], 1, dtype=X.dtype)\n"
+            "    return grad + X.T @ (torch.sigmoid(X @ theta) - y)"
+        ),
+        "via_numpy": (
+            "import numpy as np\n"
+            "def logistic_regression_loss_grad(theta, X, y):\n"
+            "    p = 1 / (1 + np.exp(-(X.numpy() @ theta.numpy())))\n"
+            "    return torch.from_numpy(X.numpy().T @ (p - y.numpy()))"
+        ),
+        "modifies_y_in_place": (
+            "def logistic_regression_loss_grad(theta, X, y):\n"
+            "    y -= torch.sigmoid(X @ theta)\n"
+            "    return -(X.T @ y)"
+        ),
+    },
+}
+
+CORRECT = {
+    "logistic_regression_loss_grad": {
+        "autograd_nll_formula": (
+            "def logistic_regression_loss_grad(theta, X, y):\n"
+            "    theta = theta.detach().clone().requires_grad_(True)\n"
+            "    p = torch.sigmoid(X @ theta)\n"
+            "    nll = -(y.T @ torch.log(p) + (1 - y).T @ torch.log(1 - p)).sum()\n"
+            "    (grad,) = torch.autograd.grad(nll, theta)\n"
+            "    return grad"
+        ),
+        "bce_with_logits_sum_autograd": (
+            "def logistic_regression_loss_grad(theta, X, y):\n"
+            "    theta = theta.detach().clone().requires_grad_(True)\n"
+            "    loss = F.binary_cross_entropy_with_logits(X @ theta, y, reduction='sum')\n"
+            "    loss.backward()\n"
+            "    return theta.grad"
+        ),
+        "loop_over_rows": (
+            "def logistic_regression_loss_grad(theta, X, y):\n"
+            "    grad = torch.zeros_like(theta)\n"
+            "    for i in range(X.shape[0]):\n"
+            "        x = X[i:i + 1].T\n"
+            "        grad = grad + x * (torch.sigmoid(x.T @ theta) - y[i:i + 1])\n"
+            "    return grad"
+        ),
+        "special_expit": (
+            "def logistic_regression_loss_grad(theta, X, y):\n"
+            "    return X.T @ (torch.special.expit(X @ theta) - y)"
+        ),
+        "explicit_exp": (
+            "def logistic_regression_loss_grad(theta, X, y):\n"
+            "    return X.mT @ (1 / (1 + torch.exp(-(X @ theta))) - y)"
+        ),
+        "broadcast_and_sum": (
+            "def logistic_regression_loss_grad(theta, X, y):\n"
+            "    return (X * (torch.sigmoid(X @ theta) - y)).sum(dim=0, keepdim=True).T"
+        ),
+        "einsum": (
+            "def logistic_regression_loss_grad(theta, X, y):\n"
+            "    return torch.einsum('md,mk->dk', X, torch.sigmoid(X @ theta) - y)"
+        ),
+        "in_place_on_own_tensor": (
+            "def logistic_regression_loss_grad(theta, X, y):\n"
+            "    r = torch.sigmoid(X @ theta)\n"
+            "    r -= y\n"
+            "    return X.T @ r"
+        ),
+    },
+}
