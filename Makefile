@@ -32,6 +32,7 @@ release: $(INSTALLED)
 	$(PY) -m labkit release
 
 test: $(INSTALLED)
+	tools/ensure-chromium
 	$(PY) -m pytest
 
 clean:

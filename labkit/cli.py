@@ -27,7 +27,7 @@ def _grade(args: argparse.Namespace) -> int:
     limits = Limits(notebook_seconds=args.timeout, cell_seconds=min(args.cell_timeout, args.timeout),
                     memory_bytes=args.memory_mb << 20)
     summary = grade_class(Path(args.submissions), Path(args.out), workers=args.workers,
-                          limits=limits)
+                          limits=limits, progress=True)
     print(summary)
     return 0
 

@@ -1,0 +1,423 @@
+"""One feedback page per student, ``OUT/feedback/<slug>.html``, read back from a graded OUT.
+
+The pages are built only from what grading already wrote (``grades.csv``, ``questions.csv``,
+``results/<student>/<assignment>.json``), so they can be regenerated at any time without running
+a notebook again. A page is meant to be handed to its student as is: it shows the points, the
+problems with the submission and, for each failed check, only the part of otter's message that
+the check wrote for students. The line of test code otter quotes is never shown, since it names
+the hidden checks. Student ids come from file names that students chose, so every string is
+HTML-escaped (jinja2's autoescape) and every file name is a slug built here, never the id itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from .gradebook import write_atomically
+
+#: Exception types whose text the checks write for students: shown without the type name.
+STUDENT_FACING = ("CheckFailed", "AssertionError")
+#: What a student sees when a message cannot be parsed safely (so nothing else leaks).
+UNREADABLE = "This check failed (no further detail is available)."
+EMPTY = "This check failed without a message."
+#: Below this difference two point values are the same (the CSV holds ``%g`` text).
+TOLERANCE = 1e-9
+
+_HEADER = re.compile(r"^Error at line \d+ in test .*:$")
+_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*): ?(.*)$", re.DOTALL)
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+#: Where a fragment of the "; "-joined notes column starts a new note ("<prefix>: ...").
+_NOTE_START = re.compile(r"^[^\s:;][^:;]*: |^no notebook found$")
+
+
+@dataclass(frozen=True)
+class Question:
+    assignment: str
+    name: str
+    points: float
+
+    @property
+    def column(self) -> str:
+        """The question's column in ``grades.csv``."""
+        return f"{self.assignment}/{self.name}"
+
+
+@dataclass
+class Student:
+    student: str
+    #: "<assignment>/<question>" -> points earned
+    points: dict[str, float]
+    total: float
+    notes: list[str]
+    #: assignment -> its results JSON (absent when the assignment left no record)
+    results: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def graded(self) -> bool:
+        """Whether at least one of the student's notebooks ran and was tested."""
+        return any(record.get("problem") is None for record in self.results.values())
+
+
+@dataclass
+class ClassResults:
+    questions: list[Question]
+    students: list[Student]
+
+    @property
+    def assignments(self) -> list[str]:
+        """Assignment stems in the order of ``questions.csv``."""
+        return list(dict.fromkeys(q.assignment for q in self.questions))
+
+    @property
+    def max_total(self) -> float:
+        return sum(q.points for q in self.questions)
+
+
+# --- reading OUT ---------------------------------------------------------------------------
+
+def _number(text: str) -> float:
+    """A points cell; an empty or malformed one counts as 0 so one bad cell spoils no page."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def split_notes(joined: str) -> list[str]:
+    """The notes of ``grades.csv`` as a list.
+
+    The column joins notes with "; ", but a note may itself hold "; " ("...; graded without
+    code cell 3"), so a fragment that does not start like a note ("<prefix>: ") is glued back
+    onto the one before it.
+    """
+    notes: list[str] = []
+    for fragment in joined.split("; ") if joined else []:
+        if notes and not _NOTE_START.match(fragment):
+            notes[-1] = f"{notes[-1]}; {fragment}"
+        else:
+            notes.append(fragment)
+    return notes
+
+
+def read_questions(out: Path) -> list[Question]:
+    with open(out / "questions.csv", newline="", encoding="utf-8") as handle:
+        return [Question(row["assignment"], row["question"], _number(row["points"]))
+                for row in csv.DictReader(handle)]
+
+
+def _result_folders(out: Path) -> dict[str, Path]:
+    """Student id -> results folder, from a listing rather than from the id.
+
+    Looking folders up in a listing means a hostile id ("..", "../x") can never point the
+    reader outside ``OUT/results``.
+    """
+    results = out / "results"
+    if not results.is_dir():
+        return {}
+    return {p.name: p for p in results.iterdir() if p.is_dir() and not p.is_symlink()}
+
+
+def _read_results(folder: Path | None, assignments: list[str]) -> dict[str, dict]:
+    found: dict[str, dict] = {}
+    for stem in assignments if folder else []:
+        path = folder / f"{stem}.json"
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict):
+            found[stem] = record
+    return found
+
+
+def load_class(out: Path) -> ClassResults:
+    """Everything the pages show, read from a graded OUT folder."""
+    questions = read_questions(out)
+    assignments = list(dict.fromkeys(q.assignment for q in questions))
+    folders = _result_folders(out)
+    students = []
+    with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            student = row.get("student") or ""
+            students.append(Student(
+                student=student,
+                points={q.column: _number(row.get(q.column, "")) for q in questions},
+                total=_number(row.get("total", "")),
+                notes=split_notes(row.get("notes") or ""),
+                results=_read_results(folders.get(student), assignments),
+            ))
+    students.sort(key=lambda s: s.student)
+    return ClassResults(questions, students)
+
+
+# --- messages --------------------------------------------------------------------------------
+
+def student_message(message: str) -> str:
+    """The part of otter's failure message a student may see.
+
+    Otter writes "❌ Test case failed", "Error at line N in test Q:", the one line of test code
+    (which names hidden checks) and then "Type: text". Only "Type: text" is kept, without the type
+    for the checks' own messages. A message in any other shape is replaced by a neutral
+    sentence rather than shown, since it cannot be told apart from test code.
+    """
+    lines = message.split("\n")
+    header = next((i for i, line in enumerate(lines) if _HEADER.match(line)), None)
+    if header is None or header + 2 >= len(lines):
+        return UNREADABLE
+    match = _EXCEPTION.match("\n".join(lines[header + 2:]))
+    if match is None:
+        return UNREADABLE
+    kind, text = match.group(1), match.group(2).strip()
+    if kind.rsplit(".", 1)[-1] in STUDENT_FACING:
+        return text or EMPTY
+    return f"{kind}: {text}" if text else kind
+
+
+# --- file names ------------------------------------------------------------------------------
+
+def _digest(student: str) -> str:
+    return hashlib.sha256(student.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+
+
+def _slug(student: str) -> str:
+    """A file-name-safe stem for one id: the id itself when it is already safe, else a cleaned
+    prefix plus a hash of the id, so two ids that clean to the same text stay apart."""
+    cleaned = _UNSAFE.sub("_", student).strip("._-")[:60]
+    if cleaned and cleaned == student:
+        return cleaned
+    return f"{cleaned or 'student'}-{_digest(student)}"
+
+
+def page_names(students: list[str]) -> list[str]:
+    """File names (``<slug>.html``) for a list of ids, unique even ignoring case (for case-
+    insensitive file systems).
+
+    Safe ids that clash ignoring case ("Alice", "alice") both get a hash suffix, so a student's
+    name does not depend on the order of the list; only an id listed twice gets "-2".
+    """
+    distinct = set(students)
+    clashes = Counter(_slug(student).lower() for student in distinct)
+    names: list[str] = []
+    taken: set[str] = set()
+    for student in students:
+        stem = _slug(student)
+        if clashes[stem.lower()] > 1 and stem == student:
+            stem = f"{stem}-{_digest(student)}"
+        name, number = f"{stem}.html", 1
+        while name.lower() in taken:
+            number += 1
+            name = f"{stem}-{number}.html"
+        taken.add(name.lower())
+        names.append(name)
+    return names
+
+
+# --- the page --------------------------------------------------------------------------------
+
+@dataclass
+class CaseView:
+    label: str
+    message: str
+
+
+@dataclass
+class QuestionView:
+    name: str
+    earned: float
+    possible: float
+    status: str
+    public_passed: int
+    public_total: int
+    hidden_passed: int
+    hidden_total: int
+    failures: list[CaseView]
+
+
+@dataclass
+class AssignmentView:
+    name: str
+    earned: float
+    possible: float
+    problem: str | None
+    recorded: bool
+    questions: list[QuestionView]
+
+
+def _status(earned: float, possible: float) -> str:
+    """A CSS class for a score: full, partial or none."""
+    if possible > 0 and earned >= possible - TOLERANCE:
+        return "full"
+    return "partial" if earned > TOLERANCE else "none"
+
+
+def _failures(cases: list[dict]) -> list[CaseView]:
+    views, hidden_number, public_number = [], 0, 0
+    for case in cases:
+        hidden = bool(case.get("hidden"))
+        if hidden:
+            hidden_number += 1
+        else:
+            public_number += 1
+        if case.get("passed"):
+            continue
+        if hidden:
+            points = _number(case.get("points"))
+            label = f"Hidden test {hidden_number} ({points:g} point{'s' if points != 1 else ''})"
+        else:
+            label = f"Public check {public_number} (0 points, for you to test with)"
+        views.append(CaseView(label, student_message(str(case.get("message") or ""))))
+    return views
+
+
+def _question_view(question: Question, student: Student, record: dict | None) -> QuestionView:
+    cases = [c for c in (record or {}).get("cases", [])
+             if isinstance(c, dict) and c.get("question") == question.name]
+    public = [c for c in cases if not c.get("hidden")]
+    hidden = [c for c in cases if c.get("hidden")]
+    earned = student.points.get(question.column, 0.0)
+    return QuestionView(
+        name=question.name, earned=earned, possible=question.points,
+        status=_status(earned, question.points),
+        public_passed=sum(1 for c in public if c.get("passed")), public_total=len(public),
+        hidden_passed=sum(1 for c in hidden if c.get("passed")), hidden_total=len(hidden),
+        failures=_failures(cases),
+    )
+
+
+def assignment_views(data: ClassResults, student: Student) -> list[AssignmentView]:
+    views = []
+    for stem in data.assignments:
+        record = student.results.get(stem)
+        questions = [_question_view(q, student, record)
+                     for q in data.questions if q.assignment == stem]
+        problem = record.get("problem") if record else None
+        views.append(AssignmentView(
+            name=stem, earned=sum(q.earned for q in questions),
+            possible=sum(q.possible for q in questions),
+            problem=str(problem) if problem else None, recorded=record is not None,
+            questions=questions,
+        ))
+    return views
+
+
+ENVIRONMENT = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
+                                  trim_blocks=True, lstrip_blocks=True)
+ENVIRONMENT.filters["pts"] = lambda value: f"{value:g}"
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+       max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #1d2433; line-height: 1.45; }
+h1 { margin-bottom: .2rem; } h1 .id { font-family: ui-monospace, monospace; word-break: break-all; }
+.total { font-size: 1.3rem; margin: .3rem 0 1.2rem; }
+.notes { border: 2px solid #c0392b; background: #fdecea; border-radius: 6px; padding: .6rem 1rem;
+         margin: 1rem 0; }
+.notes h2 { margin: .2rem 0 .4rem; color: #a93226; font-size: 1.15rem; }
+.notes li { white-space: pre-wrap; word-break: break-word; }
+.about { background: #eef3fb; border-left: 4px solid #3c6fb4; padding: .5rem 1rem; margin: 1rem 0; }
+section.assignment { border-top: 1px solid #ccd; margin-top: 1.5rem; }
+h2 .score, h3 .score { float: right; font-weight: normal; }
+table { border-collapse: collapse; width: 100%; margin: .5rem 0; }
+th, td { border: 1px solid #ccd; padding: .3rem .5rem; text-align: left; vertical-align: top; }
+th { background: #f1f3f8; } td.num { text-align: right; white-space: nowrap; }
+tr.full td.points { background: #e3f4e8; } tr.partial td.points { background: #fff4d6; }
+tr.none td.points { background: #fbe3e1; }
+.failure { margin: .35rem 0; } .failure .label { font-weight: 600; }
+.failure pre { white-space: pre-wrap; word-break: break-word; margin: .15rem 0 0;
+               font-family: ui-monospace, monospace; font-size: .9rem; background: #f7f7f9;
+               padding: .3rem .5rem; border-radius: 4px; }
+.ok { color: #1e7b3a; } .problem { color: #a93226; font-weight: 600; }
+"""
+
+PAGE = ENVIRONMENT.from_string("""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Feedback for {{ student.student }}</title>
+<style>{{ style | safe }}</style>
+</head>
+<body>
+<h1>Feedback for <span class="id">{{ student.student }}</span></h1>
+<p class="total">Total: <strong>{{ student.total | pts }} / {{ max_total | pts }}</strong> points</p>
+{% if student.notes %}
+<div class="notes" id="problems">
+<h2>Problems with your submission</h2>
+<p>These may have cost you points; read them first.</p>
+<ul>
+{% for note in student.notes %}
+<li>{{ note }}</li>
+{% endfor %}
+</ul>
+</div>
+{% endif %}
+<div class="about">
+<p><strong>How this was graded.</strong> Each question has <em>public checks</em>, the ones you
+could run yourself with <code>grader.check</code>; they are worth 0 points and only help you.
+Your grade is decided by the <em>hidden tests</em>, which try your code on other inputs. For a
+failed hidden test you see what went wrong, not the inputs or expected values themselves.</p>
+</div>
+{% for assignment in assignments %}
+<section class="assignment">
+<h2>{{ assignment.name }} <span class="score">{{ assignment.earned | pts }} / {{ assignment.possible | pts }} points</span></h2>
+{% if assignment.problem %}
+<p class="problem">Not graded: {{ assignment.problem }}</p>
+{% elif not assignment.recorded %}
+<p class="problem">No test results for this assignment{% if student.notes %} (see the problems above){% endif %}.</p>
+{% endif %}
+<table>
+<thead><tr><th>Question</th><th>Points</th><th>Hidden tests passed</th><th>Public checks passed</th></tr></thead>
+<tbody>
+{% for q in assignment.questions %}
+<tr class="{{ q.status }}"><td>{{ q.name }}</td><td class="num points">{{ q.earned | pts }} / {{ q.possible | pts }}</td>
+<td class="num">{% if q.hidden_total %}{{ q.hidden_passed }} of {{ q.hidden_total }}{% else %}&ndash;{% endif %}</td>
+<td class="num">{% if q.public_total %}{{ q.public_passed }} of {{ q.public_total }}{% else %}&ndash;{% endif %}</td></tr>
+{% endfor %}
+</tbody>
+</table>
+{% for q in assignment.questions if q.failures %}
+<h3>{{ q.name }} <span class="score">{{ q.earned | pts }} / {{ q.possible | pts }}</span></h3>
+{% for failure in q.failures %}
+<div class="failure"><span class="label">{{ failure.label }} failed:</span>
+<pre>{{ failure.message }}</pre></div>
+{% endfor %}
+{% endfor %}
+{% if assignment.recorded and not assignment.problem and not assignment.questions | selectattr("failures") | list %}
+<p class="ok">Every check passed.</p>
+{% endif %}
+</section>
+{% endfor %}
+</body>
+</html>
+""")
+
+
+def render_page(data: ClassResults, student: Student) -> str:
+    return PAGE.render(student=student, max_total=data.max_total, style=STYLE,
+                       assignments=assignment_views(data, student))
+
+
+def write_feedback(out: Path, data: ClassResults | None = None) -> list[Path]:
+    """Write ``OUT/feedback/<slug>.html`` for every student of ``grades.csv``; returns the paths
+    in the order of the (sorted) students."""
+    data = data or load_class(out)
+    folder = out / "feedback"
+    written = []
+    for student, name in zip(data.students, page_names([s.student for s in data.students])):
+        path = folder / name
+        write_atomically(path, render_page(data, student))
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for page in write_feedback(Path(sys.argv[1])):
+        print(page)

@@ -1,0 +1,82 @@
+"""Re-running on the same OUT grades only what changed; an interrupted run loses nothing."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import nbformat
+import pytest
+
+from labkit import paths
+
+pytestmark = pytest.mark.slow
+
+STEM = "1_1_linear_regression"
+
+
+def _grade(submissions, out, *extra) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "labkit", "grade", "--submissions", str(submissions),
+         "--out", str(out), "--workers", "1", *extra],
+        capture_output=True, text=True, check=True)
+
+
+def _rows(out) -> dict[str, dict[str, str]]:
+    with open(out / "grades.csv", newline="") as f:
+        return {row["student"]: row for row in csv.DictReader(f)}
+
+
+def test_rerun_grades_only_new_or_changed_submissions(tmp_path):
+    submissions, out = tmp_path / "submissions", tmp_path / "out"
+    submissions.mkdir()
+    shutil.copy(paths.solution_notebook(STEM), submissions / "ada.ipynb")
+    shutil.copy(paths.student_notebook(STEM), submissions / "bob.ipynb")
+    first = _grade(submissions, out)
+    assert "2 new or changed, 0 unchanged" in first.stdout
+    assert float(_rows(out)["bob"]["total"]) == 0
+
+    again = _grade(submissions, out)
+    assert "0 new or changed, 2 unchanged" in again.stdout
+
+    shutil.copy(paths.solution_notebook(STEM), submissions / "bob.ipynb")  # bob resubmits
+    shutil.copy(paths.student_notebook(STEM), submissions / "cy.ipynb")    # cy is new
+    third = _grade(submissions, out)
+    assert "2 new or changed, 1 unchanged" in third.stdout
+    rows = _rows(out)
+    assert rows["bob"]["total"] == rows["ada"]["total"] and float(rows["ada"]["total"]) > 0
+    assert float(rows["cy"]["total"]) == 0
+
+
+def test_an_interrupted_run_keeps_what_it_graded_and_never_a_half_written_file(tmp_path):
+    submissions, out = tmp_path / "submissions", tmp_path / "out"
+    submissions.mkdir()
+    shutil.copy(paths.solution_notebook(STEM), submissions / "a_first.ipynb")
+    slow = nbformat.read(paths.solution_notebook(STEM), 4)
+    slow.cells.insert(2, nbformat.v4.new_code_cell("import time\ntime.sleep(600)"))
+    nbformat.write(slow, submissions / "b_slow.ipynb")
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "labkit", "grade", "--submissions", str(submissions),
+         "--out", str(out), "--workers", "1", "--cell-timeout", "20"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not (out / "records").is_dir() or not any((out / "records").iterdir()):
+        assert process.poll() is None and time.monotonic() < deadline, "no student was graded"
+        time.sleep(0.5)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+    rows = _rows(out)  # parses: written whole, or not at all
+    assert list(rows) == ["a_first"]
+    graded_total = rows["a_first"]["total"]
+
+    resumed = _grade(submissions, out, "--cell-timeout", "20")
+    assert "1 new or changed, 1 unchanged" in resumed.stdout
+    rows = _rows(out)
+    assert rows["a_first"]["total"] == graded_total
+    assert "ran longer than 20 s" in rows["b_slow"]["notes"]
