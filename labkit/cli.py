@@ -47,8 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--workers", type=int, default=None, help="parallel gradings (default: cores)")
     grade.add_argument("--timeout", type=int, default=600,
                        help="seconds one notebook may run in all (default 600)")
-    grade.add_argument("--cell-timeout", type=int, default=120,
-                       help="seconds one cell may run (default 120)")
+    grade.add_argument("--cell-timeout", type=int, default=60,
+                       help="seconds one cell may run (default 60)")
     grade.add_argument("--memory-mb", type=int, default=4096,
                        help="memory one notebook may use, in MB (default 4096)")
     grade.set_defaults(run=_grade)

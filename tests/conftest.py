@@ -47,7 +47,8 @@ def graded_demo(tmp_path_factory) -> GradedClass:
     shutil.copytree(paths.DEMO_SUBMISSIONS, submissions)
     before = tree_digest(submissions)
     out = tmp_path_factory.mktemp("grades")
-    batch.grade_class(submissions, out, workers=2)
+    # A short cell limit: the demo's hanging student would otherwise cost the default minute.
+    batch.grade_class(submissions, out, workers=2, limits=batch.Limits(cell_seconds=15))
     return GradedClass(submissions, out, before)
 
 

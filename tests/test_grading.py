@@ -59,3 +59,15 @@ def test_gradebook_columns_and_questions_file(graded_demo, assignments):
 
 def test_demo_submissions_are_left_untouched(graded_demo):
     assert tree_digest(graded_demo.submissions) == graded_demo.digest_before
+
+
+def test_demo_shows_a_hanging_notebook_and_a_broken_file(graded_demo, assignments):
+    rows = _rows(graded_demo)
+    hanging, perfect = rows["hanging"], rows["perfect"]
+    first = assignments[0]
+    for question, _ in first.questions:
+        column = f"{first.stem}/{question}"
+        assert hanging[column] == perfect[column], column
+    assert "ran longer than 15 s; graded without code cell" in hanging["notes"]
+    assert "not a readable notebook" in rows["broken"]["notes"]
+    assert float(rows["broken"]["total"]) == 0

@@ -46,7 +46,7 @@ HIDDEN_TEMP_FOLDERS = (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"))
 class Limits:
     """Per-notebook limits. Defaults are far above what the lab needs (seconds, a few hundred MB)."""
 
-    cell_seconds: float = 120.0
+    cell_seconds: float = 60.0
     notebook_seconds: float = 600.0
     call_seconds: float = 60.0
     memory_bytes: int = 4 << 30
