@@ -31,6 +31,8 @@ def _preload() -> None:
     import torch  # noqa: F401
     import torch.nn.functional  # noqa: F401
 
+    # Everything of the kit that a confined process runs: its folder is covered there.
+    from .. import notebooks, paths  # noqa: F401
     from . import child, protocol, sandbox  # noqa: F401
 
 

@@ -82,51 +82,58 @@ def _closed_ancestor(folder: Path) -> Path | None:
     return None
 
 
-def _expose(libc: ctypes.CDLL, needed: list[Path], stage: Path) -> None:
-    """Make folders the interpreter reads (its standard library, its packages) reachable by the
-    unprivileged user when they sit below a closed folder, as a Python installed under /root does:
-    the closed folder is covered by an empty one holding only the needed folders, bound in."""
-    for index, folder in enumerate(needed):
-        closed = _closed_ancestor(folder)
-        if closed is None or not folder.is_dir():
-            continue
-        staged = stage / str(index)
-        staged.mkdir(parents=True)
-        libc.mount(str(folder).encode(), str(staged).encode(), None, _MS_BIND | _MS_REC, None)
-        if not any(Path(p) == closed for p in _exposed_covers):
-            _mount_tmpfs(libc, closed)
-            _exposed_covers.append(str(closed))
-        folder.mkdir(parents=True, exist_ok=True)
-        libc.mount(str(staged).encode(), str(folder).encode(), None, _MS_BIND | _MS_REC, None)
-
-
-_exposed_covers: list[str] = []
-
-
 def _interpreter_folders() -> list[Path]:
+    """What the interpreter may still read lazily: its standard library and packages.
+
+    The kit's own root is left out on purpose (everything of the kit that the confined process
+    runs is imported before the fork), so that it never needs to be visible there.
+    """
     folders = {Path(sys.base_prefix), Path(sys.prefix), Path(sys.exec_prefix)}
     folders.update(Path(p) for p in sys.path if p and Path(p).is_dir())
+    folders = {f.resolve() for f in folders} - {paths.ROOT}
     # The outermost folders suffice: binding one binds everything below it.
-    ordered = sorted((f.resolve() for f in folders), key=lambda f: len(f.parts))
     kept: list[Path] = []
-    for folder in ordered:
+    for folder in sorted(folders, key=lambda f: len(f.parts)):
         if not any(folder == k or k in folder.parents for k in kept):
             kept.append(folder)
     return kept
 
 
+def _bind(libc: ctypes.CDLL, source: str, target: Path) -> bool:
+    return libc.mount(source.encode(), str(target).encode(), None, _MS_BIND | _MS_REC, None) == 0
+
+
 def _isolate_files_and_network(extra_hidden: list[Path], confinement: Confinement) -> None:
+    """Cover what student code must not see, keeping what the interpreter needs.
+
+    The interpreter's folders are held open first; then the temporary folders and any closed
+    folder above the interpreter (a Python under /root) are covered; the interpreter's folders are
+    bound back in through the open descriptors (they may live under /tmp, as a fresh clone can);
+    and last the kit's hidden folders and the class's folders are covered, also where they lie
+    inside what was bound back.
+    """
     libc = _libc()
     if libc.unshare(_CLONE_NEWNS | _CLONE_NEWNET) != 0:
         return
     confinement.namespaces = confinement.no_network = True
     # Mounts made from here on stay inside this process's namespace.
     libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None)
-    for folder in (*HIDDEN_KIT_FOLDERS, *extra_hidden, *HIDDEN_TEMP_FOLDERS):
+    needed = {folder: os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+              for folder in _interpreter_folders()}
+    covers = {*HIDDEN_TEMP_FOLDERS}
+    covers.update(a for f in needed if (a := _closed_ancestor(f)) is not None)
+    for folder in sorted(covers, key=lambda f: len(f.parts)):
         mode = "1777" if folder in HIDDEN_TEMP_FOLDERS else "0755"
-        if folder.is_dir() and _mount_tmpfs(libc, folder, mode):
+        if folder.is_dir() and _mount_tmpfs(libc, folder, mode) and folder in HIDDEN_TEMP_FOLDERS:
             confinement.hidden.append(str(folder))
-    _expose(libc, _interpreter_folders(), Path("/tmp/.interpreter"))
+    for folder, descriptor in needed.items():
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+            _bind(libc, f"/proc/self/fd/{descriptor}", folder)
+        os.close(descriptor)
+    for folder in (*HIDDEN_KIT_FOLDERS, *extra_hidden):
+        if folder.is_dir() and _mount_tmpfs(libc, folder):
+            confinement.hidden.append(str(folder))
 
 
 def _apply_limits(limits: Limits, address_space: bool) -> None:
