@@ -74,6 +74,7 @@ def build(stems: list[str], root: Path = paths.DEMO_SUBMISSIONS) -> None:
     solution = notebooks.read(paths.solution_notebook(first))
     _clear_outputs(solution)
     _hanging(solution)
+    notebooks.number_cells(solution)  # the added cell would carry a random id
     notebooks.write(solution, root / "hanging" / f"{first}.ipynb")
     text = paths.solution_notebook(first).read_text(encoding="utf-8")
     (root / "broken.ipynb").write_text(text[: len(text) // 3], encoding="utf-8")

@@ -15,7 +15,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from . import demo, masters, notebooks
+from . import demo, masters, notebooks, student_setup
 from .paths import (
     ASSIGNMENTS,
     AUTOGRADER,
@@ -111,8 +111,9 @@ def _write_solution(autograder_nb: Path, student_nb: Path, target: Path) -> None
     """Execute the notebook with solutions, so the released solution shows its plots and passes
     its own checks; its metadata carries the public tests only, like a student's copy."""
     nb = notebooks.read(autograder_nb)
-    notebooks.number_cells(nb)
     nb.metadata["otter"] = notebooks.read(student_nb).metadata["otter"]
+    student_setup.install(nb, autograder_nb.stem)  # the same first cell as the student's copy
+    notebooks.number_cells(nb)
     with tempfile.TemporaryDirectory() as run_dir:
         notebooks.write(nb, Path(run_dir) / target.name)  # otter.Notebook() reads its own file
         notebooks.execute(nb, Path(run_dir), skip=_is_export_cell)
@@ -142,6 +143,7 @@ def release_one(master: Path) -> None:
         shutil.rmtree(student_dir, ignore_errors=True)
         student_dir.mkdir(parents=True)
         student_nb = notebooks.read(dist / "student" / master.name)
+        student_setup.install(student_nb, stem)
         notebooks.number_cells(student_nb)
         notebooks.write(student_nb, student_notebook(stem))
 

@@ -1,10 +1,12 @@
 """Confine the process that runs a student's notebook, before any student code runs.
 
 Run as root (as on CI and on a grading server), the process gets its own mount and network
-namespaces: the kit's hidden tests, releases, solutions, the class's submissions and results, and
-every temporary folder are covered by empty file systems, and there is no network; it then drops to
-an unprivileged user. Under any user it gets a fresh session, resource limits and a clean
-environment. ``describe()`` says which of these applied, for the README and the notes.
+namespaces: every top-level folder but the system's own (/usr, /etc, /lib, ...) is covered by an
+empty file system (so /home, /root, /work, /tmp, /var and with them the kit's tests, releases,
+solutions, other checkouts and the class's submissions and results are out of sight), the
+interpreter's own folders are bound back in, and there is no network; it then drops to an
+unprivileged user. Under any user it gets a fresh session, resource limits and a clean environment.
+``Confinement`` records which of these applied.
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ HIDDEN_KIT_FOLDERS = (
 )
 #: Shared temporary folders: the grader's own work folders live under them.
 HIDDEN_TEMP_FOLDERS = (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"))
+#: Top-level folders student code may see: the system's programs, libraries and settings.
+#: Everything else at the top (/home, /root, /work, /srv, /opt, /mnt, /var, ...) is covered, so
+#: another checkout of the kit, a TA's files or other courses stay out of sight; the interpreter's
+#: own folders are bound back in wherever they live.
+VISIBLE_TOP_LEVEL = frozenset({"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc",
+                               "proc", "sys", "dev"})
 
 
 @dataclass
@@ -121,10 +129,12 @@ def _isolate_files_and_network(extra_hidden: list[Path], confinement: Confinemen
     needed = {folder: os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
               for folder in _interpreter_folders()}
     covers = {*HIDDEN_TEMP_FOLDERS}
+    covers.update(top for top in Path("/").iterdir()
+                  if top.is_dir() and not top.is_symlink() and top.name not in VISIBLE_TOP_LEVEL)
     covers.update(a for f in needed if (a := _closed_ancestor(f)) is not None)
     for folder in sorted(covers, key=lambda f: len(f.parts)):
         mode = "1777" if folder in HIDDEN_TEMP_FOLDERS else "0755"
-        if folder.is_dir() and _mount_tmpfs(libc, folder, mode) and folder in HIDDEN_TEMP_FOLDERS:
+        if folder.is_dir() and _mount_tmpfs(libc, folder, mode):
             confinement.hidden.append(str(folder))
     for folder, descriptor in needed.items():
         if not folder.is_dir():
