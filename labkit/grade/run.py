@@ -82,14 +82,13 @@ def grade_notebook(
         result.problem = problem
         return result
     session = NotebookSession(server, notebook, f"{assignment.stem}.ipynb", limits, list(hidden))
-    with tempfile.TemporaryDirectory(prefix="labkit-tests-") as tests_dir:
-        try:
-            session.start()
-        except SessionFailed as failure:
-            result.problem = f"the notebook could not be run: {failure}"
-            session.close()
-            return result
-        try:
+    try:
+        with tempfile.TemporaryDirectory(prefix="labkit-tests-") as tests_dir:
+            try:
+                session.start()
+            except SessionFailed as failure:
+                result.problem = f"the notebook could not be run: {failure}"
+                return result
             env = RemoteEnv(session)
             for test_file in _test_files(assignment, Path(tests_dir)):
                 test_file.run(env)
@@ -100,7 +99,7 @@ def grade_notebook(
                         points=float(case.points or 0), passed=bool(outcome.passed),
                         message="" if outcome.passed else outcome.message,
                     ))
-        finally:
-            session.close()  # counts the printed output, so notes come after
-            result.notes.extend(_session_notes(session, limits))
+    finally:
+        session.close()  # whatever happened; it also counts the printed output, so notes follow
+        result.notes.extend(_session_notes(session, limits))
     return result

@@ -15,6 +15,7 @@ import ctypes
 import ctypes.util
 import os
 import resource
+import signal
 import stat
 import sys
 import tempfile
@@ -185,6 +186,18 @@ def clean_environment(workdir: Path) -> dict[str, str]:
     }
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this process when the grading interpreter that forked it ends (as it does when the
+    grader is interrupted), even in the middle of a student's endless cell. Set after the change
+    of user, which clears it."""
+    _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent is already gone
+        os._exit(1)
+
+
 def enter(workdir_parent: Path, notebook_bytes: bytes, notebook_name: str, limits: Limits,
           extra_hidden: list[Path]) -> tuple[Path, Confinement]:
     """Confine this (freshly forked) process and return its private working folder.
@@ -193,6 +206,7 @@ def enter(workdir_parent: Path, notebook_bytes: bytes, notebook_name: str, limit
     the private folder once they are.
     """
     confinement = Confinement()
+    parent = os.getppid()
     os.setsid()
     is_root = os.geteuid() == 0
     if is_root:
@@ -213,6 +227,7 @@ def enter(workdir_parent: Path, notebook_bytes: bytes, notebook_name: str, limit
         os.setgid(UNPRIVILEGED_GID)
         os.setuid(UNPRIVILEGED_UID)
         confinement.unprivileged = True
+    _die_with_parent(parent)
     os.environ.clear()
     os.environ.update(clean_environment(workdir))
     tempfile.tempdir = str(workdir)
