@@ -10,13 +10,16 @@ SUBMISSIONS ?= demo/submissions
 OUT ?= grades
 WORKERS ?=
 TIMEOUT ?= 600
+# Scores of the written questions, given by hand (default: OUT/manual_scores.csv).
+MANUAL_SCORES ?=
 
-.PHONY: help grade release test clean
+.PHONY: help grade release test bench clean
 
 help:
 	@echo "make grade [SUBMISSIONS=dir] [OUT=dir] [WORKERS=n]  grade a folder of submissions (default: the demo class)"
 	@echo "make test                                           run the kit's tests"
 	@echo "make release                                        regenerate student/, autograder/, solutions/, demo/ from assignments/"
+	@echo "make bench [COPIES=n]                               time grading against plain execution and otter run"
 
 $(INSTALLED): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +29,10 @@ $(INSTALLED): requirements.txt pyproject.toml
 	touch $(INSTALLED)
 
 grade: $(INSTALLED)
-	$(PY) -m labkit grade --submissions "$(SUBMISSIONS)" --out "$(OUT)" --timeout $(TIMEOUT) $(if $(WORKERS),--workers $(WORKERS))
+	$(PY) -m labkit grade --submissions "$(SUBMISSIONS)" --out "$(OUT)" --timeout $(TIMEOUT) $(if $(WORKERS),--workers $(WORKERS)) $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)")
+
+bench: $(INSTALLED)
+	$(PY) -m labkit.bench $(if $(COPIES),--copies $(COPIES)) $(if $(WORKERS),--workers $(WORKERS))
 
 release: $(INSTALLED)
 	$(PY) -m labkit release

@@ -27,7 +27,8 @@ def _grade(args: argparse.Namespace) -> int:
     limits = Limits(notebook_seconds=args.timeout, cell_seconds=min(args.cell_timeout, args.timeout),
                     memory_bytes=args.memory_mb << 20)
     summary = grade_class(Path(args.submissions), Path(args.out), workers=args.workers,
-                          limits=limits, progress=True)
+                          limits=limits, progress=True,
+                          manual_scores=Path(args.manual_scores) if args.manual_scores else None)
     print(summary)
     return 0
 
@@ -51,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds one cell may run (default 60)")
     grade.add_argument("--memory-mb", type=int, default=4096,
                        help="memory one notebook may use, in MB (default 4096)")
+    grade.add_argument("--manual-scores", default=None, metavar="PATH",
+                       help="CSV of scores given by hand to the written questions (student,"
+                            "assignment,question,points; default OUT/manual_scores.csv, written "
+                            "as a template when absent)")
     grade.set_defaults(run=_grade)
     return parser
 

@@ -49,12 +49,21 @@ def test_typical_mistakes_lose_points_where_they_are(graded_demo, assignments):
 def test_gradebook_columns_and_questions_file(graded_demo, assignments):
     with open(graded_demo.out / "grades.csv", newline="") as f:
         header = next(csv.reader(f))
-    expected = [f"{a.stem}/{q}" for a in assignments for q, _ in a.questions]
+    # Per assignment: the autograded questions, then the written ones (graded by hand).
+    expected = [f"{a.stem}/{q}" for a in assignments for q, _ in [*a.questions, *a.manual]]
     assert header == ["student", *expected, "total", "notes"]
+    assert any(a.manual for a in assignments)
     with open(graded_demo.out / "questions.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [(r["assignment"], r["question"], float(r["points"])) for r in rows] == [
-        (a.stem, q, p) for a in assignments for q, p in a.questions]
+    assert [(r["assignment"], r["question"], float(r["points"]), r["manual"]) for r in rows] == [
+        (a.stem, q, p, manual) for a in assignments
+        for q, p, manual in [*((q, p, "false") for q, p in a.questions),
+                             *((q, p, "true") for q, p in a.manual)]]
+    # No score recorded yet: written questions are empty (not graded), and count 0 in the total.
+    perfect = _rows(graded_demo)["perfect"]
+    for a in assignments:
+        for q, _ in a.manual:
+            assert perfect[f"{a.stem}/{q}"] == ""
 
 
 def test_demo_submissions_are_left_untouched(graded_demo):

@@ -17,13 +17,19 @@ from labkit.release import master_paths
 pytestmark = pytest.mark.slow
 
 
+def _copy_sources(root: Path) -> None:
+    """What `make release` reads: the masters, the kit and the pinned requirements."""
+    shutil.copytree(paths.ASSIGNMENTS, root / "assignments")
+    shutil.copytree(paths.ROOT / "labkit", root / "labkit",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(paths.ROOT / "requirements.txt", root / "requirements.txt")
+
+
 @pytest.fixture(scope="module")
 def fresh_release(tmp_path_factory) -> Path:
     """A copy of the repository's sources, released from scratch."""
     root = tmp_path_factory.mktemp("repo")
-    shutil.copytree(paths.ASSIGNMENTS, root / "assignments")
-    shutil.copytree(paths.ROOT / "labkit", root / "labkit",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    _copy_sources(root)
     subprocess.run([sys.executable, "-m", "labkit", "release"], cwd=root, check=True,
                    capture_output=True)
     return root
@@ -90,9 +96,7 @@ def test_release_refuses_a_solution_outside_a_solution_block(tmp_path):
     """otter keeps a cell with inline solution markers outside a solution block whole; the
     release must refuse it and name the cell."""
     root = tmp_path / "repo"
-    shutil.copytree(paths.ASSIGNMENTS, root / "assignments")
-    shutil.copytree(paths.ROOT / "labkit", root / "labkit",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    _copy_sources(root)
     master = root / "assignments" / "1_1_linear_regression.ipynb"
     nb = nbformat.read(master, 4)
     # Drop the raw BEGIN/END SOLUTION cells around the first solution.

@@ -1,4 +1,8 @@
-"""The released autograders: which assignments exist, their questions and points."""
+"""The released autograders: which assignments exist, their questions and points.
+
+The autograder zip holds tests for the autograded questions only; the written (manual) questions,
+graded by hand, and their points are read from the assignment's master notebook.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,27 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import paths
+from .. import masters, paths
 
 
 @dataclass(frozen=True)
 class Assignment:
     stem: str
     zip_path: Path
-    #: (question, points) in the order of the notebook
+    #: (question, points) in the order of the notebook: the autograded questions
     questions: tuple[tuple[str, float], ...]
+    #: (question, points) of the written questions, graded by hand, in the order of the notebook
+    manual: tuple[tuple[str, float], ...] = ()
 
     @property
     def max_points(self) -> float:
+        """Points of the autograded questions."""
         return sum(points for _, points in self.questions)
+
+    @property
+    def columns(self) -> list[tuple[str, float, bool]]:
+        """(question, points, manual) for every question: the autograded ones, then the written."""
+        return [(q, p, False) for q, p in self.questions] + [(q, p, True) for q, p in self.manual]
 
 
 def _test_file_points(source: str) -> tuple[str, float]:
@@ -46,7 +58,16 @@ def load(stem: str, zip_path: Path | None = None) -> Assignment:
         ]
     order = _question_order(stem)
     tests.sort(key=lambda item: order.get(item[0], len(order)))
-    return Assignment(stem=stem, zip_path=zip_path, questions=tuple(tests))
+    return Assignment(stem=stem, zip_path=zip_path, questions=tuple(tests),
+                      manual=_manual_questions(stem))
+
+
+def _manual_questions(stem: str) -> tuple[tuple[str, float], ...]:
+    """The written questions of the master notebook, with their points (none without a master)."""
+    master = paths.ASSIGNMENTS / f"{stem}.ipynb"
+    if not master.is_file():
+        return ()
+    return tuple((q.name, q.points) for q in masters.parse(master).questions if q.manual)
 
 
 def _question_order(stem: str) -> dict[str, int]:

@@ -5,6 +5,10 @@ fingerprint of the student's files, the released autograders and the limits; a l
 same OUT reuses every record whose fingerprint still matches, so an interrupted run loses nothing
 already graded and a re-run grades only new or changed submissions. ``grades.csv`` is rewritten
 (atomically) after every student.
+
+The written questions are graded by hand (``manual``): their scores are read from a CSV file the
+teaching team fills in and applied on top of the recorded rows, so recording a score never makes a
+notebook run again.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import autograders, discover, gradebook, run
+from .. import paths
+from . import autograders, discover, gradebook, manual, run
 from .pages import write_pages
 from .engine import ForkServer
 from .sandbox import Limits
@@ -119,11 +124,52 @@ def _save_record(out: Path, entry: Path, fingerprint: str, row: gradebook.Studen
         {"entry": entry.name, "fingerprint": fingerprint, "row": dataclasses.asdict(row)}))
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
+def _hideable(folder: Path) -> bool:
+    """Whether a folder can be covered from student code without hiding what the kernel needs
+    (the kit, the interpreter, the home and temporary folders)."""
+    needed = [paths.ROOT, Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).parent,
+              Path.home(), Path(tempfile.gettempdir())]
+    return not any(_inside(Path(n), folder) for n in needed)
+
+
+def _manual_summary(sheet: manual.ScoreSheet, template: bool, problems: Path | None,
+                    questions: list[manual.WrittenQuestion], students: list[str], out: Path,
+                    warning: str) -> str:
+    if not questions:
+        return ""
+    expected = len(questions) * len(set(students))
+    lines = [f"written questions: pages in {out}/manual/; "
+             + (f"wrote a template for their scores at {sheet.path} (fill in points, then run "
+                "make grade again)" if template else
+                f"merged {sheet.recorded} of {expected} scores from {sheet.path}"
+                + ("" if sheet.recorded == expected else "; the others are not graded yet"))]
+    if problems is not None:
+        lines.append(f"{len(sheet.problems)} row(s) of {sheet.path.name} skipped, listed in "
+                     f"{problems}:")
+        lines.extend(f"  {problem}" for problem in sheet.problems[:20])
+        if len(sheet.problems) > 20:
+            lines.append(f"  ... and {len(sheet.problems) - 20} more")
+    if warning:
+        lines.append(warning)
+    return "\n" + "\n".join(lines)
+
+
 def grade_class(
     submissions: Path, out: Path, *, workers: int | None = None, limits: Limits | None = None,
-    progress: bool = False,
+    progress: bool = False, manual_scores: Path | None = None,
 ) -> str:
-    """Grade every entry of ``submissions`` into ``out``; returns a one-line summary."""
+    """Grade every entry of ``submissions`` into ``out``; returns a summary (one line, and a few
+    more about the written questions).
+
+    ``manual_scores`` is the CSV file of scores given by hand to written questions (default
+    ``OUT/manual_scores.csv``): merged into ``grades.csv`` when it exists, written as a template
+    when it does not.
+    """
     started = time.monotonic()
     if not submissions.is_dir():
         raise SystemExit(f"SUBMISSIONS is not a folder: {submissions}")
@@ -134,6 +180,11 @@ def grade_class(
     workers = workers or os.cpu_count() or 1
     limits = limits or Limits()
     out.mkdir(parents=True, exist_ok=True)
+    # The scores given by hand, read first so that every write of grades.csv carries them.
+    questions = manual.written_questions(assignments)
+    students = [discover.student_id(entry) for entry in entries]
+    scores_path = manual_scores or out / manual.DEFAULT_SCORES_FILE
+    sheet = manual.read_scores(scores_path, students, questions)
     grading = grading_fingerprint(assignments, limits)
     fingerprints = {entry: entry_fingerprint(entry, grading) for entry in entries}
     rows: dict[Path, gradebook.StudentRow] = {}
@@ -145,6 +196,13 @@ def grade_class(
     lock = threading.Lock()
     # Student code must not see the class's submissions or results.
     hidden = [submissions.resolve(), out.resolve()]
+    warning = ""
+    if not _inside(scores_path, out):
+        if _hideable(scores_path.resolve().parent):
+            hidden.append(scores_path.resolve().parent)
+        else:
+            warning = (f"warning: student code can read {scores_path} while it runs; keep the "
+                       "scores file inside OUT or in a folder of its own")
     server = ForkServer()
     # On a terminal only (disable=None): a log file gets the summary line, not a bar.
     bar = tqdm(total=len(entries), initial=reused, unit="student", file=sys.stderr,
@@ -164,13 +222,22 @@ def grade_class(
                 with lock:
                     rows[entry] = row
                     _save_record(out, entry, fingerprints[entry], row)
-                    gradebook.write_grades(out / "grades.csv", assignments, list(rows.values()))
+                    gradebook.write_grades(out / "grades.csv", assignments, list(rows.values()),
+                                           sheet.points)
                 bar.update(1)
     finally:
         bar.close()
         server.close()
-    gradebook.write_grades(out / "grades.csv", assignments, list(rows.values()))
+    gradebook.write_grades(out / "grades.csv", assignments, list(rows.values()), sheet.points)
     gradebook.write_questions(out / "questions.csv", assignments)
+    template = bool(questions) and not sheet.exists
+    if template:
+        manual.write_template(scores_path, students, questions)
+    problems = manual.write_problems(out, sheet)
+    shown = str(scores_path) if not _inside(scores_path, out) else \
+        str(scores_path.resolve().relative_to(out.resolve()))
+    manual.write_pages(out, questions, manual.collect(entries, [a.stem for a in assignments], questions),
+                       sheet.points, scores_file=shown)
     # Pages are remade whole, so a student no longer in SUBMISSIONS keeps no page.
     shutil.rmtree(out / "feedback", ignore_errors=True)
     write_pages(out)
@@ -181,4 +248,4 @@ def grade_class(
         f"graded {len(rows)} submissions ({len(todo)} new or changed, {reused} unchanged; "
         f"{with_problems} with problems) in {elapsed:.0f} s; results in {out}/grades.csv, "
         f"report in {out}/report.html, feedback in {out}/feedback/"
-    )
+    ) + _manual_summary(sheet, template, problems, questions, students, out, warning)

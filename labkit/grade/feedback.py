@@ -44,6 +44,8 @@ class Question:
     assignment: str
     name: str
     points: float
+    #: a written question, graded by hand (its points come from the teaching team's scores)
+    manual: bool = False
 
     @property
     def column(self) -> str:
@@ -54,7 +56,7 @@ class Question:
 @dataclass
 class Student:
     student: str
-    #: "<assignment>/<question>" -> points earned
+    #: "<assignment>/<question>" -> points earned; a written question not graded yet is absent
     points: dict[str, float]
     total: float
     notes: list[str]
@@ -109,9 +111,18 @@ def split_notes(joined: str) -> list[str]:
 
 
 def read_questions(out: Path) -> list[Question]:
+    """The questions of ``questions.csv``; a file without the ``manual`` column (written before
+    there were written questions) lists autograded questions only."""
     with open(out / "questions.csv", newline="", encoding="utf-8") as handle:
-        return [Question(row["assignment"], row["question"], _number(row["points"]))
+        return [Question(row["assignment"], row["question"], _number(row["points"]),
+                         (row.get("manual") or "").strip().lower() == "true")
                 for row in csv.DictReader(handle)]
+
+
+def _points(questions: list[Question], row: dict[str, str]) -> dict[str, float]:
+    """A row's points; an empty cell of a written question means not graded yet, so is absent."""
+    return {q.column: _number(row.get(q.column, "")) for q in questions
+            if not (q.manual and not (row.get(q.column) or "").strip())}
 
 
 def _result_folders(out: Path) -> dict[str, Path]:
@@ -150,7 +161,7 @@ def load_class(out: Path) -> ClassResults:
             student = row.get("student") or ""
             students.append(Student(
                 student=student,
-                points={q.column: _number(row.get(q.column, "")) for q in questions},
+                points=_points(questions, row),
                 total=_number(row.get("total", "")),
                 notes=split_notes(row.get("notes") or ""),
                 results=_read_results(folders.get(student), assignments),
@@ -235,6 +246,9 @@ class QuestionView:
     earned: float
     possible: float
     status: str
+    #: a written question (graded by hand), and whether it is still to be graded
+    manual: bool
+    pending: bool
     public_passed: int
     public_total: int
     hidden_passed: int
@@ -284,9 +298,11 @@ def _question_view(question: Question, student: Student, record: dict | None) ->
     public = [c for c in cases if not c.get("hidden")]
     hidden = [c for c in cases if c.get("hidden")]
     earned = student.points.get(question.column, 0.0)
+    pending = question.manual and question.column not in student.points
     return QuestionView(
         name=question.name, earned=earned, possible=question.points,
-        status=_status(earned, question.points),
+        status="pending" if pending else _status(earned, question.points),
+        manual=question.manual, pending=pending,
         public_passed=sum(1 for c in public if c.get("passed")), public_total=len(public),
         hidden_passed=sum(1 for c in hidden if c.get("passed")), hidden_total=len(hidden),
         failures=_failures(cases),
@@ -329,7 +345,7 @@ table { border-collapse: collapse; width: 100%; margin: .5rem 0; }
 th, td { border: 1px solid #ccd; padding: .3rem .5rem; text-align: left; vertical-align: top; }
 th { background: #f1f3f8; } td.num { text-align: right; white-space: nowrap; }
 tr.full td.points { background: #e3f4e8; } tr.partial td.points { background: #fff4d6; }
-tr.none td.points { background: #fbe3e1; }
+tr.none td.points { background: #fbe3e1; } tr.pending td.points { background: #eef0f4; }
 .failure { margin: .35rem 0; } .failure .label { font-weight: 600; }
 .failure pre { white-space: pre-wrap; word-break: break-word; margin: .15rem 0 0;
                font-family: ui-monospace, monospace; font-size: .9rem; background: #f7f7f9;
@@ -348,6 +364,9 @@ PAGE = ENVIRONMENT.from_string("""<!DOCTYPE html>
 <body>
 <h1>Feedback for <span class="id">{{ student.student }}</span></h1>
 <p class="total">Total: <strong>{{ student.total | pts }} / {{ max_total | pts }}</strong> points</p>
+{% if pending %}
+<p class="pending-note">Written questions worth {{ pending | pts }} point{{ "s" if pending != 1 }} are not graded yet; they count 0 in this total for now.</p>
+{% endif %}
 {% if student.notes %}
 <div class="notes" id="problems">
 <h2>Problems with your submission</h2>
@@ -363,7 +382,7 @@ PAGE = ENVIRONMENT.from_string("""<!DOCTYPE html>
 <p><strong>How this was graded.</strong> Each question has <em>public checks</em>, the ones you
 could run yourself with <code>grader.check</code>; they are worth 0 points and only help you.
 Your grade is decided by the <em>hidden tests</em>, which try your code on other inputs. For a
-failed hidden test you see what went wrong, not the inputs or expected values themselves.</p>
+failed hidden test you see what went wrong, not the inputs or expected values themselves.{% if has_written %} Written answers are graded by the teaching team.{% endif %}</p>
 </div>
 {% for assignment in assignments %}
 <section class="assignment">
@@ -377,9 +396,14 @@ failed hidden test you see what went wrong, not the inputs or expected values th
 <thead><tr><th>Question</th><th>Points</th><th>Hidden tests passed</th><th>Public checks passed</th></tr></thead>
 <tbody>
 {% for q in assignment.questions %}
+{% if q.manual %}
+<tr class="{{ q.status }}"><td>{{ q.name }}</td><td class="num points">{% if q.pending %}not graded yet / {{ q.possible | pts }}{% else %}{{ q.earned | pts }} / {{ q.possible | pts }}{% endif %}</td>
+<td colspan="2">written answer, graded by the teaching team</td></tr>
+{% else %}
 <tr class="{{ q.status }}"><td>{{ q.name }}</td><td class="num points">{{ q.earned | pts }} / {{ q.possible | pts }}</td>
 <td class="num">{% if q.hidden_total %}{{ q.hidden_passed }} of {{ q.hidden_total }}{% else %}&ndash;{% endif %}</td>
 <td class="num">{% if q.public_total %}{{ q.public_passed }} of {{ q.public_total }}{% else %}&ndash;{% endif %}</td></tr>
+{% endif %}
 {% endfor %}
 </tbody>
 </table>
@@ -401,7 +425,10 @@ failed hidden test you see what went wrong, not the inputs or expected values th
 
 
 def render_page(data: ClassResults, student: Student) -> str:
-    return PAGE.render(student=student, max_total=data.max_total, style=STYLE,
+    pending = sum(q.points for q in data.questions
+                  if q.manual and q.column not in student.points)
+    return PAGE.render(student=student, max_total=data.max_total, style=STYLE, pending=pending,
+                       has_written=any(q.manual for q in data.questions),
                        assignments=assignment_views(data, student))
 
 

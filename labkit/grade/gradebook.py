@@ -1,5 +1,8 @@
 """The gradebook files: ``grades.csv`` (one row per student) and ``questions.csv``.
 
+Written (manual) questions have a column of their own in both; in ``grades.csv`` it is empty until
+the teaching team records a score (see ``manual``).
+
 Files are written to a temporary name and renamed into place, so a reader never sees half a file.
 """
 
@@ -27,7 +30,14 @@ class StudentRow:
 
 
 def columns(assignments: list[Assignment]) -> list[str]:
-    return [f"{a.stem}/{question}" for a in assignments for question, _ in a.questions]
+    """The question columns of ``grades.csv``: per assignment, the autograded questions, then the
+    written ones."""
+    return [f"{a.stem}/{question}" for a in assignments for question, _, _ in a.columns]
+
+
+def manual_columns(assignments: list[Assignment]) -> dict[str, float]:
+    """Column of each written question -> its points."""
+    return {f"{a.stem}/{question}": points for a in assignments for question, points in a.manual}
 
 
 def _format(points: float) -> str:
@@ -41,15 +51,23 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
-def write_grades(path: Path, assignments: list[Assignment], rows: list[StudentRow]) -> None:
+def write_grades(path: Path, assignments: list[Assignment], rows: list[StudentRow],
+                 manual: dict[str, dict[str, float]] | None = None) -> None:
+    """Write ``grades.csv``. ``manual`` (student -> written question's column -> points) holds the
+    scores the teaching team recorded by hand; a written question without one is left empty (not
+    graded yet) and counts 0 in the total."""
     names = columns(assignments)
+    written = manual_columns(assignments)
+    manual = manual or {}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["student", *names, "total", "notes"])
     for row in sorted(rows, key=lambda r: r.student):
+        scores = {n: p for n, p in manual.get(row.student, {}).items() if n in written}
+        cells = [_format(scores[n]) if n in scores else "" if n in written
+                 else _format(row.points.get(n, 0.0)) for n in names]
         writer.writerow(
-            [row.student, *(_format(row.points.get(n, 0.0)) for n in names),
-             _format(row.total), "; ".join(row.notes)]
+            [row.student, *cells, _format(row.total + sum(scores.values())), "; ".join(row.notes)]
         )
     write_atomically(path, buffer.getvalue())
 
@@ -57,8 +75,8 @@ def write_grades(path: Path, assignments: list[Assignment], rows: list[StudentRo
 def write_questions(path: Path, assignments: list[Assignment]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["assignment", "question", "points"])
+    writer.writerow(["assignment", "question", "points", "manual"])
     for assignment in assignments:
-        for question, points in assignment.questions:
-            writer.writerow([assignment.stem, question, _format(points)])
+        for question, points, manual in assignment.columns:
+            writer.writerow([assignment.stem, question, _format(points), "true" if manual else "false"])
     write_atomically(path, buffer.getvalue())

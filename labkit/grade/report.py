@@ -24,6 +24,7 @@ from .feedback import (
     ENVIRONMENT, TOLERANCE, ClassResults, Question, load_class, page_names, student_message,
 )
 from .gradebook import write_atomically
+from .manual import page_name
 
 #: How many of the most common failures the report lists.
 TOP_FAILURES = 15
@@ -41,7 +42,10 @@ class QuestionStats:
     question: Question
     mean: float
     full: int
+    #: the students the mean is over: all of them, or for a written question those graded so far
     students: int
+    #: every student of grades.csv
+    total_students: int = 0
 
     @property
     def mean_share(self) -> float:
@@ -63,15 +67,16 @@ class Failure:
 
 def question_stats(data: ClassResults) -> list[QuestionStats]:
     """Per question, over every student of ``grades.csv`` (work not handed in counts as 0, as it
-    does in the grade)."""
+    does in the grade); for a written question, over the students whose answer has been graded."""
     stats = []
     for question in data.questions:
-        earned = [s.points.get(question.column, 0.0) for s in data.students]
+        earned = [s.points.get(question.column, 0.0) for s in data.students
+                  if not question.manual or question.column in s.points]
         stats.append(QuestionStats(
             question=question,
             mean=sum(earned) / len(earned) if earned else 0.0,
             full=sum(1 for e in earned if question.points > 0 and e >= question.points - TOLERANCE),
-            students=len(earned),
+            students=len(earned), total_students=len(data.students),
         ))
     return stats
 
@@ -192,13 +197,20 @@ PAGE = ENVIRONMENT.from_string("""<!DOCTYPE html>
 <img alt="Histogram of total points per student" src="data:image/png;base64,{{ histogram }}">
 
 <h2 id="questions">Per question</h2>
-<p>Means over all {{ students }} students of grades.csv; work not handed in counts as 0.</p>
+<p>Means over all {{ students }} students of grades.csv; work not handed in counts as 0.
+{% if stats | selectattr("question.manual") | list %}Written questions, graded by hand, are
+marked &#9998;: their means are over the students graded so far.{% endif %}</p>
 <table id="questions-table">
 <thead><tr><th>Assignment</th><th>Question</th><th>Points possible</th><th>Mean points</th>
 <th>Mean (% of possible)</th><th>Full marks</th></tr></thead>
 <tbody>
 {% for s in stats %}
+{% if s.question.manual %}
+<tr><td>{{ s.question.assignment }}</td><td>&#9998; <a href="manual/{{ pages[s.question.column] }}">{{ s.question.name }}</a>
+({{ s.students }} of {{ s.total_students }} graded)</td>
+{% else %}
 <tr><td>{{ s.question.assignment }}</td><td>{{ s.question.name }}</td>
+{% endif %}
 <td class="num">{{ s.question.points | pts }}</td><td class="num">{{ "%.2f" | format(s.mean) }}</td>
 <td class="num">{{ "%.0f" | format(100 * s.mean_share) }}%</td>
 <td class="num">{{ s.full }} of {{ s.students }} ({{ "%.0f" | format(100 * s.full_share) }}%)</td></tr>
@@ -253,6 +265,7 @@ def render_report(data: ClassResults) -> str:
         graded=sum(1 for s in data.students if s.graded), problems=problems,
         histogram=totals_histogram(data), stats=stats, chart=questions_chart(stats),
         failures=common_failures(data), top=TOP_FAILURES,
+        pages={q.column: page_name(q.assignment, q.name) for q in data.questions if q.manual},
     )
 
 

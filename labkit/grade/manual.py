@@ -1,0 +1,676 @@
+"""Written (manual) questions: one page per question with every student's answer, and the scores
+the teaching team records by hand.
+
+``make grade`` writes, for each written question of the masters, ``OUT/manual/<assignment>-
+<question>.html``: the question, the reference solution (folded), then every student's answer in
+order of student id, rendered from its markdown, each with an empty score box, so that one TA
+grades one question across the class in one sitting. ``OUT/manual/index.html`` lists the pages.
+
+Answers are read from the student's notebook between otter's ``<!-- BEGIN QUESTION -->`` and
+``<!-- END QUESTION -->`` cells: the k-th written question of a master is the k-th such region of
+the released student notebook. A student's region is found by the text of its prompt cell (so
+cells a student added or deleted elsewhere do not matter), else by position, else by the prompt's
+heading; every cell in it except the prompt makes up the answer, less otter's placeholder text.
+
+Student content is untrusted. Markdown is rendered by markdown-it-py with raw HTML disabled (so
+``<script>`` shows as text) and its link checks (no ``javascript:`` links); the pages also carry a
+Content-Security-Policy that allows no script but MathJax's and no image but inline ones
+(notebook attachments), so a remote image cannot report who opened the page.
+
+LaTeX: math (``$...$``, ``$$...$$``, ``\\begin{env}...\\end{env}``, as Jupyter renders it) is kept
+verbatim in the HTML, delimiters included, and MathJax 3 is loaded from the jsDelivr CDN to
+typeset it. Offline, the page still shows every answer, with the LaTeX as raw text.
+
+Scores are recorded in a CSV file (``student,assignment,question,points``; by default
+``OUT/manual_scores.csv``, written as a template with empty points when absent). Each run merges
+it into ``grades.csv`` and the feedback pages; empty points mean "not graded yet". Rows naming an
+unknown student or question, or with points that are not a number, negative or above the
+question's points, are skipped and listed in ``OUT/manual_problems.txt``; the others are merged.
+Merging needs no regrading: the recorded (autograded) rows are reused and the scores applied on top.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import json
+import math
+import re
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
+from mdit_py_plugins.amsmath import amsmath_plugin
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+
+from .. import paths
+from . import discover
+from .autograders import Assignment
+from .feedback import ENVIRONMENT, TOLERANCE, page_names
+from .gradebook import write_atomically
+
+BEGIN_MARKER = "<!-- BEGIN QUESTION -->"
+END_MARKER = "<!-- END QUESTION -->"
+#: What otter puts in a written answer's cell; not part of any answer.
+PLACEHOLDER = re.compile(r"_?Type your answer here, replacing this text\._?")
+#: Longer answers are cut (with a note): a page must stay readable with a whole class on it.
+MAX_ANSWER_CHARS = 20_000
+#: Notebook attachments (pasted images, e.g. a photo of a derivation) shown inline up to this size.
+MAX_ATTACHMENT_BYTES = 4 << 20
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+SCORE_FIELDS = ["student", "assignment", "question", "points"]
+PROBLEMS_FILE = "manual_problems.txt"
+DEFAULT_SCORES_FILE = "manual_scores.csv"
+MATHJAX_URL = "https://cdn.jsdelivr.net/npm/mathjax@3.2.2/es5/tex-chtml.js"
+
+# --- the questions ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WrittenQuestion:
+    assignment: str
+    name: str
+    points: float
+    #: the question's text (markdown), from the released student notebook
+    prompt: str = ""
+    #: the reference solution (markdown), from the solutions notebook
+    solution: str = ""
+
+    @property
+    def column(self) -> str:
+        """The question's column in ``grades.csv``."""
+        return f"{self.assignment}/{self.name}"
+
+    @property
+    def page(self) -> str:
+        return page_name(self.assignment, self.name)
+
+
+def page_name(assignment: str, question: str) -> str:
+    """The file name of a written question's page in ``OUT/manual``."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{assignment}-{question}") + ".html"
+
+
+def _source(cell: Any) -> str:
+    source = cell.get("source", "") if isinstance(cell, dict) else ""
+    if isinstance(source, list):
+        source = "".join(part for part in source if isinstance(part, str))
+    return source if isinstance(source, str) else ""
+
+
+def _cells(nb: Any) -> list[dict]:
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    return [c for c in cells if isinstance(c, dict)] if isinstance(cells, list) else []
+
+
+def _read_cells(path: Path) -> list[dict]:
+    try:
+        return _cells(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return []
+
+
+def _metadata(cell: dict) -> dict:
+    metadata = cell.get("metadata")
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def _tags(cell: dict) -> list[str]:
+    tags = _metadata(cell).get("tags")
+    return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
+
+
+def _is_begin(cell: dict) -> bool:
+    return _source(cell).lstrip().startswith(BEGIN_MARKER)
+
+
+def _is_end(cell: dict) -> bool:
+    return _source(cell).lstrip().startswith(END_MARKER)
+
+
+def _prompt_text(cell: dict) -> str:
+    """A prompt cell's text without otter's marker."""
+    return _source(cell).lstrip()[len(BEGIN_MARKER):].strip() if _is_begin(cell) else _source(cell).strip()
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.split())
+
+
+def regions(cells: list[dict]) -> list[tuple[int, int]]:
+    """(prompt cell, end) for every written question of a notebook, in order: the answer is in
+    ``cells[prompt + 1:end]``. A region ends at its END marker, at the next BEGIN marker or at the
+    end of the notebook, whichever comes first."""
+    found = []
+    for index, cell in enumerate(cells):
+        if not _is_begin(cell):
+            continue
+        end = index + 1
+        while end < len(cells) and not _is_end(cells[end]) and not _is_begin(cells[end]):
+            end += 1
+        found.append((index, end))
+    return found
+
+
+def _solution(cells: list[dict], region: tuple[int, int]) -> str:
+    parts = [_source(c).strip() for c in cells[region[0] + 1:region[1]]
+             if "otter_assign_solution_cell" in _tags(c)]
+    return "\n\n".join(p for p in parts if p)
+
+
+def written_questions(assignments: list[Assignment]) -> list[WrittenQuestion]:
+    """The written questions, in the order of ``grades.csv``, with their prompts and solutions."""
+    questions = []
+    for assignment in assignments:
+        if not assignment.manual:
+            continue
+        student = _read_cells(paths.student_notebook(assignment.stem))
+        solution = _read_cells(paths.solution_notebook(assignment.stem))
+        prompts, solved = regions(student), regions(solution)
+        for k, (name, points) in enumerate(assignment.manual):
+            questions.append(WrittenQuestion(
+                assignment=assignment.stem, name=name, points=points,
+                prompt=_prompt_text(student[prompts[k][0]]) if k < len(prompts) else "",
+                solution=_solution(solution, solved[k]) if k < len(solved) else "",
+            ))
+    return questions
+
+
+# --- the answers -----------------------------------------------------------------------------
+
+ANSWERED, UNANSWERED, NO_NOTEBOOK, NOT_FOUND = "answered", "unanswered", "no notebook", "not found"
+
+
+@dataclass
+class Part:
+    """One cell of an answer: markdown, with the images it carries as attachments."""
+
+    markdown: str
+    #: attachment name -> data: URL
+    images: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Answer:
+    status: str
+    parts: list[Part] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StudentAnswers:
+    student: str
+    #: the entry of SUBMISSIONS it came from (two entries may share a student id)
+    entry: str
+    #: question column -> answer
+    answers: dict[str, Answer] = field(default_factory=dict)
+
+
+def _fence(code: str) -> str:
+    ticks = max([3, *(len(run) + 1 for run in re.findall(r"`{3,}", code))])
+    return f"{'`' * ticks}python\n{code}\n{'`' * ticks}"
+
+
+def _images(cell: dict) -> dict[str, str]:
+    attachments = cell.get("attachments")
+    found = {}
+    for name, bundle in attachments.items() if isinstance(attachments, dict) else []:
+        for mime in IMAGE_TYPES:
+            data = bundle.get(mime) if isinstance(bundle, dict) else None
+            if isinstance(data, list):
+                data = "".join(d for d in data if isinstance(d, str))
+            if isinstance(data, str) and len(data) <= MAX_ATTACHMENT_BYTES * 4 // 3 + 4:
+                cleaned = "".join(data.split())
+                if re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", cleaned):
+                    found[str(name)] = f"data:{mime};base64,{cleaned}"
+                    break
+    return found
+
+
+def _part(cell: dict, text: str | None = None) -> Part | None:
+    text = PLACEHOLDER.sub("", _source(cell) if text is None else text).strip()
+    if not text:
+        return None
+    if cell.get("cell_type") == "code":
+        return Part(_fence(text))
+    return Part(text, _images(cell))
+
+
+def _answer(cells: list[dict], region: tuple[int, int], prompt: str, notes: list[str]) -> Answer:
+    begin, end = region
+    parts = []
+    own = _prompt_text(cells[begin])
+    if prompt and _normal(own) != _normal(prompt):
+        if own.startswith(prompt.strip()):  # the student typed on after the question's text
+            parts.append(_part(cells[begin], own[len(prompt.strip()):]))
+        else:
+            notes.append("the question's text differs from the released notebook's")
+    parts.extend(_part(cell) for cell in cells[begin + 1:end])
+    parts = [p for p in parts if p is not None]
+    size = 0
+    for index, part in enumerate(parts):
+        if size + len(part.markdown) > MAX_ANSWER_CHARS:
+            part.markdown = part.markdown[:max(0, MAX_ANSWER_CHARS - size)]
+            del parts[index + 1:]
+            notes.append(f"the answer is longer than {MAX_ANSWER_CHARS} characters: cut there")
+            break
+        size += len(part.markdown)
+    return Answer(ANSWERED if parts else UNANSWERED, parts, notes)
+
+
+def _by_heading(cells: list[dict], prompt: str, taken: set[int]) -> tuple[int, int] | None:
+    """A region for a question whose BEGIN marker is gone: the cell holding the prompt's first
+    line, up to the next marker or released (locked) cell."""
+    heading = next((line.strip() for line in prompt.splitlines() if line.strip()), "")
+    if not heading:
+        return None
+    for index, cell in enumerate(cells):
+        if index in taken or heading not in _source(cell):
+            continue
+        end = index + 1
+        while end < len(cells) and not (_is_begin(cells[end]) or _is_end(cells[end])
+                                        or _metadata(cells[end]).get("editable") is False):
+            end += 1
+        return index, end
+    return None
+
+
+def read_answers(cells: list[dict], questions: list[WrittenQuestion]) -> dict[str, Answer]:
+    """The answers to ``questions`` (the written questions of one assignment, in order) in the
+    cells of a student's notebook."""
+    found = regions(cells)
+    taken: set[int] = set()
+    answers = {}
+    for k, question in enumerate(questions):
+        prompt = _normal(question.prompt)
+        region = next((r for r in found if r[0] not in taken and prompt
+                       and _normal(_prompt_text(cells[r[0]])) == prompt), None)
+        notes: list[str] = []
+        if region is None and len(found) == len(questions) and found[k][0] not in taken:
+            region = found[k]
+        if region is None and question.prompt:
+            region = _by_heading(cells, question.prompt, taken)
+            if region is not None:
+                notes.append("otter's question markers are missing in this notebook; the answer "
+                             "is read from the cells after the question's heading")
+        if region is None:
+            answers[question.column] = Answer(NOT_FOUND, notes=[
+                "this question's cells were not found in the notebook"])
+            continue
+        taken.add(region[0])
+        answers[question.column] = _answer(cells, region, question.prompt, notes)
+    return answers
+
+
+def collect(entries: list[Path], stems: list[str], questions: list[WrittenQuestion],
+            ) -> list[StudentAnswers]:
+    """Every entry's answers to the written questions, sorted by student id (then entry)."""
+    by_assignment: dict[str, list[WrittenQuestion]] = {}
+    for question in questions:
+        by_assignment.setdefault(question.assignment, []).append(question)
+    collected = []
+    with tempfile.TemporaryDirectory(prefix="labkit-answers-") as tmp:
+        for index, entry in enumerate(entries):
+            student = StudentAnswers(discover.student_id(entry), entry.name)
+            try:
+                submission = discover.discover(entry, stems, Path(tmp) / str(index))
+                notebooks = submission.notebooks
+            except Exception:  # an entry the grader could not read has no answers either
+                notebooks = {}
+            for stem, asked in by_assignment.items():
+                notebook = notebooks.get(stem)
+                if notebook is None:
+                    student.answers.update((q.column, Answer(NO_NOTEBOOK)) for q in asked)
+                    continue
+                try:
+                    student.answers.update(read_answers(_read_cells(notebook), asked))
+                except Exception as error:  # one odd notebook must not cost the class its pages
+                    student.answers.update((q.column, Answer(NOT_FOUND, notes=[
+                        f"the answers could not be read ({type(error).__name__}: {error})"]))
+                        for q in asked)
+            collected.append(student)
+    collected.sort(key=lambda s: (s.student, s.entry))
+    return collected
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+def _math_inline(self, tokens, idx, options, env) -> str:
+    return f'<span class="math tex2jax_process">${escapeHtml(tokens[idx].content)}$</span>'
+
+
+def _math_double(self, tokens, idx, options, env) -> str:
+    return f'<span class="math display tex2jax_process">$${escapeHtml(tokens[idx].content)}$$</span>'
+
+
+def _math_block(self, tokens, idx, options, env) -> str:
+    return f'<div class="math display tex2jax_process">$${escapeHtml(tokens[idx].content)}$$</div>\n'
+
+
+def _amsmath(self, tokens, idx, options, env) -> str:
+    return f'<div class="math display tex2jax_process">{escapeHtml(tokens[idx].content)}</div>\n'
+
+
+def _markdown() -> MarkdownIt:
+    # "js-default": CommonMark plus tables and strikethrough, raw HTML off, no typographer.
+    md = MarkdownIt("js-default", {"html": False})
+    md.use(dollarmath_plugin, double_inline=True, allow_labels=False).use(amsmath_plugin)
+    for rule, render in (("math_inline", _math_inline), ("math_inline_double", _math_double),
+                         ("math_block", _math_block), ("amsmath", _amsmath)):
+        md.add_render_rule(rule, render)
+    return md
+
+
+MARKDOWN = _markdown()
+
+
+def render_markdown(text: str, images: dict[str, str] | None = None) -> str:
+    """Safe HTML for untrusted markdown: raw HTML shows as text, math stays LaTeX (delimiters
+    included) for MathJax, and ``attachment:`` images become the notebook's inline images."""
+    env: dict = {}
+    tokens = MARKDOWN.parse(text, env)
+    for token in tokens:
+        for child in token.children or []:
+            if child.type == "image":
+                src = str(child.attrs.get("src", ""))
+                if src.startswith("attachment:"):
+                    child.attrs["src"] = (images or {}).get(src[len("attachment:"):], "")
+    return MARKDOWN.renderer.render(tokens, MARKDOWN.options, env)
+
+
+# --- scores ----------------------------------------------------------------------------------
+
+@dataclass
+class ScoreSheet:
+    path: Path
+    exists: bool = False
+    #: student -> question column -> points
+    points: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: one line each, naming the row
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def recorded(self) -> int:
+        return sum(len(columns) for columns in self.points.values())
+
+
+def _open_rows(text: str) -> tuple[list[tuple[int, dict[str, str]]] | None, str]:
+    """(line number, row) for each row of a scores file, trying "," then ";" and tabs
+    (spreadsheets in some locales save with them), or None and why."""
+    first = text.splitlines()[0] if text.strip() else ""
+    for delimiter in (",", ";", "\t"):
+        header = [name.strip().lower() for name in next(csv.reader([first], delimiter=delimiter), [])]
+        if all(name in header for name in SCORE_FIELDS):
+            reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+            next(reader)
+            return [(reader.line_num, dict(zip(header, row))) for row in reader], ""
+    return None, (f"its first line must name the columns {','.join(SCORE_FIELDS)} "
+                  f"(it reads {first[:200]!r}); nothing merged")
+
+
+def _student(name: str, known: set[str], stripped: dict[str, list[str]]) -> str | None:
+    """The student a row names: exactly, else ignoring spaces around the id when that is unique."""
+    if name in known:
+        return name
+    matches = stripped.get(name.strip(), [])
+    return matches[0] if len(matches) == 1 else None
+
+
+def read_scores(path: Path, students: list[str], questions: list[WrittenQuestion]) -> ScoreSheet:
+    """Read the TAs' scores, keeping every good row and saying why each bad one is skipped."""
+    sheet = ScoreSheet(path)
+    if not path.exists():
+        return sheet
+    sheet.exists = True
+    if not path.is_file():
+        sheet.problems.append(f"{path}: not a file; nothing merged")
+        return sheet
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        sheet.problems.append(f"{path}: cannot be read ({error}); nothing merged")
+        return sheet
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:  # a spreadsheet's "CSV" in a Windows code page
+        text = data.decode("cp1252", errors="replace")
+    rows, why = _open_rows(text)
+    if rows is None:
+        sheet.problems.append(f"{path}: {why}")
+        return sheet
+    known = set(students)
+    stripped: dict[str, list[str]] = {}
+    for student in students:
+        stripped.setdefault(student.strip(), []).append(student)
+    by_column = {q.column: q for q in questions}
+    seen: dict[tuple[str, str], tuple[int, float]] = {}
+    for line, row in rows:
+        values = {k: (row.get(k) or "") for k in SCORE_FIELDS}
+        if not any(v.strip() for v in row.values()):
+            continue
+        student = _student(values["student"], known, stripped)
+        assignment, name = values["assignment"].strip(), values["question"].strip()
+        if not assignment and "/" in name:
+            assignment, name = name.split("/", 1)
+        column = f"{assignment}/{name}"
+        text_points = values["points"].strip()
+        where = f"line {line}"
+        if student is None:
+            sheet.problems.append(f"{where}: unknown student {values['student']!r}; skipped")
+            continue
+        question = by_column.get(column)
+        if question is None:
+            sheet.problems.append(
+                f"{where}: unknown written question {column!r} (for {student!r}); skipped")
+            continue
+        if not text_points:
+            continue  # not graded yet
+        try:
+            points = float(text_points)
+        except ValueError:
+            points = math.nan
+        label = f"{student!r}, {column}"
+        if not math.isfinite(points):
+            sheet.problems.append(f"{where}: points {text_points!r} for {label} are not a number; skipped")
+            continue
+        if points < 0:
+            sheet.problems.append(f"{where}: points {text_points} for {label} are negative; skipped")
+            continue
+        if points > question.points + TOLERANCE:
+            sheet.problems.append(f"{where}: points {text_points} for {label} exceed the question's "
+                                  f"{question.points:g}; skipped")
+            continue
+        earlier = seen.get((student, column))
+        if earlier is not None:
+            if abs(earlier[1] - points) > TOLERANCE:
+                sheet.problems.append(f"{where}: a second score for {label} ({text_points}; line "
+                                      f"{earlier[0]} gives {earlier[1]:g}, which is kept); skipped")
+            continue
+        seen[(student, column)] = (line, points)
+        sheet.points.setdefault(student, {})[column] = points
+    return sheet
+
+
+def write_template(path: Path, students: list[str], questions: list[WrittenQuestion]) -> None:
+    """One row per student per written question, points empty; by question, then student."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(SCORE_FIELDS)
+    for question in questions:
+        for student in sorted(set(students)):
+            writer.writerow([student, question.assignment, question.name, ""])
+    write_atomically(path, buffer.getvalue())
+
+
+def write_problems(out: Path, sheet: ScoreSheet) -> Path | None:
+    """``OUT/manual_problems.txt`` listing the skipped rows, or no file when there are none."""
+    path = out / PROBLEMS_FILE
+    if not sheet.problems:
+        path.unlink(missing_ok=True)
+        return None
+    write_atomically(path, f"Problems in {sheet.path} (these rows were skipped; the others were "
+                           f"merged into grades.csv):\n" + "".join(f"{p}\n" for p in sheet.problems))
+    return path
+
+
+# --- the pages -------------------------------------------------------------------------------
+
+MATHJAX_CONFIG = (
+    "window.MathJax = {tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']], "
+    "displayMath: [['$$', '$$'], ['\\\\[', '\\\\]']], processEscapes: true, "
+    "processEnvironments: true}, options: {ignoreHtmlClass: 'tex2jax_ignore', "
+    "processHtmlClass: 'tex2jax_process'}};"
+)
+_CONFIG_HASH = base64.b64encode(hashlib.sha256(MATHJAX_CONFIG.encode()).digest()).decode()
+#: Scripts: MathJax's configuration (by hash) and MathJax itself; images: inline ones only.
+CSP = (f"default-src 'none'; script-src 'sha256-{_CONFIG_HASH}' https://cdn.jsdelivr.net; "
+       "style-src 'unsafe-inline'; font-src https://cdn.jsdelivr.net data:; img-src data:; "
+       "connect-src https://cdn.jsdelivr.net")
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+       max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #1d2433; line-height: 1.45; }
+.prompt, details.solution { background: #eef3fb; border-left: 4px solid #3c6fb4;
+       padding: .3rem 1rem; margin: 1rem 0; }
+details.solution { background: #eef8f0; border-color: #1e7b3a; }
+.howto { font-size: .92rem; color: #44506a; }
+section.answer { border-top: 1px solid #ccd; padding: .6rem 0 1rem; page-break-inside: avoid; }
+section.answer h2 { font-size: 1.1rem; margin: .2rem 0 .5rem; display: flex; gap: 1rem;
+       align-items: baseline; flex-wrap: wrap; }
+.id { font-family: ui-monospace, monospace; word-break: break-all; }
+.score { margin-left: auto; font-weight: normal; white-space: nowrap; }
+.score input { width: 4rem; font-size: 1rem; padding: .1rem .3rem; border: 2px solid #1d2433; }
+.recorded { font-size: .85rem; color: #1e7b3a; font-weight: normal; }
+.status { font-style: italic; color: #a93226; }
+.note { font-size: .9rem; color: #8a5a00; }
+.body { overflow-x: auto; word-break: break-word; }
+.body img { max-width: 100%; }
+.body pre { background: #f7f7f9; padding: .4rem .6rem; border-radius: 4px; white-space: pre-wrap; }
+table { border-collapse: collapse; margin: .5rem 0; }
+th, td { border: 1px solid #ccd; padding: .3rem .5rem; text-align: left; vertical-align: top; }
+th { background: #f1f3f8; } td.num { text-align: right; }
+"""
+
+_HEAD = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{{ csp }}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title>
+<style>{{ style | safe }}</style>
+"""
+
+QUESTION_PAGE = ENVIRONMENT.from_string(_HEAD + """<script>{{ mathjax_config | safe }}</script>
+<script src="{{ mathjax_url }}" async></script>
+</head>
+<body class="tex2jax_ignore">
+<p><a href="index.html">All written questions</a></p>
+<h1>{{ q.assignment }} &mdash; {{ q.name }} <small>({{ q.points | pts }} point{{ "s" if q.points != 1 }})</small></h1>
+{% if prompt %}<div class="prompt">{{ prompt | safe }}</div>{% endif %}
+{% if solution %}
+<details class="solution"><summary>Reference solution</summary>{{ solution | safe }}</details>
+{% endif %}
+<p class="howto">{{ students | length }} submissions, in order of student id; {{ answered }} answered.
+Record each score in <code>{{ scores_file }}</code> (columns <code>student,assignment,question,points</code>;
+assignment <code>{{ q.assignment }}</code>, question <code>{{ q.name }}</code>) and run
+<code>make grade</code> again: the boxes here are for your notes only and are not saved.
+Math is typeset by MathJax, loaded from the internet; offline, it shows as LaTeX source.</p>
+{% for s in students %}
+<section class="answer" id="{{ s.anchor }}">
+<h2><span class="id">{{ s.student }}</span>{% if s.entry_shown %} <small>({{ s.entry }})</small>{% endif %}
+<label class="score">Points: <input type="text" inputmode="decimal" aria-label="points for {{ s.student }}"> / {{ q.points | pts }}
+{% if s.recorded is not none %}<span class="recorded">recorded: {{ s.recorded | pts }}</span>{% endif %}</label></h2>
+{% for note in s.answer.notes %}<p class="note">{{ note }}</p>{% endfor %}
+{% if s.answer.status == "answered" %}
+<div class="body">{% for html in s.html %}{{ html | safe }}{% endfor %}</div>
+{% elif s.answer.status == "no notebook" %}
+<p class="status">Unanswered: no notebook for {{ q.assignment }} was submitted.</p>
+{% elif s.answer.status == "not found" %}
+<p class="status">Unanswered: the question is not in the submitted notebook.</p>
+{% else %}
+<p class="status">Unanswered.</p>
+{% endif %}
+</section>
+{% endfor %}
+</body>
+</html>
+""")
+
+INDEX_PAGE = ENVIRONMENT.from_string(_HEAD + """</head>
+<body>
+<h1>Written questions</h1>
+<p>One page per question with every student's answer. Scores are recorded in
+<code>{{ scores_file }}</code> and merged into <code>grades.csv</code> by <code>make grade</code>.</p>
+<table>
+<thead><tr><th>Assignment</th><th>Question</th><th>Points</th><th>Answered</th><th>Scores recorded</th></tr></thead>
+<tbody>
+{% for row in rows %}
+<tr><td>{{ row.q.assignment }}</td><td><a href="{{ row.q.page }}">{{ row.q.name }}</a></td>
+<td class="num">{{ row.q.points | pts }}</td><td class="num">{{ row.answered }} of {{ row.students }}</td>
+<td class="num">{{ row.recorded }} of {{ row.students }}</td></tr>
+{% endfor %}
+</tbody>
+</table>
+</body>
+</html>
+""")
+
+
+@dataclass
+class _AnswerView:
+    student: str
+    entry: str
+    entry_shown: bool
+    anchor: str
+    answer: Answer
+    html: list[str]
+    recorded: float | None
+
+
+def write_pages(out: Path, questions: list[WrittenQuestion], answers: list[StudentAnswers],
+                scores: dict[str, dict[str, float]] | None = None,
+                scores_file: str = DEFAULT_SCORES_FILE) -> list[Path]:
+    """Write ``OUT/manual/<assignment>-<question>.html`` per written question and an index;
+    pages of questions that no longer exist are removed. Returns the question pages."""
+    folder = out / "manual"
+    scores = scores or {}
+    if folder.is_dir():
+        for old in folder.glob("*.html"):
+            old.unlink()
+    if not questions:
+        return []
+    answers = sorted(answers, key=lambda s: (s.student, s.entry))
+    counts = Counter(s.student for s in answers)
+    shared = {student for student, count in counts.items() if count > 1}
+    anchors = [name[:-len(".html")] for name in page_names([s.student for s in answers])]
+    written, rows = [], []
+    for question in questions:
+        views = []
+        for student, anchor in zip(answers, anchors):
+            answer = student.answers.get(question.column, Answer(NO_NOTEBOOK))
+            views.append(_AnswerView(
+                student=student.student, entry=student.entry, entry_shown=student.student in shared,
+                anchor=f"s-{anchor}", answer=answer,
+                html=[render_markdown(p.markdown, p.images) for p in answer.parts],
+                recorded=scores.get(student.student, {}).get(question.column)))
+        answered = sum(1 for v in views if v.answer.status == ANSWERED)
+        page = folder / question.page
+        write_atomically(page, QUESTION_PAGE.render(
+            title=f"{question.column} (written)", csp=CSP, style=STYLE,
+            mathjax_config=MATHJAX_CONFIG, mathjax_url=MATHJAX_URL, q=question,
+            prompt=render_markdown(question.prompt) if question.prompt else "",
+            solution=render_markdown(question.solution) if question.solution else "",
+            students=views, answered=answered, scores_file=scores_file))
+        written.append(page)
+        rows.append({"q": question, "students": len(views), "answered": answered,
+                     "recorded": sum(1 for v in views if v.recorded is not None)})
+    write_atomically(folder / "index.html", INDEX_PAGE.render(
+        title="Written questions", csp=CSP, style=STYLE, rows=rows, scores_file=scores_file))
+    return written
