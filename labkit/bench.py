@@ -112,6 +112,8 @@ def run(copies: int, workers: int) -> str:
 
         kit_seconds, kit_peak = _timed(lambda: batch.grade_class(
             submissions, root / "out", workers=workers))
+        serial_seconds, _ = _timed(lambda: batch.grade_class(
+            submissions, root / "out-serial", workers=1)) if workers > 1 else (kit_seconds, 0)
         plain_seconds, plain_peak = _timed(lambda: _run_parallel(
             [_plain_job(nb, scratch) for nb in notebooks_all], workers))
         otter_seconds, otter_peak = _timed(lambda: _run_parallel(
@@ -131,6 +133,10 @@ def run(copies: int, workers: int) -> str:
                      f"peak memory {peak / 2**20:6.0f} MB")
     lines.append(f"  kit / plain = {kit_seconds / plain_seconds:.2f}   (goal <= 1.0)")
     lines.append(f"  otter / kit = {otter_seconds / kit_seconds:.2f}   (goal >= 2.5)")
+    if workers > 1:
+        speedup = serial_seconds / kit_seconds
+        lines.append(f"  kit with 1 worker: {serial_seconds:.1f} s; {workers} workers are "
+                     f"{speedup:.2f} times faster ({speedup / workers:.0%} of linear scaling)")
     return "\n".join(lines)
 
 

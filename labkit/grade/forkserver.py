@@ -31,6 +31,12 @@ def _preload() -> None:
     import torch  # noqa: F401
     import torch.nn.functional  # noqa: F401
 
+    # The first operation on meta tensors imports some 800 modules (about 1.5 s): do it once here
+    # rather than in every notebook's device check. Meta tensors hold no data, so no thread pool
+    # starts (the fork stays safe).
+    probe = torch.empty(4, 3, device="meta")
+    torch.linalg.svd(torch.cat((probe, probe.new_ones(4, 1)), dim=1) @ probe.new_ones(4, 2))
+
     # Everything of the kit that a confined process runs: its folder is covered there.
     from .. import notebooks, paths  # noqa: F401
     from . import child, protocol, sandbox  # noqa: F401
