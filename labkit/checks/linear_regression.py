@@ -124,14 +124,24 @@ def _split_rows(fn: Any, X: torch.Tensor, y: torch.Tensor, n_train: int, seed: i
     return order
 
 
+def _expect_shuffled(order: torch.Tensor, n_train: int) -> None:
+    """The training rows are not simply the first rows. For the 20- and 50-row cases a random
+    permutation picks exactly the first rows with probability below 1e-5."""
+    if len(order) >= 20 and torch.equal(order[:n_train].sort().values, torch.arange(n_train)):
+        raise core.CheckFailed(
+            "`train_test_split` puts the first `n_train` rows in the training set: shuffle the "
+            "rows with a random permutation before cutting them in two.")
+
+
 def check_split_partition(fn: Any) -> None:
-    """Shapes, dtypes and devices of the parts; the rows are a partition with X and y aligned."""
+    """Shapes, dtypes and devices of the parts; the rows are a shuffled partition with X and y
+    aligned."""
 
     def on(device: torch.device) -> None:
         for X, y, n_train in _split_cases():
             for dtype in (torch.float64, torch.float32):
                 X_d, y_d = cast((X, y), dtype, device)
-                _split_rows(fn, X_d, y_d, n_train, seed=7)
+                _expect_shuffled(_split_rows(fn, X_d, y_d, n_train, seed=7), n_train)
 
     core.on_every_device(on)
 
@@ -163,7 +173,7 @@ def check_split_unmodified_and_devices(fn: Any) -> None:
         before = core.snapshot((X, y))
         _split(fn, X, y, n_train, 1)
         core.expect_unmodified("train_test_split", ("X", "y"), (X, y), before)
-        _split_rows(fn, X, y, n_train, 1)
+        _expect_shuffled(_split_rows(fn, X, y, n_train, 1), n_train)
     X, y, n_train = _split_cases()[0]
     core.check_meta_propagation(fn, "train_test_split", (*cast((X, y), torch.float32, "meta"), n_train, 1))
     if torch.cuda.is_available():
