@@ -20,9 +20,10 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import multiprocessing
+import multiprocessing.util
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from tqdm import tqdm
@@ -73,6 +74,30 @@ def _grade_student_safely(entry: Path, *args) -> gradebook.StudentRow:
             student=discover.student_id(entry),
             notes=[f"the grader failed on this submission ({type(error).__name__}: {error}); "
                    "please report it"])
+
+
+#: Per worker process: its own grading interpreter and what every grading needs.
+_WORKER: dict = {}
+
+
+def _start_worker(assignments: list[autograders.Assignment], limits: Limits,
+                  hidden: list[Path]) -> None:
+    """Runs once in each worker process. Workers are processes, not threads, because judging
+    (calls, comparisons, references) is Python work that one interpreter's lock would serialise;
+    each worker keeps its own pre-started interpreter to fork notebooks from. One thread each:
+    the workers and their notebooks already fill the cores, and judging runs small operations
+    that extra threads only slow down."""
+    import torch
+
+    torch.set_num_threads(1)
+    server = ForkServer()
+    multiprocessing.util.Finalize(server, server.close, exitpriority=10)
+    _WORKER.update(server=server, assignments=assignments, limits=limits, hidden=hidden)
+
+
+def _grade_in_worker(entry: Path, workdir: Path, out: Path) -> gradebook.StudentRow:
+    return _grade_student_safely(entry, _WORKER["assignments"], workdir, out, _WORKER["server"],
+                                 _WORKER["limits"], _WORKER["hidden"])
 
 
 def _digest_file(digest: "hashlib._Hash", path: Path) -> None:
@@ -193,7 +218,6 @@ def grade_class(
             rows[entry] = row
     reused = len(rows)
     todo = [entry for entry in entries if entry not in rows]
-    lock = threading.Lock()
     # Student code must not see the class's submissions or results.
     hidden = [submissions.resolve(), out.resolve()]
     warning = ""
@@ -203,31 +227,31 @@ def grade_class(
         else:
             warning = (f"warning: student code can read {scores_path} while it runs; keep the "
                        "scores file inside OUT or in a folder of its own")
-    server = ForkServer()
     # On a terminal only (disable=None): a log file gets the summary line, not a bar.
     bar = tqdm(total=len(entries), initial=reused, unit="student", file=sys.stderr,
                disable=None if progress else True, dynamic_ncols=True)
     try:
         with tempfile.TemporaryDirectory(prefix="labkit-submissions-") as tmp, \
-                ThreadPoolExecutor(max_workers=workers) as pool:
+                ProcessPoolExecutor(
+                    max_workers=max(1, min(workers, len(todo))),
+                    # spawn: a worker starts clean, whatever this process has done with torch
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start_worker, initargs=(assignments, limits, hidden)) as pool:
             # Each entry extracts into its own folder: two entries may share a student id.
             futures = {
-                pool.submit(_grade_student_safely, entry, assignments, Path(tmp) / str(index), out,
-                            server, limits, hidden): entry
+                pool.submit(_grade_in_worker, entry, Path(tmp) / str(index), out): entry
                 for index, entry in enumerate(todo)
             }
             for future in as_completed(futures):
                 entry = futures[future]
                 row = future.result()
-                with lock:
-                    rows[entry] = row
-                    _save_record(out, entry, fingerprints[entry], row)
-                    gradebook.write_grades(out / "grades.csv", assignments, list(rows.values()),
-                                           sheet.points)
+                rows[entry] = row
+                _save_record(out, entry, fingerprints[entry], row)
+                gradebook.write_grades(out / "grades.csv", assignments, list(rows.values()),
+                                       sheet.points)
                 bar.update(1)
     finally:
         bar.close()
-        server.close()
     gradebook.write_grades(out / "grades.csv", assignments, list(rows.values()), sheet.points)
     gradebook.write_questions(out / "questions.csv", assignments)
     template = bool(questions) and not sheet.exists
