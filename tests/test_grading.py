@@ -1,12 +1,13 @@
-"""`make grade` through the real path: released zips, otter run, real kernels."""
+"""`make grade` through the real path: released zips, confined notebook processes, real code."""
 
 from __future__ import annotations
 
 import csv
 
+import nbformat
 import pytest
 
-from labkit.demo import TYPICAL_MISTAKES
+from labkit.demo import HANGING_CELL, TYPICAL_MISTAKES
 
 from .conftest import tree_digest
 
@@ -77,6 +78,9 @@ def test_demo_shows_a_hanging_notebook_and_a_broken_file(graded_demo, assignment
     for question, _ in first.questions:
         column = f"{first.stem}/{question}"
         assert hanging[column] == perfect[column], column
-    assert "ran longer than 15 s; graded without code cell" in hanging["notes"]
+    nb = nbformat.read(graded_demo.submissions / "hanging" / f"{first.stem}.ipynb", 4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    n = code.index(HANGING_CELL) + 1  # counted from 1, as a student counts
+    assert f"code cell {n} ran longer than 15 s; graded without code cell {n}" in hanging["notes"]
     assert "not a readable notebook" in rows["broken"]["notes"]
     assert float(rows["broken"]["total"]) == 0

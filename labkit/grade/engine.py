@@ -233,10 +233,10 @@ class NotebookSession:
                                               message.get("errors", {}).items()}
                         return
             except TimeoutError:
-                reason = self._why_stopped(f"cell {current}" if current is not None
+                reason = self._why_stopped(f"code cell {current + 1}" if current is not None
                                            else "starting", self.limits.cell_seconds)
             except (protocol.ChannelClosed, protocol.BadMessage, OSError):
-                reason = (f"cell {current} ended the notebook's process (it exited or crashed)"
+                reason = (f"code cell {current + 1} ended the notebook's process (it exited or crashed)"
                           if current is not None else "the notebook's process ended at start")
             self.kill()
             if current is None or time.monotonic() >= self.deadline \
