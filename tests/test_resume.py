@@ -10,6 +10,7 @@ import sys
 import time
 
 import nbformat
+import psutil
 import pytest
 
 from labkit import paths
@@ -68,8 +69,13 @@ def test_an_interrupted_run_keeps_what_it_graded_and_never_a_half_written_file(t
     while not (out / "records").is_dir() or not any((out / "records").iterdir()):
         assert process.poll() is None and time.monotonic() < deadline, "no student was graded"
         time.sleep(0.5)
+    helpers = psutil.Process(process.pid).children(recursive=True)
+    assert helpers, "the grader started no worker"
     process.send_signal(signal.SIGKILL)
     process.wait()
+    # Workers, their grading interpreters and the notebook processes all end with the grader.
+    gone, alive = psutil.wait_procs(helpers, timeout=30)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], alive
 
     rows = _rows(out)  # parses: written whole, or not at all
     assert list(rows) == ["a_first"]

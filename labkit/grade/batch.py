@@ -16,22 +16,22 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import multiprocessing
+import multiprocessing.util
 import os
 import shutil
 import sys
 import tempfile
 import time
-import multiprocessing
-import multiprocessing.util
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from tqdm import tqdm
 
 from .. import paths
-from . import autograders, discover, gradebook, manual, run
-from .pages import write_pages
+from . import autograders, discover, gradebook, manual, run, sandbox
 from .engine import ForkServer
+from .pages import write_pages
 from .sandbox import Limits
 
 #: Bump when the meaning of a recorded row changes, so that old records are not reused.
@@ -80,7 +80,7 @@ def _grade_student_safely(entry: Path, *args) -> gradebook.StudentRow:
 _WORKER: dict = {}
 
 
-def _start_worker(assignments: list[autograders.Assignment], limits: Limits,
+def _start_worker(parent: int, assignments: list[autograders.Assignment], limits: Limits,
                   hidden: list[Path]) -> None:
     """Runs once in each worker process. Workers are processes, not threads, because judging
     (calls, comparisons, references) is Python work that one interpreter's lock would serialise;
@@ -89,6 +89,8 @@ def _start_worker(assignments: list[autograders.Assignment], limits: Limits,
     that extra threads only slow down."""
     import torch
 
+    # A worker whose grader was killed would otherwise wait for work forever.
+    sandbox.die_with_parent(parent)
     torch.set_num_threads(1)
     server = ForkServer()
     multiprocessing.util.Finalize(server, server.close, exitpriority=10)
@@ -236,7 +238,8 @@ def grade_class(
                     max_workers=max(1, min(workers, len(todo))),
                     # spawn: a worker starts clean, whatever this process has done with torch
                     mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_start_worker, initargs=(assignments, limits, hidden)) as pool:
+                    initializer=_start_worker,
+                    initargs=(os.getpid(), assignments, limits, hidden)) as pool:
             # Each entry extracts into its own folder: two entries may share a student id.
             futures = {
                 pool.submit(_grade_in_worker, entry, Path(tmp) / str(index), out): entry

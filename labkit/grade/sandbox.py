@@ -189,10 +189,10 @@ def clean_environment(workdir: Path) -> dict[str, str]:
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent(parent: int) -> None:
-    """End this process when the grading interpreter that forked it ends (as it does when the
-    grader is interrupted), even in the middle of a student's endless cell. Set after the change
-    of user, which clears it."""
+def die_with_parent(parent: int) -> None:
+    """End this process when the process that started it ends (as the grader does when it is
+    interrupted), even in the middle of a student's endless cell. A confined process sets it
+    after its change of user, which clears it."""
     _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:  # the parent is already gone
         os._exit(1)
@@ -227,7 +227,7 @@ def enter(workdir_parent: Path, notebook_bytes: bytes, notebook_name: str, limit
         os.setgid(UNPRIVILEGED_GID)
         os.setuid(UNPRIVILEGED_UID)
         confinement.unprivileged = True
-    _die_with_parent(parent)
+    die_with_parent(parent)
     os.environ.clear()
     os.environ.update(clean_environment(workdir))
     tempfile.tempdir = str(workdir)
