@@ -56,7 +56,8 @@ def describe(value: Any) -> str:
     """Describe an argument without revealing its values."""
     if isinstance(value, Tensor):
         dtype = str(value.dtype).replace("torch.", "")
-        return f"a {dtype} tensor of shape {tuple(value.shape)} on {value.device.type}"
+        article = "an" if dtype.startswith("int") else "a"
+        return f"{article} {dtype} tensor of shape {tuple(value.shape)} on {value.device.type}"
     if isinstance(value, (tuple, list)):
         return "(" + ", ".join(describe(v) for v in value) + ")"
     return type(value).__name__
