@@ -99,6 +99,3 @@ def execute(
     strip_volatile_metadata(nb)
     return nb
 
-
-def code_sources(nb: nbformat.NotebookNode) -> list[str]:
-    return [cell.source for cell in nb.cells if cell.cell_type == "code"]
