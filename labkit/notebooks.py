@@ -13,6 +13,9 @@ from nbclient import NotebookClient
 KERNEL_NAME = "python3"
 #: nbclient skips cells carrying this tag.
 SKIP_TAG = "skip-execution"
+#: What marks otter's export cell, which writes the submission zip: never run while releasing,
+#: benchmarking or grading.
+EXPORT_MARKER = "grader.export("
 
 
 def read(path: Path) -> nbformat.NotebookNode:
@@ -58,6 +61,10 @@ def _coalesce_streams(outputs: list) -> list:
         else:
             merged.append(output)
     return merged
+
+
+def is_export_cell(cell: nbformat.NotebookNode) -> bool:
+    return cell.cell_type == "code" and EXPORT_MARKER in cell.source
 
 
 def number_cells(nb: nbformat.NotebookNode) -> None:

@@ -92,10 +92,6 @@ def reproducible_zip(source: Path, target: Path) -> None:
             rewritten.writestr(info, data)
 
 
-def _is_export_cell(cell) -> bool:
-    return "grader.export(" in cell.source
-
-
 def _is_check_cell(cell) -> bool:
     return cell.cell_type == "code" and "grader.check(" in cell.source
 
@@ -116,7 +112,7 @@ def _write_solution(autograder_nb: Path, student_nb: Path, target: Path) -> None
     notebooks.number_cells(nb)
     with tempfile.TemporaryDirectory() as run_dir:
         notebooks.write(nb, Path(run_dir) / target.name)  # otter.Notebook() reads its own file
-        notebooks.execute(nb, Path(run_dir), skip=_is_export_cell)
+        notebooks.execute(nb, Path(run_dir), skip=notebooks.is_export_cell)
     _drop_check_html(nb)
     notebooks.write(nb, target)
 

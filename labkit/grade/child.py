@@ -16,10 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..notebooks import EXPORT_MARKER
 from . import protocol, sandbox
-
-#: Cells that would act outside the notebook while grading (writing the submission zip).
-_SKIPPED_MARKERS = ("grader.export(",)
 
 
 def _code_cells(notebook_bytes: bytes) -> list[str]:
@@ -44,7 +42,7 @@ def _run_cells(conn: socket.socket, cells: list[str], skip: set[int]) -> dict[st
     shell.history_manager.enabled = False
     errors: dict[int, str] = {}
     for index, source in enumerate(cells):
-        if index in skip or any(marker in source for marker in _SKIPPED_MARKERS):
+        if index in skip or EXPORT_MARKER in source:  # writing the zip acts outside the notebook
             continue
         protocol.send(conn, {"event": "cell", "index": index})
         result = shell.run_cell(source, store_history=False)
@@ -66,18 +64,6 @@ def _describe_value(value: Any) -> dict[str, Any]:
     return {"kind": "other", "type": type(value).__name__}
 
 
-def _prepare_arguments(encoded: list[Any]) -> list[Any]:
-    import torch
-
-    args = []
-    for item in encoded:
-        value = protocol.decode(item)
-        if isinstance(item, dict) and item.get("device") == "cuda" and isinstance(value, torch.Tensor):
-            value = value.to("cuda")
-        args.append(value)
-    return args
-
-
 def _changed(before: Any, after: Any) -> bool:
     import torch
 
@@ -96,7 +82,7 @@ def _call(namespace: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     fn = namespace.get(request["name"])
     if not callable(fn):
         return {"ok": False, "type": "NameError", "message": f"{request['name']} is not a function"}
-    args = _prepare_arguments(request["args"])
+    args = [protocol.decode(item) for item in request["args"]]
     snapshots = [a.detach().clone() if isinstance(a, torch.Tensor) else a for a in args]
     try:
         result = fn(*args)

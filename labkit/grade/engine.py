@@ -13,6 +13,7 @@ import array
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -179,8 +180,6 @@ class NotebookSession:
             except OSError:
                 pass
         self.kill()
-        import shutil
-
         shutil.rmtree(self._workdir, ignore_errors=True)
 
     # -- messages -----------------------------------------------------------------------------
