@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,15 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
+def write_csv(path: Path, header: list[str], rows: Iterable[list[str]]) -> None:
+    """A CSV file of the kit's (one format for all: "\\n" line ends), written atomically."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    write_atomically(path, buffer.getvalue())
+
+
 def write_grades(path: Path, assignments: list[Assignment], rows: list[StudentRow],
                  manual: dict[str, dict[str, float]] | None = None) -> None:
     """Write ``grades.csv``. ``manual`` (student -> written question's column -> points) holds the
@@ -59,24 +69,18 @@ def write_grades(path: Path, assignments: list[Assignment], rows: list[StudentRo
     names = columns(assignments)
     written = manual_columns(assignments)
     manual = manual or {}
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["student", *names, "total", "notes"])
+    lines = []
     for row in sorted(rows, key=lambda r: r.student):
         scores = {n: p for n, p in manual.get(row.student, {}).items() if n in written}
         cells = [_format(scores[n]) if n in scores else "" if n in written
                  else _format(row.points.get(n, 0.0)) for n in names]
-        writer.writerow(
+        lines.append(
             [row.student, *cells, _format(row.total + sum(scores.values())), "; ".join(row.notes)]
         )
-    write_atomically(path, buffer.getvalue())
+    write_csv(path, ["student", *names, "total", "notes"], lines)
 
 
 def write_questions(path: Path, assignments: list[Assignment]) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["assignment", "question", "points", "manual"])
-    for assignment in assignments:
-        for question, points, manual in assignment.columns:
-            writer.writerow([assignment.stem, question, _format(points), "true" if manual else "false"])
-    write_atomically(path, buffer.getvalue())
+    write_csv(path, ["assignment", "question", "points", "manual"], (
+        [assignment.stem, question, _format(points), "true" if manual else "false"]
+        for assignment in assignments for question, points, manual in assignment.columns))

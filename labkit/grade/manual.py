@@ -53,7 +53,7 @@ from .. import paths
 from . import discover
 from .autograders import Assignment
 from .feedback import ENVIRONMENT, TOLERANCE, page_names
-from .gradebook import write_atomically
+from .gradebook import write_atomically, write_csv
 
 BEGIN_MARKER = "<!-- BEGIN QUESTION -->"
 END_MARKER = "<!-- END QUESTION -->"
@@ -499,13 +499,8 @@ def read_scores(path: Path, students: list[str], questions: list[WrittenQuestion
 
 def write_template(path: Path, students: list[str], questions: list[WrittenQuestion]) -> None:
     """One row per student per written question, points empty; by question, then student."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(SCORE_FIELDS)
-    for question in questions:
-        for student in sorted(set(students)):
-            writer.writerow([student, question.assignment, question.name, ""])
-    write_atomically(path, buffer.getvalue())
+    write_csv(path, SCORE_FIELDS, ([student, question.assignment, question.name, ""]
+                                   for question in questions for student in sorted(set(students))))
 
 
 def write_problems(out: Path, sheet: ScoreSheet) -> Path | None:
