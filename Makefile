@@ -12,6 +12,8 @@ WORKERS ?=
 TIMEOUT ?= 600
 # Scores of the written questions, given by hand (default: OUT/manual_scores.csv).
 MANUAL_SCORES ?=
+# UNCONFINED=1 grades without confining student code (only where user namespaces are forbidden).
+UNCONFINED ?=
 
 .PHONY: help grade release test bench clean
 
@@ -29,7 +31,7 @@ $(INSTALLED): requirements.txt pyproject.toml
 	touch $(INSTALLED)
 
 grade: $(INSTALLED)
-	$(PY) -m labkit grade --submissions "$(SUBMISSIONS)" --out "$(OUT)" --timeout $(TIMEOUT) $(if $(WORKERS),--workers $(WORKERS)) $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)")
+	$(PY) -m labkit grade --submissions "$(SUBMISSIONS)" --out "$(OUT)" --timeout $(TIMEOUT) $(if $(WORKERS),--workers $(WORKERS)) $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)") $(if $(UNCONFINED),--unconfined)
 
 bench: $(INSTALLED)
 	$(PY) -m labkit.bench $(if $(COPIES),--copies $(COPIES)) $(if $(WORKERS),--workers $(WORKERS))

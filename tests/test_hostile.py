@@ -194,6 +194,7 @@ def test_a_function_that_kills_its_process_loses_only_its_own_points(hostile_cla
 
 
 def test_student_code_finds_no_hidden_test_and_no_grader_environment(hostile_class, tmp_path):
+    from labkit.grade import sandbox
     from labkit.grade.engine import ForkServer, NotebookSession
     from labkit.grade.remote import RemoteEnv
     from labkit.grade.sandbox import Limits
@@ -212,7 +213,8 @@ def test_student_code_finds_no_hidden_test_and_no_grader_environment(hostile_cla
         server.close()
     assert environment is not None
     assert set(environment) <= {"PATH", "HOME", "TMPDIR", "LANG", "MPLBACKEND", "MPLCONFIGDIR",
-                                "OMP_NUM_THREADS", "PYTHONDONTWRITEBYTECODE"}
+                                "OMP_NUM_THREADS", "PYTHONDONTWRITEBYTECODE",
+                                *sandbox.KEPT_VARIABLES}
 
 
 @pytest.mark.parametrize("student, said", [

@@ -23,7 +23,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from tqdm import tqdm
@@ -35,7 +37,10 @@ from .pages import write_pages
 from .sandbox import Limits
 
 #: Bump when the meaning of a recorded row changes, so that old records are not reused.
-RECORD_VERSION = 1
+RECORD_VERSION = 2
+#: On every row graded with ``--unconfined``.
+UNCONFINED_NOTE = ("graded unconfined (--unconfined): this notebook's code could read and change "
+                   "what the grading user can")
 
 
 def _grade_student(
@@ -45,6 +50,8 @@ def _grade_student(
     by_stem = {a.stem: a for a in assignments}
     submission = discover.discover(entry, list(by_stem), workdir)
     row = gradebook.StudentRow(student=submission.student, notes=list(submission.notes))
+    if not limits.confine:
+        row.notes.append(UNCONFINED_NOTE)
     for stem in by_stem:
         notebook = submission.notebooks.get(stem)
         if notebook is None:
@@ -97,9 +104,14 @@ def _start_worker(parent: int, assignments: list[autograders.Assignment], limits
     _WORKER.update(server=server, assignments=assignments, limits=limits, hidden=hidden)
 
 
-def _grade_in_worker(entry: Path, workdir: Path, out: Path) -> gradebook.StudentRow:
-    return _grade_student_safely(entry, _WORKER["assignments"], workdir, out, _WORKER["server"],
-                                 _WORKER["limits"], _WORKER["hidden"])
+def _grade_in_worker(entry: Path, workdir: Path, out: Path, mark: Path) -> gradebook.StudentRow:
+    """Grade one entry, marking it as held by this worker while it is graded (so that the
+    grader knows whom to suspect if the worker dies)."""
+    mark.touch()
+    row = _grade_student_safely(entry, _WORKER["assignments"], workdir, out, _WORKER["server"],
+                                _WORKER["limits"], _WORKER["hidden"])
+    mark.unlink(missing_ok=True)
+    return row
 
 
 def _digest_file(digest: "hashlib._Hash", path: Path) -> None:
@@ -186,6 +198,77 @@ def _manual_summary(sheet: manual.ScoreSheet, template: bool, problems: Path | N
     return "\n" + "\n".join(lines)
 
 
+def _write_class_files(out: Path, assignments: list[autograders.Assignment], entries: list[Path],
+                       rows: dict[Path, gradebook.StudentRow], sheet: manual.ScoreSheet,
+                       questions: list[manual.WrittenQuestion], students: list[str],
+                       scores_path: Path) -> None:
+    """The gradebook, the question list, the written answers' pages, the feedback and the
+    report, from the rows graded so far: written whatever stopped the grading."""
+    gradebook.write_grades(out / "grades.csv", assignments, list(rows.values()), sheet.points)
+    gradebook.write_questions(out / "questions.csv", assignments)
+    if questions and not sheet.exists:
+        manual.write_template(scores_path, students, questions)
+    manual.write_problems(out, sheet)
+    shown = str(scores_path) if not _inside(scores_path, out) else \
+        str(scores_path.resolve().relative_to(out.resolve()))
+    manual.write_pages(out, questions, manual.collect(entries, [a.stem for a in assignments], questions),
+                       sheet.points, scores_file=shown)
+    # Pages are remade whole, so a student no longer in SUBMISSIONS keeps no page.
+    shutil.rmtree(out / "feedback", ignore_errors=True)
+    write_pages(out)
+
+
+#: A submission whose grading has ended this many worker processes gets a row with a note.
+MAX_WORKER_DEATHS = 2
+
+
+def _grade_in_pools(todo: list[Path], tmp: Path, out: Path, workers: int, worker_args: tuple,
+                    record: Callable[[Path, gradebook.StudentRow], None]) -> None:
+    """Grade ``todo`` in worker processes; a worker that dies costs nothing but a retry.
+
+    When a worker dies (killed, out of memory, a crash of the kit), the pool breaks and every
+    unfinished submission is lost to it: a fresh pool takes them again. The ones that were
+    being graded when it broke (each worker marks what it holds) are suspects; a suspect that
+    breaks a second pool gets its row with a note instead of a third try.
+    """
+    index = {entry: i for i, entry in enumerate(todo)}
+    marks = tmp / "grading"
+    marks.mkdir()
+    deaths: dict[Path, int] = {}
+    pending = list(todo)
+    while pending:
+        done: set[Path] = set()
+        with ProcessPoolExecutor(
+                max_workers=max(1, min(workers, len(pending))),
+                # spawn: a worker starts clean, whatever this process has done with torch
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker, initargs=worker_args) as pool:
+            # Each entry extracts into its own folder: two entries may share a student id.
+            futures = {pool.submit(_grade_in_worker, entry, tmp / str(index[entry]), out,
+                                   marks / str(index[entry])): entry for entry in pending}
+            for future in as_completed(futures):
+                entry = futures[future]
+                try:
+                    row = future.result()
+                except BrokenProcessPool:
+                    continue
+                record(entry, row)
+                done.add(entry)
+        for entry in pending:
+            mark = marks / str(index[entry])
+            if entry in done or not mark.exists():
+                continue
+            mark.unlink()
+            deaths[entry] = deaths.get(entry, 0) + 1
+            if deaths[entry] >= MAX_WORKER_DEATHS:
+                record(entry, gradebook.StudentRow(
+                    student=discover.student_id(entry),
+                    notes=[f"grading this submission ended the grader's worker process "
+                           f"{deaths[entry]} times; it was not graded (please report it)"]))
+                done.add(entry)
+        pending = [entry for entry in pending if entry not in done]
+
+
 def grade_class(
     submissions: Path, out: Path, *, workers: int | None = None, limits: Limits | None = None,
     progress: bool = False, manual_scores: Path | None = None,
@@ -206,6 +289,8 @@ def grade_class(
     entries = sorted(p for p in submissions.iterdir() if not p.name.startswith("."))
     workers = workers or os.cpu_count() or 1
     limits = limits or Limits()
+    if limits.confine and (reason := sandbox.probe()) is not None:
+        raise SystemExit(f"cannot confine student code on this machine: {reason}")
     out.mkdir(parents=True, exist_ok=True)
     # The scores given by hand, read first so that every write of grades.csv carries them.
     questions = manual.written_questions(assignments)
@@ -232,42 +317,23 @@ def grade_class(
     # On a terminal only (disable=None): a log file gets the summary line, not a bar.
     bar = tqdm(total=len(entries), initial=reused, unit="student", file=sys.stderr,
                disable=None if progress else True, dynamic_ncols=True)
+
+    def record(entry: Path, row: gradebook.StudentRow) -> None:
+        rows[entry] = row
+        _save_record(out, entry, fingerprints[entry], row)
+        gradebook.write_grades(out / "grades.csv", assignments, list(rows.values()), sheet.points)
+        bar.update(1)
+
     try:
-        with tempfile.TemporaryDirectory(prefix="labkit-submissions-") as tmp, \
-                ProcessPoolExecutor(
-                    max_workers=max(1, min(workers, len(todo))),
-                    # spawn: a worker starts clean, whatever this process has done with torch
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_start_worker,
-                    initargs=(os.getpid(), assignments, limits, hidden)) as pool:
-            # Each entry extracts into its own folder: two entries may share a student id.
-            futures = {
-                pool.submit(_grade_in_worker, entry, Path(tmp) / str(index), out): entry
-                for index, entry in enumerate(todo)
-            }
-            for future in as_completed(futures):
-                entry = futures[future]
-                row = future.result()
-                rows[entry] = row
-                _save_record(out, entry, fingerprints[entry], row)
-                gradebook.write_grades(out / "grades.csv", assignments, list(rows.values()),
-                                       sheet.points)
-                bar.update(1)
+        with tempfile.TemporaryDirectory(prefix="labkit-submissions-") as tmp:
+            _grade_in_pools(todo, Path(tmp), out, workers, (os.getpid(), assignments, limits, hidden),
+                            record)
     finally:
         bar.close()
-    gradebook.write_grades(out / "grades.csv", assignments, list(rows.values()), sheet.points)
-    gradebook.write_questions(out / "questions.csv", assignments)
+        _write_class_files(out, assignments, entries, rows, sheet, questions, students,
+                           scores_path)
     template = bool(questions) and not sheet.exists
-    if template:
-        manual.write_template(scores_path, students, questions)
-    problems = manual.write_problems(out, sheet)
-    shown = str(scores_path) if not _inside(scores_path, out) else \
-        str(scores_path.resolve().relative_to(out.resolve()))
-    manual.write_pages(out, questions, manual.collect(entries, [a.stem for a in assignments], questions),
-                       sheet.points, scores_file=shown)
-    # Pages are remade whole, so a student no longer in SUBMISSIONS keeps no page.
-    shutil.rmtree(out / "feedback", ignore_errors=True)
-    write_pages(out)
+    problems = out / manual.PROBLEMS_FILE if sheet.problems else None
     with_problems = sum(1 for row in rows.values() if any(
         not note.endswith(": no notebook submitted") for note in row.notes))
     elapsed = time.monotonic() - started

@@ -9,30 +9,30 @@ grader sends. Results go back as plain tensors; the grader judges them outside t
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sys
 from pathlib import Path
 from typing import Any
 
-from ..notebooks import EXPORT_MARKER
+from ..notebooks import EXPORT_MARKER, code_cell_sources
 from . import protocol, sandbox
 
+#: The longest error text of student code that reaches the grader.
+ERROR_CHARS = 200
 
-def _code_cells(notebook_bytes: bytes) -> list[str]:
-    nb = json.loads(notebook_bytes.decode("utf-8", errors="replace"))
-    cells = []
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") != "code":
-            continue
-        source = cell.get("source", "")
-        cells.append("".join(source) if isinstance(source, list) else str(source))
-    return cells
+
+def _first_line(error: BaseException, prefix: str = "") -> str:
+    """An error of student code as feedback shows it: the first line of its message, at most
+    ``ERROR_CHARS`` characters (a long message could carry the hidden inputs)."""
+    lines = str(error).strip().splitlines()
+    text = prefix + (lines[0] if lines else "")
+    return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 1] + "…"
 
 
 def _error_text(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"[:2000]
+    """A cell's error: its type and the first line of its message."""
+    return _first_line(error, f"{type(error).__name__}: ").rstrip(": ")
 
 
 def _run_cells(conn: socket.socket, cells: list[str], skip: set[int]) -> dict[str, Any]:
@@ -64,34 +64,48 @@ def _describe_value(value: Any) -> dict[str, Any]:
     return {"kind": "other", "type": type(value).__name__}
 
 
+def _state(value: Any) -> Any:
+    """What a call must leave as it was: a tensor's values, shape, dtype and autograd state."""
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        return None
+    grad = value.grad.detach().clone() if value.grad is not None else None
+    return value.detach().clone(), value.requires_grad, grad
+
+
 def _changed(before: Any, after: Any) -> bool:
     import torch
 
-    if not isinstance(before, torch.Tensor):
+    if before is None:
         return False
-    if before.shape != after.shape or before.dtype != after.dtype:
+    values, requires_grad, grad = before
+    if after.requires_grad != requires_grad:
         return True
-    if before.device.type == "meta":
+    if (after.grad is None) != (grad is None):
+        return True
+    if after.shape != values.shape or after.dtype != values.dtype:
+        return True
+    if values.device.type == "meta":
         return False
-    return not torch.equal(before, after)
+    if grad is not None and not torch.equal(after.grad, grad):
+        return True
+    return not torch.equal(after.detach(), values)
 
 
 def _call(namespace: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
-    import torch
-
+    """Call a function of the notebook. The reply names the arguments the call changed (it does
+    not carry them: the grader's own copies never change)."""
     fn = namespace.get(request["name"])
     if not callable(fn):
         return {"ok": False, "type": "NameError", "message": f"{request['name']} is not a function"}
     args = [protocol.decode(item) for item in request["args"]]
-    snapshots = [a.detach().clone() if isinstance(a, torch.Tensor) else a for a in args]
+    before = [_state(a) for a in args]
     try:
         result = fn(*args)
     except BaseException as error:  # student code may raise anything, SystemExit included
-        return {"ok": False, "type": type(error).__name__, "message": str(error)[:2000]}
-    changed = {
-        str(i): protocol.encode(arg) for i, (arg, before) in enumerate(zip(args, snapshots))
-        if _changed(before, arg)
-    }
+        return {"ok": False, "type": type(error).__name__, "message": _first_line(error)}
+    changed = [i for i, (arg, state) in enumerate(zip(args, before)) if _changed(state, arg)]
     return {"ok": True, "result": protocol.encode(result), "changed": changed}
 
 
@@ -114,32 +128,72 @@ def serve(conn: socket.socket, namespace: dict[str, Any]) -> None:
             else:
                 reply = {"ok": False, "type": "ProtocolError", "message": f"unknown op {op!r}"}
             protocol.send(conn, reply)
-        except Exception as error:  # an answer that cannot be encoded, and the like
+        except Exception as error:  # an answer that cannot be encoded or is too large
             protocol.send(conn, {"ok": False, "kind": "other", "type": type(error).__name__,
-                                 "message": f"could not send the result back: {error}"[:2000]})
+                                 "message": f"could not send the result back: {error}"[:200]})
 
 
-def main(conn: socket.socket, output_fd: int, job: dict[str, Any]) -> None:
-    """Entry point in the freshly forked process; never returns."""
+def _cap_gpu_memory(memory_bytes: int) -> None:
+    """Let this notebook's PyTorch take at most ``memory_bytes`` of the GPU, so that notebooks
+    graded side by side share it and one that allocates without bound fails in its own cell.
+
+    Set when CUDA first starts in this process (never before: most notebooks never touch the
+    GPU themselves). It bounds PyTorch's allocator only: code that calls the CUDA driver directly,
+    or lifts the cap on purpose, is not held by it.
+    """
+    import torch
+
+    def cap() -> None:
+        total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, memory_bytes / total))
+
+    lazy_call = getattr(torch.cuda, "_lazy_call", None)
+    if lazy_call is not None:
+        lazy_call(cap)
+    elif torch.cuda.is_available():
+        cap()
+
+
+def _read_all(fd: int) -> bytes:
+    with os.fdopen(fd, "rb") as stream:
+        return stream.read()
+
+
+def main(conn: socket.socket, output_fd: int, notebook_fd: int, job: dict[str, Any],
+         handshake: tuple[int, int]) -> None:
+    """Entry point in the freshly forked process; never returns.
+
+    The notebook arrives as an open file and the job names no path of the grader's: nothing in
+    this process's memory says where the class's submissions or results are. ``handshake`` holds
+    this side's ends of the pipes through which the fork server maps the sandbox's user
+    (``sandbox.map_user``).
+    """
     code = 0
     try:
         os.dup2(output_fd, 1)
         os.dup2(output_fd, 2)
         os.close(output_fd)
-        notebook_bytes = Path(job["notebook"]).read_bytes()
+        notebook_bytes = _read_all(notebook_fd)
         limits = sandbox.Limits(**job.get("limits", {}))
-        _, confinement = sandbox.enter(
-            Path(job["workdir"]), notebook_bytes, job["notebook_name"], limits,
-            [Path(p) for p in job.get("hidden", [])],
-        )
+        notebook_name, skip = str(job["notebook_name"]), set(job.get("skip", []))
+        folders = [Path(p) for p in job.get("keep", [])]
+        job.clear()  # the fork server's frame holds the same dict
+        try:
+            _, confinement, host_pid = sandbox.enter(
+                notebook_bytes, notebook_name, limits, folders, handshake, {conn.fileno()},
+            )
+        except (sandbox.SandboxError, OSError) as error:
+            protocol.send(conn, {"event": "failed", "reason": f"the sandbox failed: {error}"})
+            raise
         import torch
 
         torch.set_num_threads(1)
-        protocol.send(conn, {"event": "started", "pid": os.getpid(),
+        _cap_gpu_memory(limits.memory_bytes)
+        protocol.send(conn, {"event": "started", "pid": host_pid,
                              "resident": sandbox.memory_usage()["VmRSS"],
                              "confinement": confinement.__dict__})
-        cells = _code_cells(notebook_bytes)
-        ran = _run_cells(conn, cells, set(job.get("skip", [])))
+        cells = code_cell_sources(notebook_bytes)
+        ran = _run_cells(conn, cells, skip)
         sys.stdout.flush()
         sys.stderr.flush()
         protocol.send(conn, {"event": "done", "cells": len(cells),

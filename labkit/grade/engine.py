@@ -13,20 +13,20 @@ import array
 import json
 import os
 import select
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
+from ..notebooks import EXPORT_MARKER, code_cell_sources
 from . import protocol
-from .sandbox import Limits, memory_usage
+from .sandbox import Limits, interpreter_folders, memory_usage
 
 #: How often resident memory is sampled while a notebook runs.
 _MEMORY_POLL_SECONDS = 0.05
@@ -52,11 +52,16 @@ class ForkServer:
         theirs.close()
         self._control = ours
         self._reader = ours.makefile("rb")
-        ready = self._reader.readline()
-        if b"ready" not in ready:
+        try:
+            ready = json.loads(self._reader.readline() or b"{}")
+        except ValueError:
+            ready = {}
+        if not ready.get("ready"):
             raise RuntimeError("the grading interpreter failed to start")
+        #: Whether the server had started CUDA before forking (it must never have).
+        self.cuda_initialized = bool(ready.get("cuda_initialized"))
 
-    def spawn(self, job: dict[str, Any], connection_fd: int, output_fd: int) -> int:
+    def spawn(self, job: dict[str, Any], connection_fd: int, output_fd: int, notebook_fd: int) -> int:
         """Fork a confined process for ``job``; returns its pid."""
         with self._lock:
             for attempt in (1, 2):
@@ -66,7 +71,7 @@ class ForkServer:
                     self._control.sendmsg(
                         [json.dumps(job).encode("utf-8")],
                         [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                          array.array("i", [connection_fd, output_fd]))],
+                          array.array("i", [connection_fd, output_fd, notebook_fd]))],
                     )
                     reply = json.loads(self._reader.readline() or b"{}")
                     if "pid" in reply:
@@ -89,6 +94,11 @@ class ForkServer:
 
 class SessionFailed(RuntimeError):
     """The notebook process is gone or stuck; the message says what happened, in words."""
+
+
+class ProtocolViolation(SessionFailed):
+    """The notebook's process sent what its runner never sends: student code wrote to the
+    grader's connection. The notebook is stopped and not run again."""
 
 
 @dataclass
@@ -130,28 +140,30 @@ class NotebookSession:
         self.deadline = time.monotonic() + limits.notebook_seconds
         self._conn: socket.socket | None = None
         self._pid: int | None = None
+        #: The process whose memory is watched: the one running the cells (inside the sandbox's
+        #: pid namespace it is not the process the grader started).
+        self._watch_pid: int | None = None
+        self._cells = code_cell_sources(notebook.read_bytes())
         self._drain: _OutputDrain | None = None
         self._memory_exceeded = False
         # Resident memory allowed: what the process holds at start plus the limit.
         self._memory_ceiling = limits.memory_bytes + (1 << 30)
-        self._workdir = tempfile.mkdtemp(prefix="labkit-nb-")
+        self._keep = [str(folder) for folder in interpreter_folders(hidden)]
 
     # -- process lifetime -------------------------------------------------------------------
 
     def _spawn(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         read_fd, write_fd = os.pipe()
-        job = {
-            "notebook": str(self.notebook), "notebook_name": self.notebook_name,
-            "workdir": self._workdir, "skip": sorted(self.report.fatal),
-            "hidden": [str(p) for p in self.hidden],
-            "limits": self.limits.__dict__,
-        }
+        job = {"notebook_name": self.notebook_name, "skip": sorted(self.report.fatal),
+               "keep": self._keep, "limits": self.limits.__dict__}
+        notebook_fd = os.open(self.notebook, os.O_RDONLY)
         try:
-            self._pid = self.server.spawn(job, theirs.fileno(), write_fd)
+            self._pid = self.server.spawn(job, theirs.fileno(), write_fd, notebook_fd)
         finally:
             theirs.close()
             os.close(write_fd)
+            os.close(notebook_fd)
         self._conn = ours
         self._drain = _OutputDrain(read_fd, self.limits.output_bytes)
         self._drain.start()
@@ -171,7 +183,7 @@ class NotebookSession:
             self.report.output_bytes += self._drain.total
             if not self.report.output_head:
                 self.report.output_head = self._drain.head.decode("utf-8", errors="replace")
-        self._pid, self._conn, self._drain = None, None, None
+        self._pid, self._watch_pid, self._conn, self._drain = None, None, None, None
 
     def close(self) -> None:
         if self._conn is not None:
@@ -180,7 +192,6 @@ class NotebookSession:
             except OSError:
                 pass
         self.kill()
-        shutil.rmtree(self._workdir, ignore_errors=True)
 
     # -- messages -----------------------------------------------------------------------------
 
@@ -194,14 +205,17 @@ class NotebookSession:
             ready, _, _ = select.select([self._conn], [], [], min(left, _MEMORY_POLL_SECONDS))
             if ready:
                 return True
-            if self._pid and memory_usage(self._pid)["VmRSS"] > self._memory_ceiling:
+            if self._watch_pid and memory_usage(self._watch_pid)["VmRSS"] > self._memory_ceiling:
                 self._memory_exceeded = True
                 return False
 
     def _receive(self, seconds: float) -> Any:
-        if not self._wait_readable(min(seconds, self.deadline - time.monotonic())):
+        """The next message, within ``seconds`` and the notebook's deadline, on the grader's
+        clock alone: a message that starts in time but trickles in is cut off all the same."""
+        seconds = min(seconds, self.deadline - time.monotonic())
+        if not self._wait_readable(seconds):
             raise TimeoutError
-        return protocol.receive(self._conn)
+        return protocol.receive(self._conn, deadline=time.monotonic() + max(seconds, 1.0))
 
     def _why_stopped(self, what: str, seconds: float) -> str:
         if self._memory_exceeded:
@@ -212,29 +226,82 @@ class NotebookSession:
 
     # -- running the notebook -----------------------------------------------------------------
 
+    def _started(self) -> None:
+        started = self._receive(30.0)
+        if not isinstance(started, dict) or started.get("event") == "failed":
+            reason = started.get("reason") if isinstance(started, dict) else None
+            raise ProtocolViolation(str(reason or "the notebook's process could not start"))
+        pid = started.get("pid")
+        if started.get("event") != "started" or not isinstance(pid, int) or pid <= 0:
+            raise ProtocolViolation("the notebook's process started wrongly")
+        self._watch_pid = pid
+        confinement = started.get("confinement")
+        self.report.confinement = confinement if isinstance(confinement, dict) else {}
+        resident = started.get("resident")
+        self._memory_ceiling = (resident if isinstance(resident, int) else 0) \
+            + self.limits.memory_bytes
+
+    def _runnable_after(self, current: int | None) -> Iterator[int]:
+        """The cells the runner announces after ``current``: all but the dropped ones and the
+        export cell (``child._run_cells`` skips the same)."""
+        for index in range((-1 if current is None else current) + 1, len(self._cells)):
+            if index not in self.report.fatal and EXPORT_MARKER not in self._cells[index]:
+                yield index
+
+    def _next_cell(self, message: Any, current: int | None) -> int:
+        """The index of the cell a "cell" event announces, which must be the next cell to run:
+        events that repeat or skip a cell (to reset the cell timer) are student code writing to
+        the connection."""
+        index = message.get("index")
+        expected = next((i for i in self._runnable_after(current)), None)
+        if not isinstance(index, int) or index != expected:
+            raise ProtocolViolation(f"a forged message during code cell {(current or 0) + 1}")
+        return index
+
+    def _finished(self, message: Any, current: int | None) -> None:
+        remaining = list(self._runnable_after(current))
+        errors = message.get("errors", {})
+        if message.get("cells") != len(self._cells) or remaining or not isinstance(errors, dict):
+            raise ProtocolViolation("a forged end of the notebook")
+        self.report.cells = len(self._cells)
+        self.report.errors = {int(k): str(v)[:300] for k, v in errors.items()
+                              if str(k).isdigit()}
+
     def start(self) -> None:
         """Run the notebook's cells, dropping cells that hang or kill the process (re-running
-        without them); raises ``SessionFailed`` when nothing more can run."""
+        without them); raises ``SessionFailed`` when nothing more can run.
+
+        Time is the grader's: each cell gets ``cell_seconds`` from the moment its start is
+        announced, the whole notebook ``notebook_seconds``, and the announcements must follow
+        the notebook's cells in order.
+        """
         while True:
             self._spawn()
             current: int | None = None
             try:
-                started = self._receive(30.0)
-                self.report.confinement = started.get("confinement", {})
-                self._memory_ceiling = int(started.get("resident", 0)) + self.limits.memory_bytes
+                self._started()
                 while True:
                     message = self._receive(self.limits.cell_seconds)
-                    if message.get("event") == "cell":
-                        current = int(message["index"])
-                    elif message.get("event") == "done":
-                        self.report.cells = int(message.get("cells", 0))
-                        self.report.errors = {int(k): str(v) for k, v in
-                                              message.get("errors", {}).items()}
+                    event = message.get("event") if isinstance(message, dict) else None
+                    if event == "cell":
+                        current = self._next_cell(message, current)
+                    elif event == "done":
+                        self._finished(message, current)
                         return
+                    else:
+                        raise ProtocolViolation(f"an unknown message during code cell "
+                                                f"{(current or 0) + 1}")
+            except ProtocolViolation as violation:
+                self.kill()
+                raise SessionFailed(f"the notebook's process was stopped: {violation}") from None
             except TimeoutError:
                 reason = self._why_stopped(f"code cell {current + 1}" if current is not None
                                            else "starting", self.limits.cell_seconds)
-            except (protocol.ChannelClosed, protocol.BadMessage, OSError):
+            except protocol.BadMessage as error:
+                self.kill()
+                raise SessionFailed(f"the notebook's process sent a message the grader does not "
+                                    f"accept ({error}); it was stopped") from None
+            except (protocol.ChannelClosed, OSError):
                 reason = (f"code cell {current + 1} ended the notebook's process (it exited or crashed)"
                           if current is not None else "the notebook's process ended at start")
             self.kill()
@@ -253,7 +320,9 @@ class NotebookSession:
             return self._receive(seconds)
         except TimeoutError:
             reason = self._why_stopped("the call", seconds)
-        except (protocol.ChannelClosed, protocol.BadMessage, OSError):
+        except protocol.BadMessage as error:
+            reason = f"the call's reply was not accepted ({error})"
+        except (protocol.ChannelClosed, OSError):
             reason = "the call ended the notebook's process (it exited or crashed)"
         self.kill()
         raise SessionFailed(reason)

@@ -10,15 +10,24 @@ training loop driven by the student's gradient), and each must cost well under a
 from __future__ import annotations
 
 import json
+import re
 import socket
 import struct
+import time
 from typing import Any
 
 import torch
 
 _LENGTH = struct.Struct("!Q")
-#: No message from a sandbox may exceed this; a larger one is treated as a broken sandbox.
-MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+#: What the grader accepts from a sandbox, checked before anything is parsed or allocated: a
+#: message above these is a broken or hostile sandbox. Real messages are far smaller (a call's
+#: header is a few hundred bytes; the largest tensor the lab sends is about 1 MB).
+MAX_MESSAGE_BYTES = 64 << 20
+MAX_HEADER_BYTES = 1 << 20
+MAX_TENSORS = 1024
+MAX_DEPTH = 32
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 class ChannelClosed(EOFError):
@@ -27,6 +36,18 @@ class ChannelClosed(EOFError):
 
 class BadMessage(ValueError):
     """A message that is not what the protocol allows."""
+
+
+def _check_header(header: bytes) -> None:
+    """Refuse a header too large or nested too deep before JSON parses it (a header of nested
+    empty lists costs its parser about 48 times its size in memory)."""
+    if len(header) > MAX_HEADER_BYTES:
+        raise BadMessage(f"a header of {len(header)} bytes")
+    depth = 0
+    for bracket in _STRINGS.sub(b"", header).translate(None, _NOT_BRACKETS):
+        depth += 1 if bracket in b"[{" else -1
+        if depth > MAX_DEPTH:
+            raise BadMessage(f"a header nested more than {MAX_DEPTH} deep")
 
 
 _DTYPES = {str(dtype): dtype for dtype in (
@@ -48,29 +69,42 @@ def _pack(value: Any, buffers: list[bytes]) -> Any:
 
 
 def send(sock: socket.socket, message: Any) -> None:
+    """Send one message; ``BadMessage`` (nothing sent) when the receiver would refuse it."""
     buffers: list[bytes] = []
     header = json.dumps(_pack(message, buffers)).encode("utf-8")
+    _check_header(header)
+    total = len(header) + sum(len(b) for b in buffers)
+    if len(buffers) > MAX_TENSORS or total > MAX_MESSAGE_BYTES:
+        raise BadMessage(f"a message of {len(buffers)} tensors and {total >> 20} MB")
     parts = [_LENGTH.pack(len(header)), header, _LENGTH.pack(len(buffers))]
     for buffer in buffers:
         parts += [_LENGTH.pack(len(buffer)), buffer]
     sock.sendall(b"".join(parts))
 
 
-def _recv_exactly(sock: socket.socket, size: int) -> bytes:
-    if size > MAX_MESSAGE_BYTES:
-        raise BadMessage(f"a message part of {size} bytes")
+def _recv_exactly(sock: socket.socket, size: int, deadline: float | None) -> bytes:
+    """``size`` bytes, or ``TimeoutError`` once ``deadline`` (monotonic) passes."""
     chunks, remaining = [], size
-    while remaining:
-        chunk = sock.recv(min(remaining, 1 << 20))
-        if not chunk:
-            raise ChannelClosed("the connection was closed")
-        chunks.append(chunk)
-        remaining -= len(chunk)
+    try:
+        while remaining:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                sock.settimeout(left)
+            chunk = sock.recv(min(remaining, 1 << 20))
+            if not chunk:
+                raise ChannelClosed("the connection was closed")
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    finally:
+        if deadline is not None:
+            sock.settimeout(None)
     return b"".join(chunks)
 
 
-def _read_length(sock: socket.socket) -> int:
-    (size,) = _LENGTH.unpack(_recv_exactly(sock, _LENGTH.size))
+def _read_length(sock: socket.socket, deadline: float | None) -> int:
+    (size,) = _LENGTH.unpack(_recv_exactly(sock, _LENGTH.size, deadline))
     return size
 
 
@@ -101,15 +135,28 @@ def _unpack(value: Any, buffers: list[bytes]) -> Any:
     return value
 
 
-def receive(sock: socket.socket) -> Any:
-    header = _recv_exactly(sock, _read_length(sock))
-    count = _read_length(sock)
-    if count > 10_000:
+def receive(sock: socket.socket, deadline: float | None = None) -> Any:
+    """Read one message, trusting nothing in it: every read ends by ``deadline``
+    (``TimeoutError``), and sizes, counts and nesting are checked before anything is allocated
+    or parsed (``BadMessage``)."""
+    size = _read_length(sock, deadline)
+    if size > MAX_HEADER_BYTES:
+        raise BadMessage(f"a header of {size} bytes")
+    header = _recv_exactly(sock, size, deadline)
+    _check_header(header)
+    count = _read_length(sock, deadline)
+    if count > MAX_TENSORS:
         raise BadMessage(f"a message with {count} tensors")
-    buffers = [_recv_exactly(sock, _read_length(sock)) for _ in range(count)]
+    total, buffers = len(header), []
+    for _ in range(count):
+        size = _read_length(sock, deadline)
+        total += size
+        if total > MAX_MESSAGE_BYTES:
+            raise BadMessage(f"a message of more than {MAX_MESSAGE_BYTES >> 20} MB")
+        buffers.append(_recv_exactly(sock, size, deadline))
     try:
         message = json.loads(header.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadMessage("an unreadable header") from None
     return _unpack(message, buffers)
 

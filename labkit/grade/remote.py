@@ -11,8 +11,6 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-import torch
-
 from . import protocol
 from .engine import NotebookSession, SessionFailed
 
@@ -34,17 +32,25 @@ class NotebookStopped(Exception):
 
 
 def _rebuild_error(reply: dict[str, Any]) -> Exception:
-    kind, message = str(reply.get("type", "Exception")), str(reply.get("message", ""))
+    kind, message = str(reply.get("type", "Exception"))[:80], str(reply.get("message", ""))[:300]
     if kind in _REBUILT:
         return _REBUILT[kind](message)
     return StudentError(f"{kind}: {message}" if message else kind)
 
 
 class RemoteFunction:
-    """Calls the student's function of this name in the notebook's process."""
+    """Calls the student's function of this name in the notebook's process.
+
+    The arguments travel as copies: whatever the function does to them in place happens to the
+    notebook's copies, never to the grader's, so a check may keep using its own tensors after a
+    call. What the last call changed (values, shape, dtype, ``requires_grad`` or ``.grad``) is
+    reported in ``modified_arguments``, for the check that inputs are left alone.
+    """
 
     def __init__(self, session: NotebookSession, name: str):
         self._session, self.__name__ = session, name
+        #: Indexes of the positional arguments the last call changed in place.
+        self.modified_arguments: tuple[int, ...] = ()
 
     def __repr__(self) -> str:
         return f"<student function {self.__name__}>"
@@ -55,15 +61,13 @@ class RemoteFunction:
             reply = self._session.request(request)
         except SessionFailed as failure:
             raise NotebookStopped(str(failure)) from None
+        self.modified_arguments = ()
         if not isinstance(reply, dict) or not reply.get("ok"):
             raise _rebuild_error(reply if isinstance(reply, dict) else {})
-        for index, after in dict(reply.get("changed", {})).items():
-            arg = args[int(index)]
-            if isinstance(arg, torch.Tensor):
-                new = protocol.decode(after)
-                if isinstance(new, torch.Tensor):
-                    # Mirror the student's in-place change on the grader's copy of the argument.
-                    arg.set_(new.to(arg.device) if arg.device.type != "meta" else new)
+        changed = reply.get("changed")
+        if isinstance(changed, list):
+            self.modified_arguments = tuple(sorted(
+                {i for i in changed if isinstance(i, int) and 0 <= i < len(args)}))
         return protocol.decode(reply.get("result"))
 
 

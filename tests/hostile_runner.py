@@ -1,0 +1,57 @@
+"""Runs the grader for the confinement tests, as whichever user starts it, and prints JSON.
+
+The tests start it as root directly, and as an ordinary user through ``runuser``, so that both
+ways a course grades (a server, a TA's laptop) face the same attacks:
+
+    python -m tests.hostile_runner observe NOTEBOOK HIDDEN...   the observer notebook's findings
+    python -m tests.hostile_runner grade SUBMISSIONS OUT        grade a class with short limits
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from labkit.grade import batch
+from labkit.grade.engine import ForkServer, NotebookSession
+from labkit.grade.remote import RemoteEnv
+from labkit.grade.sandbox import Limits
+
+#: Short limits, so that the hostile classes are graded in seconds.
+LIMITS = Limits(cell_seconds=8, notebook_seconds=90, call_seconds=6, memory_bytes=2 << 30)
+
+
+def observe(notebook: Path, hidden: list[Path]) -> dict:
+    """Run the observer notebook confined and return what it saw (its ``seen`` variable)."""
+    server = ForkServer()
+    session = NotebookSession(server, notebook, notebook.name, LIMITS, hidden)
+    try:
+        session.start()
+        seen = RemoteEnv(session).get("seen")
+    finally:
+        session.close()
+        server.close()
+    return {"seen": seen, "errors": session.report.errors,
+            "confinement": session.report.confinement, "fork_server_cuda": server.cuda_initialized}
+
+
+def grade(submissions: Path, out: Path) -> dict:
+    started = time.monotonic()
+    summary = batch.grade_class(submissions, out, workers=2, limits=LIMITS)
+    return {"summary": summary, "seconds": time.monotonic() - started}
+
+
+def main(argv: list[str]) -> int:
+    command, *args = argv
+    if command == "observe":
+        result = observe(Path(args[0]), [Path(p) for p in args[1:]])
+    else:
+        result = grade(Path(args[0]), Path(args[1]))
+    print(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
