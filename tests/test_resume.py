@@ -86,3 +86,65 @@ def test_an_interrupted_run_keeps_what_it_graded_and_never_a_half_written_file(t
     rows = _rows(out)
     assert rows["a_first"]["total"] == graded_total
     assert "ran longer than 20 s" in rows["b_slow"]["notes"]
+
+
+def _worker_of(grader: psutil.Process) -> psutil.Process | None:
+    """The grader's worker process (a multiprocessing child, not the fork server it starts)."""
+    for child in grader.children():
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                return child
+        except psutil.NoSuchProcess:
+            continue
+    return None
+
+
+def _kill_worker_while_grading(grader: subprocess.Popen, out, record_count: int) -> None:
+    """Once ``record_count`` students are recorded, SIGKILL the worker as soon as it runs the
+    next one's notebook (its fork server has a child)."""
+    deadline = time.monotonic() + 300
+    while True:
+        assert grader.poll() is None and time.monotonic() < deadline, "the grader stopped early"
+        records = list((out / "records").glob("*.json")) if (out / "records").is_dir() else []
+        worker = _worker_of(psutil.Process(grader.pid))
+        try:
+            running = worker is not None and len(worker.children(recursive=True)) >= 2
+        except psutil.NoSuchProcess:
+            running = False
+        if len(records) >= record_count and running:
+            time.sleep(2)  # well inside the slow student's 25 s cell
+            worker.kill()
+            worker.wait(timeout=30)
+            return
+        time.sleep(0.3)
+
+
+def test_a_dead_worker_costs_a_retry_and_a_second_death_a_note(tmp_path):
+    """A worker that dies (the kernel's OOM killer, a crash) loses nothing: its submission is
+    graded again in a fresh worker, the rest of the class goes on, and a submission whose grading
+    ends two workers gets a row that says so; the report is written all the same."""
+    submissions, out = tmp_path / "submissions", tmp_path / "out"
+    submissions.mkdir()
+    shutil.copy(paths.solution_notebook(STEM), submissions / "a_first.ipynb")
+    slow = nbformat.read(paths.solution_notebook(STEM), 4)
+    slow.cells.insert(2, nbformat.v4.new_code_cell("import time\ntime.sleep(25)"))
+    nbformat.write(slow, submissions / "b_slow.ipynb")
+    shutil.copy(paths.solution_notebook(STEM), submissions / "c_last.ipynb")
+
+    grader = subprocess.Popen(
+        [sys.executable, "-m", "labkit", "grade", "--submissions", str(submissions),
+         "--out", str(out), "--workers", "1", "--cell-timeout", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _kill_worker_while_grading(grader, out, 1)   # b_slow's first try
+        _kill_worker_while_grading(grader, out, 1)   # b_slow's second try, in a fresh worker
+        stdout, stderr = grader.communicate(timeout=300)
+    finally:
+        if grader.poll() is None:
+            grader.kill()
+    assert grader.returncode == 0, stderr
+    assert "graded 3 submissions" in stdout
+    rows = _rows(out)
+    assert float(rows["a_first"]["total"]) == float(rows["c_last"]["total"]) > 0
+    assert "ended the grader's worker process 2 times" in rows["b_slow"]["notes"]
+    assert (out / "report.html").is_file() and (out / "feedback" / "c_last.html").is_file()
