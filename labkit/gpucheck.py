@@ -26,6 +26,7 @@ import json
 import os
 import runpy
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -163,14 +164,57 @@ def _grade_command(submissions: Path, out: Path, args: argparse.Namespace, worke
             "--cell-timeout", str(args.cell_timeout)]
 
 
-def _start(command: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    stream = open(log, "w", encoding="utf-8")
-    return subprocess.Popen(command, cwd=paths.ROOT, stdout=stream, stderr=subprocess.STDOUT,
-                            env=env, stdin=subprocess.DEVNULL)
+@dataclass
+class Job:
+    """A command run in the background, in a process group of its own, its output in a log."""
+
+    name: str
+    process: subprocess.Popen
+    log: Path
+    started: float
+    seconds: float = 0.0
+    #: the exit status; None while it runs, and for a job stopped at the deadline
+    code: int | None = None
+    stopped: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.code is not None or self.stopped
+
+
+def _start(name: str, command: list[str], log: Path, env: dict[str, str] | None = None) -> Job:
+    with open(log, "w", encoding="utf-8") as stream:
+        process = subprocess.Popen(command, cwd=paths.ROOT, stdout=stream,
+                                   stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+    return Job(name, process, log, time.monotonic())
+
+
+def _wait(jobs: list[Job], deadline: float) -> None:
+    """Wait for every job; at the deadline, stop those still running (their whole group: the
+    grader's workers and fork servers; the notebooks die with their fork server)."""
+    while not all(job.done for job in jobs):
+        now = time.monotonic()
+        for job in jobs:
+            if job.done:
+                continue
+            code = job.process.poll()
+            if code is not None:
+                job.code, job.seconds = code, now - job.started
+            elif now >= deadline:
+                try:
+                    os.killpg(job.process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                job.process.wait()
+                job.stopped, job.seconds = True, now - job.started
+        time.sleep(0.2)
 
 
 def _tail(path: Path, lines: int = 15) -> str:
     text = path.read_text("utf-8", errors="replace").splitlines() if path.is_file() else []
+    if not any(line.strip() for line in text):
+        return f"    (nothing printed yet in {path.name})"
     return "\n".join("    " + line for line in text[-lines:])
 
 
@@ -213,6 +257,65 @@ def compare(cpu: Gradebook, gpu: Gradebook, points: dict[str, float],
     return problems, losses
 
 
+def _report_tests(run: TestRun, job: Job, cuda: bool) -> list[str]:
+    """Print what the cuda tests showed (per hidden check, whether it ran on cuda); return the
+    problems."""
+    census = [check for name in run.passed if (check := _census_id(name))]
+    census_failed = [(check, message) for name, message in run.failed
+                     if (check := _census_id(name))]
+    problems = []
+    if not job.stopped and job.code not in (0, 5) and not run.failed:
+        problems.append(f"pytest -m cuda exited with {job.code}:\n" + _tail(job.log))
+    problems += [f"cuda test failed: {name}: {_first_line(message)}"
+                 for name, message in run.failed if not _census_id(name)]
+    problems += [f"hidden check {check} on cuda: {_first_line(message)}"
+                 for check, message in census_failed]
+
+    print(f"\ncuda tests (pytest -m cuda, {job.seconds:.0f} s): {len(run.passed)} passed, "
+          f"{len(run.failed)} failed, {len(run.skipped)} skipped")
+    if not cuda:
+        print("  CUDA checks skipped: this machine has no CUDA GPU")
+        return problems
+    print(f"  hidden checks that ran on cuda and passed the reference solution: "
+          f"{len(census)} of {len(census) + len(census_failed)}")
+    by_stem: dict[str, list[str]] = {}
+    for check in sorted(census):
+        stem, name = check.split("/", 1)
+        by_stem.setdefault(stem, []).append(name.removeprefix("test_"))
+    for stem, names in by_stem.items():
+        print(f"    {stem}: {', '.join(names)}")
+    for check, message in census_failed:
+        print(f"    NOT on cuda, or failed: {check}: {_first_line(message)}")
+    return problems
+
+
+def _first_line(message: str) -> str:
+    return message.splitlines()[0] if message else "failed"
+
+
+def _report_grades(out: Path, passes: list[Job], answers: dict[str, dict[str, str]],
+                   cuda: bool) -> list[str]:
+    """Print how the two grading passes compare; return the problems."""
+    gpu, cpu = (read_grades(out / job.name / "grades.csv") for job in passes)
+    points = read_points(out / "gpu" / "questions.csv")
+    problems, losses = compare(cpu, gpu, points, answers, cuda)
+    print(f"\ngrades ({passes[0].seconds:.0f} s with the GPU visible, {passes[1].seconds:.0f} s "
+          f"hidden): {len(gpu.points)} submissions, {len(problems)} problem(s)")
+    for job in passes:
+        summary = [line for line in job.log.read_text("utf-8").splitlines()
+                   if line.startswith("graded ")]
+        label = "with the GPU   " if job.name == "gpu" else "without the GPU"
+        print(f"  {label}: {summary[-1].split('; results')[0] if summary else '(no summary)'}")
+    if cuda:
+        print("  answers only a GPU can catch: full marks without the GPU, fewer with it:")
+        for loss in losses:
+            print(f"    {loss}")
+    for student in sorted(s for s in cpu.notes if cpu.notes[s] != gpu.notes.get(s)):
+        print(f"  notes differ for {student}:\n    without the GPU: {cpu.notes[student]}\n"
+              f"    with the GPU: {gpu.notes.get(student)}")
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gpu-check", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=None,
@@ -229,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds a cell may run (the demo has a cell that hangs; default 20)")
     parser.add_argument("--timeout", type=int, default=180,
                         help="seconds a notebook may run in all (default 180)")
+    parser.add_argument("--deadline", type=int, default=270,
+                        help="seconds the whole check may take; what still runs then is stopped "
+                             "and reported (default 270: a GPU machine is lent for minutes)")
     args = parser.parse_args(argv)
     started = time.monotonic()
 
@@ -256,74 +362,27 @@ def main(argv: list[str] | None = None) -> int:
     print(f"gpu-check: grading {entries} submissions twice at once ({workers} workers each), and "
           "running the cuda tests ...", flush=True)
     no_gpu = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
-    passes = {
-        "gpu": _start(_grade_command(submissions, out / "gpu", args, workers), out / "gpu.log"),
-        "cpu": _start(_grade_command(submissions, out / "cpu", args, workers), out / "cpu.log",
-                      env=no_gpu),
-    }
     junit = out / "cuda-tests.xml"
-    tests = subprocess.run(
-        [sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider",
-         "-rfE", f"--junitxml={junit}", "tests"],
-        cwd=paths.ROOT, stdout=open(out / "cuda-tests.log", "w"), stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL)
-    tests_done = time.monotonic() - started
-    codes = {name: process.wait() for name, process in passes.items()}
-    graded = time.monotonic() - started
+    tests = _start("cuda tests", [sys.executable, "-m", "pytest", "-m", "cuda", "-q",
+                                  "-p", "no:cacheprovider", "-rfE", f"--junitxml={junit}", "tests"],
+                   out / "cuda-tests.log")
+    passes = [_start("gpu", _grade_command(submissions, out / "gpu", args, workers), out / "gpu.log"),
+              _start("cpu", _grade_command(submissions, out / "cpu", args, workers), out / "cpu.log",
+                     env=no_gpu)]
+    _wait([tests, *passes], started + args.deadline)
 
     problems: list[str] = []
-    run = read_junit(junit, tests.returncode)
-    census = [(i, n) for n in run.passed if (i := _census_id(n))]
-    census_failed = [(i, m) for n, m in run.failed if (i := _census_id(n))]
-    if tests.returncode not in (0, 5) and not run.failed:
-        problems.append(f"pytest -m cuda exited with {tests.returncode}:\n" +
-                        _tail(out / "cuda-tests.log"))
-    problems += [f"cuda test failed: {name}: {message.splitlines()[0] if message else ''}"
-                 for name, message in run.failed if not _census_id(name)]
-    problems += [f"hidden check {i} on cuda: {m.splitlines()[0] if m else 'failed'}"
-                 for i, m in census_failed]
-
-    print(f"\ncuda tests (pytest -m cuda, {tests_done:.0f} s): {len(run.passed)} passed, "
-          f"{len(run.failed)} failed, {len(run.skipped)} skipped")
-    if not cuda:
-        print("  CUDA checks skipped: this machine has no CUDA GPU")
-    else:
-        total = len(census) + len(census_failed)
-        print(f"  hidden checks that ran on cuda and passed the reference solution: "
-              f"{len(census)} of {total}")
-        by_stem: dict[str, list[str]] = {}
-        for check_id, _ in sorted(census):
-            stem, name = check_id.split("/", 1)
-            by_stem.setdefault(stem, []).append(name.removeprefix("test_"))
-        for stem, names in by_stem.items():
-            print(f"    {stem}: {', '.join(names)}")
-        for check_id, message in census_failed:
-            print(f"    NOT on cuda or failed: {check_id}: {message.splitlines()[0] if message else ''}")
-
-    for name, code in codes.items():
-        if code != 0:
-            problems.append(f"the {name} grading pass exited with {code}:\n" +
-                            _tail(out / f"{name}.log"))
-    if all(code == 0 for code in codes.values()):
-        cpu, gpu = read_grades(out / "cpu" / "grades.csv"), read_grades(out / "gpu" / "grades.csv")
-        points = read_points(out / "gpu" / "questions.csv")
-        differences, losses = compare(cpu, gpu, points, answers, cuda)
-        problems += differences
-        print(f"\ngrades ({graded:.0f} s for both passes): {len(gpu.points)} submissions, "
-              f"{len(differences)} problem(s)")
-        for name in ("gpu", "cpu"):
-            summary = [line for line in (out / f"{name}.log").read_text("utf-8").splitlines()
-                       if line.startswith("graded ")]
-            label = "with the GPU   " if name == "gpu" else "without the GPU"
-            print(f"  {label}: {summary[-1].split(';')[0] if summary else '(no summary)'}")
-        if cuda:
-            print("  answers only a GPU can catch: full marks without the GPU, fewer with it:")
-            for loss in losses:
-                print(f"    {loss}")
-        notes = [s for s in sorted(cpu.notes) if cpu.notes[s] != gpu.notes.get(s)]
-        for student in notes:
-            print(f"  notes differ for {student}:\n    without the GPU: {cpu.notes[student]}\n"
-                  f"    with the GPU: {gpu.notes.get(student)}")
+    for job in (tests, *passes):
+        if job.stopped:
+            problems.append(f"{job.name}: stopped after {job.seconds:.0f} s, at the deadline "
+                            f"(--deadline {args.deadline}):\n" + _tail(job.log))
+    problems += _report_tests(read_junit(junit, tests.code or 0), tests, cuda)
+    for job in passes:
+        if job.code not in (0, None):
+            problems.append(f"the {job.name} grading pass exited with {job.code}:\n" +
+                            _tail(job.log))
+    if all(job.code == 0 for job in passes):
+        problems += _report_grades(out, passes, answers, cuda)
 
     print(f"\ngpu-check: {time.monotonic() - started:.0f} s in all; gradebooks and logs in {out}")
     if problems:
