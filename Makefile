@@ -15,13 +15,14 @@ MANUAL_SCORES ?=
 # UNCONFINED=1 grades without confining student code (only where user namespaces are forbidden).
 UNCONFINED ?=
 
-.PHONY: help grade release test bench clean
+.PHONY: help grade release test bench gpu-check clean
 
 help:
 	@echo "make grade [SUBMISSIONS=dir] [OUT=dir] [WORKERS=n]  grade a folder of submissions (default: the demo class)"
 	@echo "make test                                           run the kit's tests"
 	@echo "make release                                        regenerate student/, autograder/, solutions/, demo/ from assignments/"
 	@echo "make bench [COPIES=n]                               time grading against plain execution and otter run"
+	@echo "make gpu-check [WORKERS=n]                          prove grading on CUDA (see README: Checking the GPU half)"
 
 $(INSTALLED): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +43,11 @@ release: $(INSTALLED)
 test: $(INSTALLED)
 	tools/ensure-chromium
 	$(PY) -m pytest
+
+# No dependency on the install step: a GPU machine has no network; tools/gpu-check installs the
+# wheels carried in .whl/ (tools/gpu-wheels) or uses .venv/.
+gpu-check:
+	tools/gpu-check $(if $(WORKERS),--workers $(WORKERS))
 
 clean:
 	rm -rf $(VENV) grades .pytest_cache
