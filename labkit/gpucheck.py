@@ -158,10 +158,24 @@ def _census_id(name: str) -> str | None:
     return name[len(CENSUS_TEST) + 1:-1]
 
 
-def _grade_command(submissions: Path, out: Path, args: argparse.Namespace, workers: int) -> list[str]:
+def _grade_command(submissions: Path, out: Path, args: argparse.Namespace, workers: int,
+                   confined: bool) -> list[str]:
     return [sys.executable, "-m", "labkit", "grade", "--submissions", str(submissions),
             "--out", str(out), "--workers", str(workers), "--timeout", str(args.timeout),
-            "--cell-timeout", str(args.cell_timeout)]
+            "--cell-timeout", str(args.cell_timeout), *([] if confined else ["--unconfined"])]
+
+
+def confinement() -> bool:
+    """Say whether notebooks can be confined here; grading goes on unconfined where they cannot
+    (this check is about devices; the confinement has its own tests)."""
+    from .grade import sandbox
+
+    reason = sandbox.probe()
+    if reason is None:
+        print("gpu-check: notebooks are confined (user, pid, mount, network namespaces)")
+        return True
+    print(f"gpu-check: notebooks cannot be confined here, grading --unconfined: {reason}")
+    return False
 
 
 @dataclass
@@ -349,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         print("gpu-check: no CUDA GPU (torch.cuda.is_available() is False): the CUDA checks will "
               "be skipped; both grading passes run on the CPU")
 
+    confined = confinement()
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="labkit-gpu-check-"))
     if out.exists():
         shutil.rmtree(out)
@@ -366,9 +381,10 @@ def main(argv: list[str] | None = None) -> int:
     tests = _start("cuda tests", [sys.executable, "-m", "pytest", "-m", "cuda", "-q",
                                   "-p", "no:cacheprovider", "-rfE", f"--junitxml={junit}", "tests"],
                    out / "cuda-tests.log")
-    passes = [_start("gpu", _grade_command(submissions, out / "gpu", args, workers), out / "gpu.log"),
-              _start("cpu", _grade_command(submissions, out / "cpu", args, workers), out / "cpu.log",
-                     env=no_gpu)]
+    passes = [_start("gpu", _grade_command(submissions, out / "gpu", args, workers, confined),
+                     out / "gpu.log"),
+              _start("cpu", _grade_command(submissions, out / "cpu", args, workers, confined),
+                     out / "cpu.log", env=no_gpu)]
     _wait([tests, *passes], started + args.deadline)
 
     problems: list[str] = []
