@@ -467,3 +467,38 @@ def test_no_notebook_can_touch_the_class_the_gradebook_or_the_graders_environmen
     assert not Path(sysconfig.get_paths()["purelib"], "evil.pth").exists()
     assert not (paths.ROOT / "evil.txt").exists()
     _assert_full(hostile_class["rows"]["editor"])
+
+
+def test_packages_on_the_path_under_tmp_stay_importable_and_tmp_stays_private(monkeypatch):
+    """A fresh clone's environment, or wheels carried to a GPU machine, may live under the
+    host's /tmp: kept visible (read-only) inside the notebook's own /tmp, while the rest of the
+    host's /tmp (the grader's work) stays out of sight."""
+    from labkit.grade.engine import ForkServer, NotebookSession
+    from labkit.grade.remote import RemoteEnv
+    from labkit.grade.sandbox import Limits
+
+    folder = Path(tempfile.mkdtemp(prefix="labkit-site-", dir="/tmp"))
+    notebook_folder = Path(tempfile.mkdtemp(prefix="labkit-nb-", dir="/tmp"))
+    try:
+        folder.chmod(0o755)
+        (folder / "extra_site_module.py").write_text("VALUE = 42\n")
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(folder), str(paths.ROOT)]))
+        monkeypatch.syspath_prepend(str(folder))
+        notebook = notebook_folder / "uses_site.ipynb"
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+            "import os, extra_site_module\nvalue = extra_site_module.VALUE\n"
+            "in_tmp = sorted(os.listdir('/tmp'))")]), notebook)
+        server = ForkServer()
+        session = NotebookSession(server, notebook, notebook.name, Limits(), [])
+        try:
+            session.start()
+            env = RemoteEnv(session)
+            value, in_tmp = env.get("value"), env.get("in_tmp")
+        finally:
+            session.close()
+            server.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(notebook_folder, ignore_errors=True)
+    assert value == 42
+    assert in_tmp == sorted(["notebook", folder.name])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -182,8 +183,10 @@ def main(conn: socket.socket, output_fd: int, notebook_fd: int, job: dict[str, A
             _, confinement, host_pid = sandbox.enter(
                 notebook_bytes, notebook_name, limits, folders, handshake, {conn.fileno()},
             )
-        except (sandbox.SandboxError, OSError) as error:
-            protocol.send(conn, {"event": "failed", "reason": f"the sandbox failed: {error}"})
+        except BaseException as error:  # no student code has run yet: say what broke
+            traceback.print_exc()
+            protocol.send(conn, {"event": "failed",
+                                 "reason": f"the sandbox failed: {type(error).__name__}: {error}"})
             raise
         import torch
 
@@ -200,6 +203,7 @@ def main(conn: socket.socket, output_fd: int, notebook_fd: int, job: dict[str, A
                              "errors": {str(k): v for k, v in ran["errors"].items()}})
         serve(conn, ran["namespace"])
     except BaseException:  # the grader sees the closed connection and says what happened
+        traceback.print_exc()
         code = 1
     finally:
         try:

@@ -59,6 +59,9 @@ from typing import NoReturn
 from .. import paths
 from . import namespaces
 
+#: Where graders keep their work: never made visible as a whole.
+SHARED_TEMPORARY = tuple({Path(tempfile.gettempdir()).resolve(), Path("/tmp"), Path("/var/tmp"),
+                          Path("/dev/shm")})
 #: The user id the notebook runs as inside its namespace.
 SANDBOX_UID = 1000
 #: Who the notebook is outside when the grader is root ("nobody" on Debian and most Linuxes).
@@ -164,12 +167,15 @@ def interpreter_folders(hidden: list[Path], cwd: Path | None = None) -> list[Pat
     Taken from the interpreter's prefixes and ``sys.path``, less what must stay out of sight:
     the folder the grader was started from (``python -m`` puts it on ``sys.path``), the kit
     (everything of it that the sandbox runs is imported before the fork) except a virtual
-    environment inside it, the hidden folders, and any folder holding one of them.
+    environment inside it, the hidden folders, the shared temporary folders, and any folder
+    holding one of them.
     """
     cwd = (cwd or Path.cwd()).resolve()
     prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
     candidates = prefixes | {Path(p).resolve() for p in sys.path if p and Path(p).is_dir()}
-    secret = [paths.ROOT, *hidden]
+    # The shared temporary folders hold the grader's own work (extracted submissions, tests):
+    # a folder below them may be kept (a fresh clone's environment), never one of them.
+    secret = [paths.ROOT, *hidden, *SHARED_TEMPORARY]
     kept: list[Path] = []
     for folder in sorted(candidates, key=lambda f: len(f.parts)):
         if folder == cwd and folder not in prefixes:
@@ -210,6 +216,11 @@ def _build_root(root: Path, host: Path, keep: dict[Path, int], confinement: Conf
         elif source.is_dir():
             _mount_point(root / name, source)
             namespaces.bind(source, root / name, readonly=True, proc=host / "proc")
+    # The private /tmp first: the interpreter's folders may lie under the host's /tmp (a fresh
+    # clone's virtual environment, carried wheels) and are bound into it.
+    (root / "tmp").mkdir()
+    namespaces.mount("tmpfs", root / "tmp", "tmpfs", namespaces.MS_NOSUID | namespaces.MS_NODEV,
+                     "mode=1777,size=512m")
     for folder, descriptor in keep.items():
         target = root / folder.relative_to("/")
         if target.exists():  # already visible through a system folder
@@ -231,7 +242,6 @@ def _build_root(root: Path, host: Path, keep: dict[Path, int], confinement: Conf
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         (dev / name).symlink_to(target)
     (dev / "shm").mkdir()
-    (root / "tmp").mkdir(exist_ok=True)
     # The kernel mounts a /proc for a new pid namespace only while the host's is visible to the
     # caller: this one is made before the host's tree goes.
     (root / "proc").mkdir(exist_ok=True)
@@ -264,9 +274,8 @@ def _enter_new_root(keep: dict[Path, int], confinement: Confinement) -> None:
     namespaces.pivot_root(".", ".")  # the old tree is stacked on top of the new root...
     namespaces.umount_detached(".")  # ...and taken off it
     os.chdir("/")
-    for writable, size in (("/tmp", "512m"), ("/dev/shm", "64m")):
-        namespaces.mount("tmpfs", writable, "tmpfs", namespaces.MS_NOSUID | namespaces.MS_NODEV,
-                         f"mode=1777,size={size}")
+    namespaces.mount("tmpfs", "/dev/shm", "tmpfs", namespaces.MS_NOSUID | namespaces.MS_NODEV,
+                     "mode=1777,size=64m")
     namespaces.mount(None, "/", None, namespaces.MS_REMOUNT | namespaces.MS_BIND
                      | namespaces.MS_RDONLY | namespaces.MS_NOSUID | namespaces.MS_NODEV)
     confinement.new_root = True
