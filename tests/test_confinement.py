@@ -502,3 +502,37 @@ def test_packages_on_the_path_under_tmp_stay_importable_and_tmp_stays_private(mo
         shutil.rmtree(notebook_folder, ignore_errors=True)
     assert value == 42
     assert in_tmp == sorted(["notebook", folder.name])
+
+
+_FORBID_NAMESPACES = """
+import errno, os, sys
+import pyseccomp as seccomp
+rules = seccomp.SyscallFilter(seccomp.ALLOW)
+rules.add_rule(seccomp.ERRNO(errno.EPERM), "unshare")
+rules.add_rule(seccomp.ERRNO(errno.EPERM), "clone", seccomp.Arg(0, seccomp.MASKED_EQ, 0x10000000, 0x10000000))
+rules.load()
+os.execv(sys.executable, [sys.executable, "-m", "labkit", *sys.argv[1:]])
+"""
+
+
+def test_where_namespaces_are_forbidden_grading_refuses_unless_told_unconfined(tmp_path):
+    """As on a distribution that forbids unprivileged user namespaces (or a container whose
+    seccomp profile does, as Docker's default one): refused with what to do; graded with
+    --unconfined, every row saying so."""
+    submissions, out = tmp_path / "submissions", tmp_path / "out"
+    submissions.mkdir()
+    shutil.copy(paths.solution_notebook(STEM), submissions / "ada.ipynb")
+    command = [sys.executable, "-c", _FORBID_NAMESPACES, "grade", "--submissions",
+               str(submissions), "--out", str(out), "--workers", "1"]
+    refused = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert refused.returncode != 0
+    assert "cannot confine student code" in refused.stderr and "--unconfined" in refused.stderr
+    assert not (out / "grades.csv").exists()
+
+    graded = subprocess.run([*command, "--unconfined"], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=300)
+    assert graded.returncode == 0, graded.stderr[-2000:]
+    with open(out / "grades.csv", newline="") as f:
+        (row,) = csv.DictReader(f)
+    assert "graded unconfined (--unconfined)" in row["notes"]
+    _assert_full(row)
