@@ -159,3 +159,35 @@ def test_feedback_renders_markdown_and_shows_html_as_text():
     html = feedback.render_message("Use `X.new_ones` and *sum*.\n<script>alert(1)</script>")
     assert "<code>X.new_ones</code>" in html and "<em>sum</em>" in html
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def _full_grad(Theta, X, y):
+    P = torch.softmax(X @ Theta, dim=1)
+    return X.T @ (P - torch.nn.functional.one_hot(y.flatten(), Theta.shape[1]).to(P.dtype))
+
+
+def _on_own(grad):
+    def reduced(Theta, X, y):
+        return grad(torch.cat((Theta, Theta.new_zeros(Theta.shape[0], 1)), dim=1), X, y)[:, :-1]
+    return reduced
+
+
+@pytest.mark.parametrize("check", ["values", "dtypes", "unmodified", "devices",
+                                   "central_differences", "trains", "large_logits"])
+def test_a_reduced_gradient_built_on_a_wrong_full_gradient_is_not_charged_again(check):
+    def sign_error(Theta, X, y):
+        return -_full_grad(Theta, X, y)
+
+    lab3.check_grad_0(check, _on_own(sign_error), sign_error)
+    if check in ("values", "central_differences", "trains", "large_logits"):
+        with pytest.raises(core.CheckFailed):  # judged alone, the same function fails
+            lab3.check_grad_0(check, _on_own(sign_error), None)
+
+
+def test_a_reduced_gradient_with_its_own_mistake_or_no_answer_still_fails():
+    def zero_column_first(Theta, X, y):
+        return _full_grad(torch.cat((Theta.new_zeros(Theta.shape[0], 1), Theta), dim=1), X, y)[:, 1:]
+
+    _failure(lab3.check_grad_0, "values", zero_column_first, _full_grad)
+    _failure(lab3.check_grad_0, "values", lambda *a: None, lambda *a: None)
+    _failure(lab3.check_grad_0, "values", None, _full_grad)
