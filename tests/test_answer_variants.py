@@ -1,5 +1,8 @@
 """Each typical wrong answer loses points and each correct alternative keeps full marks, judged
-by the released tests of its question (the autograder zip's own file, run by otter's runner)."""
+by the released tests of its question (the autograder zip's own file, run by otter's runner).
+
+Correct alternatives are graded under several grading keys (hidden inputs differ per key, see
+``labkit.checks.core``): a correct answer must keep full marks whatever the inputs."""
 
 from __future__ import annotations
 
@@ -10,7 +13,12 @@ import torch
 import torch.nn.functional as F
 from otter.test_files import ExceptionTestFile
 
+from labkit.checks import core
+
 from .conftest import RELEASED, answer_variants, released_test_source
+
+#: No key (the seeds as written), then four keys as the grader derives them from notebooks.
+KEYS = [None, *(f"ci key {i}".encode() for i in range(1, 5))]
 
 
 def _cases(kind: str) -> list:
@@ -23,13 +31,15 @@ def _cases(kind: str) -> list:
     return cases
 
 
-def _grade(stem: str, question: str, source: str, tmp_path) -> tuple[float, float, str]:
+def _grade(stem: str, question: str, source: str, tmp_path,
+           key: bytes | None = None) -> tuple[float, float, str]:
     test_file = tmp_path / f"{question}.py"
     test_file.write_text(released_test_source(stem, question))
     tests = ExceptionTestFile.from_file(str(test_file))
     env = {"torch": torch, "math": math, "F": F}
     exec(compile(source, f"<{question} answer>", "exec"), env)
-    tests.run(env)
+    with core.keyed(key):
+        tests.run(env)
     messages = "\n".join(r.message for r in tests.test_case_results if not r.passed)
     return tests.score, tests.possible, messages
 
@@ -41,10 +51,11 @@ def test_wrong_answer_loses_points(stem, question, source, tmp_path):
     assert "CheckFailed" in messages or "Error" in messages
 
 
+@pytest.mark.parametrize("key", KEYS, ids=["seeds-as-written", *(f"key{i}" for i in range(1, 5))])
 @pytest.mark.parametrize("stem, question, source", _cases("correct"))
-def test_correct_alternative_keeps_full_marks(stem, question, source, tmp_path):
-    score, possible, messages = _grade(stem, question, source, tmp_path)
-    assert score == possible, f"a correct alternative lost points:\n{messages}"
+def test_correct_alternative_keeps_full_marks(stem, question, source, key, tmp_path):
+    score, possible, messages = _grade(stem, question, source, tmp_path, key)
+    assert score == possible, f"a correct alternative lost points under key {key!r}:\n{messages}"
 
 
 def test_every_graded_question_has_wrong_answers(assignments):

@@ -75,5 +75,33 @@ def test_cpu_result_fails_on_cuda():
     def add_bias_column(X):
         return torch.cat((X.cpu(), torch.ones(X.shape[0], 1, dtype=X.dtype)), dim=1)
 
-    with pytest.raises(core.CheckFailed, match="on cpu"):
+    with pytest.raises(core.CheckFailed, match="on the CPU"):
         lab.add_bias_column.check_devices(add_bias_column)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_meta_branch_does_not_fool_the_gpu_verdict():
+    """A function that answers meta inputs with a meta tensor but builds its result on the CPU
+    passes the meta check; with a GPU the CUDA verdict decides, and it fails."""
+    def add_bias_column(X):
+        if X.device.type == "meta":
+            return torch.cat((X, X.new_ones(X.shape[0], 1)), dim=1)
+        return torch.cat((X.cpu(), torch.ones(X.shape[0], 1, dtype=X.dtype)), dim=1)
+
+    with pytest.raises(core.CheckFailed, match="on the CPU"):
+        lab.add_bias_column.check_devices(add_bias_column)
+    with pytest.raises(core.CheckFailed, match="on the CPU"):
+        lab.check_split_unmodified_and_devices(
+            lambda X, y, n, seed: tuple(t.cpu() if X.device.type != "meta" else t
+                                        for t in (X[:n], y[:n], X[n:], y[n:])))
+
+
+def test_without_a_gpu_a_meta_branch_is_not_caught():
+    """What the README says: meta propagation cannot see a deliberate meta branch."""
+    def add_bias_column(X):
+        if X.device.type == "meta":
+            return torch.cat((X, X.new_ones(X.shape[0], 1)), dim=1)
+        return torch.cat((X.cpu(), torch.ones(X.shape[0], 1, dtype=X.dtype)), dim=1)
+
+    assert _meta_verdict(add_bias_column) is None

@@ -177,7 +177,10 @@ def test_memory_hog_is_stopped_and_the_rest_graded(hostile_class):
 @pytest.mark.parametrize("student", ["patches_allclose", "patches_checks", "forges_results"])
 def test_patching_or_forging_does_not_turn_a_wrong_answer_into_points(hostile_class, student):
     row = hostile_class["rows"][student]
-    assert _points(row, "pinv_svd") == 0
+    # Each hidden test judges one property: these wrong answers keep their dtype, inputs and
+    # device (3 points), and patching or forging must not win the values and rank-deficient
+    # tests (2 points).
+    assert _points(row, "pinv_svd") == FULL["pinv_svd"] - 2
     assert _points(row, "add_bias_column") == FULL["add_bias_column"]
 
 

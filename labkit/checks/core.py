@@ -8,6 +8,8 @@ the hidden inputs and the expected results stay hidden.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -23,8 +25,51 @@ _DEVICE_MISMATCH_TEXTS = (
 )
 
 
+#: Longest student error text put into a message: the type and first line, enough to act on,
+#: too little to carry hidden inputs out (an error text is student-controlled).
+MAX_ERROR_CHARS = 200
+
+#: The grading key: when set (by the grader, per notebook), every seed of a hidden input is mixed
+#: with it, so each submission gets its own inputs while grading one file stays deterministic.
+#: None (the default, and always in the student's kernel) keeps the seeds as written.
+_KEY: bytes | None = None
+
+
 class CheckFailed(AssertionError):
     """A failed check; its message is shown to the student as it is."""
+
+
+def set_key(key: bytes | None) -> None:
+    """Set the key mixed into every hidden input's seed (None: the seeds as written)."""
+    global _KEY
+    _KEY = bytes(key) if key is not None else None
+
+
+@contextlib.contextmanager
+def keyed(key: bytes | None) -> Iterator[None]:
+    """Run checks under ``key``, restoring the previous key afterwards."""
+    previous = _KEY
+    set_key(key)
+    try:
+        yield
+    finally:
+        set_key(previous)
+
+
+def seed_for(seed: int) -> int:
+    """The seed actually used for ``seed``: itself without a key, else an HMAC of it under the key
+    (63 bits, so any two written seeds stay distinct with overwhelming probability)."""
+    if _KEY is None:
+        return seed
+    digest = hmac.new(_KEY, f"labkit-seed-{seed}".encode(), hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def short_error(error: BaseException) -> str:
+    """``Type: first line`` of a student's exception, cut to MAX_ERROR_CHARS characters."""
+    text = str(error).strip().split("\n", 1)[0]
+    whole = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return whole if len(whole) <= MAX_ERROR_CHARS else whole[: MAX_ERROR_CHARS - 3] + "..."
 
 
 def available_devices() -> list[torch.device]:
@@ -52,33 +97,71 @@ def full_precision() -> Iterator[None]:
         torch.backends.cudnn.allow_tf32 = cudnn
 
 
+def where(device: torch.device | str) -> str:
+    """A device in the student's words. ``meta`` is how the grader stands in for a GPU without
+    one, so it is called a GPU: students never meet meta tensors."""
+    kind = torch.device(device).type
+    return "the CPU" if kind == "cpu" else "a GPU" if kind in ("cuda", "meta") else kind
+
+
 def describe(value: Any) -> str:
     """Describe an argument without revealing its values."""
     if isinstance(value, Tensor):
         dtype = str(value.dtype).replace("torch.", "")
         article = "an" if dtype.startswith("int") else "a"
-        return f"{article} {dtype} tensor of shape {tuple(value.shape)} on {value.device.type}"
+        return f"{article} {dtype} tensor of shape {tuple(value.shape)} on {where(value.device)}"
     if isinstance(value, (tuple, list)):
         return "(" + ", ".join(describe(v) for v in value) + ")"
     return type(value).__name__
 
 
 def generator(seed: int) -> torch.Generator:
-    """A CPU generator: hidden inputs are drawn on the CPU, then moved, so every device sees the
-    same numbers."""
-    return torch.Generator().manual_seed(seed)
+    """A CPU generator for hidden inputs, seeded with ``seed_for(seed)``: inputs are drawn on the
+    CPU, then moved, so every device sees the same numbers."""
+    return torch.Generator().manual_seed(seed_for(seed))
+
+
+class MissingName:
+    """What the grader passes to a test for a name the notebook does not define: calling it fails
+    with a message that names the function, rather than otter's "'NoneType' object is not
+    callable". It is no tensor and no function of the notebook, so every check treats it as
+    absent."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<no {self.name} in the notebook>"
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise CheckFailed(
+            f"There is no function named `{self.name}` in your notebook. Run the cell that "
+            "defines it, and keep its name."
+        )
 
 
 def require_function(fn: Any, name: str) -> Callable[..., Any]:
+    """The student's function, or a failed check saying that the notebook does not define it."""
+    if fn is None or isinstance(fn, MissingName):
+        MissingName(name)()
     if not callable(fn):
         raise CheckFailed(
-            f"`{name}` is not defined as a function. Run the cell that defines it, and keep its name."
+            f"`{name}` in your notebook is not a function. Define it with `def {name}(...):` and "
+            "do not reuse the name for a variable."
         )
     return fn
 
 
-def call(fn: Any, name: str, *args: Any) -> Any:
-    """Call a student's function; any error becomes a failed check that names it."""
+def copies(args: Sequence[Any]) -> tuple[Any, ...]:
+    """Fresh copies of the tensor arguments, so the caller's own tensors stay untouched whatever
+    the student's function does to what it receives."""
+    return tuple(a.detach().clone() if isinstance(a, Tensor) else a for a in args)
+
+
+def _invoke(fn: Any, name: str, args: Sequence[Any]) -> Any:
     fn = require_function(fn, name)
     try:
         return fn(*args)
@@ -86,9 +169,14 @@ def call(fn: Any, name: str, *args: Any) -> Any:
         raise
     except Exception as error:  # the student's code may raise anything
         raise CheckFailed(
-            f"`{name}` raised {type(error).__name__}: {error}\n"
-            f"  when called with {describe(args)}."
+            f"`{name}` raised {short_error(error)}\n  when called with {describe(tuple(args))}."
         ) from None
+
+
+def call(fn: Any, name: str, *args: Any) -> Any:
+    """Call a student's function on copies of ``args``; any error becomes a failed check that
+    names it. Checks may read ``args`` afterwards: the function never saw them."""
+    return _invoke(fn, name, copies(args))
 
 
 def expect_tensor(
@@ -96,14 +184,17 @@ def expect_tensor(
     name: str,
     *,
     shape: Sequence[int],
-    dtype: torch.dtype,
-    device: torch.device,
+    dtype: torch.dtype | None = None,
+    device: torch.device | None = None,
     args: Sequence[Any] = (),
     output: str = "",
 ) -> Tensor:
-    """The result is a tensor of the shape, dtype and device the inputs call for.
+    """The result is a tensor of the shape, and where given the dtype and device, the inputs call
+    for. A check judges only the properties it is about: values checks pass no dtype or device.
 
-    ``output`` names one of several results (e.g. ``X_train``) in the messages.
+    ``output`` names one of several results (e.g. ``X_train``) in the messages. A result that
+    requires grad or hangs on an autograd graph is accepted: the notebooks ask for values, and
+    every comparison detaches first.
     """
     called = f" for inputs {describe(tuple(args))}" if args else ""
     who = f"`{name}`" + (f" (its {output})" if output else "")
@@ -117,16 +208,16 @@ def expect_tensor(
             f"{who} returned shape {tuple(result.shape)}{called}; expected {tuple(shape)}. "
             "Check transposes and keep column vectors as (n, 1)."
         )
-    if result.dtype != dtype:
+    if dtype is not None and result.dtype != dtype:
         raise CheckFailed(
             f"{who} returned dtype {result.dtype}{called}; expected {dtype}, the inputs' dtype. "
             "Create new tensors with the inputs' dtype (e.g. `torch.ones_like`, `X.new_ones`, or "
             "`dtype=X.dtype`)."
         )
-    if result.device.type != device.type:
+    if device is not None and result.device.type != device.type:
         raise CheckFailed(
-            f"{who} returned a tensor on {result.device.type}{called}; expected it on "
-            f"{device.type}, the inputs' device. Create new tensors on the inputs' device "
+            f"{who} returned a tensor on {where(result.device)}{called}; expected it on "
+            f"{where(device)}, the inputs' device. Create new tensors on the inputs' device "
             "(`device=X.device`, `X.new_zeros`, `torch.zeros_like`) and avoid `.cpu()` / `.numpy()`."
         )
     return result
@@ -150,37 +241,106 @@ def expect_close(
     """
     a = actual.detach().to(device="cpu", dtype=torch.float64)
     e = expected.detach().to(device="cpu", dtype=torch.float64)
+    called = f" for inputs {describe(tuple(args))}" if args else ""
     if a.shape != e.shape:
         raise CheckFailed(f"`{name}`: {what} have shape {tuple(a.shape)}, expected {tuple(e.shape)}.")
     if not torch.isfinite(a).all():
-        raise CheckFailed(
-            f"`{name}` returned NaN or infinite {what} for inputs {describe(tuple(args))}."
-        )
+        raise CheckFailed(f"`{name}` returned NaN or infinite {what}{called}.")
     error = (a - e).abs()
     scale = float(e.abs().max()) if e.numel() else 0.0
     allowed = max(atol * scale, 1e-12) + rtol * e.abs()
     if bool((error > allowed).any()):
         worst = float(error.max())
         raise CheckFailed(
-            f"`{name}` returned wrong {what} for inputs {describe(tuple(args))}: off by up to "
+            f"`{name}` returned wrong {what}{called}: off by up to "
             f"{worst:.3g} where the expected {what} are of size up to {scale:.3g}."
         )
 
 
 def snapshot(args: Sequence[Any]) -> list[Any]:
-    return [a.detach().clone() if isinstance(a, Tensor) else a for a in args]
+    """What a call must leave as it was, per argument: values, ``requires_grad`` and ``.grad``."""
+    return [
+        (a.detach().clone(), a.requires_grad, None if a.grad is None else a.grad.detach().clone())
+        if isinstance(a, Tensor) else a
+        for a in args
+    ]
 
 
-def expect_unmodified(
-    name: str, arg_names: Sequence[str], args: Sequence[Any], before: Sequence[Any]
-) -> None:
-    """The function left its arguments as it found them (no in-place updates on inputs)."""
+def _changed(arg: Any, old: Any) -> str | None:
+    """What a call changed in one tensor argument, in words, or None."""
+    if not isinstance(arg, Tensor):
+        return None
+    values, requires_grad, grad = old
+    now = arg.detach()
+    if now.shape != values.shape or now.dtype != values.dtype or not torch.equal(now.cpu(), values.cpu()):
+        return "values"
+    if arg.requires_grad != requires_grad or (arg.grad is None) != (grad is None) or (
+        grad is not None and not torch.equal(arg.grad.detach().cpu(), grad.cpu())
+    ):
+        return "autograd"
+    return None
+
+
+def _modified_message(name: str, arg_name: str, what: str) -> str:
+    if what == "autograd":
+        return (
+            f"`{name}` changed the autograd state of its argument `{arg_name}` (`requires_grad` or "
+            "`.grad`), so a second call on the same tensors gives another result. To use "
+            f"autograd, work on a copy: `{arg_name} = {arg_name}.detach().clone().requires_grad_(True)`."
+        )
+    return (
+        f"`{name}` modified its argument `{arg_name}` in place. Work on new tensors "
+        "(e.g. `y = y - 1` rather than `y -= 1`, or `.clone()` first)."
+    )
+
+
+def expect_unmodified(fn: Any, name: str, arg_names: Sequence[str], args: Sequence[Any]) -> Any:
+    """Call the function on ``args``; it must leave them as it found them. Returns its result.
+
+    The function receives ``args`` themselves (not copies), so that this is the one check that
+    sees in-place changes. A function of the notebook (a ``RemoteFunction``) works on its own copies
+    in the notebook's process and reports, in ``modified_arguments``, the indexes of arguments the
+    call changed there (values, shape, dtype, ``requires_grad`` or ``.grad``); the grader's tensors
+    never change. A local function (the kit's tests, a student's own run) is judged by comparing
+    each argument with its snapshot, and is then called a second time on the same tensors, which
+    must give the same result: an answer that runs ``.backward()`` on its argument returns twice
+    the gradient the second time.
+    """
+    fn = require_function(fn, name)
+    before = snapshot(args)
+    result = _invoke(fn, name, args)
+    reported = getattr(fn, "modified_arguments", None)
+    if reported is not None:
+        for index in sorted(int(i) for i in reported):
+            if 0 <= index < len(arg_names) and isinstance(args[index], Tensor):
+                raise CheckFailed(
+                    f"`{name}` modified its argument `{arg_names[index]}` (its values, or its "
+                    "`requires_grad` or `.grad`). Work on new tensors (e.g. `y = y - 1` rather "
+                    "than `y -= 1`, or `.clone()` first), and use autograd only on a copy "
+                    "(`.detach().clone().requires_grad_(True)`)."
+                )
+        return result
     for arg_name, arg, old in zip(arg_names, args, before):
-        if isinstance(arg, Tensor) and not torch.equal(arg.detach().cpu(), old.cpu()):
-            raise CheckFailed(
-                f"`{name}` modified its argument `{arg_name}` in place. Work on new tensors "
-                "(e.g. `y = y - 1` rather than `y -= 1`, or `.clone()` first)."
-            )
+        what = _changed(arg, old)
+        if what:
+            raise CheckFailed(_modified_message(name, arg_name, what))
+    again = _invoke(fn, name, args)
+    if isinstance(result, Tensor) and not (
+        isinstance(again, Tensor) and again.shape == result.shape
+        and torch.equal(again.detach().cpu(), result.detach().cpu())
+    ):
+        raise CheckFailed(
+            f"`{name}` gives a different result when called twice on the same tensors: it keeps "
+            "state between calls (for example a `.grad` that accumulates). Compute the result from "
+            "the arguments alone."
+        )
+    return result
+
+
+_DEVICE_HINT = (
+    "Create new tensors on the inputs' device (`device=X.device`, `torch.zeros_like(...)`, "
+    "`X.new_ones(...)`) and avoid `.cpu()`, `.numpy()` and `.tolist()`."
+)
 
 
 def check_meta_propagation(fn: Any, name: str, args: Sequence[Any]) -> None:
@@ -189,6 +349,8 @@ def check_meta_propagation(fn: Any, name: str, args: Sequence[Any]) -> None:
     Meta tensors follow CUDA's device rules but hold no data, so only three outcomes are decisive:
     a device-mismatch error, a ``.numpy()`` call, and a result that is not on ``meta``. Everything
     else meta refuses (``.item()``, boolean masks, copies to the CPU) is fine on a GPU and passes.
+    A function that tests for ``meta`` inputs and answers them specially is not caught here; with
+    a GPU, ``check_on_cuda`` decides instead. Messages say "a GPU": meta stands in for one.
     """
     fn = require_function(fn, name)
     meta_args = [a.detach().to("meta") if isinstance(a, Tensor) else a for a in args]
@@ -204,13 +366,16 @@ def check_meta_propagation(fn: Any, name: str, args: Sequence[Any]) -> None:
     except RuntimeError as error:
         if any(text in str(error).lower() for text in _DEVICE_MISMATCH_TEXTS):
             raise CheckFailed(
-                f"`{name}` mixes tensors on different devices (it fails when its inputs are on a "
-                f"GPU: {error}). Create new tensors on the inputs' device, e.g. with "
-                "`device=X.device`, `torch.zeros_like(...)` or `X.new_ones(...)`."
+                f"`{name}` mixes tensors on different devices: it fails when its inputs are on a "
+                f"GPU (expected all tensors to be on the same device). {_DEVICE_HINT}"
             ) from None
         return
     except Exception:  # inconclusive on meta: a GPU run settles it
         return
+    _expect_outputs_on(result, name, "meta")
+
+
+def _expect_outputs_on(result: Any, name: str, device: str) -> None:
     outputs = result if isinstance(result, (tuple, list)) else (result,)
     if not outputs or not all(isinstance(output, Tensor) for output in outputs):
         raise CheckFailed(
@@ -218,16 +383,25 @@ def check_meta_propagation(fn: Any, name: str, args: Sequence[Any]) -> None:
             + (" (did you forget `return`?)." if result is None else ".")
         )
     for output in outputs:
-        if isinstance(output, Tensor) and output.device.type != "meta":
+        if output.device.type != device:
             raise CheckFailed(
-                f"`{name}` returns a tensor on {output.device.type} when its inputs are elsewhere "
-                "(for example on a GPU). Create new tensors on the inputs' device "
-                "(`device=X.device`, `torch.zeros_like`, `X.new_ones`)."
+                f"`{name}` returns a tensor on {where(output.device)} when its inputs are on "
+                f"another device (for example a GPU). {_DEVICE_HINT}"
             )
 
 
-def on_every_device(check: Callable[[torch.device], None]) -> None:
-    """Run one check on each available device, with full float32 precision on CUDA."""
+def check_on_cuda(fn: Any, name: str, args: Sequence[Any]) -> None:
+    """Where a GPU is present it decides placement: the function runs on CUDA copies of its
+    inputs and every tensor it returns must be on CUDA (whatever it would do on meta)."""
+    cuda_args = [a.detach().to("cuda") if isinstance(a, Tensor) else a for a in args]
     with full_precision():
-        for device in available_devices():
-            check(device)
+        result = _invoke(fn, name, cuda_args)
+    _expect_outputs_on(result, name, "cuda")
+
+
+def check_placement(fn: Any, name: str, args: Sequence[Any]) -> None:
+    """The devices verdict: on CUDA where this machine has it, else by meta propagation."""
+    if torch.cuda.is_available():
+        check_on_cuda(fn, name, args)
+    else:
+        check_meta_propagation(fn, name, args)

@@ -43,15 +43,27 @@ FLOAT64 = Tolerance(rtol=1e-7, atol=1e-9)
 # float32: eps is 1.2e-7; sums over up to a few hundred terms and moderately conditioned
 # factorisations lose up to about 1e-4 relative, still far below the O(1) errors of a wrong formula.
 FLOAT32 = Tolerance(rtol=1e-3, atol=1e-3)
+# float64, for gradients through probabilities: a gradient computed from probabilities clamped to
+# [1e-7, 1] is accepted (a clamp moves each probability by at most 1e-7, so each entry of
+# X^T (P - Y) by at most 1e-7 * sum_i |x_ij|, below 1e-6 of the largest entry on these inputs:
+# about 5e-8 measured), while a wrong formula is still off by O(1).
+FLOAT64_PROBABILITIES = Tolerance(rtol=1e-7, atol=1e-6)
 
 
 @dataclass(frozen=True)
 class GradedFunction:
     """A graded function: its name, argument names, inputs to try and an independent reference.
 
-    ``cases`` are float64 CPU inputs (drawn with fixed seeds); ``reference`` maps them to the
-    expected float64 result, by a route independent of the student's (a library routine or
-    autograd).
+    ``cases`` are float64 CPU inputs (drawn with seeded generators, see ``core.generator``);
+    ``reference`` maps them to the expected float64 result, by a route independent of the
+    student's (a library routine or autograd).
+
+    Each check judges one property, so that one mistake costs one test: ``check_values`` the
+    values (whatever the result's dtype), ``check_dtypes`` the dtype, ``check_inputs_unmodified``
+    the arguments, ``check_devices`` the placement. Each needs a tensor of the right shape, the
+    least that counts as an answer. Values are judged on the CPU; devices are judged by the
+    devices check alone, so a device bug does not cost the values points on a GPU machine.
+    A result that requires grad or hangs on a graph is accepted (values are compared detached).
     """
 
     name: str
@@ -61,68 +73,67 @@ class GradedFunction:
     float64: Tolerance = FLOAT64
     float32: Tolerance = FLOAT32
 
-    def _check_case(self, fn: Any, args: Args, dtype: torch.dtype, device: torch.device) -> None:
-        inputs = cast(args, dtype, device)
-        # The reference sees exactly the numbers the student's function sees, in float64.
-        expected = self.reference(*cast(cast(args, dtype, "cpu"), torch.float64, "cpu"))
-        result = core.call(fn, self.name, *inputs)
-        core.expect_tensor(
-            result, self.name, shape=expected.shape, dtype=dtype, device=device, args=inputs
-        )
-        tolerance = self.float64 if dtype == torch.float64 else self.float32
-        core.expect_close(
-            result, expected, self.name, rtol=tolerance.rtol, atol=tolerance.atol, args=inputs
-        )
+    def expected(self, args: Args, dtype: torch.dtype) -> torch.Tensor:
+        """The reference on exactly the numbers the student's function sees (``args`` cast to
+        ``dtype``), computed in float64 on the CPU."""
+        return self.reference(*cast(cast(args, dtype, "cpu"), torch.float64, "cpu"))
 
-    def check_values(self, fn: Any, cases: list[Args] | None = None) -> None:
-        """Correct shape and values in float64 on random inputs of several shapes, every device."""
+    def expect_result(self, result: Any, expected: torch.Tensor, inputs: Args) -> torch.Tensor:
+        """The result is a tensor of the expected shape (dtype and device are other checks')."""
+        return core.expect_tensor(result, self.name, shape=expected.shape, args=inputs)
+
+    def tolerance(self, *dtypes: torch.dtype) -> Tolerance:
+        """float64's tolerance when the inputs and the result are float64, else float32's: a
+        values check judges values, and a float32 result cannot hold float64 accuracy."""
+        return self.float64 if all(d == torch.float64 for d in dtypes) else self.float32
+
+    def expect_values(self, fn: Any, args: Args, dtype: torch.dtype, what: str = "values",
+                      tolerance: Tolerance | None = None) -> None:
+        """One values case on the CPU: ``args`` cast to ``dtype``, compared with the reference
+        (within ``tolerance`` if given, else the dtype's)."""
+        inputs = cast(args, dtype, "cpu")
+        expected = self.expected(args, dtype)
+        result = self.expect_result(core.call(fn, self.name, *inputs), expected, inputs)
+        if result.is_floating_point() and result.dtype != torch.float64:
+            # A lower-precision result is judged on what its dtype can hold: the reference
+            # rounded to it (so exact functions such as a reshape stay exact).
+            expected = expected.to(result.dtype).to(torch.float64)
+        tolerance = tolerance or self.tolerance(dtype, result.dtype)
+        core.expect_close(result, expected, self.name, rtol=tolerance.rtol, atol=tolerance.atol,
+                          args=inputs, what=what)
+
+    def check_values(self, fn: Any, cases: list[Args] | None = None,
+                     dtypes: Sequence[torch.dtype] = (torch.float64,)) -> None:
+        """Correct shape and values on random inputs of several shapes (float64 unless told)."""
         chosen = self.cases() if cases is None else cases
-
-        def on(device: torch.device) -> None:
+        for dtype in dtypes:
             for args in chosen:
-                self._check_case(fn, args, torch.float64, device)
-
-        core.on_every_device(on)
+                self.expect_values(fn, args, dtype)
 
     def check_dtypes(self, fn: Any) -> None:
-        """float32 in gives float32 out (and right values); float64 in gives float64 out."""
-
-        def on(device: torch.device) -> None:
-            for args in self.cases()[:2]:
-                for dtype in (torch.float32, torch.float64):
-                    self._check_case(fn, args, dtype, device)
-
-        core.on_every_device(on)
+        """float32 in gives float32 out; float64 in gives float64 out (values are not judged)."""
+        for args in self.cases()[:2]:
+            for dtype in (torch.float32, torch.float64):
+                inputs = cast(args, dtype, "cpu")
+                result = self.expect_result(
+                    core.call(fn, self.name, *inputs), self.expected(args, dtype), inputs
+                )
+                core.expect_tensor(result, self.name, shape=result.shape, dtype=dtype, args=inputs)
 
     def check_inputs_unmodified(self, fn: Any) -> None:
-        """Right values without changing the arguments in place, on any device.
-
-        Values are checked too: leaving the inputs alone earns nothing for a wrong function.
-        """
-
-        def on(device: torch.device) -> None:
-            for args in self.cases():
-                inputs = cast(args, torch.float64, device)
-                before = core.snapshot(inputs)
-                expected = self.reference(*args)
-                result = core.call(fn, self.name, *inputs)
-                core.expect_unmodified(self.name, self.arg_names, inputs, before)
-                core.expect_tensor(result, self.name, shape=expected.shape, dtype=torch.float64,
-                                   device=device, args=inputs)
-                core.expect_close(result, expected, self.name, rtol=self.float64.rtol,
-                                  atol=self.float64.atol, args=inputs)
-
-        core.on_every_device(on)
+        """The function leaves its arguments as it found them: values, ``requires_grad`` and
+        ``.grad`` (see ``core.expect_unmodified``). Values are not judged; a result of the right
+        shape is needed, so a blank function earns nothing."""
+        for args in self.cases():
+            inputs = cast(args, torch.float64, "cpu")
+            result = core.expect_unmodified(fn, self.name, self.arg_names, inputs)
+            self.expect_result(result, self.expected(args, torch.float64), inputs)
 
     def check_devices(self, fn: Any) -> None:
-        """Right values, with the result on the inputs' device: on meta tensors here (which
-        catches tensors created on the CPU without a GPU), and on CUDA where present."""
-        args = self.cases()[0]
-        self._check_case(fn, args, torch.float32, torch.device("cpu"))
-        core.check_meta_propagation(fn, self.name, cast(args, torch.float32, "meta"))
-        if torch.cuda.is_available():
-            with core.full_precision():
-                self._check_case(fn, args, torch.float32, torch.device("cuda"))
+        """The result is on the inputs' device: decided on CUDA where present, else by meta
+        propagation (which catches tensors created on the CPU, but not a function that answers
+        meta inputs specially). Values and dtype are not judged."""
+        core.check_placement(fn, self.name, self.cases()[0])
 
 
 def random_matrix(gen: torch.Generator, *shape: int) -> torch.Tensor:

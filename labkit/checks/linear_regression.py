@@ -19,10 +19,6 @@ from .graded import Args, GradedFunction, Tolerance, cast, random_matrix
 DIABETES_FEATURES = (2, 8)  # body-mass index and s5 (log of serum triglycerides)
 DIABETES_TRAIN_ROWS = 221
 DIABETES_SPLIT_SEED = 0
-#: Test-set MSE bound for the real-data model. The least-squares fit scores 3100-3340 over split
-#: seeds 0-5 (3197 with the notebook's seed 0), and a model that predicts the mean scores over 5300,
-#: so 3600 passes any correct fit with margin and fails an unfitted one.
-DIABETES_TEST_MSE_BOUND = 3600.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -69,8 +65,25 @@ def _split_cases() -> list[tuple[torch.Tensor, torch.Tensor, int]]:
     ]
 
 
+def _boundary_cases() -> list[tuple[torch.Tensor, torch.Tensor, int]]:
+    """The boundary splits n_train = 0, 1, m - 1 and m, where a negative slice (`X[-n_test:]`
+    with n_test = 0 is every row) or an off-by-one shows."""
+    gen = core.generator(14)
+    m, d = 8, 3
+    X, y = random_matrix(gen, m, d), random_matrix(gen, m, 1)
+    return [(X, y, n_train) for n_train in (0, 1, m - 1, m)]
+
+
+def _split_seeds() -> list[int]:
+    """Four distinct seeds to pass to the student's split (drawn under the grading key)."""
+    seeds = torch.randperm(10_000, generator=core.generator(15))[:4]
+    return [int(s) for s in seeds]
+
+
 def _source_rows(part: torch.Tensor, X: torch.Tensor, what: str) -> torch.Tensor:
     """Index in ``X`` of each row of ``part`` (which must be rows of ``X``, unchanged)."""
+    if part.shape[0] == 0:
+        return torch.zeros(0, dtype=torch.int64)
     distances = torch.cdist(part.detach().cpu().double(), X.detach().cpu().double())
     nearest = distances.min(dim=1)
     if bool((nearest.values > 1e-5 * (1 + X.abs().max())).any()):
@@ -81,10 +94,12 @@ def _source_rows(part: torch.Tensor, X: torch.Tensor, what: str) -> torch.Tensor
     return nearest.indices
 
 
-def _split(fn: Any, X: torch.Tensor, y: torch.Tensor, n_train: int, seed: int) -> tuple:
-    """Call the student's split; check the four parts' types, shapes, dtypes and devices."""
+def _split(fn: Any, X: torch.Tensor, y: torch.Tensor, n_train: int, seed: int,
+           result: Any = None) -> tuple:
+    """Call the student's split (or take its ``result``); check the four parts are tensors of the
+    right shapes. Dtype and device are the devices check's."""
     name = "train_test_split"
-    parts = core.call(fn, name, X, y, n_train, seed)
+    parts = core.call(fn, name, X, y, n_train, seed) if result is None else result
     if not isinstance(parts, (tuple, list)) or len(parts) != 4:
         raise core.CheckFailed(
             f"`{name}` must return four tensors `(X_train, y_train, X_test, y_test)`; it returned "
@@ -94,10 +109,7 @@ def _split(fn: Any, X: torch.Tensor, y: torch.Tensor, n_train: int, seed: int) -
     shapes = [(n_train, d), (n_train, 1), (m - n_train, d), (m - n_train, 1)]
     labels = ["X_train", "y_train", "X_test", "y_test"]
     for part, shape, label in zip(parts, shapes, labels):
-        core.expect_tensor(
-            part, name, shape=shape, dtype=X.dtype, device=X.device, args=(X, y, n_train, seed),
-            output=label,
-        )
+        core.expect_tensor(part, name, shape=shape, args=(X, y, n_train, seed), output=label)
     return tuple(parts)
 
 
@@ -112,10 +124,10 @@ def _split_rows(fn: Any, X: torch.Tensor, y: torch.Tensor, n_train: int, seed: i
             "`train_test_split`: the training and test rows together must be every row of `X` "
             "exactly once (a permutation of the rows, cut in two)."
         )
-    y_cpu = y.detach().cpu()
+    y_cpu = y.detach().cpu().double()
     if not (
-        torch.equal(y_train.detach().cpu(), y_cpu[train_rows])
-        and torch.equal(y_test.detach().cpu(), y_cpu[test_rows])
+        torch.equal(y_train.detach().cpu().double(), y_cpu[train_rows])
+        and torch.equal(y_test.detach().cpu().double(), y_cpu[test_rows])
     ):
         raise core.CheckFailed(
             "`train_test_split`: the targets are not aligned with their rows: index `X` and `y` "
@@ -124,60 +136,63 @@ def _split_rows(fn: Any, X: torch.Tensor, y: torch.Tensor, n_train: int, seed: i
     return order
 
 
-def _expect_shuffled(order: torch.Tensor, n_train: int) -> None:
-    """The training rows are not simply the first rows. For the 20- and 50-row cases a random
-    permutation picks exactly the first rows with probability below 1e-5."""
-    if len(order) >= 20 and torch.equal(order[:n_train].sort().values, torch.arange(n_train)):
-        raise core.CheckFailed(
-            "`train_test_split` puts the first `n_train` rows in the training set: shuffle the "
-            "rows with a random permutation before cutting them in two.")
-
-
 def check_split_partition(fn: Any) -> None:
-    """Shapes, dtypes and devices of the parts; the rows are a shuffled partition with X and y
-    aligned."""
-
-    def on(device: torch.device) -> None:
-        for X, y, n_train in _split_cases():
-            for dtype in (torch.float64, torch.float32):
-                X_d, y_d = cast((X, y), dtype, device)
-                _expect_shuffled(_split_rows(fn, X_d, y_d, n_train, seed=7), n_train)
-
-    core.on_every_device(on)
+    """The parts have the right shapes and are a partition of the rows with X and y aligned, in
+    float64 and float32, including the boundary splits n_train = 0, 1, m - 1 and m. Whether the
+    rows are shuffled is the seeded check's."""
+    seed = _split_seeds()[0]
+    for X, y, n_train in _split_cases():
+        for dtype in (torch.float64, torch.float32):
+            X_d, y_d = cast((X, y), dtype, "cpu")
+            _split_rows(fn, X_d, y_d, n_train, seed)
+    for X, y, n_train in _boundary_cases():
+        try:
+            _split_rows(fn, X, y, n_train, seed)
+        except core.CheckFailed as failure:
+            raise core.CheckFailed(
+                f"{failure}\n  This happened for n_train = {n_train} of {len(X)} rows: the split "
+                "must also work when the training or the test set is empty or holds one row "
+                "(beware of negative slices such as `X[-n_test:]`)."
+            ) from None
 
 
 def check_split_seeded(fn: Any) -> None:
     """The same seed gives the same split; different seeds give different, shuffled splits."""
     X, y, n_train = _split_cases()[2]
-    first = _split_rows(fn, X, y, n_train, seed=3)
-    again = _split_rows(fn, X, y, n_train, seed=3)
+    first_seed, *other_seeds = _split_seeds()
+    first = _split_rows(fn, X, y, n_train, seed=first_seed)
+    again = _split_rows(fn, X, y, n_train, seed=first_seed)
     if not torch.equal(first, again):
         raise core.CheckFailed(
             "`train_test_split` gave two different splits for the same seed. Draw the permutation "
             "from a generator seeded with `seed` (e.g. `torch.Generator().manual_seed(seed)`)."
         )
-    others = [_split_rows(fn, X, y, n_train, seed=s) for s in (4, 5, 6)]
+    others = [_split_rows(fn, X, y, n_train, seed=s) for s in other_seeds]
+    # 50 rows cut 25/25: two random permutations pick the same training rows with probability
+    # 1 / C(50, 25), about 8e-15, and the first 25 rows with the same probability.
+    if all(torch.equal(o[:n_train].sort().values, torch.arange(n_train)) for o in [first, *others]):
+        raise core.CheckFailed(
+            "`train_test_split` puts the first `n_train` rows in the training set: shuffle the "
+            "rows with a random permutation drawn with the given seed before cutting them in two."
+        )
     if all(torch.equal(first[:n_train].sort().values, o[:n_train].sort().values) for o in others):
         raise core.CheckFailed(
             "`train_test_split` picks the same training rows whatever the seed. The split must "
             "be a random permutation drawn with the given seed."
         )
-    if all(torch.equal(o[:n_train].sort().values, torch.arange(n_train)) for o in [first, *others]):
-        raise core.CheckFailed("`train_test_split` does not shuffle the rows before splitting.")
 
 
 def check_split_unmodified_and_devices(fn: Any) -> None:
-    """A right split that leaves its inputs unmodified and keeps the parts on the inputs' device
-    (meta here, CUDA where present)."""
+    """The split leaves its inputs unmodified (see ``core.expect_unmodified``) and returns its
+    parts on the inputs' device (CUDA where present, else meta). Values are the partition
+    check's."""
+    seed = _split_seeds()[0]
     for X, y, n_train in _split_cases():
-        before = core.snapshot((X, y))
-        _split(fn, X, y, n_train, 1)
-        core.expect_unmodified("train_test_split", ("X", "y"), (X, y), before)
-        _expect_shuffled(_split_rows(fn, X, y, n_train, 1), n_train)
+        parts = core.expect_unmodified(fn, "train_test_split", ("X", "y", "n_train", "seed"),
+                                       (X.clone(), y.clone(), n_train, seed))
+        _split(fn, X, y, n_train, seed, result=parts)
     X, y, n_train = _split_cases()[0]
-    core.check_meta_propagation(fn, "train_test_split", (*cast((X, y), torch.float32, "meta"), n_train, 1))
-    if torch.cuda.is_available():
-        _split_rows(fn, *cast((X, y), torch.float32, "cuda"), n_train, 1)
+    core.check_placement(fn, "train_test_split", (*cast((X, y), torch.float32, "cpu"), n_train, seed))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,18 +205,50 @@ def _pinv_cases() -> list[Args]:
     return [(random_matrix(gen, m, n),) for m, n in shapes]
 
 
-def _rank_deficient_cases() -> list[Args]:
-    """Matrices whose rank is below both dimensions, and the zero matrix.
+def _with_singular_values(gen: torch.Generator, m: int, n: int, rank: int, scale: float) -> torch.Tensor:
+    """An m x n float64 matrix of the given rank whose non-zero singular values lie in
+    [0.5, 2] * scale (random orthonormal singular vectors), so the gap between zero and non-zero
+    singular values is known whatever the seed."""
+    U = torch.linalg.qr(random_matrix(gen, m, rank)).Q
+    V = torch.linalg.qr(random_matrix(gen, n, rank)).Q
+    S = 0.5 + 1.5 * torch.rand(rank, generator=gen, dtype=torch.float64)
+    return scale * (U * S) @ V.mT
 
-    The non-zero singular values are O(1) and the zero ones about 1e-15, so any sensible
-    threshold (absolute or relative, between about 1e-13 and 1e-3) passes, while inverting every
-    singular value, zero ones included, fails by many orders of magnitude.
+
+def _threshold_cases() -> list[tuple[torch.dtype, str, torch.Tensor]]:
+    """Cases where the threshold on the singular values decides, in float64 and float32.
+
+    - rank-deficient matrices: the zero singular values come out near eps * s_1 (about 1e-16 in
+      float64, 1e-7 in float32, from rounding) and the non-zero ones near s_1, so a threshold of
+      order max(m, n) * eps * s_1 for the input's dtype cuts exactly the zero ones, while
+      float64's eps on a float32 matrix, or a fixed cut-off, inverts rounding noise (entries of
+      1e7 and more);
+    - scaled matrices (1e-12 and 1e12): a relative threshold is scale-free, while a fixed cut-off
+      such as 1e-10 drops every singular value of a tiny matrix, or keeps the rounding noise
+      (about 1e-4) of a huge rank-deficient one;
+    - the zero matrix, whose pseudoinverse is zero.
     """
     gen = core.generator(22)
-    low_rank = [
-        random_matrix(gen, m, r) @ random_matrix(gen, r, n) for m, n, r in [(8, 4, 2), (3, 6, 1), (5, 5, 3)]
-    ]
-    return [(A,) for A in low_rank] + [(torch.zeros(3, 2, dtype=torch.float64),)]
+    cases = []
+    for dtype in (torch.float64, torch.float32):
+        for m, n, rank in [(8, 4, 2), (3, 6, 1), (5, 5, 3), (9, 7, 4)]:
+            cases.append((dtype, "rank-deficient", _with_singular_values(gen, m, n, rank, 1.0)))
+        cases.append((dtype, "tiny (scaled by 1e-12)", _with_singular_values(gen, 6, 4, 4, 1e-12)))
+        cases.append((dtype, "huge (scaled by 1e12)", _with_singular_values(gen, 7, 5, 3, 1e12)))
+        cases.append((dtype, "tiny (scaled by 1e-12)", _with_singular_values(gen, 4, 6, 2, 1e-12)))
+        cases.append((dtype, "zero", torch.zeros(3, 2, dtype=torch.float64)))
+    return cases
+
+
+def _pinv_reference(A: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The pseudoinverse of A as the student's function sees it (cast to ``dtype``), in float64.
+
+    Casting to float32 perturbs the zero singular values to about 1e-7 * s_1, so the reference
+    cuts below 1e-4 * s_1: every case has a gap from about 1e-6 to 0.25 (relative to s_1), and
+    any cut inside the gap gives the same pseudoinverse.
+    """
+    seen = A.to(dtype).to(torch.float64)
+    return torch.linalg.pinv(seen, rtol=1e-4 if dtype == torch.float32 else None)
 
 
 pinv_svd = GradedFunction(
@@ -213,8 +260,24 @@ pinv_svd = GradedFunction(
 
 
 def check_pinv_rank_deficient(fn: Any) -> None:
-    """Zero singular values stay zero: rank-deficient and zero matrices, float64, every device."""
-    pinv_svd.check_values(fn, cases=_rank_deficient_cases())
+    """Only the non-zero singular values are inverted, with a threshold relative to s_1 for the
+    input's dtype: rank-deficient, tiny, huge and zero matrices, in float64 and float32. Values
+    only (with the tolerance of the lower precision among input and result)."""
+    for dtype, kind, A in _threshold_cases():
+        X = A.to(dtype)
+        expected = _pinv_reference(A, dtype)
+        result = core.expect_tensor(core.call(fn, "pinv_svd", X), "pinv_svd",
+                                    shape=expected.shape, args=(X,))
+        tolerance = pinv_svd.tolerance(dtype, result.dtype)
+        try:
+            core.expect_close(result, expected, "pinv_svd", rtol=tolerance.rtol,
+                              atol=tolerance.atol, args=(X,))
+        except core.CheckFailed as failure:
+            raise core.CheckFailed(
+                f"{failure}\n  This {kind} matrix has singular values that must be treated as "
+                "zero, or tiny ones that must not. Invert only s_i > s_1 * max(m, n) * eps, with "
+                "eps = `torch.finfo(X.dtype).eps` (the input's dtype, not a fixed number)."
+            ) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,54 +346,95 @@ def check_gradient_descent(fn: Any) -> None:
             what="parameters after gradient descent",
         )
 
-    core.on_every_device(on)
+    on(torch.device("cpu"))  # values on the CPU; placement is the devices check's
 
 
 # ---------------------------------------------------------------------------------------------
 # The real-data model.
 
 
-def diabetes_design() -> tuple[torch.Tensor, torch.Tensor]:
-    """The notebook's design matrix (two features at unit variance, then ones) and targets."""
+def diabetes_data() -> tuple[torch.Tensor, torch.Tensor]:
+    """The notebook's two diabetes features at unit variance (442 x 2) and targets (442,), before
+    the student's ``add_bias_column`` and ``as_column`` shape them."""
     from sklearn.datasets import load_diabetes
 
     features, target = load_diabetes(return_X_y=True)
     n = features.shape[0]
     X = torch.tensor(features[:, list(DIABETES_FEATURES)], dtype=torch.float64) * math.sqrt(n)
-    X = torch.cat((X, torch.ones(n, 1, dtype=torch.float64)), dim=1)
-    return X, torch.tensor(target, dtype=torch.float64).reshape(n, 1)
+    return X, torch.tensor(target, dtype=torch.float64)
 
 
-def _expect_rows_of(part: Any, label: str, rows: int, design: torch.Tensor) -> torch.Tensor:
-    core.expect_tensor(
-        part, label, shape=(rows, design.shape[1]), dtype=torch.float64, device=torch.device("cpu")
-    )
-    distances = torch.cdist(part.detach().double(), design)
-    if bool((distances.min(dim=1).values > 1e-6).any()):
+def _student_split(env: Any) -> tuple[Any, Any] | None:
+    """The training rows as the notebook's given cell builds them with the student's own
+    functions (``add_bias_column``, ``as_column``, ``train_test_split`` with n_train = 221 and
+    seed 0), on fresh copies: what ``X_train`` and ``y_train`` held when ``theta`` was fitted,
+    even if a later cell changed them in place. None when those functions cannot give them."""
+    try:
+        features, target = diabetes_data()
+        X = core.call(env.get("add_bias_column"), "add_bias_column", features)
+        y = core.call(env.get("as_column"), "as_column", target)
+        parts = core.call(env.get("train_test_split"), "train_test_split", X, y,
+                          DIABETES_TRAIN_ROWS, DIABETES_SPLIT_SEED)
+        return parts[0], parts[1]
+    except Exception:  # any failure here is judged by those functions' own questions
+        return None
+
+
+def _fits(env: Any, X_train: Any, y_train: Any) -> list[torch.Tensor]:
+    """Least-squares fits to one pair of training tensors: the library's, and the student's own
+    ``pinv_svd(X_train) @ y_train``, which 4.2 asks for (a wrong ``pinv_svd`` is judged once, in
+    its own question)."""
+    if not (isinstance(X_train, torch.Tensor) and isinstance(y_train, torch.Tensor)
+            and X_train.dim() == 2 and X_train.shape[0] == y_train.shape[0]
+            and X_train.shape[1] == 3 and y_train.numel() == X_train.shape[0]):
+        return []
+    X64 = X_train.detach().cpu().double()
+    y64 = y_train.detach().cpu().double().reshape(-1, 1)
+    fits = [torch.linalg.lstsq(X64, y64).solution]
+    try:
+        own = core.call(env.get("pinv_svd"), "pinv_svd", X_train)
+        if isinstance(own, torch.Tensor) and own.shape == (3, X_train.shape[0]):
+            fits.append(own.detach().cpu().double() @ y64)
+    except core.CheckFailed:
+        pass
+    return fits
+
+
+def check_diabetes_theta(env: Any) -> None:
+    """``theta`` is the least-squares fit to the student's own training rows.
+
+    Judged against the student's own earlier results, so that each earlier mistake costs points
+    once, in its own question: the training rows are the notebook's ``X_train`` and ``y_train``
+    or, when a later cell changed those in place, the rows the student's own functions give for
+    the notebook's split; the fit is the library's least squares or the student's own
+    ``pinv_svd(X_train) @ y_train``. So a bias column placed first, a float32 target or a wrong
+    pseudoinverse do not cost this question; a theta that is not fitted to the training rows
+    (fitted to every row, to the test rows, or not at all) does.
+    """
+    theta = env.get("theta")
+    if theta is None or isinstance(theta, core.MissingName):
+        raise core.CheckFailed("There is no `theta` in your notebook: set it in the cell of 4.2.")
+    theta = core.expect_tensor(theta, "theta", shape=(3, 1))
+    candidates = [_fits(env, env.get("X_train"), env.get("y_train"))]
+    if (own := _student_split(env)) is not None:
+        candidates.append(_fits(env, *own))
+    fits = [fit for group in candidates for fit in group]
+    if not fits:
         raise core.CheckFailed(
-            f"`{label}` does not hold rows of the diabetes design matrix (features "
-            f"{list(DIABETES_FEATURES)} at unit variance, then a ones column)."
+            "`X_train` and `y_train` are not a 221 x 3 design matrix and its 221 targets: run the "
+            "cell that splits the diabetes data before fitting `theta`."
         )
-    return part.detach()
-
-
-def check_diabetes_theta(env: dict[str, Any]) -> None:
-    """The real-data theta is the least-squares fit to the training rows and meets the MSE bound."""
-    design, _ = diabetes_design()
-    X_train = _expect_rows_of(env.get("X_train"), "X_train", DIABETES_TRAIN_ROWS, design)
-    n_test = design.shape[0] - DIABETES_TRAIN_ROWS
-    X_test = _expect_rows_of(env.get("X_test"), "X_test", n_test, design)
-    y_train, y_test = env.get("y_train"), env.get("y_test")
-    core.expect_tensor(y_train, "y_train", shape=(DIABETES_TRAIN_ROWS, 1), dtype=torch.float64, device=torch.device("cpu"))
-    core.expect_tensor(y_test, "y_test", shape=(n_test, 1), dtype=torch.float64, device=torch.device("cpu"))
-    theta = core.expect_tensor(
-        env.get("theta"), "theta", shape=(3, 1), dtype=torch.float64, device=torch.device("cpu")
+    # A fit by the SVD and one by a QR-based solver agree to about cond(X) * eps, near 1e-15 on
+    # these well-conditioned columns (condition number below 10); a fit to other rows differs by
+    # several percent.
+    failures = []
+    for fit in fits:
+        try:
+            core.expect_close(theta, fit, "theta", rtol=1e-6, atol=1e-8,
+                              what="parameters (least squares on the training rows)")
+            return
+        except core.CheckFailed as failure:
+            failures.append(str(failure))
+    raise core.CheckFailed(
+        f"{failures[0]} Fit `theta` to the training rows only: `theta = pinv_svd(X_train) @ y_train`."
     )
-    fit = torch.linalg.lstsq(X_train, y_train.detach()).solution
-    core.expect_close(theta, fit, "theta", rtol=1e-6, atol=1e-8, what="parameters (least squares on the training rows)")
-    mse = float(((X_test @ theta.detach() - y_test.detach()) ** 2).mean())
-    if not mse <= DIABETES_TEST_MSE_BOUND:
-        raise core.CheckFailed(
-            f"`theta` has a test-set mean squared error of {mse:.0f}; a least-squares fit on the "
-            f"training rows stays below {DIABETES_TEST_MSE_BOUND:.0f}."
-        )

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
+import markupsafe
+from markdown_it import MarkdownIt
 
 from .gradebook import write_atomically
 
@@ -31,6 +33,11 @@ UNREADABLE = "This check failed (no further detail is available)."
 EMPTY = "This check failed without a message."
 #: Below this difference two point values are the same (the CSV holds ``%g`` text).
 TOLERANCE = 1e-9
+#: Longest error text of student code shown (its type and first line): enough to act on, too
+#: little to carry hidden inputs out through an exception's text.
+MAX_ERROR_CHARS = 200
+#: Messages are markdown (code spans, emphasis); raw HTML in them is shown as text, never run.
+_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False})
 
 _HEADER = re.compile(r"^Error at line \d+ in test .*:$")
 _EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*): ?(.*)$", re.DOTALL)
@@ -190,7 +197,14 @@ def student_message(message: str) -> str:
     kind, text = match.group(1), match.group(2).strip()
     if kind.rsplit(".", 1)[-1] in STUDENT_FACING:
         return text or EMPTY
-    return f"{kind}: {text}" if text else kind
+    whole = f"{kind}: {text.splitlines()[0]}" if text else kind
+    return whole if len(whole) <= MAX_ERROR_CHARS else whole[: MAX_ERROR_CHARS - 3] + "..."
+
+
+def render_message(message: str) -> markupsafe.Markup:
+    """A message as HTML: its markdown rendered, with raw HTML escaped (markdown-it's ``html``
+    option off) and links limited to markdown-it's safe schemes."""
+    return markupsafe.Markup(_MARKDOWN.render(message))
 
 
 # --- file names ------------------------------------------------------------------------------
@@ -328,6 +342,7 @@ def assignment_views(data: ClassResults, student: Student) -> list[AssignmentVie
 ENVIRONMENT = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                                   trim_blocks=True, lstrip_blocks=True)
 ENVIRONMENT.filters["pts"] = lambda value: f"{value:g}"
+ENVIRONMENT.filters["markdown"] = render_message
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
@@ -347,9 +362,10 @@ th { background: #f1f3f8; } td.num { text-align: right; white-space: nowrap; }
 tr.full td.points { background: #e3f4e8; } tr.partial td.points { background: #fff4d6; }
 tr.none td.points { background: #fbe3e1; } tr.pending td.points { background: #eef0f4; }
 .failure { margin: .35rem 0; } .failure .label { font-weight: 600; }
-.failure pre { white-space: pre-wrap; word-break: break-word; margin: .15rem 0 0;
-               font-family: ui-monospace, monospace; font-size: .9rem; background: #f7f7f9;
-               padding: .3rem .5rem; border-radius: 4px; }
+.failure .message { word-break: break-word; margin: .15rem 0 0; background: #f7f7f9;
+                    padding: .1rem .5rem; border-radius: 4px; }
+.failure .message p { margin: .3rem 0; }
+.failure code { font-family: ui-monospace, monospace; font-size: .9rem; }
 .ok { color: #1e7b3a; } .problem { color: #a93226; font-weight: 600; }
 """
 
@@ -411,7 +427,7 @@ failed hidden test you see what went wrong, not the inputs or expected values th
 <h3>{{ q.name }} <span class="score">{{ q.earned | pts }} / {{ q.possible | pts }}</span></h3>
 {% for failure in q.failures %}
 <div class="failure"><span class="label">{{ failure.label }} failed:</span>
-<pre>{{ failure.message }}</pre></div>
+<div class="message">{{ failure.message | markdown }}</div></div>
 {% endfor %}
 {% endfor %}
 {% if assignment.recorded and not assignment.problem and not assignment.questions | selectattr("failures") | list %}

@@ -15,10 +15,16 @@ from pathlib import Path
 from otter.test_files import ExceptionTestFile
 
 from .. import notebooks
+from ..checks import core
+from . import secret
 from .autograders import Assignment
 from .engine import ForkServer, NotebookSession, SessionFailed
 from .remote import RemoteEnv
 from .sandbox import Limits
+
+#: At most this many crashed cells are named in the notes (the first ones: later errors often
+#: follow from them).
+MAX_CRASH_NOTES = 3
 
 
 @dataclass
@@ -62,8 +68,49 @@ def _test_files(assignment: Assignment, folder: Path) -> list[ExceptionTestFile]
     return sorted(files, key=lambda f: order.get(f.name, len(order)))
 
 
+class _TestEnv(dict):
+    """The notebook's names as otter's tests receive them: a name the notebook does not define
+    comes as a ``core.MissingName``, so a test that calls it says "no function named ..."."""
+
+    def __init__(self, names: RemoteEnv):
+        super().__init__()
+        self._names = names
+
+    def get(self, name: str, default: object = None) -> object:
+        value = self._names.get(name, _ABSENT)
+        return core.MissingName(name) if value is _ABSENT else value
+
+    def __getitem__(self, name: str) -> object:
+        return self._names[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+
+_ABSENT = object()
+
+
+def first_line(text: str) -> str:
+    """The first line of an error text, cut to ``core.MAX_ERROR_CHARS`` characters."""
+    line = text.strip().split("\n", 1)[0]
+    return line if len(line) <= core.MAX_ERROR_CHARS else line[: core.MAX_ERROR_CHARS - 3] + "..."
+
+
+def _crash_notes(errors: dict[int, str]) -> list[str]:
+    """One note per code cell that raised (the first MAX_CRASH_NOTES), numbered from 1 like the
+    other notes, with the error's first line."""
+    ordered = sorted(errors.items())
+    notes = [f"code cell {index + 1} raised an error: {first_line(text)}"
+             for index, text in ordered[:MAX_CRASH_NOTES]]
+    if len(ordered) > MAX_CRASH_NOTES:
+        more = len(ordered) - MAX_CRASH_NOTES
+        notes[-1] += f" (and {more} later cell{'s' if more > 1 else ''} raised errors too)"
+    return notes
+
+
 def _session_notes(session: NotebookSession, limits: Limits) -> list[str]:
     report, notes = session.report, []
+    notes.extend(_crash_notes({i: t for i, t in report.errors.items() if i not in report.fatal}))
     for index, reason in sorted(report.fatal.items()):
         notes.append(f"{reason}; graded without code cell {index + 1}")
     if report.output_bytes > limits.output_bytes:
@@ -89,7 +136,9 @@ def grade_notebook(
             except SessionFailed as failure:
                 result.problem = f"the notebook could not be run: {failure}"
                 return result
-            env = RemoteEnv(session)
+            env = _TestEnv(RemoteEnv(session))
+            # This notebook's own hidden inputs (see labkit.grade.secret).
+            core.set_key(secret.notebook_key(notebook.read_bytes(), secret.grading_secret()))
             for test_file in _test_files(assignment, Path(tests_dir)):
                 test_file.run(env)
                 result.scores[test_file.name] = float(test_file.score)
@@ -100,6 +149,7 @@ def grade_notebook(
                         message="" if outcome.passed else outcome.message,
                     ))
     finally:
+        core.set_key(None)
         session.close()  # whatever happened; it also counts the printed output, so notes follow
         result.notes.extend(_session_notes(session, limits))
     return result

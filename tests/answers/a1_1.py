@@ -139,3 +139,57 @@ CORRECT = {
         "einsum": "def linear_regression_loss_grad(theta, X, y):\n    return torch.einsum('md,mk->dk', X, X @ theta - y)",
     },
 }
+
+# The threshold must follow the input's dtype and scale (Exercise 2 states finfo(X.dtype).eps).
+CORRECT["pinv_svd"]["legacy_torch_svd"] = (
+    "def pinv_svd(X):\n    U, S, V = torch.svd(X)\n"
+    "    cut = S.max() * max(X.shape) * torch.finfo(X.dtype).eps if S.numel() else 0.0\n"
+    "    S_inv = torch.where(S > cut, 1 / S, torch.zeros_like(S))\n"
+    "    return V @ torch.diag(S_inv) @ U.T"
+)
+CORRECT["pinv_svd"]["boolean_mask_and_item"] = (
+    "def pinv_svd(X):\n    U, S, Vh = torch.linalg.svd(X, full_matrices=False)\n"
+    "    S_inv = torch.zeros_like(S)\n"
+    "    tol = S.max().item() * max(X.shape) * torch.finfo(X.dtype).eps if len(S) else 0.0\n"
+    "    S_inv[S > tol] = 1 / S[S > tol]\n"
+    "    return Vh.T @ torch.diag(S_inv) @ U.T"
+)
+CORRECT["linear_regression_loss_grad"]["result_on_a_graph"] = (
+    "def linear_regression_loss_grad(theta, X, y):\n"
+    "    t = theta.detach().clone().requires_grad_(True)\n"
+    "    (g,) = torch.autograd.grad(0.5 * ((X @ t - y) ** 2).sum(), t, create_graph=True)\n"
+    "    return g  # requires grad and hangs on a graph: accepted, values are what count"
+)
+CORRECT["train_test_split"]["slices_by_count"] = (
+    "def train_test_split(X, y, n_train, seed):\n"
+    "    order = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(seed))\n"
+    "    train, test = order[:n_train], order[n_train:X.shape[0]]\n"
+    "    return X[train], y[train], X[test], y[test]"
+)
+WRONG["pinv_svd"]["fixed_cutoff"] = (
+    "def pinv_svd(X):\n    U, S, Vh = torch.linalg.svd(X, full_matrices=False)\n"
+    "    return Vh.mT @ torch.diag(torch.where(S > 1e-10, 1 / S, torch.zeros_like(S))) @ U.mT"
+)
+WRONG["pinv_svd"]["float64_eps_for_every_dtype"] = (
+    "def pinv_svd(X):\n    U, S, Vh = torch.linalg.svd(X, full_matrices=False)\n"
+    "    cut = S.max() * max(X.shape) * 2.220446049250313e-16 if S.numel() else 0.0\n"
+    "    return Vh.mT @ torch.diag(torch.where(S > cut, 1 / S, torch.zeros_like(S))) @ U.mT"
+)
+WRONG["pinv_svd"]["relative_cutoff_too_small"] = (
+    "def pinv_svd(X):\n    U, S, Vh = torch.linalg.svd(X, full_matrices=False)\n"
+    "    keep = S > 1e-12 * S.max() if S.numel() else S > 0\n"
+    "    return Vh.mT @ torch.diag(torch.where(keep, 1 / S, torch.zeros_like(S))) @ U.mT"
+)
+WRONG["train_test_split"]["negative_slice_for_test"] = (
+    "def train_test_split(X, y, n_train, seed):\n"
+    "    order = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))\n"
+    "    n_test = len(X) - n_train\n"
+    "    train, test = order[:n_train], order[-n_test:]  # every row when n_test == 0\n"
+    "    return X[train], y[train], X[test], y[test]"
+)
+WRONG["linear_regression_loss_grad"]["autograd_on_the_argument"] = (
+    "def linear_regression_loss_grad(theta, X, y):\n"
+    "    theta.requires_grad_(True)\n"
+    "    (0.5 * ((X @ theta - y) ** 2).sum()).backward()\n"
+    "    return theta.grad  # the caller's theta now requires grad; .grad accumulates"
+)

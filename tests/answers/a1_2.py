@@ -129,3 +129,33 @@ CORRECT = {
         ),
     },
 }
+
+WRONG["logistic_regression_loss_grad"]["sigmoid_as_exp_ratio"] = (
+    "def logistic_regression_loss_grad(theta, X, y):\n"
+    "    e = torch.exp(X @ theta)\n"
+    "    return X.T @ (e / (1 + e) - y)  # inf / inf for scores above about 88 in float32"
+)
+WRONG["logistic_regression_loss_grad"]["autograd_on_the_argument"] = (
+    "def logistic_regression_loss_grad(theta, X, y):\n"
+    "    theta.requires_grad_()\n"
+    "    F.binary_cross_entropy_with_logits(X @ theta, y, reduction='sum').backward()\n"
+    "    return theta.grad"
+)
+CORRECT["logistic_regression_loss_grad"]["probabilities_clamped"] = (
+    "def logistic_regression_loss_grad(theta, X, y):\n"
+    "    p = torch.sigmoid(X @ theta).clamp(1e-7, 1 - 1e-7)\n"
+    "    return X.T @ (p - y)"
+)
+CORRECT["logistic_regression_loss_grad"]["result_requires_grad"] = (
+    "def logistic_regression_loss_grad(theta, X, y):\n"
+    "    t = theta.detach().clone().requires_grad_(True)\n"
+    "    loss = F.binary_cross_entropy_with_logits(X @ t, y, reduction='sum')\n"
+    "    (g,) = torch.autograd.grad(loss, t, create_graph=True)\n"
+    "    return g"
+)
+# Autograd through log(sigmoid) and log(1 - sigmoid) is exact on order-one scores but gives
+# NaN once sigmoid rounds to 1 (scores above about 17 in float32, 37 in float64), where the
+# gradient X^T (sigmoid(X theta) - y) is finite: the large-score check takes its point.
+WRONG["logistic_regression_loss_grad"]["autograd_through_log_sigmoid"] = (
+    CORRECT["logistic_regression_loss_grad"].pop("autograd_nll_formula")
+)

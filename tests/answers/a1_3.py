@@ -340,3 +340,34 @@ def softmax_regression_loss_grad_0(Theta, X, y):
 ''',
     },
 }
+
+WRONG["softmax_regression_loss_grad"]["no_max_shift"] = '''
+def softmax_regression_loss_grad(Theta, X, y):
+    E = torch.exp(X @ Theta)  # inf / inf = NaN once a logit passes about 88 in float32
+    P = E / E.sum(dim=1, keepdim=True)
+    return X.T @ (P - F.one_hot(y.flatten(), Theta.shape[1]).to(P.dtype))
+'''
+WRONG["softmax_regression_loss_grad"]["autograd_on_the_argument"] = '''
+def softmax_regression_loss_grad(Theta, X, y):
+    Theta.requires_grad_(True)
+    F.cross_entropy(X @ Theta, y.flatten(), reduction="sum").backward()
+    return Theta.grad
+'''
+WRONG["softmax_regression_loss_grad_0"]["no_max_shift"] = '''
+def softmax_regression_loss_grad_0(Theta, X, y):
+    Z = torch.cat((X @ Theta, X.new_zeros(X.shape[0], 1)), dim=1)
+    E = torch.exp(Z)
+    P = E / E.sum(dim=1, keepdim=True)
+    Y = F.one_hot(y.flatten(), Theta.shape[1] + 1).to(P.dtype)
+    return X.T @ (P - Y)[:, :-1]
+'''
+WRONG["softmax_regression_loss_grad_0"]["zero_column_first_on_own_grad"] = _FULL_GRAD + '''
+def softmax_regression_loss_grad_0(Theta, X, y):
+    full = torch.cat((Theta.new_zeros(Theta.shape[0], 1), Theta), dim=1)
+    return softmax_regression_loss_grad(full, X, y)[:, 1:]
+'''
+CORRECT["softmax_regression_loss_grad"]["probabilities_clamped"] = '''
+def softmax_regression_loss_grad(Theta, X, y):
+    P = torch.softmax(X @ Theta, dim=1).clamp(1e-7, 1.0)
+    return X.T @ (P - F.one_hot(y.flatten(), Theta.shape[1]).to(P.dtype))
+'''
