@@ -268,8 +268,7 @@ def grade_class(
     # Pages are remade whole, so a student no longer in SUBMISSIONS keeps no page.
     shutil.rmtree(out / "feedback", ignore_errors=True)
     write_pages(out)
-    with_problems = sum(1 for row in rows.values() if any(
-        not note.endswith(": no notebook submitted") for note in row.notes))
+    with_problems = sum(1 for row in rows.values() if gradebook.has_problems(row.notes))
     elapsed = time.monotonic() - started
     return (
         f"graded {len(rows)} submissions ({len(todo)} new or changed, {reused} unchanged; "

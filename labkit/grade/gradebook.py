@@ -30,6 +30,14 @@ class StudentRow:
         return sum(self.points.values())
 
 
+def has_problems(notes: list[str]) -> bool:
+    """Whether a student's row counts as "a submission with problems", in ``make grade``'s summary
+    and in ``report.html`` alike: any note at all. Every note (a notebook missing, unreadable or
+    for another assignment, a cell stopped, output cut) says that points may have been lost for a
+    reason other than the answers, which is what the teaching team has to look at."""
+    return bool(notes)
+
+
 def columns(assignments: list[Assignment]) -> list[str]:
     """The question columns of ``grades.csv``: per assignment, the autograded questions, then the
     written ones."""
