@@ -339,6 +339,32 @@ def test_scores_merge_into_grades_and_feedback(tmp_path, assignments, questions)
     assert feedback.read_questions(out) == [feedback.Question("A", "q", 1.0, False)]
 
 
+def test_students_added_later_get_rows_appended_and_entered_scores_stay_byte_for_byte(
+        tmp_path, questions) -> None:
+    path = tmp_path / "scores.csv"  # as a spreadsheet saved it: ";", a BOM, CRLF, no final newline
+    entered = ("\ufeffstudent;assignment;question;points;comment\r\n"
+               f"zoe;{LINEAR};gradient_derivation;1,5;\"Good; but \"\"why\"\"?\"\r\n"
+               f"mia;{LOGISTIC};training_observations;2;")
+    path.write_bytes(entered.encode("utf-8"))
+    sheet = manual.read_scores(path, ["mia", "zoe", "adam"], questions)
+    assert sheet.points == {"zoe": {DERIVATION: 1.5}, "mia": {TRAINING: 2.0}}  # "1,5" too
+    added = manual.prepare_scores_file(path, ["mia", "zoe", "adam"], questions, sheet)
+    assert added == 3 * 3 - 2
+    text = path.read_bytes().decode("utf-8")
+    assert text.startswith(entered + "\r\n")
+    appended = text[len(entered) + 2:].split("\r\n")
+    assert appended[0] == f"adam;{LINEAR};gradient_derivation;;" and appended[-1] == ""
+    assert len(appended) - 1 == added
+    again = manual.read_scores(path, ["mia", "zoe", "adam"], questions)
+    assert manual.prepare_scores_file(path, ["mia", "zoe", "adam"], questions, again) == 0
+    assert path.read_bytes().decode("utf-8") == text  # nothing more to add: untouched
+    broken = _scores(tmp_path / "broken.csv", [["zoe", "2"]], header=("id", "score"))
+    before = broken.read_bytes()
+    sheet = manual.read_scores(broken, ["zoe"], questions)
+    assert manual.prepare_scores_file(broken, ["zoe"], questions, sheet) == 0
+    assert broken.read_bytes() == before  # an unreadable header: left alone, reported instead
+
+
 def test_command_line_and_makefile_take_a_scores_path() -> None:
     args = build_parser().parse_args(["grade", "--manual-scores", "s.csv"])
     assert args.manual_scores == "s.csv"
@@ -372,6 +398,7 @@ def test_make_grade_writes_pages_and_template_then_merges_without_regrading(tmp_
                        ["bo", LOGISTIC, "training_observations", "5"],
                        ["cy", LOGISTIC, "training_observations", "1"],
                        ["bo", LINEAR, "gradient_derivation", ""]])
+    entered = template.read_text("utf-8")
     second = batch.grade_class(submissions, out, workers=2)
     assert "0 new or changed, 2 unchanged" in second  # no notebook ran again
     assert "merged 1 of 6 scores" in second
@@ -387,4 +414,10 @@ def test_make_grade_writes_pages_and_template_then_merges_without_regrading(tmp_
     names = dict(zip(["ada", "bo"], feedback.page_names(["ada", "bo"])))
     ada = (out / "feedback" / names["ada"]).read_text("utf-8")
     assert re.search(r"<td>training_observations</td><td class=\"num points\">1.5 / 2</td>", ada)
-    assert template.read_text("utf-8").count("\n") == 5  # the TAs' file is never rewritten
+    # The TAs' file is never rewritten: the pairs it lacked are appended, empty.
+    now = template.read_text("utf-8")
+    assert now.startswith(entered) and "added empty rows" in second
+    assert sorted(now[len(entered):].splitlines()) == sorted(
+        f"{student},{column.replace('/', ',')}," for student in ("ada", "bo")
+        for column in (DERIVATION, OBSERVATIONS, TRAINING)
+        if (student, column) not in {("ada", TRAINING), ("bo", TRAINING), ("bo", DERIVATION)})

@@ -258,8 +258,7 @@ def grade_class(
     gradebook.write_grades(out / "grades.csv", assignments, list(rows.values()), sheet.points)
     gradebook.write_questions(out / "questions.csv", assignments)
     template = bool(questions) and not sheet.exists
-    if template:
-        manual.write_template(scores_path, students, questions)
+    added = manual.prepare_scores_file(scores_path, students, questions, sheet)
     problems = manual.write_problems(out, sheet)
     shown = str(scores_path) if not _inside(scores_path, out) else \
         str(scores_path.resolve().relative_to(out.resolve()))
@@ -274,4 +273,6 @@ def grade_class(
         f"graded {len(rows)} submissions ({len(todo)} new or changed, {reused} unchanged; "
         f"{with_problems} with problems) in {elapsed:.0f} s; results in {out}/grades.csv, "
         f"report in {out}/report.html, feedback in {out}/feedback/"
-    ) + _manual_summary(sheet, template, problems, questions, students, out, warning)
+    ) + _manual_summary(sheet, template, problems, questions, students, out, warning) + (
+        f"\nadded empty rows to {scores_path} for {added} score(s) of students new to it"
+        if added else "")

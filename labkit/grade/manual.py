@@ -471,8 +471,9 @@ def read_scores(path: Path, students: list[str], questions: list[WrittenQuestion
             continue
         if not text_points:
             continue  # not graded yet
-        try:
-            points = float(text_points)
+        try:  # "1,5": a decimal comma, as spreadsheets write it in many locales
+            points = float(text_points.replace(",", ".") if re.fullmatch(r"\d*,\d+", text_points)
+                           else text_points)
         except ValueError:
             points = math.nan
         label = f"{student!r}, {column}"
@@ -501,6 +502,66 @@ def write_template(path: Path, students: list[str], questions: list[WrittenQuest
     """One row per student per written question, points empty; by question, then student."""
     write_csv(path, SCORE_FIELDS, ([student, question.assignment, question.name, ""]
                                    for question in questions for student in sorted(set(students))))
+
+
+def add_missing_rows(path: Path, students: list[str], questions: list[WrittenQuestion]) -> int:
+    """Append an empty row for each student and written question the scores file lacks (students
+    added to SUBMISSIONS after the template was written); returns how many were added.
+
+    The file is only appended to, in its own delimiter and columns, so every score and comment
+    already entered stays byte for byte. A file whose header cannot be read is left alone (the
+    problem is reported by ``read_scores``)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return 0
+    encoding = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        encoding, text = "cp1252", data.decode("cp1252", errors="replace")
+    rows, _ = _open_rows(text)
+    if rows is None:
+        return 0
+    present = set()
+    for _, row in rows:
+        values = {k: (row.get(k) or "").strip() for k in SCORE_FIELDS}
+        assignment, name = values["assignment"], values["question"]
+        if not assignment and "/" in name:
+            assignment, name = name.split("/", 1)
+        present.add((values["student"], f"{assignment}/{name}"))
+    missing = [(student, question) for question in questions for student in sorted(set(students))
+               if (student.strip(), question.column) not in present]
+    if not missing:
+        return 0
+    first = text.splitlines()[0]
+    delimiter = next(d for d in (",", ";", "\t") if all(
+        n in [h.strip().lower() for h in next(csv.reader([first], delimiter=d), [])]
+        for n in SCORE_FIELDS))
+    header = [h.strip().lower() for h in next(csv.reader([first], delimiter=delimiter))]
+    newline = "\r\n" if "\r\n" in text else "\n"
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator=newline)
+    for student, question in missing:
+        values = {"student": student, "assignment": question.assignment,
+                  "question": question.name}
+        writer.writerow([values.get(name, "") for name in header])
+    addition = ("" if not text or text.endswith(("\n", "\r")) else newline) + buffer.getvalue()
+    with open(path, "ab") as handle:
+        handle.write(addition.encode("cp1252" if encoding == "cp1252" else "utf-8", "replace"))
+    return len(missing)
+
+
+def prepare_scores_file(path: Path, students: list[str], questions: list[WrittenQuestion],
+                        sheet: ScoreSheet) -> int:
+    """The scores file the TAs fill in: written as a template when absent, else given rows for
+    students it lacks. Returns the rows added to an existing file."""
+    if not questions:
+        return 0
+    if not sheet.exists:
+        write_template(path, students, questions)
+        return 0
+    return add_missing_rows(path, students, questions) if path.is_file() else 0
 
 
 def write_problems(out: Path, sheet: ScoreSheet) -> Path | None:
