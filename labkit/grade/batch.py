@@ -259,6 +259,7 @@ def grade_class(
     gradebook.write_questions(out / "questions.csv", assignments)
     template = bool(questions) and not sheet.exists
     added = manual.prepare_scores_file(scores_path, students, questions, sheet)
+    gradebook.write_comments(out, sheet.comments)
     problems = manual.write_problems(out, sheet)
     shown = str(scores_path) if not _inside(scores_path, out) else \
         str(scores_path.resolve().relative_to(out.resolve()))
