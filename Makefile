@@ -12,12 +12,17 @@ WORKERS ?=
 TIMEOUT ?= 600
 # Scores of the written questions, given by hand (default: OUT/manual_scores.csv).
 MANUAL_SCORES ?=
+# make export: the learning management system (canvas or moodle) and the roster mapping
+# submission names to its students.
+LMS ?=
+ROSTER ?=
 
-.PHONY: help grade release test bench clean
+.PHONY: help grade export release test bench clean
 
 help:
 	@echo "make grade [SUBMISSIONS=dir] [OUT=dir] [WORKERS=n]  grade a folder of submissions (default: the demo class)"
 	@echo "make test                                           run the kit's tests"
+	@echo "make export LMS=canvas|moodle ROSTER=roster.csv [OUT=dir]  write OUT's grades as the LMS's gradebook import"
 	@echo "make release                                        regenerate student/, autograder/, solutions/, demo/ from assignments/"
 	@echo "make bench [COPIES=n]                               time grading against plain execution and otter run"
 
@@ -30,6 +35,10 @@ $(INSTALLED): requirements.txt pyproject.toml
 
 grade: $(INSTALLED)
 	$(PY) -m labkit grade --submissions "$(SUBMISSIONS)" --out "$(OUT)" --timeout $(TIMEOUT) $(if $(WORKERS),--workers $(WORKERS)) $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)")
+
+export: $(INSTALLED)
+	@test -n "$(LMS)" -a -n "$(ROSTER)" || { echo "usage: make export LMS=canvas|moodle ROSTER=roster.csv [OUT=dir]"; exit 2; }
+	$(PY) -m labkit export --lms "$(LMS)" --roster "$(ROSTER)" --out "$(OUT)"
 
 bench: $(INSTALLED)
 	$(PY) -m labkit.bench $(if $(COPIES),--copies $(COPIES)) $(if $(WORKERS),--workers $(WORKERS))
