@@ -62,12 +62,14 @@ def _make(*args: str) -> subprocess.CompletedProcess:
 
 def test_canvas_file_has_canvas_columns_points_possible_and_a_row_per_roster_student(
         out, tmp_path) -> None:
-    # As Canvas's own gradebook export spells it, with a submission column added.
+    # Canvas's own gradebook export (its Points Possible line and an assignment's column too),
+    # with a submission column added.
     roster = _write(tmp_path / "roster.csv",
-                    "Student,ID,SIS User ID,SIS Login ID,Section,submission\n"
-                    "\"Lovelace, Ada\",101,S1,ada@uni.edu,Lab A,ada\n"
-                    "\"Bo, Bo\",102,S2,bo@uni.edu,Lab A,bo\n"
-                    "\"Dee, Dee\",103,S3,dee@uni.edu,Lab B,dee\n")
+                    "Student,ID,SIS User ID,SIS Login ID,Section,Lab 0 (77),submission\n"
+                    "    Points Possible,,,,,10,\n"
+                    "\"Lovelace, Ada\",101,S1,ada@uni.edu,Lab A,9,ada\n"
+                    "\"Bo, Bo\",102,S2,bo@uni.edu,Lab A,8,bo\n"
+                    "\"Dee, Dee\",103,S3,dee@uni.edu,Lab B,,dee\n")
     done = _make("export", "LMS=canvas", f"ROSTER={roster}", f"OUT={out}")
     assert done.returncode == 0, done.stderr
     rows = _rows(out / "canvas_import.csv")
@@ -78,6 +80,7 @@ def test_canvas_file_has_canvas_columns_points_possible_and_a_row_per_roster_stu
     assert rows[4] == ["Dee, Dee", "103", "S3", "dee@uni.edu", "Lab B", "", "", ""]  # no submission
     assert len(rows) == 5
     summary = done.stdout
+    assert "roster line 2" not in summary  # the Points Possible line is no student
     assert "3 roster students, 2 with grades, 1 without a graded submission (empty grade)" in summary
     assert "1 student(s) have written answers not scored yet" in summary  # ada's observations
     assert "1 graded submission(s) match no roster line" in summary and summary.rstrip().endswith("cy")

@@ -64,6 +64,8 @@ _MOODLE_ROSTER = {"first_name": "First name", "last_name": "Last name", "id_numb
                   "idnumber": "ID number", "email_address": "Email address",
                   "email": "Email address"}
 SUBMISSION = "submission"
+#: Lines of Canvas's gradebook export that are not students (a roster made from it may hold them).
+_CANVAS_NOT_STUDENTS = ("points possible", "manual posting")
 
 
 class ExportError(Exception):
@@ -180,6 +182,8 @@ def export(out: Path, lms: str, roster_path: Path, target: Path | None = None) -
     named: dict[str, int] = {}
     stripped = {name.strip().lower(): name for name in grades}
     for line, row in rows:
+        if (row.get("student") or "").lower() in _CANVAS_NOT_STUDENTS:
+            continue
         identity = {column: "" for column in fixed}
         for key, value in row.items():
             if key in mapping and value and not identity[mapping[key]]:
