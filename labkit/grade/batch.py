@@ -258,7 +258,7 @@ def grade_class(
     gradebook.write_grades(out / "grades.csv", assignments, list(rows.values()), sheet.points)
     gradebook.write_questions(out / "questions.csv", assignments)
     template = bool(questions) and not sheet.exists
-    added = manual.prepare_scores_file(scores_path, students, questions, sheet)
+    manual.prepare_scores_file(scores_path, students, questions, sheet)
     gradebook.write_comments(out, sheet.comments)
     problems = manual.write_problems(out, sheet)
     shown = str(scores_path) if not _inside(scores_path, out) else \
@@ -275,5 +275,5 @@ def grade_class(
         f"{with_problems} with problems) in {elapsed:.0f} s; results in {out}/grades.csv, "
         f"report in {out}/report.html, feedback in {out}/feedback/"
     ) + _manual_summary(sheet, template, problems, questions, students, out, warning) + (
-        f"\nadded empty rows to {scores_path} for {added} score(s) of students new to it"
-        if added else "")
+        f"\nadded empty rows to {scores_path} for {sheet.added} score(s) of students new to it"
+        if sheet.added else "")

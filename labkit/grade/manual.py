@@ -400,6 +400,8 @@ class ScoreSheet:
     comments: dict[str, dict[str, str]] = field(default_factory=dict)
     #: one line each, naming the row
     problems: list[str] = field(default_factory=list)
+    #: empty rows ``prepare_scores_file`` appended for students the file lacked
+    added: int = 0
 
     @property
     def recorded(self) -> int:
@@ -568,13 +570,16 @@ def add_missing_rows(path: Path, students: list[str], questions: list[WrittenQue
 def prepare_scores_file(path: Path, students: list[str], questions: list[WrittenQuestion],
                         sheet: ScoreSheet) -> int:
     """The scores file the TAs fill in: written as a template when absent, else given rows for
-    students it lacks. Returns the rows added to an existing file."""
+    students it lacks. Returns the rows added to an existing file, also kept in ``sheet.added``
+    for the command's summary."""
     if not questions:
         return 0
     if not sheet.exists:
         write_template(path, students, questions)
         return 0
-    return add_missing_rows(path, students, questions) if path.is_file() else 0
+    added = add_missing_rows(path, students, questions) if path.is_file() else 0
+    sheet.added += added
+    return added
 
 
 def write_problems(out: Path, sheet: ScoreSheet) -> Path | None:
