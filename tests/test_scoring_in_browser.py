@@ -73,6 +73,8 @@ def test_scores_typed_in_the_browser_download_merge_and_reach_the_feedback(grade
         ada.locator("textarea.comment").fill(COMMENT)
         bo.locator("input.points").fill("5")  # above the question's 2 points: flagged
         assert "invalid" in bo.locator("input.points").get_attribute("class")
+        bo.locator("input.points").fill("1,5")  # a decimal comma, which make grade reads too
+        assert "invalid" not in bo.locator("input.points").get_attribute("class")
         bo.locator("input.points").fill("0")
         assert "invalid" not in bo.locator("input.points").get_attribute("class")
         other = context.new_page()  # another question's page, in the same browser

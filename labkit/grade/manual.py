@@ -637,8 +637,8 @@ SCORING_SCRIPT = r"""
   }
   function valid(text) {
     if (text === "") { return true; }
-    var value = Number(text);
-    return /^\s*[0-9]*[.]?[0-9]+\s*$/.test(text) && value >= 0 && value <= data.points + 1e-9;
+    var value = Number(text.replace(",", "."));  // "1,5": a decimal comma, as make grade reads it
+    return /^\s*[0-9]*[.,]?[0-9]+\s*$/.test(text) && value >= 0 && value <= data.points + 1e-9;
   }
   var sections = document.querySelectorAll("section.answer");
   Array.prototype.forEach.call(sections, function (section) {
