@@ -14,12 +14,17 @@ TIMEOUT ?= 600
 MANUAL_SCORES ?=
 # UNCONFINED=1 grades without confining student code (only where user namespaces are forbidden).
 UNCONFINED ?=
+# make export: the learning management system (canvas or moodle) and the roster mapping
+# submission names to its students.
+LMS ?=
+ROSTER ?=
 
-.PHONY: help grade release test bench gpu-check clean
+.PHONY: help grade export release test bench gpu-check clean
 
 help:
 	@echo "make grade [SUBMISSIONS=dir] [OUT=dir] [WORKERS=n]  grade a folder of submissions (default: the demo class)"
 	@echo "make test                                           run the kit's tests"
+	@echo "make export LMS=canvas|moodle ROSTER=roster.csv [OUT=dir]  write OUT's grades as the LMS's gradebook import"
 	@echo "make release                                        regenerate student/, autograder/, solutions/, demo/ from assignments/"
 	@echo "make bench [COPIES=n]                               time grading against plain execution and otter run"
 	@echo "make gpu-check [WORKERS=n]                          prove grading on CUDA (see README: Checking the GPU half)"
@@ -33,6 +38,10 @@ $(INSTALLED): requirements.txt pyproject.toml
 
 grade: $(INSTALLED)
 	$(PY) -m labkit grade --submissions "$(SUBMISSIONS)" --out "$(OUT)" --timeout $(TIMEOUT) $(if $(WORKERS),--workers $(WORKERS)) $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)") $(if $(UNCONFINED),--unconfined)
+
+export: $(INSTALLED)
+	@test -n "$(LMS)" -a -n "$(ROSTER)" || { echo "usage: make export LMS=canvas|moodle ROSTER=roster.csv [OUT=dir]"; exit 2; }
+	$(PY) -m labkit export --lms "$(LMS)" --roster "$(ROSTER)" --out "$(OUT)"
 
 bench: $(INSTALLED)
 	$(PY) -m labkit.bench $(if $(COPIES),--copies $(COPIES)) $(if $(WORKERS),--workers $(WORKERS))

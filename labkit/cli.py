@@ -33,6 +33,18 @@ def _grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .grade.lms import ExportError, export
+
+    try:
+        result = export(Path(args.out), args.lms, Path(args.roster))
+    except ExportError as error:
+        print(f"export failed: {error}", file=sys.stderr)
+        return 1
+    print(result.summary())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -60,6 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
                             "assignment,question,points; default OUT/manual_scores.csv, written "
                             "as a template when absent)")
     grade.set_defaults(run=_grade)
+
+    export = commands.add_parser("export", help="write a graded OUT as an LMS gradebook import")
+    export.add_argument("--lms", required=True, choices=["canvas", "moodle"],
+                        help="the learning management system whose import format to write")
+    export.add_argument("--roster", required=True, metavar="PATH",
+                        help="CSV mapping each submission name (column 'submission') to the "
+                             "LMS's ids, in the LMS's own column names")
+    export.add_argument("--out", default=str(paths.DEFAULT_GRADES),
+                        help="the graded results folder (default grades); the file is written there")
+    export.set_defaults(run=_export)
     return parser
 
 

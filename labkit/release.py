@@ -15,7 +15,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from . import demo, masters, notebooks, student_setup
+from . import demo, masters, notebooks, requirements, student_setup
 from .paths import (
     ASSIGNMENTS,
     AUTOGRADER,
@@ -160,6 +160,7 @@ def release(names: list[str] | None = None) -> list[Path]:
         raise ReleaseError(f"unknown assignment in {names}; the masters are: {known}")
     for folder in (STUDENT, AUTOGRADER, SOLUTIONS):
         folder.mkdir(exist_ok=True)
+    requirements.write_student_requirements(STUDENT / "requirements.txt")
     for master in chosen:
         print(f"releasing {master.name} ...", flush=True)
         release_one(master)

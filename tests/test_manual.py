@@ -179,8 +179,9 @@ def test_one_page_per_written_question_in_order_of_student(class_pages, question
     for question in questions:
         html = (class_pages / "manual" / question.page).read_text("utf-8")
         assert [s for s, _ in _sections(html)] == ["adam", "bob", "mia", "zoe"]
-        # An empty score box for each student, out of the question's points.
-        assert html.count('<input type="text"') == 4 and "value=" not in html
+        # An empty score box and comment box for each student, out of the question's points.
+        assert html.count('<input class="points" type="text"') == 4 and "value=" not in html
+        assert html.count('<textarea class="comment"') == 4
         assert html.count(" / 2\n") == 4
         assert question.prompt.splitlines()[0].lstrip("# ") in html
     index = (class_pages / "manual" / "index.html").read_text("utf-8")
@@ -210,8 +211,9 @@ def test_pages_escape_hostile_answers(class_pages) -> None:
         scripts = re.findall(r"<script[^>]*>", html, re.IGNORECASE)
         if page.name == "index.html":
             assert scripts == []
-        else:  # MathJax's configuration and MathJax itself, nothing else
-            assert scripts == ["<script>", f'<script src="{manual.MATHJAX_URL}" async>']
+        else:  # MathJax's configuration and MathJax itself, the form's data and its script
+            assert scripts == ["<script>", f'<script src="{manual.MATHJAX_URL}" async>',
+                               '<script type="application/json" id="labkit-scores">', "<script>"]
         assert "<img src=x" not in html and "javascript:" not in html.replace(
             "[x](javascript:alert(3))", "")
         assert "Content-Security-Policy" in html
@@ -252,7 +254,7 @@ def test_template_has_one_empty_row_per_student_and_question(tmp_path, questions
         rows = list(csv.DictReader(handle))
     assert len(rows) == len(questions) * 3
     assert rows[:3] == [{"student": s, "assignment": LINEAR, "question": "gradient_derivation",
-                         "points": ""} for s in STUDENTS]
+                         "points": "", "comment": ""} for s in STUDENTS]
     sheet = manual.read_scores(path, STUDENTS, questions)
     assert sheet.exists and sheet.points == {} and sheet.problems == []
 
@@ -339,6 +341,59 @@ def test_scores_merge_into_grades_and_feedback(tmp_path, assignments, questions)
     assert feedback.read_questions(out) == [feedback.Question("A", "q", 1.0, False)]
 
 
+def test_students_added_later_get_rows_appended_and_entered_scores_stay_byte_for_byte(
+        tmp_path, questions) -> None:
+    path = tmp_path / "scores.csv"  # as a spreadsheet saved it: ";", a BOM, CRLF, no final newline
+    entered = ("\ufeffstudent;assignment;question;points;comment\r\n"
+               f"zoe;{LINEAR};gradient_derivation;1,5;\"Good; but \"\"why\"\"?\"\r\n"
+               f"mia;{LOGISTIC};training_observations;2;")
+    path.write_bytes(entered.encode("utf-8"))
+    sheet = manual.read_scores(path, ["mia", "zoe", "adam"], questions)
+    assert sheet.points == {"zoe": {DERIVATION: 1.5}, "mia": {TRAINING: 2.0}}  # "1,5" too
+    assert sheet.comments == {"zoe": {DERIVATION: 'Good; but "why"?'}}
+    added = manual.prepare_scores_file(path, ["mia", "zoe", "adam"], questions, sheet)
+    assert added == 3 * 3 - 2
+    text = path.read_bytes().decode("utf-8")
+    assert text.startswith(entered + "\r\n")
+    appended = text[len(entered) + 2:].split("\r\n")
+    assert appended[0] == f"adam;{LINEAR};gradient_derivation;;" and appended[-1] == ""
+    assert len(appended) - 1 == added
+    again = manual.read_scores(path, ["mia", "zoe", "adam"], questions)
+    assert manual.prepare_scores_file(path, ["mia", "zoe", "adam"], questions, again) == 0
+    assert path.read_bytes().decode("utf-8") == text  # nothing more to add: untouched
+    broken = _scores(tmp_path / "broken.csv", [["zoe", "2"]], header=("id", "score"))
+    before = broken.read_bytes()
+    sheet = manual.read_scores(broken, ["zoe"], questions)
+    assert manual.prepare_scores_file(broken, ["zoe"], questions, sheet) == 0
+    assert broken.read_bytes() == before  # an unreadable header: left alone, reported instead
+
+
+def test_comments_are_read_with_the_scores_and_reach_the_feedback_page(
+        tmp_path, assignments, questions) -> None:
+    path = _scores(tmp_path / "scores.csv", [
+        ["zoe", LINEAR, "gradient_derivation", "1.5", "Right idea; the sign of r is off."],
+        ["mia", LINEAR, "gradient_derivation", "", "Started, not finished <b>"],
+        ["adam", LINEAR, "gradient_derivation", "9", "over the points: skipped with its comment"],
+    ], header=("student", "assignment", "question", "points", "comment"))
+    sheet = manual.read_scores(path, STUDENTS, questions)
+    assert sheet.comments == {"zoe": {DERIVATION: "Right idea; the sign of r is off."},
+                              "mia": {DERIVATION: "Started, not finished <b>"}}
+    out = tmp_path / "out"
+    rows = [gradebook.StudentRow(s) for s in STUDENTS]
+    gradebook.write_grades(out / "grades.csv", assignments, rows, sheet.points)
+    gradebook.write_questions(out / "questions.csv", assignments)
+    gradebook.write_comments(out, sheet.comments)
+    pages.write_pages(out)
+    names = dict(zip(STUDENTS, feedback.page_names(STUDENTS)))
+    zoe = (out / "feedback" / names["zoe"]).read_text("utf-8")
+    assert "Comment from the teaching team:</strong> <span class=\"ta-comment\">Right idea; the sign of r is off.</span>" in zoe
+    mia = (out / "feedback" / names["mia"]).read_text("utf-8")
+    assert "Started, not finished &lt;b&gt;" in mia
+    assert "Comment from the teaching team" not in (out / "feedback" / names["adam"]).read_text("utf-8")
+    gradebook.write_comments(out, {})  # no comments left: no stale file
+    assert not (out / gradebook.COMMENTS_FILE).exists()
+
+
 def test_command_line_and_makefile_take_a_scores_path() -> None:
     args = build_parser().parse_args(["grade", "--manual-scores", "s.csv"])
     assert args.manual_scores == "s.csv"
@@ -372,6 +427,7 @@ def test_make_grade_writes_pages_and_template_then_merges_without_regrading(tmp_
                        ["bo", LOGISTIC, "training_observations", "5"],
                        ["cy", LOGISTIC, "training_observations", "1"],
                        ["bo", LINEAR, "gradient_derivation", ""]])
+    entered = template.read_text("utf-8")
     second = batch.grade_class(submissions, out, workers=2)
     assert "0 new or changed, 2 unchanged" in second  # no notebook ran again
     assert "merged 1 of 6 scores" in second
@@ -387,4 +443,10 @@ def test_make_grade_writes_pages_and_template_then_merges_without_regrading(tmp_
     names = dict(zip(["ada", "bo"], feedback.page_names(["ada", "bo"])))
     ada = (out / "feedback" / names["ada"]).read_text("utf-8")
     assert re.search(r"<td>training_observations</td><td class=\"num points\">1.5 / 2</td>", ada)
-    assert template.read_text("utf-8").count("\n") == 5  # the TAs' file is never rewritten
+    # The TAs' file is never rewritten: the pairs it lacked are appended, empty.
+    now = template.read_text("utf-8")
+    assert now.startswith(entered) and "added empty rows" in second
+    assert sorted(now[len(entered):].splitlines()) == sorted(
+        f"{student},{column.replace('/', ',')}," for student in ("ada", "bo")
+        for column in (DERIVATION, OBSERVATIONS, TRAINING)
+        if (student, column) not in {("ada", TRAINING), ("bo", TRAINING), ("bo", DERIVATION)})

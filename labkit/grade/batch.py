@@ -31,7 +31,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .. import paths
-from . import autograders, discover, gradebook, manual, run, sandbox
+from . import autograders, discover, gradebook, manual, run, sandbox, secret
 from .engine import ForkServer
 from .pages import write_pages
 from .sandbox import Limits
@@ -121,8 +121,11 @@ def _digest_file(digest: "hashlib._Hash", path: Path) -> None:
 
 
 def grading_fingerprint(assignments: list[autograders.Assignment], limits: Limits) -> str:
-    """What every row depends on besides the student's own files."""
+    """What every row depends on besides the student's own files: the released autograders,
+    the limits and the grading secret."""
     digest = hashlib.sha256(f"v{RECORD_VERSION} {sorted(vars(limits).items())}".encode())
+    # The hidden inputs depend on the secret: rows graded under another one are not reused.
+    digest.update(hashlib.sha256(secret.grading_secret()).digest())
     for assignment in assignments:
         digest.update(assignment.stem.encode())
         _digest_file(digest, assignment.zip_path)
@@ -206,8 +209,8 @@ def _write_class_files(out: Path, assignments: list[autograders.Assignment], ent
     report, from the rows graded so far: written whatever stopped the grading."""
     gradebook.write_grades(out / "grades.csv", assignments, list(rows.values()), sheet.points)
     gradebook.write_questions(out / "questions.csv", assignments)
-    if questions and not sheet.exists:
-        manual.write_template(scores_path, students, questions)
+    manual.prepare_scores_file(scores_path, students, questions, sheet)
+    gradebook.write_comments(out, sheet.comments)
     manual.write_problems(out, sheet)
     shown = str(scores_path) if not _inside(scores_path, out) else \
         str(scores_path.resolve().relative_to(out.resolve()))
@@ -334,11 +337,12 @@ def grade_class(
                            scores_path)
     template = bool(questions) and not sheet.exists
     problems = out / manual.PROBLEMS_FILE if sheet.problems else None
-    with_problems = sum(1 for row in rows.values() if any(
-        not note.endswith(": no notebook submitted") for note in row.notes))
+    with_problems = sum(1 for row in rows.values() if gradebook.has_problems(row.notes))
     elapsed = time.monotonic() - started
     return (
         f"graded {len(rows)} submissions ({len(todo)} new or changed, {reused} unchanged; "
         f"{with_problems} with problems) in {elapsed:.0f} s; results in {out}/grades.csv, "
         f"report in {out}/report.html, feedback in {out}/feedback/"
-    ) + _manual_summary(sheet, template, problems, questions, students, out, warning)
+    ) + _manual_summary(sheet, template, problems, questions, students, out, warning) + (
+        f"\nadded empty rows to {scores_path} for {sheet.added} score(s) of students new to it"
+        if sheet.added else "")

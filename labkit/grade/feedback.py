@@ -24,7 +24,7 @@ import jinja2
 import markupsafe
 from markdown_it import MarkdownIt
 
-from .gradebook import write_atomically
+from .gradebook import read_comments, write_atomically
 
 #: Exception types whose text the checks write for students: shown without the type name.
 STUDENT_FACING = ("CheckFailed", "AssertionError")
@@ -69,6 +69,8 @@ class Student:
     notes: list[str]
     #: assignment -> its results JSON (absent when the assignment left no record)
     results: dict[str, dict] = field(default_factory=dict)
+    #: written question's column -> the teaching team's comment
+    comments: dict[str, str] = field(default_factory=dict)
 
     @property
     def graded(self) -> bool:
@@ -162,6 +164,7 @@ def load_class(out: Path) -> ClassResults:
     questions = read_questions(out)
     assignments = list(dict.fromkeys(q.assignment for q in questions))
     folders = _result_folders(out)
+    comments = read_comments(out)
     students = []
     with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
@@ -172,6 +175,7 @@ def load_class(out: Path) -> ClassResults:
                 total=_number(row.get("total", "")),
                 notes=split_notes(row.get("notes") or ""),
                 results=_read_results(folders.get(student), assignments),
+                comments=comments.get(student, {}),
             ))
     students.sort(key=lambda s: s.student)
     return ClassResults(questions, students)
@@ -268,6 +272,8 @@ class QuestionView:
     hidden_passed: int
     hidden_total: int
     failures: list[CaseView]
+    #: the teaching team's comment on a written answer
+    comment: str = ""
 
 
 @dataclass
@@ -319,7 +325,7 @@ def _question_view(question: Question, student: Student, record: dict | None) ->
         manual=question.manual, pending=pending,
         public_passed=sum(1 for c in public if c.get("passed")), public_total=len(public),
         hidden_passed=sum(1 for c in hidden if c.get("passed")), hidden_total=len(hidden),
-        failures=_failures(cases),
+        failures=_failures(cases), comment=student.comments.get(question.column, ""),
     )
 
 
@@ -366,7 +372,7 @@ tr.none td.points { background: #fbe3e1; } tr.pending td.points { background: #e
                     padding: .1rem .5rem; border-radius: 4px; }
 .failure .message p { margin: .3rem 0; }
 .failure code { font-family: ui-monospace, monospace; font-size: .9rem; }
-.ok { color: #1e7b3a; } .problem { color: #a93226; font-weight: 600; }
+.ta-comment { white-space: pre-wrap; } .ok { color: #1e7b3a; } .problem { color: #a93226; font-weight: 600; }
 """
 
 PAGE = ENVIRONMENT.from_string("""<!DOCTYPE html>
@@ -415,6 +421,9 @@ failed hidden test you see what went wrong, not the inputs or expected values th
 {% if q.manual %}
 <tr class="{{ q.status }}"><td>{{ q.name }}</td><td class="num points">{% if q.pending %}not graded yet / {{ q.possible | pts }}{% else %}{{ q.earned | pts }} / {{ q.possible | pts }}{% endif %}</td>
 <td colspan="2">written answer, graded by the teaching team</td></tr>
+{% if q.comment %}
+<tr class="comment"><td colspan="4"><strong>Comment from the teaching team:</strong> <span class="ta-comment">{{ q.comment }}</span></td></tr>
+{% endif %}
 {% else %}
 <tr class="{{ q.status }}"><td>{{ q.name }}</td><td class="num points">{{ q.earned | pts }} / {{ q.possible | pts }}</td>
 <td class="num">{% if q.hidden_total %}{{ q.hidden_passed }} of {{ q.hidden_total }}{% else %}&ndash;{% endif %}</td>

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,6 +29,14 @@ class StudentRow:
     @property
     def total(self) -> float:
         return sum(self.points.values())
+
+
+def has_problems(notes: list[str]) -> bool:
+    """Whether a student's row counts as "a submission with problems", in ``make grade``'s summary
+    and in ``report.html`` alike: any note at all. Every note (a notebook missing, unreadable or
+    for another assignment, a cell stopped, output cut) says that points may have been lost for a
+    reason other than the answers, which is what the teaching team has to look at."""
+    return bool(notes)
 
 
 def columns(assignments: list[Assignment]) -> list[str]:
@@ -84,3 +93,30 @@ def write_questions(path: Path, assignments: list[Assignment]) -> None:
     write_csv(path, ["assignment", "question", "points", "manual"], (
         [assignment.stem, question, _format(points), "true" if manual else "false"]
         for assignment in assignments for question, points, manual in assignment.columns))
+
+
+#: The TAs' comments on written answers (student -> question column -> comment), from the scores
+#: file, kept in OUT so that the feedback pages, remade from OUT alone, can show them.
+COMMENTS_FILE = "manual_comments.json"
+
+
+def write_comments(out: Path, comments: dict[str, dict[str, str]]) -> None:
+    """Keep the comments in OUT (none: no file, so a comment deleted from the scores file leaves
+    no stale copy behind)."""
+    path = out / COMMENTS_FILE
+    if not any(comments.values()):
+        path.unlink(missing_ok=True)
+        return
+    write_atomically(path, json.dumps(comments, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def read_comments(out: Path) -> dict[str, dict[str, str]]:
+    """The comments written by ``write_comments``; none when the file is absent or unreadable."""
+    try:
+        data = json.loads((out / COMMENTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(student): {str(c): str(t) for c, t in columns.items() if isinstance(t, str)}
+            for student, columns in data.items() if isinstance(columns, dict)}

@@ -53,7 +53,7 @@ from .. import paths
 from . import discover
 from .autograders import Assignment
 from .feedback import ENVIRONMENT, TOLERANCE, page_names
-from .gradebook import write_atomically, write_csv
+from .gradebook import read_comments, write_atomically, write_csv
 
 BEGIN_MARKER = "<!-- BEGIN QUESTION -->"
 END_MARKER = "<!-- END QUESTION -->"
@@ -65,6 +65,10 @@ MAX_ANSWER_CHARS = 20_000
 MAX_ATTACHMENT_BYTES = 4 << 20
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 SCORE_FIELDS = ["student", "assignment", "question", "points"]
+#: An optional column: the TA's words to the student, shown on the feedback page.
+COMMENT_FIELD = "comment"
+#: Longer comments are cut: a comment is a few sentences to a student, not a document.
+MAX_COMMENT_CHARS = 4000
 PROBLEMS_FILE = "manual_problems.txt"
 DEFAULT_SCORES_FILE = "manual_scores.csv"
 MATHJAX_URL = "https://cdn.jsdelivr.net/npm/mathjax@3.2.2/es5/tex-chtml.js"
@@ -392,8 +396,12 @@ class ScoreSheet:
     exists: bool = False
     #: student -> question column -> points
     points: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: student -> question column -> the TA's comment (from the optional ``comment`` column)
+    comments: dict[str, dict[str, str]] = field(default_factory=dict)
     #: one line each, naming the row
     problems: list[str] = field(default_factory=list)
+    #: empty rows ``prepare_scores_file`` appended for students the file lacked
+    added: int = 0
 
     @property
     def recorded(self) -> int:
@@ -469,10 +477,14 @@ def read_scores(path: Path, students: list[str], questions: list[WrittenQuestion
             sheet.problems.append(
                 f"{where}: unknown written question {column!r} (for {student!r}); skipped")
             continue
+        comment = (row.get(COMMENT_FIELD) or "").strip()[:MAX_COMMENT_CHARS]
         if not text_points:
+            if comment:  # a comment may come before the points
+                sheet.comments.setdefault(student, {}).setdefault(column, comment)
             continue  # not graded yet
-        try:
-            points = float(text_points)
+        try:  # "1,5": a decimal comma, as spreadsheets write it in many locales
+            points = float(text_points.replace(",", ".") if re.fullmatch(r"\d*,\d+", text_points)
+                           else text_points)
         except ValueError:
             points = math.nan
         label = f"{student!r}, {column}"
@@ -494,13 +506,80 @@ def read_scores(path: Path, students: list[str], questions: list[WrittenQuestion
             continue
         seen[(student, column)] = (line, points)
         sheet.points.setdefault(student, {})[column] = points
+        if comment:
+            sheet.comments.setdefault(student, {})[column] = comment
     return sheet
 
 
 def write_template(path: Path, students: list[str], questions: list[WrittenQuestion]) -> None:
-    """One row per student per written question, points empty; by question, then student."""
-    write_csv(path, SCORE_FIELDS, ([student, question.assignment, question.name, ""]
-                                   for question in questions for student in sorted(set(students))))
+    """One row per student per written question, points and comment empty; by question, then
+    student. The comment column is there so that a TA editing the file by hand finds it."""
+    write_csv(path, SCORE_FIELDS + [COMMENT_FIELD], (
+        [student, question.assignment, question.name, "", ""]
+        for question in questions for student in sorted(set(students))))
+
+
+def add_missing_rows(path: Path, students: list[str], questions: list[WrittenQuestion]) -> int:
+    """Append an empty row for each student and written question the scores file lacks (students
+    added to SUBMISSIONS after the template was written); returns how many were added.
+
+    The file is only appended to, in its own delimiter and columns, so every score and comment
+    already entered stays byte for byte. A file whose header cannot be read is left alone (the
+    problem is reported by ``read_scores``)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return 0
+    encoding = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        encoding, text = "cp1252", data.decode("cp1252", errors="replace")
+    rows, _ = _open_rows(text)
+    if rows is None:
+        return 0
+    present = set()
+    for _, row in rows:
+        values = {k: (row.get(k) or "").strip() for k in SCORE_FIELDS}
+        assignment, name = values["assignment"], values["question"]
+        if not assignment and "/" in name:
+            assignment, name = name.split("/", 1)
+        present.add((values["student"], f"{assignment}/{name}"))
+    missing = [(student, question) for question in questions for student in sorted(set(students))
+               if (student.strip(), question.column) not in present]
+    if not missing:
+        return 0
+    first = text.splitlines()[0]
+    delimiter = next(d for d in (",", ";", "\t") if all(
+        n in [h.strip().lower() for h in next(csv.reader([first], delimiter=d), [])]
+        for n in SCORE_FIELDS))
+    header = [h.strip().lower() for h in next(csv.reader([first], delimiter=delimiter))]
+    newline = "\r\n" if "\r\n" in text else "\n"
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator=newline)
+    for student, question in missing:
+        values = {"student": student, "assignment": question.assignment,
+                  "question": question.name}
+        writer.writerow([values.get(name, "") for name in header])
+    addition = ("" if not text or text.endswith(("\n", "\r")) else newline) + buffer.getvalue()
+    with open(path, "ab") as handle:
+        handle.write(addition.encode("cp1252" if encoding == "cp1252" else "utf-8", "replace"))
+    return len(missing)
+
+
+def prepare_scores_file(path: Path, students: list[str], questions: list[WrittenQuestion],
+                        sheet: ScoreSheet) -> int:
+    """The scores file the TAs fill in: written as a template when absent, else given rows for
+    students it lacks. Returns the rows added to an existing file, also kept in ``sheet.added``
+    for the command's summary."""
+    if not questions:
+        return 0
+    if not sheet.exists:
+        write_template(path, students, questions)
+        return 0
+    added = add_missing_rows(path, students, questions) if path.is_file() else 0
+    sheet.added += added
+    return added
 
 
 def write_problems(out: Path, sheet: ScoreSheet) -> Path | None:
@@ -522,9 +601,98 @@ MATHJAX_CONFIG = (
     "processEnvironments: true}, options: {ignoreHtmlClass: 'tex2jax_ignore', "
     "processHtmlClass: 'tex2jax_process'}};"
 )
-_CONFIG_HASH = base64.b64encode(hashlib.sha256(MATHJAX_CONFIG.encode()).digest()).decode()
-#: Scripts: MathJax's configuration (by hash) and MathJax itself; images: inline ones only.
-CSP = (f"default-src 'none'; script-src 'sha256-{_CONFIG_HASH}' https://cdn.jsdelivr.net; "
+#: The scoring form: what the TA types is kept in the browser's localStorage (one entry per class,
+#: shared by the question pages, so any page's download holds every question), starting from the
+#: scores and comments recorded in the scores file. A kept entry remembers the recorded value it
+#: started from; once the file says something else (it was merged, or edited by hand), the file
+#: wins. "Download scores" writes the whole scores file: every written question, every student.
+SCORING_SCRIPT = r"""
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("labkit-scores").textContent);
+  var status = document.getElementById("saved");
+  function recorded(column, student) {
+    var byStudent = data.recorded[column] || {};
+    return byStudent[student] || {points: "", comment: ""};
+  }
+  function load() {
+    try { return JSON.parse(window.localStorage.getItem(data.key) || "{}") || {}; }
+    catch (error) { return {}; }
+  }
+  function save(state) {
+    try { window.localStorage.setItem(data.key, JSON.stringify(state)); return true; }
+    catch (error) { status.textContent = "Cannot keep your entries in this browser: download them before closing the page."; return false; }
+  }
+  var state = load();
+  Object.keys(state).forEach(function (key) {
+    var entry = state[key], file = recorded(entry.column, entry.student);
+    if (!entry.base || file.points !== entry.base.points || file.comment !== entry.base.comment) {
+      delete state[key];
+    }
+  });
+  save(state);
+  function current(column, student) {
+    var entry = state[column + "\n" + student];
+    return entry ? entry : recorded(column, student);
+  }
+  function valid(text) {
+    if (text === "") { return true; }
+    var value = Number(text.replace(",", "."));  // "1,5": a decimal comma, as make grade reads it
+    return /^\s*[0-9]*[.,]?[0-9]+\s*$/.test(text) && value >= 0 && value <= data.points + 1e-9;
+  }
+  var sections = document.querySelectorAll("section.answer");
+  Array.prototype.forEach.call(sections, function (section) {
+    var student = section.getAttribute("data-student");
+    var points = section.querySelector("input.points");
+    var comment = section.querySelector("textarea.comment");
+    var entry = current(data.column, student);
+    points.value = entry.points;
+    comment.value = entry.comment;
+    function check() { points.classList.toggle("invalid", !valid(points.value.trim())); }
+    function changed() {
+      check();
+      state[data.column + "\n" + student] = {
+        column: data.column, student: student, points: points.value.trim(),
+        comment: comment.value.trim(), base: recorded(data.column, student)};
+      if (save(state)) { status.textContent = "Kept in this browser; download when done."; }
+    }
+    points.addEventListener("input", changed);
+    comment.addEventListener("input", changed);
+    check();
+  });
+  function cell(value) {
+    value = String(value);
+    return /[",;\t\r\n]|^\s|\s$/.test(value) ? '"' + value.replace(/"/g, '""') + '"' : value;
+  }
+  document.getElementById("download").addEventListener("click", function () {
+    var lines = [["student", "assignment", "question", "points", "comment"]];
+    data.questions.forEach(function (question) {
+      data.students.forEach(function (student) {
+        var entry = current(question.column, student);
+        lines.push([student, question.assignment, question.name, entry.points, entry.comment]);
+      });
+    });
+    var text = lines.map(function (row) { return row.map(cell).join(","); }).join("\n") + "\n";
+    var link = document.createElement("a");
+    link.href = URL.createObjectURL(new Blob([text], {type: "text/csv"}));
+    link.download = data.file;
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+    status.textContent = "Downloaded " + data.file + ": put it at " + data.path + " and run make grade.";
+  });
+}());
+"""
+
+
+def _script_hash(script: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+
+
+#: Scripts: MathJax's configuration and the scoring form (by hash) and MathJax itself; images:
+#: inline ones only.
+CSP = (f"default-src 'none'; script-src {_script_hash(MATHJAX_CONFIG)} "
+       f"{_script_hash(SCORING_SCRIPT)} https://cdn.jsdelivr.net; "
        "style-src 'unsafe-inline'; font-src https://cdn.jsdelivr.net data:; img-src data:; "
        "connect-src https://cdn.jsdelivr.net")
 
@@ -541,6 +709,13 @@ section.answer h2 { font-size: 1.1rem; margin: .2rem 0 .5rem; display: flex; gap
 .id { font-family: ui-monospace, monospace; word-break: break-all; }
 .score { margin-left: auto; font-weight: normal; white-space: nowrap; }
 .score input { width: 4rem; font-size: 1rem; padding: .1rem .3rem; border: 2px solid #1d2433; }
+.score input.invalid { border-color: #a93226; background: #fbe3e1; }
+textarea.comment { width: 100%; min-height: 2.6rem; font: inherit; font-size: .95rem;
+       box-sizing: border-box; margin-top: .4rem; }
+.toolbar { position: sticky; top: 0; background: #fff; padding: .5rem 0; z-index: 1;
+       border-bottom: 1px solid #ccd; display: flex; gap: 1rem; align-items: center; }
+.toolbar button { font-size: 1rem; padding: .3rem .8rem; }
+#saved { font-size: .9rem; color: #44506a; }
 .recorded { font-size: .85rem; color: #1e7b3a; font-weight: normal; }
 .status { font-style: italic; color: #a93226; }
 .note { font-size: .9rem; color: #8a5a00; }
@@ -573,15 +748,23 @@ QUESTION_PAGE = ENVIRONMENT.from_string(_HEAD + """<script>{{ mathjax_config | s
 <details class="solution"><summary>Reference solution</summary>{{ solution | safe }}</details>
 {% endif %}
 <p class="howto">{{ students | length }} submissions, in order of student id; {{ answered }} answered.
-Record each score in <code>{{ scores_file }}</code> (columns <code>student,assignment,question,points</code>;
-assignment <code>{{ q.assignment }}</code>, question <code>{{ q.name }}</code>) and run
-<code>make grade</code> again: the boxes here are for your notes only and are not saved.
+Type each student's points (0 to {{ q.points | pts }}) and, if you like, a comment for the student:
+this browser keeps them while you work, on every written question's page. When done, click
+<em>Download scores</em>: it writes one file with every written question's scores and comments;
+put it at <code>{{ scores_file }}</code> (replacing the old one) and run <code>make grade</code> again
+to merge them into <code>grades.csv</code> and the feedback pages. (The file can also be edited by
+hand: columns <code>student,assignment,question,points,comment</code>.) Chrome, Edge and Chromium
+share what you type across these pages; if a download lacks another page's entries (a browser that
+keeps each file apart), download and run <code>make grade</code> after each question.
 Math is typeset by MathJax, loaded from the internet; offline, it shows as LaTeX source.</p>
+<div class="toolbar"><button type="button" id="download">Download scores</button>
+<span id="saved" role="status"></span></div>
 {% for s in students %}
-<section class="answer" id="{{ s.anchor }}">
+<section class="answer" id="{{ s.anchor }}" data-student="{{ s.student }}">
 <h2><span class="id">{{ s.student }}</span>{% if s.entry_shown %} <small>({{ s.entry }})</small>{% endif %}
-<label class="score">Points: <input type="text" inputmode="decimal" aria-label="points for {{ s.student }}"> / {{ q.points | pts }}
+<label class="score">Points: <input class="points" type="text" inputmode="decimal" aria-label="points for {{ s.student }}"> / {{ q.points | pts }}
 {% if s.recorded is not none %}<span class="recorded">recorded: {{ s.recorded | pts }}</span>{% endif %}</label></h2>
+<textarea class="comment" aria-label="comment for {{ s.student }}" placeholder="Comment for the student (optional; shown on their feedback page)"></textarea>
 {% for note in s.answer.notes %}<p class="note">{{ note }}</p>{% endfor %}
 {% if s.answer.status == "answered" %}
 <div class="body">{% for html in s.html %}{{ html | safe }}{% endfor %}</div>
@@ -594,6 +777,8 @@ Math is typeset by MathJax, loaded from the internet; offline, it shows as LaTeX
 {% endif %}
 </section>
 {% endfor %}
+<script type="application/json" id="labkit-scores">{{ data | safe }}</script>
+<script>{{ scoring_script | safe }}</script>
 </body>
 </html>
 """)
@@ -601,8 +786,10 @@ Math is typeset by MathJax, loaded from the internet; offline, it shows as LaTeX
 INDEX_PAGE = ENVIRONMENT.from_string(_HEAD + """</head>
 <body>
 <h1>Written questions</h1>
-<p>One page per question with every student's answer. Scores are recorded in
-<code>{{ scores_file }}</code> and merged into <code>grades.csv</code> by <code>make grade</code>.</p>
+<p>One page per question with every student's answer, and a box for the points and one for a
+comment per student. Score in the browser, then <em>Download scores</em> (on any page) and put
+the file at <code>{{ scores_file }}</code>; <code>make grade</code> merges it into
+<code>grades.csv</code> and the feedback pages.</p>
 <table>
 <thead><tr><th>Assignment</th><th>Question</th><th>Points</th><th>Answered</th><th>Scores recorded</th></tr></thead>
 <tbody>
@@ -629,13 +816,43 @@ class _AnswerView:
     recorded: float | None
 
 
+def _json_for_html(value: Any) -> str:
+    """JSON that cannot end the ``<script>`` element it sits in, whatever the student ids hold."""
+    return (json.dumps(value, sort_keys=True, ensure_ascii=False)
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
+def _form_data(out: Path, questions: list[WrittenQuestion], students: list[str],
+               scores: dict[str, dict[str, float]], comments: dict[str, dict[str, str]],
+               scores_file: str) -> dict[str, Any]:
+    """What every question page's form needs: the class, and what the scores file holds.
+
+    The browser keeps the entries under a key named after OUT, not after the class: a student
+    added later, or a question added, must not hide what the TA typed before (entries are per
+    student and question)."""
+    key = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:16]
+    recorded = {q.column: {s: {"points": f"{scores[s][q.column]:g}"
+                               if q.column in scores.get(s, {}) else "",
+                               "comment": comments.get(s, {}).get(q.column, "")}
+                           for s in students} for q in questions}
+    return {"key": f"labkit-scores-{key}", "students": students, "recorded": recorded,
+            "questions": [{"column": q.column, "assignment": q.assignment, "name": q.name}
+                          for q in questions],
+            "file": Path(scores_file).name,
+            # Where to put the download, as a path that works from where make grade ran.
+            "path": scores_file if Path(scores_file).is_absolute() else str(out / scores_file)}
+
+
 def write_pages(out: Path, questions: list[WrittenQuestion], answers: list[StudentAnswers],
                 scores: dict[str, dict[str, float]] | None = None,
                 scores_file: str = DEFAULT_SCORES_FILE) -> list[Path]:
     """Write ``OUT/manual/<assignment>-<question>.html`` per written question and an index;
-    pages of questions that no longer exist are removed. Returns the question pages."""
+    pages of questions that no longer exist are removed. Returns the question pages. The forms
+    start from ``scores`` and the comments recorded in OUT (``gradebook.read_comments``)."""
     folder = out / "manual"
     scores = scores or {}
+    form = _form_data(out, questions, sorted({s.student for s in answers}), scores,
+                      read_comments(out), scores_file)
     if folder.is_dir():
         for old in folder.glob("*.html"):
             old.unlink()
@@ -662,7 +879,9 @@ def write_pages(out: Path, questions: list[WrittenQuestion], answers: list[Stude
             mathjax_config=MATHJAX_CONFIG, mathjax_url=MATHJAX_URL, q=question,
             prompt=render_markdown(question.prompt) if question.prompt else "",
             solution=render_markdown(question.solution) if question.solution else "",
-            students=views, answered=answered, scores_file=scores_file))
+            students=views, answered=answered, scores_file=scores_file,
+            data=_json_for_html({**form, "column": question.column, "points": question.points}),
+            scoring_script=SCORING_SCRIPT))
         written.append(page)
         rows.append({"q": question, "students": len(views), "answered": answered,
                      "recorded": sum(1 for v in views if v.recorded is not None)})

@@ -23,7 +23,7 @@ from matplotlib.ticker import MaxNLocator
 from .feedback import (
     ENVIRONMENT, TOLERANCE, ClassResults, Question, load_class, page_names, student_message,
 )
-from .gradebook import write_atomically
+from .gradebook import has_problems, write_atomically
 from .manual import page_name
 
 #: How many of the most common failures the report lists.
@@ -142,7 +142,8 @@ def totals_histogram(data: ClassResults) -> str:
 
 def questions_chart(stats: list[QuestionStats]) -> str:
     """Per question: mean points and share of full marks, both in % so questions compare."""
-    labels = [_short(s.question) for s in stats]
+    # A written question nobody scored has no bars: say so, rather than let it read as 0%.
+    labels = [_short(s.question) + ("" if s.students else " (not scored yet)") for s in stats]
     rows = list(range(len(stats)))
     figure = Figure(figsize=(8, 1.2 + 0.45 * max(len(stats), 1)), layout="constrained")
     axes = figure.add_subplot()
@@ -211,9 +212,14 @@ marked &#9998;: their means are over the students graded so far.{% endif %}</p>
 {% else %}
 <tr><td>{{ s.question.assignment }}</td><td>{{ s.question.name }}</td>
 {% endif %}
-<td class="num">{{ s.question.points | pts }}</td><td class="num">{{ "%.2f" | format(s.mean) }}</td>
+<td class="num">{{ s.question.points | pts }}</td>
+{% if s.students %}
+<td class="num">{{ "%.2f" | format(s.mean) }}</td>
 <td class="num">{{ "%.0f" | format(100 * s.mean_share) }}%</td>
 <td class="num">{{ s.full }} of {{ s.students }} ({{ "%.0f" | format(100 * s.full_share) }}%)</td></tr>
+{% else %}
+<td class="num">&mdash;</td><td class="num">&mdash;</td><td class="num">&mdash;</td></tr>
+{% endif %}
 {% endfor %}
 </tbody>
 </table>
@@ -259,7 +265,7 @@ numbers blanked (&hellip;); counted in students. Top {{ top }}.</p>
 def render_report(data: ClassResults) -> str:
     stats = question_stats(data)
     names = page_names([s.student for s in data.students])
-    problems = [(s, name) for s, name in zip(data.students, names) if s.notes]
+    problems = [(s, name) for s, name in zip(data.students, names) if has_problems(s.notes)]
     return PAGE.render(
         style=STYLE, students=len(data.students),
         graded=sum(1 for s in data.students if s.graded), problems=problems,
