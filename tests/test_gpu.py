@@ -54,11 +54,13 @@ def test_every_hidden_check_runs_on_cuda_and_passes_the_reference_solution(case)
 @pytest.mark.skipif(CUDA, reason="this machine has a GPU: the cuda-marked census covers it")
 def test_without_a_gpu_every_hidden_check_passes_the_reference_solution_on_the_cpu():
     """The census's own machinery, exercised where CI runs: every case passes, and the devices it
-    records are the CPU's (and meta's, for the device checks), never CUDA."""
+    records are the CPU's (meta's alone for the devices checks), never CUDA."""
     seen: set[str] = set()
     for case in FUNCTION_CASES:
         devices = run_hidden_case(case, solution_functions(case.stem))
-        assert "cpu" in devices and devices <= {"cpu", "meta"}, f"{case.id}: {sorted(devices)}"
+        # A devices check judges placement only: without a GPU, by meta propagation alone.
+        needed = {"meta"} if case.id.endswith("_devices") else {"cpu"}
+        assert needed <= devices <= {"cpu", "meta"}, f"{case.id}: {sorted(devices)}"
         seen |= devices
     assert seen == {"cpu", "meta"}
 

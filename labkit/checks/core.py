@@ -161,6 +161,30 @@ def copies(args: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(a.detach().clone() if isinstance(a, Tensor) else a for a in args)
 
 
+class PlacementFailed(CheckFailed):
+    """A call that failed only because of where its tensors live (a tensor made on the CPU mixed
+    with CUDA inputs, ``.numpy()`` of a CUDA tensor): the devices check's verdict, not another's."""
+
+
+def _is_placement_error(error: Exception) -> bool:
+    text = str(error).lower()
+    return any(t in text for t in _DEVICE_MISMATCH_TEXTS) or (
+        "numpy" in text and "cuda" in text)
+
+
+def on_every_device(check: Callable[[torch.device], None]) -> None:
+    """Run a check on the CPU, then on CUDA where this machine has one (in full float32
+    precision). On CUDA a failure caused only by where tensors live is excused: placement is
+    judged once, by the devices check, so a device bug costs one point, not every check's."""
+    check(torch.device("cpu"))
+    if torch.cuda.is_available():
+        with full_precision():
+            try:
+                check(torch.device("cuda"))
+            except PlacementFailed:
+                pass
+
+
 def _invoke(fn: Any, name: str, args: Sequence[Any]) -> Any:
     fn = require_function(fn, name)
     try:
@@ -168,7 +192,8 @@ def _invoke(fn: Any, name: str, args: Sequence[Any]) -> Any:
     except CheckFailed:
         raise
     except Exception as error:  # the student's code may raise anything
-        raise CheckFailed(
+        failure = PlacementFailed if _is_placement_error(error) else CheckFailed
+        raise failure(
             f"`{name}` raised {short_error(error)}\n  when called with {describe(tuple(args))}."
         ) from None
 

@@ -61,8 +61,9 @@ class GradedFunction:
     Each check judges one property, so that one mistake costs one test: ``check_values`` the
     values (whatever the result's dtype), ``check_dtypes`` the dtype, ``check_inputs_unmodified``
     the arguments, ``check_devices`` the placement. Each needs a tensor of the right shape, the
-    least that counts as an answer. Values are judged on the CPU; devices are judged by the
-    devices check alone, so a device bug does not cost the values points on a GPU machine.
+    least that counts as an answer. Every check runs on every device present (the CPU, and
+    CUDA where there is one); placement is judged by the devices check alone (on CUDA a failure
+    caused only by where tensors live is excused elsewhere), so a device bug costs one point.
     A result that requires grad or hangs on a graph is accepted (values are compared detached).
     """
 
@@ -89,18 +90,23 @@ class GradedFunction:
 
     def expect_values(self, fn: Any, args: Args, dtype: torch.dtype, what: str = "values",
                       tolerance: Tolerance | None = None) -> None:
-        """One values case on the CPU: ``args`` cast to ``dtype``, compared with the reference
-        (within ``tolerance`` if given, else the dtype's)."""
-        inputs = cast(args, dtype, "cpu")
+        """One values case on every device: ``args`` cast to ``dtype``, compared with the
+        reference (within ``tolerance`` if given, else the dtype's)."""
         expected = self.expected(args, dtype)
-        result = self.expect_result(core.call(fn, self.name, *inputs), expected, inputs)
-        if result.is_floating_point() and result.dtype != torch.float64:
-            # A lower-precision result is judged on what its dtype can hold: the reference
-            # rounded to it (so exact functions such as a reshape stay exact).
-            expected = expected.to(result.dtype).to(torch.float64)
-        tolerance = tolerance or self.tolerance(dtype, result.dtype)
-        core.expect_close(result, expected, self.name, rtol=tolerance.rtol, atol=tolerance.atol,
-                          args=inputs, what=what)
+
+        def on(device: torch.device) -> None:
+            inputs = cast(args, dtype, device)
+            result = self.expect_result(core.call(fn, self.name, *inputs), expected, inputs)
+            reference = expected
+            if result.is_floating_point() and result.dtype != torch.float64:
+                # A lower-precision result is judged on what its dtype can hold: the reference
+                # rounded to it (so exact functions such as a reshape stay exact).
+                reference = expected.to(result.dtype).to(torch.float64)
+            allowed = tolerance or self.tolerance(dtype, result.dtype)
+            core.expect_close(result, reference, self.name, rtol=allowed.rtol, atol=allowed.atol,
+                              args=inputs, what=what)
+
+        core.on_every_device(on)
 
     def check_values(self, fn: Any, cases: list[Args] | None = None,
                      dtypes: Sequence[torch.dtype] = (torch.float64,)) -> None:
@@ -112,22 +118,31 @@ class GradedFunction:
 
     def check_dtypes(self, fn: Any) -> None:
         """float32 in gives float32 out; float64 in gives float64 out (values are not judged)."""
-        for args in self.cases()[:2]:
-            for dtype in (torch.float32, torch.float64):
-                inputs = cast(args, dtype, "cpu")
-                result = self.expect_result(
-                    core.call(fn, self.name, *inputs), self.expected(args, dtype), inputs
-                )
-                core.expect_tensor(result, self.name, shape=result.shape, dtype=dtype, args=inputs)
+
+        def on(device: torch.device) -> None:
+            for args in self.cases()[:2]:
+                for dtype in (torch.float32, torch.float64):
+                    inputs = cast(args, dtype, device)
+                    result = self.expect_result(
+                        core.call(fn, self.name, *inputs), self.expected(args, dtype), inputs
+                    )
+                    core.expect_tensor(result, self.name, shape=result.shape, dtype=dtype,
+                                       args=inputs)
+
+        core.on_every_device(on)
 
     def check_inputs_unmodified(self, fn: Any) -> None:
         """The function leaves its arguments as it found them: values, ``requires_grad`` and
         ``.grad`` (see ``core.expect_unmodified``). Values are not judged; a result of the right
         shape is needed, so a blank function earns nothing."""
-        for args in self.cases():
-            inputs = cast(args, torch.float64, "cpu")
-            result = core.expect_unmodified(fn, self.name, self.arg_names, inputs)
-            self.expect_result(result, self.expected(args, torch.float64), inputs)
+
+        def on(device: torch.device) -> None:
+            for args in self.cases():
+                inputs = cast(args, torch.float64, device)
+                result = core.expect_unmodified(fn, self.name, self.arg_names, inputs)
+                self.expect_result(result, self.expected(args, torch.float64), inputs)
+
+        core.on_every_device(on)
 
     def check_devices(self, fn: Any) -> None:
         """The result is on the inputs' device: decided on CUDA where present, else by meta

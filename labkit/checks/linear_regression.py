@@ -86,7 +86,7 @@ def _source_rows(part: torch.Tensor, X: torch.Tensor, what: str) -> torch.Tensor
         return torch.zeros(0, dtype=torch.int64)
     distances = torch.cdist(part.detach().cpu().double(), X.detach().cpu().double())
     nearest = distances.min(dim=1)
-    if bool((nearest.values > 1e-5 * (1 + X.abs().max())).any()):
+    if bool((nearest.values > 1e-5 * (1 + float(X.abs().max()))).any()):
         raise core.CheckFailed(
             f"`train_test_split`: some rows of {what} are not rows of `X`. Select whole rows "
             "with one index tensor (e.g. `X[idx]`), without changing them."
@@ -141,24 +141,34 @@ def check_split_partition(fn: Any) -> None:
     float64 and float32, including the boundary splits n_train = 0, 1, m - 1 and m. Whether the
     rows are shuffled is the seeded check's."""
     seed = _split_seeds()[0]
-    for X, y, n_train in _split_cases():
-        for dtype in (torch.float64, torch.float32):
-            X_d, y_d = cast((X, y), dtype, "cpu")
-            _split_rows(fn, X_d, y_d, n_train, seed)
-    for X, y, n_train in _boundary_cases():
-        try:
-            _split_rows(fn, X, y, n_train, seed)
-        except core.CheckFailed as failure:
-            raise core.CheckFailed(
-                f"{failure}\n  This happened for n_train = {n_train} of {len(X)} rows: the split "
-                "must also work when the training or the test set is empty or holds one row "
-                "(beware of negative slices such as `X[-n_test:]`)."
-            ) from None
+
+    def on(device: torch.device) -> None:
+        for X, y, n_train in _split_cases():
+            for dtype in (torch.float64, torch.float32):
+                _split_rows(fn, *cast((X, y), dtype, device), n_train, seed)
+        for X, y, n_train in _boundary_cases():
+            try:
+                _split_rows(fn, *cast((X, y), torch.float64, device), n_train, seed)
+            except core.PlacementFailed:
+                raise
+            except core.CheckFailed as failure:
+                raise core.CheckFailed(
+                    f"{failure}\n  This happened for n_train = {n_train} of {len(X)} rows: the "
+                    "split must also work when the training or the test set is empty or holds "
+                    "one row (beware of negative slices such as `X[-n_test:]`)."
+                ) from None
+
+    core.on_every_device(on)
 
 
 def check_split_seeded(fn: Any) -> None:
     """The same seed gives the same split; different seeds give different, shuffled splits."""
+    core.on_every_device(lambda device: _check_seeded_on(fn, device))
+
+
+def _check_seeded_on(fn: Any, device: torch.device) -> None:
     X, y, n_train = _split_cases()[2]
+    X, y = X.to(device), y.to(device)
     first_seed, *other_seeds = _split_seeds()
     first = _split_rows(fn, X, y, n_train, seed=first_seed)
     again = _split_rows(fn, X, y, n_train, seed=first_seed)
@@ -187,10 +197,15 @@ def check_split_unmodified_and_devices(fn: Any) -> None:
     parts on the inputs' device (CUDA where present, else meta). Values are the partition
     check's."""
     seed = _split_seeds()[0]
-    for X, y, n_train in _split_cases():
-        parts = core.expect_unmodified(fn, "train_test_split", ("X", "y", "n_train", "seed"),
-                                       (X.clone(), y.clone(), n_train, seed))
-        _split(fn, X, y, n_train, seed, result=parts)
+
+    def on(device: torch.device) -> None:
+        for X, y, n_train in _split_cases():
+            X, y = X.to(device), y.to(device)
+            parts = core.expect_unmodified(fn, "train_test_split", ("X", "y", "n_train", "seed"),
+                                           (X.clone(), y.clone(), n_train, seed))
+            _split(fn, X, y, n_train, seed, result=parts)
+
+    core.on_every_device(on)
     X, y, n_train = _split_cases()[0]
     core.check_placement(fn, "train_test_split", (*cast((X, y), torch.float32, "cpu"), n_train, seed))
 
@@ -337,16 +352,15 @@ def check_gradient_descent(fn: Any) -> None:
         theta = torch.zeros(2, 1, dtype=torch.float64, device=device)
         for _ in range(400):
             step = core.call(fn, "linear_regression_loss_grad", theta, X_d, y_d)
-            core.expect_tensor(
-                step, "linear_regression_loss_grad", shape=(2, 1), dtype=torch.float64, device=device
-            )
-            theta = theta - 0.001 * step
+            core.expect_tensor(step, "linear_regression_loss_grad", shape=(2, 1),
+                               dtype=torch.float64)
+            theta = theta - 0.001 * step.to(device)  # placement is the devices check's
         core.expect_close(
             theta, solution, "linear_regression_loss_grad", rtol=1e-6, atol=1e-6,
             what="parameters after gradient descent",
         )
 
-    on(torch.device("cpu"))  # values on the CPU; placement is the devices check's
+    core.on_every_device(on)
 
 
 # ---------------------------------------------------------------------------------------------

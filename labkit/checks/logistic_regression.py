@@ -190,9 +190,7 @@ def digits_split(
 def _relative_errors(fn: Any, theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor,
                      coordinates: torch.Tensor) -> torch.Tensor:
     analytic = core.call(fn, NAME, theta, X, y)
-    core.expect_tensor(
-        analytic, NAME, shape=theta.shape, dtype=theta.dtype, device=theta.device, args=(theta, X, y)
-    )
+    core.expect_tensor(analytic, NAME, shape=theta.shape, dtype=theta.dtype, args=(theta, X, y))
     analytic = analytic.detach().to(device="cpu", dtype=torch.float64)
     theta_cpu, X_cpu, y_cpu = (t.detach().cpu() for t in (theta, X, y))
     errors = []
@@ -234,7 +232,7 @@ def check_gradient_numerically(fn: Any) -> None:
                     + hint(fn, *inputs)
                 )
 
-    on(torch.device("cpu"))  # values on the CPU; placement is the devices check's
+    core.on_every_device(on)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,11 +253,9 @@ def check_training(fn: Any) -> None:
         theta = theta0.to(device)
         for _ in range(EPOCHS):
             step = core.call(fn, NAME, theta, X_d, y_d)
-            core.expect_tensor(
-                step, NAME, shape=theta.shape, dtype=torch.float64, device=device,
-                args=(theta, X_d, y_d),
-            )
-            theta = theta - ALPHA * step.detach()
+            core.expect_tensor(step, NAME, shape=theta.shape, dtype=torch.float64,
+                               args=(theta, X_d, y_d))
+            theta = theta - ALPHA * step.detach().to(device)  # placement is the devices check's
         logits = X_test @ theta.detach().to(device="cpu", dtype=torch.float64)
         if not bool(torch.isfinite(logits).all()):
             raise core.CheckFailed(
@@ -276,4 +272,4 @@ def check_training(fn: Any) -> None:
                 + hint(fn, theta0, X_train, y_train)
             )
 
-    on(torch.device("cpu"))  # values on the CPU; placement is the devices check's
+    core.on_every_device(on)

@@ -259,8 +259,9 @@ def central_differences(loss: Callable[[Tensor], Tensor], Theta: Tensor, h: floa
 
 
 def _gradcheck(fn: Any, name: str, reduced: bool) -> None:
-    """The student's gradient against central differences of the reference loss: float64, CPU,
-    K = 10 classes, 20 features, 100 items, every entry of Theta."""
+    """The student's gradient against central differences of the reference loss (computed in
+    float64 on the CPU), on every device: K = 10 classes, 20 features, 100 items, every entry of
+    Theta."""
     gen = core.generator(55)
     n, K, m = 20, 10, 100
     Theta = random_matrix(gen, n, K - 1 if reduced else K)
@@ -269,16 +270,19 @@ def _gradcheck(fn: Any, name: str, reduced: bool) -> None:
         lambda T: reference_loss(T, X, y)
     )
     numeric = central_differences(loss, Theta, GRADCHECK_STEP)
-    result = core.call(fn, name, Theta, X, y)
-    core.expect_tensor(
-        result, name, shape=Theta.shape, dtype=Theta.dtype, device=Theta.device, args=(Theta, X, y)
-    )
-    # The numeric gradient is accurate to about 1e-8 relative (see GRADCHECK_STEP); a wrong
-    # formula is off by O(1).
-    core.expect_close(
-        result, numeric, name, rtol=1e-5, atol=1e-6, args=(Theta, X, y),
-        what="gradient entries (compared with central differences of the loss)",
-    )
+
+    def on(device: torch.device) -> None:
+        inputs = tuple(t.to(device) for t in (Theta, X, y))
+        result = core.call(fn, name, *inputs)
+        core.expect_tensor(result, name, shape=Theta.shape, dtype=Theta.dtype, args=inputs)
+        # The numeric gradient is accurate to about 1e-8 relative (see GRADCHECK_STEP); a wrong
+        # formula is off by O(1).
+        core.expect_close(
+            result, numeric, name, rtol=1e-5, atol=1e-6, args=inputs,
+            what="gradient entries (compared with central differences of the loss)",
+        )
+
+    core.on_every_device(on)
 
 
 def check_grad_central_differences(fn: Any) -> None:
@@ -318,15 +322,13 @@ def train(
     init_seed: int = DIGITS_INIT_SEED,
 ) -> Tensor:
     """Gradient descent from a seeded uniform start with the notebook's step and iterations."""
-    Theta = torch.rand(X.shape[1], columns, generator=core.generator(init_seed), dtype=X.dtype)
+    Theta = torch.rand(X.shape[1], columns, generator=core.generator(init_seed),
+                       dtype=X.dtype).to(X.device)
     for iteration in range(DIGITS_ITERATIONS):
         step = core.call(grad, name, Theta, X, y)
         if iteration == 0:
-            core.expect_tensor(
-                step, name, shape=Theta.shape, dtype=Theta.dtype, device=Theta.device,
-                args=(Theta, X, y),
-            )
-        Theta = Theta - DIGITS_ALPHA * step
+            core.expect_tensor(step, name, shape=Theta.shape, dtype=Theta.dtype, args=(Theta, X, y))
+        Theta = Theta - DIGITS_ALPHA * step.to(X.device)  # placement is the devices check's
     return Theta
 
 
@@ -357,8 +359,13 @@ def _check_trained(Theta: Tensor, X_test: Tensor, y_test: Tensor, name: str) -> 
 def check_grad_trains(fn: Any) -> None:
     """Gradient descent with the student's full gradient trains a digits classifier."""
     X_train, y_train, X_test, y_test = digits_split()
-    Theta = train(fn, "softmax_regression_loss_grad", X_train, y_train, columns=10)
-    _check_trained(Theta, X_test, y_test, "softmax_regression_loss_grad")
+
+    def on(device: torch.device) -> None:
+        Theta = train(fn, "softmax_regression_loss_grad", X_train.to(device), y_train.to(device),
+                      columns=10)
+        _check_trained(Theta.cpu(), X_test, y_test, "softmax_regression_loss_grad")
+
+    core.on_every_device(on)
 
 
 def check_grad_0_trains(fn: Any) -> None:
@@ -366,14 +373,20 @@ def check_grad_0_trains(fn: Any) -> None:
     it equals the first nine columns of the full gradient at [Theta, 0]."""
     name = "softmax_regression_loss_grad_0"
     X_train, y_train, X_test, y_test = digits_split()
-    Theta = train(fn, name, X_train, y_train, columns=9)
-    _check_trained(Theta, X_test, y_test, name)
-    result = core.call(fn, name, Theta, X_train, y_train)
-    core.expect_close(
-        result, reference_grad(_with_zero_column(Theta), X_train, y_train)[:, :9], name,
-        rtol=FLOAT64_PROBABILITIES.rtol, atol=FLOAT64_PROBABILITIES.atol, args=(Theta, X_train, y_train),
-        what="gradient entries (the first K - 1 columns of the full gradient at [Theta, 0])",
-    )
+
+    def on(device: torch.device) -> None:
+        inputs = (X_train.to(device), y_train.to(device))
+        Theta = train(fn, name, *inputs, columns=9)
+        _check_trained(Theta.cpu(), X_test, y_test, name)
+        result = core.call(fn, name, Theta, *inputs)
+        core.expect_close(
+            result, reference_grad(_with_zero_column(Theta.cpu()), X_train, y_train)[:, :9], name,
+            rtol=FLOAT64_PROBABILITIES.rtol, atol=FLOAT64_PROBABILITIES.atol,
+            args=(Theta, *inputs),
+            what="gradient entries (the first K - 1 columns of the full gradient at [Theta, 0])",
+        )
+
+    core.on_every_device(on)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ GPU_ONLY = {
         "logistic_regression_loss_grad": {
             "item_into_cpu_tensor": (
                 "def logistic_regression_loss_grad(theta, X, y):\n"
-                "    p = torch.tensor([1 / (1 + math.exp(-(X[i] @ theta).item()))\n"
+                "    p = torch.tensor([torch.sigmoid(X[i] @ theta).item()\n"
                 "                      for i in range(X.shape[0])], dtype=X.dtype).reshape(-1, 1)\n"
                 "    return X.T @ (p - y)"
             ),
