@@ -93,7 +93,15 @@ def _environment(home: Path) -> dict[str, str]:
     # The grading secret comes from the environment: the TA does not own the kit's checkout here,
     # so it could not keep the secret's file there.
     return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
-            "PYTHONPATH": str(paths.ROOT), "LABKIT_GRADING_SECRET": "confinement tests"}
+            "PYTHONPATH": _python_path(str(paths.ROOT)),
+            "LABKIT_GRADING_SECRET": "confinement tests"}
+
+
+def _python_path(*first: str) -> str:
+    """``first``, then the folders this run already imports from through PYTHONPATH (packages
+    carried to a machine as wheels, say)."""
+    inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return os.pathsep.join([*first, *inherited])
 
 
 def _workspace(mode: str) -> Path:
@@ -156,14 +164,15 @@ libc = ctypes.CDLL(None, use_errno=True)
 seen["ptrace"] = libc.ptrace(16, 1, 0, 0) == -1 and ctypes.get_errno() in (errno.EPERM, errno.ESRCH)
 seen["unshare"] = libc.unshare(0x10000000) == -1
 seen["hostname"] = socket.gethostname()
-strings = []
-for thing in gc.get_objects():
-    if isinstance(thing, dict) and len(thing) < 50:
-        strings.extend(str(v) for v in thing.values() if isinstance(v, (str, list)))
-    elif isinstance(thing, list) and len(thing) < 50:
-        strings.extend(str(v) for v in thing if isinstance(v, str))
-seen["class_paths_in_memory"] = [s for s in strings
-                                 if any(h[::-1] in s for h in HIDDEN_REVERSED)][:5]
+found = []
+for thing in gc.get_objects():  # every string held by a dict, list or tuple, checked in place
+    values = thing.values() if isinstance(thing, dict) else thing if isinstance(
+        thing, (list, tuple)) else ()
+    for value in values:
+        if isinstance(value, str) and any(h[::-1] in value for h in HIDDEN_REVERSED):
+            found.append(value[:300])
+seen["class_paths_in_memory"] = found[:5]
+del found
 '''
 
 
@@ -448,8 +457,13 @@ def test_the_batch_ends_and_no_worker_dies(hostile_class):
 
 
 def test_in_place_writes_never_reach_the_graders_tensors(hostile_class):
+    """The least-squares solution written into the caller's theta reaches neither the gradient
+    descent (driven by the grader's own theta) nor unnoticed: both checks fail."""
     row = hostile_class["rows"]["in_place"]
-    assert _points(row, "linear_regression_loss_grad") == 0, row["notes"]
+    messages = " ".join(_messages(hostile_class, "in_place", "linear_regression_loss_grad"))
+    assert "after gradient descent" in messages, messages
+    assert "modified its argument" in messages, messages
+    assert _points(row, "linear_regression_loss_grad") < FULL["linear_regression_loss_grad"]
     _assert_full(row, but=("linear_regression_loss_grad",))
 
 
@@ -484,7 +498,7 @@ def test_packages_on_the_path_under_tmp_stay_importable_and_tmp_stays_private(mo
     try:
         folder.chmod(0o755)
         (folder / "extra_site_module.py").write_text("VALUE = 42\n")
-        monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(folder), str(paths.ROOT)]))
+        monkeypatch.setenv("PYTHONPATH", _python_path(str(folder), str(paths.ROOT)))
         monkeypatch.syspath_prepend(str(folder))
         notebook = notebook_folder / "uses_site.ipynb"
         nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(

@@ -21,7 +21,10 @@ from urllib.parse import quote
 import nbformat
 import pytest
 import requests
-import websocket
+
+# A client of the kernel's websocket; absent where JupyterLab is not installed (a GPU machine
+# running only the grading path), where these tests then skip.
+websocket = pytest.importorskip("websocket")
 
 from labkit import paths, requirements
 

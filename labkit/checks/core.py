@@ -381,6 +381,8 @@ def check_meta_propagation(fn: Any, name: str, args: Sequence[Any]) -> None:
     meta_args = [a.detach().to("meta") if isinstance(a, Tensor) else a for a in args]
     try:
         result = fn(*meta_args)
+    except CheckFailed:  # the call itself failed (the notebook's process stopped): decisive
+        raise
     except TypeError as error:
         if "numpy" in str(error):
             raise CheckFailed(

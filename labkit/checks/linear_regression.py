@@ -277,22 +277,27 @@ pinv_svd = GradedFunction(
 def check_pinv_rank_deficient(fn: Any) -> None:
     """Only the non-zero singular values are inverted, with a threshold relative to s_1 for the
     input's dtype: rank-deficient, tiny, huge and zero matrices, in float64 and float32. Values
-    only (with the tolerance of the lower precision among input and result)."""
-    for dtype, kind, A in _threshold_cases():
-        X = A.to(dtype)
-        expected = _pinv_reference(A, dtype)
-        result = core.expect_tensor(core.call(fn, "pinv_svd", X), "pinv_svd",
-                                    shape=expected.shape, args=(X,))
-        tolerance = pinv_svd.tolerance(dtype, result.dtype)
-        try:
-            core.expect_close(result, expected, "pinv_svd", rtol=tolerance.rtol,
-                              atol=tolerance.atol, args=(X,))
-        except core.CheckFailed as failure:
-            raise core.CheckFailed(
-                f"{failure}\n  This {kind} matrix has singular values that must be treated as "
-                "zero, or tiny ones that must not. Invert only s_i > s_1 * max(m, n) * eps, with "
-                "eps = `torch.finfo(X.dtype).eps` (the input's dtype, not a fixed number)."
-            ) from None
+    only (with the tolerance of the lower precision among input and result), on every device."""
+    cases = [(dtype, kind, A.to(dtype), _pinv_reference(A, dtype))
+             for dtype, kind, A in _threshold_cases()]
+
+    def on(device: torch.device) -> None:
+        for dtype, kind, X, expected in cases:
+            X = X.to(device)
+            result = core.expect_tensor(core.call(fn, "pinv_svd", X), "pinv_svd",
+                                        shape=expected.shape, args=(X,))
+            tolerance = pinv_svd.tolerance(dtype, result.dtype)
+            try:
+                core.expect_close(result, expected, "pinv_svd", rtol=tolerance.rtol,
+                                  atol=tolerance.atol, args=(X,))
+            except core.CheckFailed as failure:
+                raise core.CheckFailed(
+                    f"{failure}\n  This {kind} matrix has singular values that must be treated "
+                    "as zero, or tiny ones that must not. Invert only s_i > s_1 * max(m, n) * eps, "
+                    "with eps = `torch.finfo(X.dtype).eps` (the input's dtype, not a fixed number)."
+                ) from None
+
+    core.on_every_device(on)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
+from ..checks.core import CheckFailed
 from . import protocol
 from .engine import NotebookSession, SessionFailed
 
@@ -27,8 +28,9 @@ class StudentError(Exception):
     """An exception raised by student code of a type the grader does not rebuild."""
 
 
-class NotebookStopped(Exception):
-    """The notebook's process ended or hung while a function of it was being called."""
+class NotebookStopped(CheckFailed):
+    """The notebook's process ended, hung or broke the protocol while a function of it was being
+    called: a failed check wherever it happens (never an inconclusive one, as on meta)."""
 
 
 def _rebuild_error(reply: dict[str, Any]) -> Exception:
@@ -60,7 +62,8 @@ class RemoteFunction:
         try:
             reply = self._session.request(request)
         except SessionFailed as failure:
-            raise NotebookStopped(str(failure)) from None
+            raise NotebookStopped(f"`{self.__name__}` stopped the notebook's process: {failure}") \
+                from None
         self.modified_arguments = ()
         if not isinstance(reply, dict) or not reply.get("ok"):
             raise _rebuild_error(reply if isinstance(reply, dict) else {})
