@@ -23,6 +23,20 @@ ASSIGNMENTS = [LINEAR, LOGISTIC, SOFTMAX]
 PYTHON = paths.ROOT / ".venv" / "bin" / "python"
 
 
+def _worth(stem: str, question: str | None = None) -> float:
+    """Points of one question of an assignment, or of all its questions."""
+    (assignment,) = [a for a in autograders.load_all() if a.stem == stem]
+    return sum(points for name, points, _ in assignment.columns if question in (None, name))
+
+
+#: Each assignment's points, and ada's: everything but her unscored 1.1 observations, and 1.5 of
+#: her 1.2 written answer (as ``out`` grades her).
+POSSIBLE = [f"{_worth(stem):g}" for stem in (LINEAR, LOGISTIC, SOFTMAX)]
+ADA = [f"{_worth(LINEAR) - _worth(LINEAR, 'learning_rate_observations'):g}",
+       f"{_worth(LOGISTIC) - _worth(LOGISTIC, 'training_observations') + 1.5:g}",
+       f"{_worth(SOFTMAX):g}"]
+
+
 @pytest.fixture(scope="module")
 def out(tmp_path_factory) -> Path:
     """A graded class: ada did everything (one written answer not scored yet), bo one function,
@@ -74,8 +88,8 @@ def test_canvas_file_has_canvas_columns_points_possible_and_a_row_per_roster_stu
     assert done.returncode == 0, done.stderr
     rows = _rows(out / "canvas_import.csv")
     assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *ASSIGNMENTS]
-    assert rows[1] == ["Points Possible", "", "", "", "", "27", "8", "17"]
-    assert rows[2] == ["Lovelace, Ada", "101", "S1", "ada@uni.edu", "Lab A", "25", "7.5", "17"]
+    assert rows[1] == ["Points Possible", "", "", "", "", *POSSIBLE]
+    assert rows[2] == ["Lovelace, Ada", "101", "S1", "ada@uni.edu", "Lab A", *ADA]
     assert rows[3] == ["Bo, Bo", "102", "S2", "bo@uni.edu", "Lab A", "5", "0", "0"]
     assert rows[4] == ["Dee, Dee", "103", "S3", "dee@uni.edu", "Lab B", "", "", ""]  # no submission
     assert len(rows) == 5
@@ -99,7 +113,7 @@ def test_moodle_file_identifies_students_by_email_from_a_spreadsheet_roster(out,
     assert result.path == out / "moodle_import.csv"
     rows = _rows(result.path)
     assert rows[0] == ["First name", "Last name", "ID number", "Email address", *ASSIGNMENTS]
-    assert rows[1:] == [["Ada", "Lovelace", "A1", "ada@uni.edu", "25", "7.5", "17"],
+    assert rows[1:] == [["Ada", "Lovelace", "A1", "ada@uni.edu", *ADA],
                         ["Bo", "Bo", "", "bo@uni.edu", "5", "0", "0"],
                         ["Cy", "Cy", "C3", "cy@uni.edu", "0", "0", "5"],
                         ["Eve", "Late", "E5", "eve@uni.edu", "", "", ""]]
