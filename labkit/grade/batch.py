@@ -171,17 +171,8 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def _hideable(folder: Path) -> bool:
-    """Whether a folder can be covered from student code without hiding what the kernel needs
-    (the kit, the interpreter, the home and temporary folders)."""
-    needed = [paths.ROOT, Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).parent,
-              Path.home(), Path(tempfile.gettempdir())]
-    return not any(_inside(Path(n), folder) for n in needed)
-
-
 def _manual_summary(sheet: manual.ScoreSheet, template: bool, problems: Path | None,
-                    questions: list[manual.WrittenQuestion], students: list[str], out: Path,
-                    warning: str) -> str:
+                    questions: list[manual.WrittenQuestion], students: list[str], out: Path) -> str:
     if not questions:
         return ""
     expected = len(questions) * len(set(students))
@@ -196,8 +187,6 @@ def _manual_summary(sheet: manual.ScoreSheet, template: bool, problems: Path | N
         lines.extend(f"  {problem}" for problem in sheet.problems[:20])
         if len(sheet.problems) > 20:
             lines.append(f"  ... and {len(sheet.problems) - 20} more")
-    if warning:
-        lines.append(warning)
     return "\n" + "\n".join(lines)
 
 
@@ -308,15 +297,10 @@ def grade_class(
             rows[entry] = row
     reused = len(rows)
     todo = [entry for entry in entries if entry not in rows]
-    # Student code must not see the class's submissions or results.
-    hidden = [submissions.resolve(), out.resolve()]
-    warning = ""
-    if not _inside(scores_path, out):
-        if _hideable(scores_path.resolve().parent):
-            hidden.append(scores_path.resolve().parent)
-        else:
-            warning = (f"warning: student code can read {scores_path} while it runs; keep the "
-                       "scores file inside OUT or in a folder of its own")
+    # Nothing of these is ever bound into a notebook's sandbox, nor any folder holding one of
+    # them (see sandbox.interpreter_folders): the class's submissions, its results and the scores
+    # given by hand, wherever that file lives.
+    hidden = [submissions.resolve(), out.resolve(), scores_path.resolve()]
     # On a terminal only (disable=None): a log file gets the summary line, not a bar.
     bar = tqdm(total=len(entries), initial=reused, unit="student", file=sys.stderr,
                disable=None if progress else True, dynamic_ncols=True)
@@ -343,6 +327,6 @@ def grade_class(
         f"graded {len(rows)} submissions ({len(todo)} new or changed, {reused} unchanged; "
         f"{with_problems} with problems) in {elapsed:.0f} s; results in {out}/grades.csv, "
         f"report in {out}/report.html, feedback in {out}/feedback/"
-    ) + _manual_summary(sheet, template, problems, questions, students, out, warning) + (
+    ) + _manual_summary(sheet, template, problems, questions, students, out) + (
         f"\nadded empty rows to {scores_path} for {sheet.added} score(s) of students new to it"
         if sheet.added else "")

@@ -167,8 +167,8 @@ def interpreter_folders(hidden: list[Path], cwd: Path | None = None) -> list[Pat
     Taken from the interpreter's prefixes and ``sys.path``, less what must stay out of sight:
     the folder the grader was started from (``python -m`` puts it on ``sys.path``), the kit
     (everything of it that the sandbox runs is imported before the fork) except a virtual
-    environment inside it, the hidden folders, the shared temporary folders, and any folder
-    holding one of them.
+    environment inside it, the hidden folders and files, the shared temporary folders, and any
+    folder holding one of them.
     """
     cwd = (cwd or Path.cwd()).resolve()
     prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
