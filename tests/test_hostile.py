@@ -52,6 +52,11 @@ def hostile_class(tmp_path_factory):
     _write(submissions, "perfect", _solution())
     _write(submissions, "loops_forever", _with_cell("while True:\n    pass"))
     _write(submissions, "sleeps", _with_cell("import time\ntime.sleep(10**6)"))
+    _write(submissions, "ignores_interrupt", _with_cell(
+        "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"))
+    _write(submissions, "swallows_interrupt", _with_cell(
+        "while True:\n    try:\n        while True:\n            pass\n    except KeyboardInterrupt:\n"
+        "        pass"))
     _write(submissions, "exits", _with_cell("import sys\nsys.exit(3)"))
     _write(submissions, "os_exit", _with_cell("import os\nos._exit(1)"))
     _write(submissions, "kills_parent", _with_cell(
@@ -145,9 +150,19 @@ def test_submissions_are_never_modified(hostile_class):
     assert tree_digest(hostile_class["submissions"]) == hostile_class["before"]
 
 
+@pytest.mark.parametrize("student", ["loops_forever", "sleeps"])
+def test_a_cell_out_of_time_is_interrupted_not_run_again(hostile_class, student):
+    """A cell over its time gets Jupyter's interrupt, and the notebook goes on in the same
+    process: nothing before it runs a second time."""
+    row = hostile_class["rows"][student]
+    _assert_full_1_1(row)
+    assert "ran longer than 20 s; it was interrupted there and the notebook went on" in row["notes"]
+    assert "graded without" not in row["notes"] and "KeyboardInterrupt" not in row["notes"]
+
+
 @pytest.mark.parametrize("student, said", [
-    ("loops_forever", "ran longer than 20 s"),
-    ("sleeps", "ran longer than 20 s"),
+    ("ignores_interrupt", "ran longer than 20 s"),
+    ("swallows_interrupt", "ran longer than 20 s"),
     ("os_exit", "ended the notebook's process"),
     ("kills_process_group", "ended the notebook's process"),
 ])

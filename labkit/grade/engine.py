@@ -24,6 +24,8 @@ from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
 
+import psutil
+
 from ..notebooks import EXPORT_MARKER, code_cell_sources
 from . import protocol
 from .sandbox import Limits, interpreter_folders, memory_usage
@@ -32,6 +34,20 @@ from .sandbox import Limits, interpreter_folders, memory_usage
 _MEMORY_POLL_SECONDS = 0.05
 #: At most this many cells are dropped from one notebook before the rest is graded as it stands.
 MAX_FATAL_CELLS = 3
+#: How long a cell interrupted for time has to stop before its process is stopped instead.
+INTERRUPT_GRACE_SECONDS = 5.0
+
+
+def _descends_from(pid: int, ancestor: int | None) -> bool:
+    """Whether ``pid`` is ``ancestor`` or one of its descendants, as the kernel says (the pid the
+    notebook's process reports is its claim; the grader signals only a process it started)."""
+    if ancestor is None:
+        return False
+    try:
+        return pid == ancestor or any(
+            child.pid == pid for child in psutil.Process(ancestor).children(recursive=True))
+    except psutil.Error:
+        return False
 
 
 class ForkServer:
@@ -108,6 +124,9 @@ class RunReport:
     cells: int = 0
     errors: dict[int, str] = field(default_factory=dict)
     fatal: dict[int, str] = field(default_factory=dict)
+    #: Cells stopped for time by an interrupt, after which the notebook went on in the same
+    #: process (no re-run): index -> why.
+    interrupted: dict[int, str] = field(default_factory=dict)
     output_bytes: int = 0
     output_head: str = ""
     confinement: dict[str, Any] = field(default_factory=dict)
@@ -149,6 +168,9 @@ class NotebookSession:
         # Resident memory allowed: what the process holds at start plus the limit.
         self._memory_ceiling = limits.memory_bytes + (1 << 30)
         self._keep = [str(folder) for folder in interpreter_folders(hidden)]
+        #: Counts the processes started for this notebook: what one process was sent (tensors it
+        #: keeps, see ``remote``) is unknown to the next.
+        self.generation = 0
 
     # -- process lifetime -------------------------------------------------------------------
 
@@ -168,6 +190,7 @@ class NotebookSession:
         self._drain = _OutputDrain(read_fd, self.limits.output_bytes)
         self._drain.start()
         self._memory_exceeded = False
+        self.generation += 1
 
     def kill(self) -> None:
         if self._pid is not None:
@@ -234,6 +257,8 @@ class NotebookSession:
         pid = started.get("pid")
         if started.get("event") != "started" or not isinstance(pid, int) or pid <= 0:
             raise ProtocolViolation("the notebook's process started wrongly")
+        if not _descends_from(pid, self._pid):
+            raise ProtocolViolation("the notebook's process named another process as its own")
         self._watch_pid = pid
         confinement = started.get("confinement")
         self.report.confinement = confinement if isinstance(confinement, dict) else {}
@@ -267,6 +292,23 @@ class NotebookSession:
         self.report.errors = {int(k): str(v)[:300] for k, v in errors.items()
                               if str(k).isdigit()}
 
+    def _interrupt(self, current: int, reason: str) -> Any:
+        """Stop a cell that ran out of time the way Jupyter's interrupt does (SIGINT: a
+        ``KeyboardInterrupt`` in the cell), so that the notebook goes on in the same process
+        rather than running again without the cell. Returns the runner's next message, or None
+        when the cell did not stop within ``INTERRUPT_GRACE_SECONDS`` (then the process is
+        stopped as before)."""
+        if self._memory_exceeded or self._watch_pid is None \
+                or time.monotonic() >= self.deadline:
+            return None
+        try:
+            os.kill(self._watch_pid, signal.SIGINT)
+            message = self._receive(INTERRUPT_GRACE_SECONDS)
+        except (TimeoutError, OSError, protocol.ChannelClosed, protocol.BadMessage):
+            return None
+        self.report.interrupted[current] = reason
+        return message
+
     def start(self) -> None:
         """Run the notebook's cells, dropping cells that hang or kill the process (re-running
         without them); raises ``SessionFailed`` when nothing more can run.
@@ -281,7 +323,15 @@ class NotebookSession:
             try:
                 self._started()
                 while True:
-                    message = self._receive(self.limits.cell_seconds)
+                    try:
+                        message = self._receive(self.limits.cell_seconds)
+                    except TimeoutError:
+                        if current is None:
+                            raise
+                        message = self._interrupt(current, self._why_stopped(
+                            f"code cell {current + 1}", self.limits.cell_seconds))
+                        if message is None:
+                            raise
                     event = message.get("event") if isinstance(message, dict) else None
                     if event == "cell":
                         current = self._next_cell(message, current)
@@ -310,11 +360,15 @@ class NotebookSession:
                 raise SessionFailed(reason)
             self.report.fatal[current] = reason
 
+    def ensure_running(self) -> None:
+        """Start the notebook again if an earlier call ended its process."""
+        if self._conn is None:
+            self.start()
+
     def request(self, message: dict[str, Any], seconds: float | None = None) -> Any:
         """Send one request and wait for its answer; restarts the notebook if it died earlier."""
         seconds = self.limits.call_seconds if seconds is None else seconds
-        if self._conn is None:
-            self.start()
+        self.ensure_running()
         try:
             protocol.send(self._conn, message)
             return self._receive(seconds)

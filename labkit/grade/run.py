@@ -110,7 +110,10 @@ def _crash_notes(errors: dict[int, str]) -> list[str]:
 
 def _session_notes(session: NotebookSession, limits: Limits) -> list[str]:
     report, notes = session.report, []
-    notes.extend(_crash_notes({i: t for i, t in report.errors.items() if i not in report.fatal}))
+    stopped = report.fatal.keys() | report.interrupted.keys()
+    notes.extend(_crash_notes({i: t for i, t in report.errors.items() if i not in stopped}))
+    for index, reason in sorted(report.interrupted.items()):
+        notes.append(f"{reason}; it was interrupted there and the notebook went on")
     for index, reason in sorted(report.fatal.items()):
         notes.append(f"{reason}; graded without code cell {index + 1}")
     if report.output_bytes > limits.output_bytes:
