@@ -33,7 +33,7 @@ from .paths import (
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _EXECUTABLE = {"run_autograder", "setup.sh"}
 #: The modules of labkit.checks every assignment's hidden tests use.
-SHARED_CHECKS = ("__init__.py", "core.py", "graded.py")
+SHARED_CHECKS = ("__init__.py", "core.py", "descent.py", "graded.py")
 
 
 class ReleaseError(RuntimeError):

@@ -10,10 +10,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
+
+from . import descent
 
 Tensor = torch.Tensor
 
@@ -185,6 +188,11 @@ def on_every_device(check: Callable[[torch.device], None]) -> None:
                 pass
 
 
+def _raised(error: Exception, name: str, args: Sequence[Any]) -> CheckFailed:
+    failure = PlacementFailed if _is_placement_error(error) else CheckFailed
+    return failure(f"`{name}` raised {short_error(error)}\n  when called with {describe(tuple(args))}.")
+
+
 def _invoke(fn: Any, name: str, args: Sequence[Any]) -> Any:
     fn = require_function(fn, name)
     try:
@@ -192,16 +200,17 @@ def _invoke(fn: Any, name: str, args: Sequence[Any]) -> Any:
     except CheckFailed:
         raise
     except Exception as error:  # the student's code may raise anything
-        failure = PlacementFailed if _is_placement_error(error) else CheckFailed
-        raise failure(
-            f"`{name}` raised {short_error(error)}\n  when called with {describe(tuple(args))}."
-        ) from None
+        raise _raised(error, name, args) from None
 
 
 def call(fn: Any, name: str, *args: Any) -> Any:
     """Call a student's function on copies of ``args``; any error becomes a failed check that
-    names it. Checks may read ``args`` afterwards: the function never saw them."""
-    return _invoke(fn, name, copies(args))
+    names it. Checks may read ``args`` afterwards: the function never saw them.
+
+    A function whose ``receives_copies`` is true (a notebook's function called in its own
+    process) gets the arguments themselves: they reach it as copies anyway, and passing the same
+    objects lets the transport send a training loop's data once rather than at every step."""
+    return _invoke(fn, name, args if getattr(fn, "receives_copies", False) else copies(args))
 
 
 def expect_tensor(
@@ -432,3 +441,79 @@ def check_placement(fn: Any, name: str, args: Sequence[Any]) -> None:
         check_on_cuda(fn, name, args)
     else:
         check_meta_propagation(fn, name, args)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training: gradient descent driven by the student's gradient, under a time budget.
+
+#: A training check may take this many times what the reference gradient takes on the grading
+#: machine, and at least MIN_BUDGET_SECONDS. 10 (rather than a looser 50) keeps a batch's time
+#: decided by its fast notebooks: the reference (autograd) needs 0.02-0.3 s for a whole training
+#: here, so the budgets are 2-3 s; a gradient that loops over the 260 digits in Python needs about
+#: 5 s, one that also loops over the classes about 30 s, and either is stopped within the budget.
+BUDGET_FACTOR = 10.0
+
+
+class TooSlow(CheckFailed):
+    """A training the student's function could not finish within its budget."""
+
+
+MIN_BUDGET_SECONDS = 2.0
+#: The reference is timed on this many steps (the fastest of PROBE_REPEATS runs), scaled up.
+PROBE_STEPS = 20
+PROBE_REPEATS = 3
+_reference_seconds: dict[tuple, float] = {}
+
+
+def reference_seconds(reference: Callable[..., Tensor], start: Tensor, args: Sequence[Any],
+                      steps: int, alpha: float) -> float:
+    """What ``steps`` steps of the reference descent take on this machine (measured once per
+    process and kind of input)."""
+    key = (reference, start.device.type, tuple(start.shape), start.dtype,
+           tuple((tuple(a.shape), a.dtype) for a in args if isinstance(a, Tensor)), steps)
+    if key not in _reference_seconds:
+        probe = min(steps, PROBE_STEPS)
+        fastest = min(
+            descent.descend(reference, start, args, alpha=alpha, steps=probe,
+                            seconds=math.inf).seconds
+            for _ in range(PROBE_REPEATS))
+        _reference_seconds[key] = fastest / probe * steps
+    return _reference_seconds[key]
+
+
+def train(fn: Any, name: str, start: Tensor, args: Sequence[Any], *, alpha: float, steps: int,
+          reference: Callable[..., Tensor], what: str, how_to_speed_up: str) -> Tensor:
+    """``steps`` steps of ``theta <- theta - alpha * fn(theta, *args)`` from ``start``.
+
+    A function of the notebook runs the loop in its own process (``fn.descend``): one round trip
+    instead of one per step. The loop has a budget, ``BUDGET_FACTOR`` times the reference's time
+    here (at least ``MIN_BUDGET_SECONDS``); a function too slow for it fails with a message that
+    says so and how to speed it up (``how_to_speed_up``), after at most the budget, and usually
+    after a few steps. ``what`` names the training in messages ("gradient descent on 200 rows").
+    A step that is not a tensor of theta's shape and dtype fails as ``expect_tensor`` says.
+    """
+    fn = require_function(fn, name)
+    budget = max(MIN_BUDGET_SECONDS,
+                 BUDGET_FACTOR * reference_seconds(reference, start, args, steps, alpha))
+    runner = getattr(fn, "descend", None)
+    try:
+        if runner is not None:
+            outcome = runner(start, args, alpha=alpha, steps=steps, seconds=budget)
+        else:
+            outcome = descent.descend(fn, start, args, alpha=alpha, steps=steps, seconds=budget)
+    except CheckFailed:
+        raise
+    except Exception as error:  # the student's code may raise anything
+        raise _raised(error, name, (start, *args)) from None
+    if outcome.bad_step is not None:
+        expect_tensor(outcome.bad_step, name, shape=start.shape, dtype=start.dtype,
+                      args=(start, *args))
+    if outcome.over_budget:
+        projected = outcome.seconds / max(outcome.steps, 1) * steps
+        raise TooSlow(
+            f"`{name}` is too slow for the grader: {steps} steps of {what} would take about "
+            f"{projected:.0f} s at the speed of its first {outcome.steps}, and the grader "
+            f"allows {budget:.1f} s ({BUDGET_FACTOR:.0f} times what the reference gradient takes, "
+            f"at least {MIN_BUDGET_SECONDS:.0f} s). {how_to_speed_up}"
+        )
+    return outcome.theta

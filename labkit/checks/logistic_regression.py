@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from . import core
-from .graded import FLOAT32, FLOAT64_PROBABILITIES, Args, GradedFunction, random_matrix
+from .graded import FLOAT32, FLOAT64, FLOAT64_PROBABILITIES, Args, GradedFunction, random_matrix
 
 NAME = "logistic_regression_loss_grad"
 
@@ -45,6 +45,8 @@ MAX_TEST_BCE = 0.30
 GRAD_CHECK_H = 1e-5
 GRAD_CHECK_MAX_ERROR = 1e-5
 GRAD_CHECK_COORDINATES = 20
+#: Rows on which a gradient too slow to train within the budget is judged instead.
+SLOW_CASE_ROWS = 20
 
 
 def nll(theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -245,17 +247,26 @@ def check_training(fn: Any) -> None:
     Same data, split, start, step and number of epochs as the notebook; the model is judged on the
     test rows by accuracy and mean BCE against bounds the reference meets with margin (see
     MIN_TEST_ACCURACY and MAX_TEST_BCE).
+
+    The notebook does not ask for vectorised code, so a gradient too slow for the training budget
+    (``core.train``) is not failed for it: its values are judged instead on the first
+    SLOW_CASE_ROWS training rows, against the reference, and the check passes if they are right.
     """
     X_train, y_train, X_test, y_test, theta0 = digits_split()
 
     def on(device: torch.device) -> None:
         X_d, y_d = X_train.to(device), y_train.to(device)
-        theta = theta0.to(device)
-        for _ in range(EPOCHS):
-            step = core.call(fn, NAME, theta, X_d, y_d)
-            core.expect_tensor(step, NAME, shape=theta.shape, dtype=torch.float64,
-                               args=(theta, X_d, y_d))
-            theta = theta - ALPHA * step.detach().to(device)  # placement is the devices check's
+        try:
+            theta = core.train(fn, NAME, theta0.to(device), (X_d, y_d), alpha=ALPHA, steps=EPOCHS,
+                               reference=_autograd_gradient, what="gradient descent on the digits",
+                               how_to_speed_up="")
+        except core.TooSlow:
+            small = (theta0, X_train[:SLOW_CASE_ROWS], y_train[:SLOW_CASE_ROWS])
+            result = core.call(fn, NAME, *(t.to(device) for t in small))
+            core.expect_tensor(result, NAME, shape=theta0.shape, dtype=torch.float64, args=small)
+            core.expect_close(result, _autograd_gradient(*small), NAME, rtol=FLOAT64.rtol,
+                              atol=FLOAT64.atol, args=small, what="gradient entries")
+            return
         logits = X_test @ theta.detach().to(device="cpu", dtype=torch.float64)
         if not bool(torch.isfinite(logits).all()):
             raise core.CheckFailed(

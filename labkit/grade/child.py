@@ -16,6 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from ..checks import descent
 from ..notebooks import EXPORT_MARKER, code_cell_sources
 from . import protocol, sandbox
 
@@ -94,20 +95,68 @@ def _changed(before: Any, after: Any) -> bool:
     return not torch.equal(after.detach(), values)
 
 
+#: Tensors the grader sent once and refers to by id in later calls (``remote.KeptTensors``): the
+#: first copy received, never handed to student code; each call gets a clone.
+_kept: dict[int, Any] = {}
+
+
+def _arguments(request: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+    """A call's arguments, and the state each must keep (``_state``), taking kept tensors from
+    ``_kept`` and keeping the ones the grader asks to keep."""
+    for kept_id in request.get("drop", []):
+        _kept.pop(kept_id, None)
+    keep = {int(index): int(kept_id) for index, kept_id in request.get("keep", [])}
+    args, before = [], []
+    for index, item in enumerate(request["args"]):
+        if isinstance(item, dict) and "__kept__" in item:
+            pristine = _kept[int(item["__kept__"])]
+            args.append(pristine.clone())
+            before.append((pristine, False, None))
+            continue
+        value = protocol.decode(item)
+        if index in keep:
+            _kept[keep[index]] = value
+            args.append(value.clone())
+            before.append((value, False, None))
+        else:
+            args.append(value)
+            before.append(_state(value))
+    return args, before
+
+
 def _call(namespace: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     """Call a function of the notebook. The reply names the arguments the call changed (it does
     not carry them: the grader's own copies never change)."""
+    args, before = _arguments(request)  # first: it also keeps and drops what the grader says
     fn = namespace.get(request["name"])
     if not callable(fn):
         return {"ok": False, "type": "NameError", "message": f"{request['name']} is not a function"}
-    args = [protocol.decode(item) for item in request["args"]]
-    before = [_state(a) for a in args]
     try:
         result = fn(*args)
     except BaseException as error:  # student code may raise anything, SystemExit included
         return {"ok": False, "type": type(error).__name__, "message": _first_line(error)}
     changed = [i for i, (arg, state) in enumerate(zip(args, before)) if _changed(state, arg)]
     return {"ok": True, "result": protocol.encode(result), "changed": changed}
+
+
+def _descend(namespace: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+    """Gradient descent with a function of the notebook (``labkit.descent``); the reply carries
+    the final parameters, or the step that was not a tensor like them."""
+    args, _ = _arguments(request)
+    fn = namespace.get(request["name"])
+    if not callable(fn):
+        return {"ok": False, "type": "NameError", "message": f"{request['name']} is not a function"}
+    start = protocol.decode(request["start"])
+    try:
+        outcome = descent.descend(fn, start, args, alpha=float(request["alpha"]),
+                                  steps=int(request["steps"]), seconds=float(request["seconds"]))
+    except BaseException as error:  # student code may raise anything, SystemExit included
+        return {"ok": False, "type": type(error).__name__, "message": _first_line(error)}
+    reply = {"ok": True, "theta": protocol.encode(outcome.theta), "steps": outcome.steps,
+             "seconds": outcome.seconds, "over_budget": outcome.over_budget}
+    if outcome.bad_step is not None:
+        reply["bad_step"] = protocol.encode(outcome.bad_step)
+    return reply
 
 
 def serve(conn: socket.socket, namespace: dict[str, Any]) -> None:
@@ -124,6 +173,8 @@ def serve(conn: socket.socket, namespace: dict[str, Any]) -> None:
                          else {"kind": "missing"})
             elif op == "call":
                 reply = _call(namespace, request)
+            elif op == "descend":
+                reply = _descend(namespace, request)
             elif op == "bye":
                 return
             else:

@@ -45,6 +45,7 @@ def _preload() -> None:
     # Everything of the kit that a confined process runs: its folder is covered there. The
     # seccomp library is loaded here too (finding it runs ldconfig, which the sandbox lacks).
     from .. import notebooks, paths  # noqa: F401
+    from ..checks import descent  # noqa: F401
     from . import child, namespaces, protocol, sandbox  # noqa: F401
 
     try:

@@ -9,8 +9,12 @@ student's code never touched: patching torch or the checks inside the notebook c
 from __future__ import annotations
 
 import builtins
+import weakref
 from typing import Any
 
+import torch
+
+from ..checks import descent
 from ..checks.core import CheckFailed
 from . import protocol
 from .engine import NotebookSession, SessionFailed
@@ -40,17 +44,79 @@ def _rebuild_error(reply: dict[str, Any]) -> Exception:
     return StudentError(f"{kind}: {message}" if message else kind)
 
 
+#: How long the grader waits past a descent's budget for the step in progress.
+DESCENT_GRACE_SECONDS = 5.0
+
+
+class KeptTensors:
+    """The grader's tensors that the notebook's process already holds, so that a training loop's
+    data (the same X and y at every step) crosses the connection once, not at every call.
+
+    A tensor is referred to by the object itself, while it lives and is unchanged (its version
+    counter): a tensor changed in place, or a new one with the same values, is sent again. The
+    process keeps the first copy it received untouched and hands each call a fresh clone of it,
+    so a function that changes its argument in place changes nothing later calls see. Ids of
+    tensors the grader has dropped go with the next call, and the process drops them too.
+    """
+
+    #: Smaller tensors are sent every time: their copies cost less than the bookkeeping.
+    MIN_BYTES = 4096
+
+    def __init__(self) -> None:
+        self._held: dict[int, tuple[weakref.ref, int, int]] = {}
+        self._dropped: list[int] = []
+        self._next_id = 0
+        self.generation = -1
+
+    def reset(self, generation: int) -> None:
+        """A new process holds nothing yet."""
+        if generation != self.generation:
+            self._held.clear()
+            self._dropped.clear()
+            self.generation = generation
+
+    def _forget(self, key: int, kept_id: int) -> None:
+        held = self._held.get(key)
+        if held is not None and held[2] == kept_id:
+            del self._held[key]
+            self._dropped.append(kept_id)
+
+    def arguments(self, args: tuple[Any, ...]) -> dict[str, Any]:
+        """The ``args``, ``keep`` and ``drop`` fields of a call request."""
+        encoded, keep = [], []
+        for index, value in enumerate(args):
+            if not isinstance(value, torch.Tensor) or value.device.type == "meta" \
+                    or value.numel() * value.element_size() < self.MIN_BYTES:
+                encoded.append(protocol.encode(value))
+                continue
+            held = self._held.get(id(value))
+            if held is not None and held[0]() is value and held[1] == value._version:
+                encoded.append({"__kept__": held[2]})
+                continue
+            kept_id, self._next_id = self._next_id, self._next_id + 1
+            key = id(value)
+            self._held[key] = (weakref.ref(value, lambda _, k=key, i=kept_id: self._forget(k, i)),
+                               value._version, kept_id)
+            encoded.append(protocol.encode(value))
+            keep.append([index, kept_id])
+        dropped, self._dropped = self._dropped, []
+        return {"args": encoded, "keep": keep, "drop": dropped}
+
+
 class RemoteFunction:
     """Calls the student's function of this name in the notebook's process.
 
     The arguments travel as copies: whatever the function does to them in place happens to the
     notebook's copies, never to the grader's, so a check may keep using its own tensors after a
-    call. What the last call changed (values, shape, dtype, ``requires_grad`` or ``.grad``) is
-    reported in ``modified_arguments``, for the check that inputs are left alone.
+    call (``receives_copies``: ``core.call`` need not copy them first). What the last call changed
+    (values, shape, dtype, ``requires_grad`` or ``.grad``) is reported in ``modified_arguments``,
+    for the check that inputs are left alone.
     """
 
-    def __init__(self, session: NotebookSession, name: str):
-        self._session, self.__name__ = session, name
+    receives_copies = True
+
+    def __init__(self, session: NotebookSession, name: str, kept: KeptTensors):
+        self._session, self.__name__, self._kept = session, name, kept
         #: Indexes of the positional arguments the last call changed in place.
         self.modified_arguments: tuple[int, ...] = ()
 
@@ -58,8 +124,10 @@ class RemoteFunction:
         return f"<student function {self.__name__}>"
 
     def __call__(self, *args: Any) -> Any:
-        request = {"op": "call", "name": self.__name__, "args": [protocol.encode(a) for a in args]}
         try:
+            self._session.ensure_running()
+            self._kept.reset(self._session.generation)
+            request = {"op": "call", "name": self.__name__, **self._kept.arguments(args)}
             reply = self._session.request(request)
         except SessionFailed as failure:
             raise NotebookStopped(f"`{self.__name__}` stopped the notebook's process: {failure}") \
@@ -73,6 +141,34 @@ class RemoteFunction:
                 {i for i in changed if isinstance(i, int) and 0 <= i < len(args)}))
         return protocol.decode(reply.get("result"))
 
+    def descend(self, start: torch.Tensor, args: tuple[Any, ...], *, alpha: float, steps: int,
+                seconds: float) -> descent.Descent:
+        """Gradient descent with this function, run in the notebook's process
+        (``labkit.descent``): one round trip rather than one per step. The process stops the
+        loop at ``seconds``; the grader waits ``DESCENT_GRACE_SECONDS`` longer for a step in
+        progress, then stops the process."""
+        try:
+            self._session.ensure_running()
+            self._kept.reset(self._session.generation)
+            request = {"op": "descend", "name": self.__name__, "start": protocol.encode(start),
+                       "alpha": alpha, "steps": steps, "seconds": seconds,
+                       **self._kept.arguments(tuple(args))}
+            reply = self._session.request(request, seconds + DESCENT_GRACE_SECONDS)
+        except SessionFailed as failure:
+            raise NotebookStopped(f"`{self.__name__}` stopped the notebook's process: {failure}") \
+                from None
+        if not isinstance(reply, dict) or not reply.get("ok"):
+            raise _rebuild_error(reply if isinstance(reply, dict) else {})
+        theta = protocol.decode(reply.get("theta"))
+        done, spent = reply.get("steps"), reply.get("seconds")
+        if not isinstance(theta, torch.Tensor) or not isinstance(done, int) \
+                or not isinstance(spent, (int, float)):
+            raise NotebookStopped(f"`{self.__name__}`: the notebook's process answered wrongly")
+        return descent.Descent(theta=theta, steps=done, seconds=float(spent),
+                               over_budget=bool(reply.get("over_budget")),
+                               bad_step=protocol.decode(reply["bad_step"]) if "bad_step" in reply
+                               else None)
+
 
 class RemoteEnv(dict):
     """The notebook's global names, fetched on demand (what otter's tests receive as ``env``)."""
@@ -80,6 +176,7 @@ class RemoteEnv(dict):
     def __init__(self, session: NotebookSession):
         super().__init__()
         self._session = session
+        self._kept = KeptTensors()
 
     def get(self, name: str, default: Any = None) -> Any:
         try:
@@ -88,7 +185,7 @@ class RemoteEnv(dict):
             return default
         kind = reply.get("kind") if isinstance(reply, dict) else None
         if kind == "function":
-            return RemoteFunction(self._session, name)
+            return RemoteFunction(self._session, name, self._kept)
         if kind in ("tensor", "value"):
             return protocol.decode(reply.get("value"))
         if kind == "other":
