@@ -19,7 +19,6 @@ import json
 import multiprocessing
 import multiprocessing.util
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -31,9 +30,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .. import paths
-from . import autograders, discover, gradebook, manual, run, sandbox, secret
+from . import autograders, classfiles, discover, gradebook, manual, run, sandbox, secret
 from .engine import ForkServer
-from .pages import write_pages
 from .sandbox import Limits
 
 #: Bump when the meaning of a recorded row changes, so that old records are not reused.
@@ -166,50 +164,6 @@ def _save_record(out: Path, entry: Path, fingerprint: str, row: gradebook.Studen
         {"entry": entry.name, "fingerprint": fingerprint, "row": dataclasses.asdict(row)}))
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    path, folder = path.resolve(), folder.resolve()
-    return path == folder or folder in path.parents
-
-
-def _manual_summary(sheet: manual.ScoreSheet, template: bool, problems: Path | None,
-                    questions: list[manual.WrittenQuestion], students: list[str], out: Path) -> str:
-    if not questions:
-        return ""
-    expected = len(questions) * len(set(students))
-    lines = [f"written questions: pages in {out}/manual/; "
-             + (f"wrote a template for their scores at {sheet.path} (fill in points, then run "
-                "make grade again)" if template else
-                f"merged {sheet.recorded} of {expected} scores from {sheet.path}"
-                + ("" if sheet.recorded == expected else "; the others are not graded yet"))]
-    if problems is not None:
-        lines.append(f"{len(sheet.problems)} row(s) of {sheet.path.name} skipped, listed in "
-                     f"{problems}:")
-        lines.extend(f"  {problem}" for problem in sheet.problems[:20])
-        if len(sheet.problems) > 20:
-            lines.append(f"  ... and {len(sheet.problems) - 20} more")
-    return "\n" + "\n".join(lines)
-
-
-def _write_class_files(out: Path, assignments: list[autograders.Assignment], entries: list[Path],
-                       rows: dict[Path, gradebook.StudentRow], sheet: manual.ScoreSheet,
-                       questions: list[manual.WrittenQuestion], students: list[str],
-                       scores_path: Path) -> None:
-    """The gradebook, the question list, the written answers' pages, the feedback and the
-    report, from the rows graded so far: written whatever stopped the grading."""
-    gradebook.write_grades(out / "grades.csv", assignments, list(rows.values()), sheet.points)
-    gradebook.write_questions(out / "questions.csv", assignments)
-    manual.prepare_scores_file(scores_path, students, questions, sheet)
-    gradebook.write_comments(out, sheet.comments)
-    manual.write_problems(out, sheet)
-    shown = str(scores_path) if not _inside(scores_path, out) else \
-        str(scores_path.resolve().relative_to(out.resolve()))
-    manual.write_pages(out, questions, manual.collect(entries, [a.stem for a in assignments], questions),
-                       sheet.points, scores_file=shown)
-    # Pages are remade whole, so a student no longer in SUBMISSIONS keeps no page.
-    shutil.rmtree(out / "feedback", ignore_errors=True)
-    write_pages(out)
-
-
 #: A submission whose grading has ended this many worker processes gets a row with a note.
 MAX_WORKER_DEATHS = 2
 
@@ -317,16 +271,15 @@ def grade_class(
                             record)
     finally:
         bar.close()
-        _write_class_files(out, assignments, entries, rows, sheet, questions, students,
-                           scores_path)
-    template = bool(questions) and not sheet.exists
-    problems = out / manual.PROBLEMS_FILE if sheet.problems else None
+        answers = manual.collect(entries, [a.stem for a in assignments], questions)
+        # In the order of SUBMISSIONS, not of completion: the same class gives the same files.
+        classfiles.write_class_files(
+            out, assignments, [rows[entry] for entry in entries if entry in rows], answers, sheet,
+            questions, students, scores_path)
     with_problems = sum(1 for row in rows.values() if gradebook.has_problems(row.notes))
     elapsed = time.monotonic() - started
     return (
         f"graded {len(rows)} submissions ({len(todo)} new or changed, {reused} unchanged; "
         f"{with_problems} with problems) in {elapsed:.0f} s; results in {out}/grades.csv, "
         f"report in {out}/report.html, feedback in {out}/feedback/"
-    ) + _manual_summary(sheet, template, problems, questions, students, out) + (
-        f"\nadded empty rows to {scores_path} for {sheet.added} score(s) of students new to it"
-        if sheet.added else "")
+    ) + classfiles.scores_summary(sheet, questions, students, out, scores_path)
