@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import paths
+
+if TYPE_CHECKING:
+    from .grade.shards import Shard
 
 
 def _release(args: argparse.Namespace) -> int:
@@ -28,9 +32,20 @@ def _grade(args: argparse.Namespace) -> int:
                     memory_bytes=args.memory_mb << 20, confine=not args.unconfined)
     summary = grade_class(Path(args.submissions), Path(args.out), workers=args.workers,
                           limits=limits, progress=True,
-                          manual_scores=Path(args.manual_scores) if args.manual_scores else None)
+                          manual_scores=Path(args.manual_scores) if args.manual_scores else None,
+                          shard=args.shard)
     print(summary)
     return 0
+
+
+def _shard(text: str) -> "Shard":
+    """``--shard K/N``; a bad one is refused by argparse with the reason, in one line."""
+    from .grade.shards import parse
+
+    try:
+        return parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -71,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="CSV of scores given by hand to the written questions (student,"
                             "assignment,question,points; default OUT/manual_scores.csv, written "
                             "as a template when absent)")
+    grade.add_argument("--shard", type=_shard, default=None, metavar="K/N",
+                       help="grade only shard K of N (K from 0 to N-1, as SLURM_ARRAY_TASK_ID or "
+                            "JOB_COMPLETION_INDEX); each shard into its own OUT, then merge them")
     grade.set_defaults(run=_grade)
 
     export = commands.add_parser("export", help="write a graded OUT as an LMS gradebook import")

@@ -30,7 +30,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .. import paths
-from . import autograders, classfiles, discover, gradebook, manual, run, sandbox, secret
+from . import (autograders, classfiles, discover, gradebook, manual, run, sandbox, secret,
+               shards)
 from .engine import ForkServer
 from .sandbox import Limits
 
@@ -130,6 +131,22 @@ def grading_fingerprint(assignments: list[autograders.Assignment], limits: Limit
     return digest.hexdigest()
 
 
+def release_fingerprint(assignments: list[autograders.Assignment]) -> str:
+    """What the class files depend on besides the rows and the answers: the released
+    assignments (their questions and points, and the notebooks the written questions' prompts
+    and solutions come from). A merge checks it, so that shards are merged by the kit that graded
+    them; it holds no secret, so the merging machine needs none."""
+    digest = hashlib.sha256(f"v{RECORD_VERSION}".encode())
+    for assignment in assignments:
+        digest.update(repr((assignment.stem, assignment.questions, assignment.manual)).encode())
+        for path in (assignment.zip_path, paths.student_notebook(assignment.stem),
+                     paths.solution_notebook(assignment.stem)):
+            digest.update(path.name.encode() + b"\0")
+            if path.is_file():
+                _digest_file(digest, path)
+    return digest.hexdigest()
+
+
 def entry_fingerprint(entry: Path, grading: str) -> str:
     digest = hashlib.sha256(grading.encode())
     files = sorted(p for p in entry.rglob("*") if p.is_file()) if entry.is_dir() else [entry]
@@ -142,17 +159,19 @@ def entry_fingerprint(entry: Path, grading: str) -> str:
     return digest.hexdigest()
 
 
-def _record_path(out: Path, entry: Path) -> Path:
-    name = hashlib.sha256(entry.name.encode()).hexdigest()[:24]
+def record_path(out: Path, entry: str) -> Path:
+    """Where the row of the entry named ``entry`` is recorded."""
+    name = hashlib.sha256(entry.encode()).hexdigest()[:24]
     return out / "records" / f"{name}.json"
 
 
-def _load_record(out: Path, entry: Path, fingerprint: str) -> gradebook.StudentRow | None:
+def load_record(out: Path, entry: str, fingerprint: str) -> gradebook.StudentRow | None:
+    """The recorded row of the entry named ``entry``, if it was graded as ``fingerprint`` says."""
     try:
-        record = json.loads(_record_path(out, entry).read_text("utf-8"))
+        record = json.loads(record_path(out, entry).read_text("utf-8"))
     except (OSError, ValueError):
         return None
-    if record.get("fingerprint") != fingerprint or record.get("entry") != entry.name:
+    if record.get("fingerprint") != fingerprint or record.get("entry") != entry:
         return None
     row = record["row"]
     return gradebook.StudentRow(student=row["student"], points=dict(row["points"]),
@@ -160,7 +179,7 @@ def _load_record(out: Path, entry: Path, fingerprint: str) -> gradebook.StudentR
 
 
 def _save_record(out: Path, entry: Path, fingerprint: str, row: gradebook.StudentRow) -> None:
-    gradebook.write_atomically(_record_path(out, entry), json.dumps(
+    gradebook.write_atomically(record_path(out, entry.name), json.dumps(
         {"entry": entry.name, "fingerprint": fingerprint, "row": dataclasses.asdict(row)}))
 
 
@@ -217,7 +236,7 @@ def _grade_in_pools(todo: list[Path], tmp: Path, out: Path, workers: int, worker
 
 def grade_class(
     submissions: Path, out: Path, *, workers: int | None = None, limits: Limits | None = None,
-    progress: bool = False, manual_scores: Path | None = None,
+    progress: bool = False, manual_scores: Path | None = None, shard: shards.Shard | None = None,
 ) -> str:
     """Grade every entry of ``submissions`` into ``out``; returns a summary (one line, and a few
     more about the written questions).
@@ -225,6 +244,9 @@ def grade_class(
     ``manual_scores`` is the CSV file of scores given by hand to written questions (default
     ``OUT/manual_scores.csv``): merged into ``grades.csv`` when it exists, written as a template
     when it does not.
+
+    ``shard`` grades only the students of that shard (``shards.shard_of``), and leaves in OUT what
+    ``merge`` needs besides their records: their written answers and which entries the shard owns.
     """
     started = time.monotonic()
     if not submissions.is_dir():
@@ -233,11 +255,15 @@ def grade_class(
     if not assignments:
         raise SystemExit("no released autograders found: run `make release` first")
     entries = sorted(p for p in submissions.iterdir() if not p.name.startswith("."))
+    if shard is not None:
+        entries = [entry for entry in entries
+                   if shards.shard_of(discover.student_id(entry), shard.n) == shard.k]
     workers = workers or os.cpu_count() or 1
     limits = limits or Limits()
     if limits.confine and (reason := sandbox.probe()) is not None:
         raise SystemExit(f"cannot confine student code on this machine: {reason}")
     out.mkdir(parents=True, exist_ok=True)
+    shards.remove_manifest(out)
     # The scores given by hand, read first so that every write of grades.csv carries them.
     questions = manual.written_questions(assignments)
     students = [discover.student_id(entry) for entry in entries]
@@ -247,7 +273,7 @@ def grade_class(
     fingerprints = {entry: entry_fingerprint(entry, grading) for entry in entries}
     rows: dict[Path, gradebook.StudentRow] = {}
     for entry in entries:
-        if (row := _load_record(out, entry, fingerprints[entry])) is not None:
+        if (row := load_record(out, entry.name, fingerprints[entry])) is not None:
             rows[entry] = row
     reused = len(rows)
     todo = [entry for entry in entries if entry not in rows]
@@ -276,9 +302,13 @@ def grade_class(
         classfiles.write_class_files(
             out, assignments, [rows[entry] for entry in entries if entry in rows], answers, sheet,
             questions, students, scores_path)
+    if shard is not None:
+        shards.write_manifest(out, shards.Manifest(
+            shard, grading, release_fingerprint(assignments),
+            {entry.name: fingerprints[entry] for entry in entries}, answers))
     with_problems = sum(1 for row in rows.values() if gradebook.has_problems(row.notes))
     elapsed = time.monotonic() - started
-    return (
+    return (f"shard {shard} of {submissions}: " if shard is not None else "") + (
         f"graded {len(rows)} submissions ({len(todo)} new or changed, {reused} unchanged; "
         f"{with_problems} with problems) in {elapsed:.0f} s; results in {out}/grades.csv, "
         f"report in {out}/report.html, feedback in {out}/feedback/"
