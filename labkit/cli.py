@@ -48,6 +48,20 @@ def _shard(text: str) -> "Shard":
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _merge(args: argparse.Namespace) -> int:
+    from .grade.merge import MergeError, merge_shards
+
+    try:
+        summary = merge_shards([Path(p) for p in args.shards], Path(args.out),
+                               manual_scores=Path(args.manual_scores) if args.manual_scores else None,
+                               allow_missing=args.allow_missing)
+    except MergeError as error:
+        print(f"merge refused: {error}", file=sys.stderr)
+        return 1
+    print(summary)
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from .grade.lms import ExportError, export
 
@@ -90,6 +104,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="grade only shard K of N (K from 0 to N-1, as SLURM_ARRAY_TASK_ID or "
                             "JOB_COMPLETION_INDEX); each shard into its own OUT, then merge them")
     grade.set_defaults(run=_grade)
+
+    merge = commands.add_parser(
+        "merge", help="merge the OUTs of shards graded with grade --shard into one OUT")
+    merge.add_argument("shards", nargs="+", metavar="SHARD_OUT",
+                       help="the shards' OUT folders, every shard of the class")
+    merge.add_argument("--out", default=str(paths.DEFAULT_GRADES),
+                       help="the merged results folder (default grades)")
+    merge.add_argument("--manual-scores", default=None, metavar="PATH",
+                       help="CSV of scores given by hand to the written questions, as for grade "
+                            "(default OUT/manual_scores.csv, written as a template when absent)")
+    merge.add_argument("--allow-missing", action="store_true",
+                       help="merge even when shards are missing (their students are left out)")
+    merge.set_defaults(run=_merge)
 
     export = commands.add_parser("export", help="write a graded OUT as an LMS gradebook import")
     export.add_argument("--lms", required=True, choices=["canvas", "moodle"],
