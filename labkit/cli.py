@@ -38,7 +38,7 @@ def _grade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _shard(text: str) -> "Shard":
+def _shard(text: str) -> Shard:
     """``--shard K/N``; a bad one is refused by argparse with the reason, in one line."""
     from .grade.shards import parse
 

@@ -21,13 +21,13 @@ import pytest
 
 from labkit import paths
 from labkit.cli import build_parser
-from labkit.grade import manual, shards
+from labkit.grade import batch, manual, shards
 from labkit.grade.merge import MergeError, merge_shards
-from tests.conftest import tree_digest
+from .conftest import tree_digest
 
 LINEAR, LOGISTIC = "1_1_linear_regression", "1_2_logistic_regression"
-#: Student -> shard of two; the names are chosen so that each shard gets a graded notebook and
-#: a student with problems (checked below, so a change of the hashing cannot empty a shard).
+#: Student -> shard of two; the names are chosen so that each shard gets two students and a
+#: notebook that runs (checked below, so that a change of the hashing cannot empty a shard).
 SHARD_OF = {"ada": 0, "bo": 0, "broken": 1, "di": 1}
 
 
@@ -82,6 +82,19 @@ def test_makefile_passes_the_shard_and_merges() -> None:
     makefile = (paths.ROOT / "Makefile").read_text("utf-8")
     assert "SHARD ?=" in makefile and "--shard $(SHARD)" in makefile
     assert "\nmerge:" in makefile and "-m labkit merge" in makefile
+
+
+def test_a_shard_without_students_still_merges(tmp_path) -> None:
+    """With more shards than students some shards own nobody; they must finish all the same."""
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    shutil.copy(paths.student_notebook(LOGISTIC), submissions / "ada.ipynb")
+    empty = shards.Shard(1 - SHARD_OF["ada"], 2)
+    summary = batch.grade_class(submissions, tmp_path / "shard", workers=1, shard=empty)
+    assert summary.startswith(f"shard {empty} of {submissions}: graded 0 submissions")
+    assert shards.read_manifest(tmp_path / "shard").entries == {}
+    merge_shards([tmp_path / "shard"], tmp_path / "out", allow_missing=True)
+    assert _students(tmp_path / "out") == [] and (tmp_path / "out" / "report.html").is_file()
 
 
 # --- graded in shards, then merged -----------------------------------------------------------
