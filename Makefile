@@ -14,15 +14,21 @@ TIMEOUT ?= 600
 MANUAL_SCORES ?=
 # UNCONFINED=1 grades without confining student code (only where user namespaces are forbidden).
 UNCONFINED ?=
+# SHARD=K/N grades only shard K (0 to N-1) of N, into its own OUT; make merge SHARDS="out0 out1 ..."
+# then writes the whole class's OUT from the shards' (see README: Grading a large class on a cluster).
+SHARD ?=
+SHARDS ?=
 # make export: the learning management system (canvas or moodle) and the roster mapping
 # submission names to its students.
 LMS ?=
 ROSTER ?=
 
-.PHONY: help grade export release test bench gpu-check clean
+.PHONY: help grade merge export release test bench gpu-check clean
 
 help:
 	@echo "make grade [SUBMISSIONS=dir] [OUT=dir] [WORKERS=n]  grade a folder of submissions (default: the demo class)"
+	@echo "make grade SHARD=k/n OUT=shards/k                   grade only shard k (0 to n-1) of n of the class"
+	@echo "make merge SHARDS='shards/*' [OUT=dir]              merge the shards' OUTs into one OUT"
 	@echo "make test                                           run the kit's tests"
 	@echo "make export LMS=canvas|moodle ROSTER=roster.csv [OUT=dir]  write OUT's grades as the LMS's gradebook import"
 	@echo "make release                                        regenerate student/, autograder/, solutions/, demo/ from assignments/"
@@ -37,7 +43,11 @@ $(INSTALLED): requirements.txt pyproject.toml
 	touch $(INSTALLED)
 
 grade: $(INSTALLED)
-	$(PY) -m labkit grade --submissions "$(SUBMISSIONS)" --out "$(OUT)" --timeout $(TIMEOUT) $(if $(WORKERS),--workers $(WORKERS)) $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)") $(if $(UNCONFINED),--unconfined)
+	$(PY) -m labkit grade --submissions "$(SUBMISSIONS)" --out "$(OUT)" --timeout $(TIMEOUT) $(if $(WORKERS),--workers $(WORKERS)) $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)") $(if $(UNCONFINED),--unconfined) $(if $(SHARD),--shard $(SHARD))
+
+merge: $(INSTALLED)
+	@test -n "$(SHARDS)" || { echo "usage: make merge SHARDS='shards/*' [OUT=dir] [MANUAL_SCORES=path]"; exit 2; }
+	$(PY) -m labkit merge $(SHARDS) --out "$(OUT)" $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)")
 
 export: $(INSTALLED)
 	@test -n "$(LMS)" -a -n "$(ROSTER)" || { echo "usage: make export LMS=canvas|moodle ROSTER=roster.csv [OUT=dir]"; exit 2; }

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import paths
+
+if TYPE_CHECKING:
+    from .grade.shards import Shard
 
 
 def _release(args: argparse.Namespace) -> int:
@@ -28,7 +32,32 @@ def _grade(args: argparse.Namespace) -> int:
                     memory_bytes=args.memory_mb << 20, confine=not args.unconfined)
     summary = grade_class(Path(args.submissions), Path(args.out), workers=args.workers,
                           limits=limits, progress=True,
-                          manual_scores=Path(args.manual_scores) if args.manual_scores else None)
+                          manual_scores=Path(args.manual_scores) if args.manual_scores else None,
+                          shard=args.shard)
+    print(summary)
+    return 0
+
+
+def _shard(text: str) -> Shard:
+    """``--shard K/N``; a bad one is refused by argparse with the reason, in one line."""
+    from .grade.shards import parse
+
+    try:
+        return parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from .grade.merge import MergeError, merge_shards
+
+    try:
+        summary = merge_shards([Path(p) for p in args.shards], Path(args.out),
+                               manual_scores=Path(args.manual_scores) if args.manual_scores else None,
+                               allow_missing=args.allow_missing)
+    except MergeError as error:
+        print(f"merge refused: {error}", file=sys.stderr)
+        return 1
     print(summary)
     return 0
 
@@ -71,7 +100,23 @@ def build_parser() -> argparse.ArgumentParser:
                        help="CSV of scores given by hand to the written questions (student,"
                             "assignment,question,points; default OUT/manual_scores.csv, written "
                             "as a template when absent)")
+    grade.add_argument("--shard", type=_shard, default=None, metavar="K/N",
+                       help="grade only shard K of N (K from 0 to N-1, as SLURM_ARRAY_TASK_ID or "
+                            "JOB_COMPLETION_INDEX); each shard into its own OUT, then merge them")
     grade.set_defaults(run=_grade)
+
+    merge = commands.add_parser(
+        "merge", help="merge the OUTs of shards graded with grade --shard into one OUT")
+    merge.add_argument("shards", nargs="+", metavar="SHARD_OUT",
+                       help="the shards' OUT folders, every shard of the class")
+    merge.add_argument("--out", default=str(paths.DEFAULT_GRADES),
+                       help="the merged results folder (default grades)")
+    merge.add_argument("--manual-scores", default=None, metavar="PATH",
+                       help="CSV of scores given by hand to the written questions, as for grade "
+                            "(default OUT/manual_scores.csv, written as a template when absent)")
+    merge.add_argument("--allow-missing", action="store_true",
+                       help="merge even when shards are missing (their students are left out)")
+    merge.set_defaults(run=_merge)
 
     export = commands.add_parser("export", help="write a graded OUT as an LMS gradebook import")
     export.add_argument("--lms", required=True, choices=["canvas", "moodle"],

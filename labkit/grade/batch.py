@@ -19,7 +19,6 @@ import json
 import multiprocessing
 import multiprocessing.util
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -31,9 +30,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .. import paths
-from . import autograders, discover, gradebook, manual, run, sandbox, secret
+from . import (autograders, classfiles, discover, gradebook, manual, run, sandbox, secret,
+               shards)
 from .engine import ForkServer
-from .pages import write_pages
 from .sandbox import Limits
 
 #: Bump when the meaning of a recorded row changes, so that old records are not reused.
@@ -132,6 +131,22 @@ def grading_fingerprint(assignments: list[autograders.Assignment], limits: Limit
     return digest.hexdigest()
 
 
+def release_fingerprint(assignments: list[autograders.Assignment]) -> str:
+    """What the class files depend on besides the rows and the answers: the released
+    assignments (their questions and points, and the notebooks the written questions' prompts
+    and solutions come from). A merge checks it, so that shards are merged by the kit that graded
+    them; it holds no secret, so the merging machine needs none."""
+    digest = hashlib.sha256(f"v{RECORD_VERSION}".encode())
+    for assignment in assignments:
+        digest.update(repr((assignment.stem, assignment.questions, assignment.manual)).encode())
+        for path in (assignment.zip_path, paths.student_notebook(assignment.stem),
+                     paths.solution_notebook(assignment.stem)):
+            digest.update(path.name.encode() + b"\0")
+            if path.is_file():
+                _digest_file(digest, path)
+    return digest.hexdigest()
+
+
 def entry_fingerprint(entry: Path, grading: str) -> str:
     digest = hashlib.sha256(grading.encode())
     files = sorted(p for p in entry.rglob("*") if p.is_file()) if entry.is_dir() else [entry]
@@ -144,17 +159,19 @@ def entry_fingerprint(entry: Path, grading: str) -> str:
     return digest.hexdigest()
 
 
-def _record_path(out: Path, entry: Path) -> Path:
-    name = hashlib.sha256(entry.name.encode()).hexdigest()[:24]
+def record_path(out: Path, entry: str) -> Path:
+    """Where the row of the entry named ``entry`` is recorded."""
+    name = hashlib.sha256(entry.encode()).hexdigest()[:24]
     return out / "records" / f"{name}.json"
 
 
-def _load_record(out: Path, entry: Path, fingerprint: str) -> gradebook.StudentRow | None:
+def load_record(out: Path, entry: str, fingerprint: str) -> gradebook.StudentRow | None:
+    """The recorded row of the entry named ``entry``, if it was graded as ``fingerprint`` says."""
     try:
-        record = json.loads(_record_path(out, entry).read_text("utf-8"))
+        record = json.loads(record_path(out, entry).read_text("utf-8"))
     except (OSError, ValueError):
         return None
-    if record.get("fingerprint") != fingerprint or record.get("entry") != entry.name:
+    if record.get("fingerprint") != fingerprint or record.get("entry") != entry:
         return None
     row = record["row"]
     return gradebook.StudentRow(student=row["student"], points=dict(row["points"]),
@@ -162,52 +179,8 @@ def _load_record(out: Path, entry: Path, fingerprint: str) -> gradebook.StudentR
 
 
 def _save_record(out: Path, entry: Path, fingerprint: str, row: gradebook.StudentRow) -> None:
-    gradebook.write_atomically(_record_path(out, entry), json.dumps(
+    gradebook.write_atomically(record_path(out, entry.name), json.dumps(
         {"entry": entry.name, "fingerprint": fingerprint, "row": dataclasses.asdict(row)}))
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    path, folder = path.resolve(), folder.resolve()
-    return path == folder or folder in path.parents
-
-
-def _manual_summary(sheet: manual.ScoreSheet, template: bool, problems: Path | None,
-                    questions: list[manual.WrittenQuestion], students: list[str], out: Path) -> str:
-    if not questions:
-        return ""
-    expected = len(questions) * len(set(students))
-    lines = [f"written questions: pages in {out}/manual/; "
-             + (f"wrote a template for their scores at {sheet.path} (fill in points, then run "
-                "make grade again)" if template else
-                f"merged {sheet.recorded} of {expected} scores from {sheet.path}"
-                + ("" if sheet.recorded == expected else "; the others are not graded yet"))]
-    if problems is not None:
-        lines.append(f"{len(sheet.problems)} row(s) of {sheet.path.name} skipped, listed in "
-                     f"{problems}:")
-        lines.extend(f"  {problem}" for problem in sheet.problems[:20])
-        if len(sheet.problems) > 20:
-            lines.append(f"  ... and {len(sheet.problems) - 20} more")
-    return "\n" + "\n".join(lines)
-
-
-def _write_class_files(out: Path, assignments: list[autograders.Assignment], entries: list[Path],
-                       rows: dict[Path, gradebook.StudentRow], sheet: manual.ScoreSheet,
-                       questions: list[manual.WrittenQuestion], students: list[str],
-                       scores_path: Path) -> None:
-    """The gradebook, the question list, the written answers' pages, the feedback and the
-    report, from the rows graded so far: written whatever stopped the grading."""
-    gradebook.write_grades(out / "grades.csv", assignments, list(rows.values()), sheet.points)
-    gradebook.write_questions(out / "questions.csv", assignments)
-    manual.prepare_scores_file(scores_path, students, questions, sheet)
-    gradebook.write_comments(out, sheet.comments)
-    manual.write_problems(out, sheet)
-    shown = str(scores_path) if not _inside(scores_path, out) else \
-        str(scores_path.resolve().relative_to(out.resolve()))
-    manual.write_pages(out, questions, manual.collect(entries, [a.stem for a in assignments], questions),
-                       sheet.points, scores_file=shown)
-    # Pages are remade whole, so a student no longer in SUBMISSIONS keeps no page.
-    shutil.rmtree(out / "feedback", ignore_errors=True)
-    write_pages(out)
 
 
 #: A submission whose grading has ended this many worker processes gets a row with a note.
@@ -263,7 +236,7 @@ def _grade_in_pools(todo: list[Path], tmp: Path, out: Path, workers: int, worker
 
 def grade_class(
     submissions: Path, out: Path, *, workers: int | None = None, limits: Limits | None = None,
-    progress: bool = False, manual_scores: Path | None = None,
+    progress: bool = False, manual_scores: Path | None = None, shard: shards.Shard | None = None,
 ) -> str:
     """Grade every entry of ``submissions`` into ``out``; returns a summary (one line, and a few
     more about the written questions).
@@ -271,6 +244,9 @@ def grade_class(
     ``manual_scores`` is the CSV file of scores given by hand to written questions (default
     ``OUT/manual_scores.csv``): merged into ``grades.csv`` when it exists, written as a template
     when it does not.
+
+    ``shard`` grades only the students of that shard (``shards.shard_of``), and leaves in OUT what
+    ``merge`` needs besides their records: their written answers and which entries the shard owns.
     """
     started = time.monotonic()
     if not submissions.is_dir():
@@ -279,11 +255,15 @@ def grade_class(
     if not assignments:
         raise SystemExit("no released autograders found: run `make release` first")
     entries = sorted(p for p in submissions.iterdir() if not p.name.startswith("."))
+    if shard is not None:
+        entries = [entry for entry in entries
+                   if shards.shard_of(discover.student_id(entry), shard.n) == shard.k]
     workers = workers or os.cpu_count() or 1
     limits = limits or Limits()
     if limits.confine and (reason := sandbox.probe()) is not None:
         raise SystemExit(f"cannot confine student code on this machine: {reason}")
     out.mkdir(parents=True, exist_ok=True)
+    shards.remove_manifest(out)
     # The scores given by hand, read first so that every write of grades.csv carries them.
     questions = manual.written_questions(assignments)
     students = [discover.student_id(entry) for entry in entries]
@@ -293,7 +273,7 @@ def grade_class(
     fingerprints = {entry: entry_fingerprint(entry, grading) for entry in entries}
     rows: dict[Path, gradebook.StudentRow] = {}
     for entry in entries:
-        if (row := _load_record(out, entry, fingerprints[entry])) is not None:
+        if (row := load_record(out, entry.name, fingerprints[entry])) is not None:
             rows[entry] = row
     reused = len(rows)
     todo = [entry for entry in entries if entry not in rows]
@@ -317,16 +297,19 @@ def grade_class(
                             record)
     finally:
         bar.close()
-        _write_class_files(out, assignments, entries, rows, sheet, questions, students,
-                           scores_path)
-    template = bool(questions) and not sheet.exists
-    problems = out / manual.PROBLEMS_FILE if sheet.problems else None
+        answers = manual.collect(entries, [a.stem for a in assignments], questions)
+        # In the order of SUBMISSIONS, not of completion: the same class gives the same files.
+        classfiles.write_class_files(
+            out, assignments, [rows[entry] for entry in entries if entry in rows], answers, sheet,
+            questions, students, scores_path)
+    if shard is not None:
+        shards.write_manifest(out, shards.Manifest(
+            shard, grading, release_fingerprint(assignments),
+            {entry.name: fingerprints[entry] for entry in entries}, answers))
     with_problems = sum(1 for row in rows.values() if gradebook.has_problems(row.notes))
     elapsed = time.monotonic() - started
-    return (
+    return (f"shard {shard} of {submissions}: " if shard is not None else "") + (
         f"graded {len(rows)} submissions ({len(todo)} new or changed, {reused} unchanged; "
         f"{with_problems} with problems) in {elapsed:.0f} s; results in {out}/grades.csv, "
         f"report in {out}/report.html, feedback in {out}/feedback/"
-    ) + _manual_summary(sheet, template, problems, questions, students, out) + (
-        f"\nadded empty rows to {scores_path} for {sheet.added} score(s) of students new to it"
-        if sheet.added else "")
+    ) + classfiles.scores_summary(sheet, questions, students, out, scores_path)

@@ -40,7 +40,7 @@ import math
 import re
 import tempfile
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +214,24 @@ class StudentAnswers:
     entry: str
     #: question column -> answer
     answers: dict[str, Answer] = field(default_factory=dict)
+
+
+def answers_to_json(collected: list[StudentAnswers]) -> list[dict[str, Any]]:
+    """Answers as JSON data: a shard keeps them so that ``merge`` can write the written
+    questions' pages without the students' notebooks."""
+    return [asdict(student) for student in collected]
+
+
+def answers_from_json(data: list[dict[str, Any]]) -> list[StudentAnswers]:
+    """The inverse of ``answers_to_json``."""
+    return [StudentAnswers(
+        student=item["student"], entry=item["entry"],
+        answers={column: Answer(status=answer["status"],
+                                parts=[Part(p["markdown"], dict(p["images"]))
+                                       for p in answer["parts"]],
+                                notes=list(answer["notes"]))
+                 for column, answer in item["answers"].items()})
+        for item in data]
 
 
 def _fence(code: str) -> str:

@@ -1,0 +1,72 @@
+"""The class's files in OUT, written from its rows and its students' written answers.
+
+``grade`` and ``merge`` both end here: grading gets the answers from the students' notebooks,
+merging from what the shards kept, and from then on one function writes the gradebook, the
+written questions' pages, the feedback and the report, so that a merged OUT cannot drift from an
+OUT graded in one run.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from . import autograders, gradebook, manual
+from .pages import write_pages
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
+def write_class_files(out: Path, assignments: list[autograders.Assignment],
+                      rows: list[gradebook.StudentRow], answers: list[manual.StudentAnswers],
+                      sheet: manual.ScoreSheet, questions: list[manual.WrittenQuestion],
+                      students: list[str], scores_path: Path) -> None:
+    """The gradebook, the question list, the written answers' pages, the feedback and the
+    report, from the rows graded so far: written whatever stopped the grading."""
+    gradebook.write_grades(out / "grades.csv", assignments, rows, sheet.points)
+    gradebook.write_questions(out / "questions.csv", assignments)
+    manual.prepare_scores_file(scores_path, students, questions, sheet)
+    gradebook.write_comments(out, sheet.comments)
+    manual.write_problems(out, sheet)
+    shown = str(scores_path) if not _inside(scores_path, out) else \
+        str(scores_path.resolve().relative_to(out.resolve()))
+    manual.write_pages(out, questions, answers, sheet.points, scores_file=shown)
+    # Pages are remade whole, so a student no longer in the class keeps no page.
+    shutil.rmtree(out / "feedback", ignore_errors=True)
+    write_pages(out)
+
+
+def manual_summary(sheet: manual.ScoreSheet, template: bool, problems: Path | None,
+                   questions: list[manual.WrittenQuestion], students: list[str], out: Path,
+                   again: str = "make grade") -> str:
+    """The summary's lines about the written questions; ``again`` names the command that merges
+    the scores once they are filled in."""
+    if not questions:
+        return ""
+    expected = len(questions) * len(set(students))
+    lines = [f"written questions: pages in {out}/manual/; "
+             + (f"wrote a template for their scores at {sheet.path} (fill in points, then run "
+                f"{again} again)" if template else
+                f"merged {sheet.recorded} of {expected} scores from {sheet.path}"
+                + ("" if sheet.recorded == expected else "; the others are not graded yet"))]
+    if problems is not None:
+        lines.append(f"{len(sheet.problems)} row(s) of {sheet.path.name} skipped, listed in "
+                     f"{problems}:")
+        lines.extend(f"  {problem}" for problem in sheet.problems[:20])
+        if len(sheet.problems) > 20:
+            lines.append(f"  ... and {len(sheet.problems) - 20} more")
+    return "\n" + "\n".join(lines)
+
+
+def scores_summary(sheet: manual.ScoreSheet, questions: list[manual.WrittenQuestion],
+                   students: list[str], out: Path, scores_path: Path,
+                   again: str = "make grade") -> str:
+    """Everything the summary says about the scores file, once the class files are written."""
+    template = bool(questions) and not sheet.exists
+    problems = out / manual.PROBLEMS_FILE if sheet.problems else None
+    return manual_summary(sheet, template, problems, questions, students, out, again) + (
+        f"\nadded empty rows to {scores_path} for {sheet.added} score(s) of students new to it"
+        if sheet.added else "")
