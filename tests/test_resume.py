@@ -88,27 +88,39 @@ def test_an_interrupted_run_keeps_what_it_graded_and_never_a_half_written_file(t
     assert "ran longer than 20 s" in rows["b_slow"]["notes"]
 
 
-def _worker_of(grader: psutil.Process) -> psutil.Process | None:
-    """The grader's worker process (a multiprocessing child, not the fork server it starts)."""
+def _grader_child(grader: psutil.Process, module: str) -> psutil.Process | None:
     for child in grader.children():
         try:
-            if "spawn_main" in " ".join(child.cmdline()):
+            if module in " ".join(child.cmdline()):
                 return child
         except psutil.NoSuchProcess:
             continue
     return None
 
 
+def _worker_of(grader: psutil.Process) -> psutil.Process | None:
+    """The grader's worker process: a child of the process workers are forked from
+    (multiprocessing's fork server), not the fork server of the notebooks."""
+    zygote = _grader_child(grader, "multiprocessing.forkserver")
+    try:
+        workers = zygote.children() if zygote is not None else []
+    except psutil.NoSuchProcess:
+        return None
+    return workers[0] if workers else None
+
+
 def _kill_worker_while_grading(grader: subprocess.Popen, out, record_count: int) -> None:
     """Once ``record_count`` students are recorded, SIGKILL the worker as soon as it runs the
-    next one's notebook (its fork server has a child)."""
+    next one's notebook (the notebooks' fork server has a child)."""
     deadline = time.monotonic() + 300
     while True:
         assert grader.poll() is None and time.monotonic() < deadline, "the grader stopped early"
         records = list((out / "records").glob("*.json")) if (out / "records").is_dir() else []
-        worker = _worker_of(psutil.Process(grader.pid))
+        process = psutil.Process(grader.pid)
+        worker = _worker_of(process)
+        notebooks = _grader_child(process, "labkit.grade.forkserver")
         try:
-            running = worker is not None and len(worker.children(recursive=True)) >= 2
+            running = worker is not None and notebooks is not None and bool(notebooks.children())
         except psutil.NoSuchProcess:
             running = False
         if len(records) >= record_count and running:

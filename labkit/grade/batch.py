@@ -13,6 +13,7 @@ notebook run again.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -29,11 +30,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from typing import TYPE_CHECKING
+
 from .. import paths
-from . import (autograders, classfiles, discover, gradebook, manual, run, sandbox, secret,
-               shards)
-from .engine import ForkServer
+from . import (autograders, classfiles, discover, forkserver, gradebook, manual, sandbox,
+               secret, shards)
 from .sandbox import Limits
+
+if TYPE_CHECKING:  # the grader's own process never grades: torch and otter load in workers only
+    from .engine import ForkServer
 
 #: Bump when the meaning of a recorded row changes, so that old records are not reused.
 RECORD_VERSION = 2
@@ -46,6 +51,8 @@ def _grade_student(
     entry: Path, assignments: list[autograders.Assignment], workdir: Path, out: Path,
     server: ForkServer, limits: Limits, hidden: list[Path],
 ) -> gradebook.StudentRow:
+    from . import run
+
     by_stem = {a.stem: a for a in assignments}
     submission = discover.discover(entry, list(by_stem), workdir)
     row = gradebook.StudentRow(student=submission.student, notes=list(submission.notes))
@@ -86,19 +93,46 @@ def _grade_student_safely(entry: Path, *args) -> gradebook.StudentRow:
 _WORKER: dict = {}
 
 
-def _start_worker(parent: int, assignments: list[autograders.Assignment], limits: Limits,
-                  hidden: list[Path]) -> None:
+#: What every worker imports, loaded once per run by the process the workers are forked from.
+WORKER_PRELOAD = ["torch", "sklearn.datasets", "labkit.grade.run", "labkit.grade.engine",
+                  "labkit.checks.linear_regression", "labkit.checks.logistic_regression",
+                  "labkit.checks.softmax_regression"]
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Workers are forked from one process that has imported what they need (multiprocessing's
+    fork server, started on first use and kept for the life of this process), rather than each
+    importing torch, scikit-learn and otter anew: that is paid once per run, not once per worker.
+    The fork server runs no torch operation, so nothing it forks inherits a broken thread pool."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(WORKER_PRELOAD)
+    return context
+
+
+def _start_worker(grader: int, environment: dict[str, str], cwd: str,
+                  assignments: list[autograders.Assignment], limits: Limits,
+                  hidden: list[Path], server_address: str | None = None) -> None:
     """Runs once in each worker process. Workers are processes, not threads, because judging
     (calls, comparisons, references) is Python work that one interpreter's lock would serialise;
-    each worker keeps its own pre-started interpreter to fork notebooks from. One thread each:
-    the workers and their notebooks already fill the cores, and judging runs small operations
-    that extra threads only slow down."""
+    each worker forks its notebooks from the run's shared pre-started interpreter
+    (``server_address``, see ``forkserver``), or from one of its own when that cannot be reached.
+    One thread each: the workers and their notebooks already fill the cores, and judging runs
+    small operations that extra threads only slow down."""
     import torch
 
-    # A worker whose grader was killed would otherwise wait for work forever.
-    sandbox.die_with_parent(parent)
+    from .engine import ForkServer
+
+    # A worker whose grader was killed would otherwise wait for work forever (its parent, the
+    # process it was forked from, waits for it in turn).
+    sandbox.die_with(grader)
+    sandbox.die_with_parent(os.getppid())
+    # That process was started earlier, maybe elsewhere: take the grader's place and variables
+    # (the grading secret, the GPUs to use) as they are now.
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(environment)
     torch.set_num_threads(1)
-    server = ForkServer()
+    server = ForkServer(server_address)
     multiprocessing.util.Finalize(server, server.close, exitpriority=10)
     _WORKER.update(server=server, assignments=assignments, limits=limits, hidden=hidden)
 
@@ -205,8 +239,7 @@ def _grade_in_pools(todo: list[Path], tmp: Path, out: Path, workers: int, worker
         done: set[Path] = set()
         with ProcessPoolExecutor(
                 max_workers=max(1, min(workers, len(pending))),
-                # spawn: a worker starts clean, whatever this process has done with torch
-                mp_context=multiprocessing.get_context("spawn"),
+                mp_context=_worker_context(),
                 initializer=_start_worker, initargs=worker_args) as pool:
             # Each entry extracts into its own folder: two entries may share a student id.
             futures = {pool.submit(_grade_in_worker, entry, tmp / str(index[entry]), out,
@@ -292,9 +325,16 @@ def grade_class(
         bar.update(1)
 
     try:
-        with tempfile.TemporaryDirectory(prefix="labkit-submissions-") as tmp:
-            _grade_in_pools(todo, Path(tmp), out, workers, (os.getpid(), assignments, limits, hidden),
-                            record)
+        with contextlib.ExitStack() as stack:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="labkit-submissions-")))
+            address = None
+            if todo:  # started first: its imports run while the workers start
+                shared = forkserver.SharedForkServer()
+                address = stack.enter_context(shared)
+                hidden = [*hidden, shared.folder.resolve()]
+            _grade_in_pools(todo, tmp, out, workers,
+                            (os.getpid(), dict(os.environ), os.getcwd(), assignments, limits,
+                             hidden, address), record)
     finally:
         bar.close()
         answers = manual.collect(entries, [a.stem for a in assignments], questions)

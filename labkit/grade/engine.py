@@ -16,7 +16,6 @@ import select
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from typing import Any
 import psutil
 
 from ..notebooks import EXPORT_MARKER, code_cell_sources
-from . import protocol
+from . import forkserver, protocol
 from .sandbox import Limits, interpreter_folders, memory_usage
 
 #: How often resident memory is sampled while a notebook runs.
@@ -51,23 +50,38 @@ def _descends_from(pid: int, ancestor: int | None) -> bool:
 
 
 class ForkServer:
-    """One pre-started interpreter shared by every worker thread."""
+    """A connection to a pre-started interpreter (``labkit.grade.forkserver``), shared by every
+    thread of this process.
 
-    def __init__(self) -> None:
+    With ``address`` it connects to the grading run's shared server; without one, or when the
+    shared server cannot be reached, it starts a server of its own (and again if that one dies).
+    """
+
+    def __init__(self, address: str | None = None) -> None:
         self._lock = threading.Lock()
+        self._address = address
         self._process: subprocess.Popen | None = None
         self._control: socket.socket | None = None
         self._reader = None
 
+    def _start_own(self) -> None:
+        self._process, self._control = forkserver.start()
+
+    def _connect(self) -> bool:
+        control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            control.connect(self._address)
+        except OSError:
+            control.close()
+            return False
+        self._control = control
+        return True
+
     def _start(self) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "labkit.grade.forkserver", str(theirs.fileno())],
-            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-        )
-        theirs.close()
-        self._control = ours
-        self._reader = ours.makefile("rb")
+        if self._address is None or not self._connect():
+            self._address = None  # from now on, a server of its own
+            self._start_own()
+        self._reader = self._control.makefile("rb")
         try:
             ready = json.loads(self._reader.readline() or b"{}")
         except ValueError:
@@ -77,11 +91,16 @@ class ForkServer:
         #: Whether the server had started CUDA before forking (it must never have).
         self.cuda_initialized = bool(ready.get("cuda_initialized"))
 
+    def _running(self) -> bool:
+        if self._control is None:
+            return False
+        return self._process is None or self._process.poll() is None
+
     def spawn(self, job: dict[str, Any], connection_fd: int, output_fd: int, notebook_fd: int) -> int:
         """Fork a confined process for ``job``; returns its pid."""
         with self._lock:
             for attempt in (1, 2):
-                if self._process is None or self._process.poll() is not None:
+                if not self._running():
                     self._start()
                 try:
                     self._control.sendmsg(
@@ -94,18 +113,23 @@ class ForkServer:
                         return int(reply["pid"])
                 except (OSError, ValueError):
                     pass
-                self.close()  # broken: start it again once
+                self.close()  # broken: start it again once (a server of its own)
+                self._address = None
             raise RuntimeError("the grading interpreter keeps failing")
 
     def close(self) -> None:
-        if self._process is not None:
+        if self._control is not None:
             try:
                 self._control.close()
+            except OSError:
+                pass
+        if self._process is not None:
+            try:
                 self._process.kill()
                 self._process.wait(timeout=10)
             except (OSError, subprocess.TimeoutExpired):
                 pass
-        self._process = None
+        self._process, self._control = None, None
 
 
 class SessionFailed(RuntimeError):

@@ -8,7 +8,13 @@ printed output, and the notebook, opened); the server forks, and the child confi
 (``labkit.grade.child``). The server never reads tests or autograders: a child inherits nothing
 secret from it.
 
-Run by the grader as ``python -m labkit.grade.forkserver FD``.
+One server serves a whole grading run: the grader starts it first (``engine.SharedForkServer``),
+so that its imports run while the workers start, and every worker connects to its listening
+socket, in a folder only the grading user can open and no sandbox can see. Its preloaded memory is
+then held once, not once per worker. A worker that cannot reach it starts a server of its own.
+
+Run by the grader as ``python -m labkit.grade.forkserver FD [LISTENING_FD]``; the server ends when
+the connection FD is closed.
 """
 
 from __future__ import annotations
@@ -16,9 +22,14 @@ from __future__ import annotations
 import array
 import json
 import os
+import selectors
+import shutil
 import signal
 import socket
+import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 from . import sandbox
 
@@ -65,47 +76,130 @@ def _receive_job(control: socket.socket) -> tuple[dict, list[int]] | None:
     return json.loads(message.decode("utf-8")), list(fds)
 
 
-def serve(control: socket.socket) -> None:
+def start(listener: socket.socket | None = None) -> tuple[subprocess.Popen, socket.socket]:
+    """Start a server (this module, in a new interpreter); returns it and the grader's end of
+    its owner connection. With ``listener``, grader processes may also connect to that socket."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    fds = [theirs.fileno(), *([listener.fileno()] if listener is not None else [])]
+    process = subprocess.Popen([sys.executable, "-m", "labkit.grade.forkserver", *map(str, fds)],
+                               pass_fds=fds, stdin=subprocess.DEVNULL)
+    theirs.close()
+    return process, ours
+
+
+class SharedForkServer:
+    """The grading run's one fork server, started before the workers (``with`` it): its address
+    is a Unix socket in a new folder that only the grading user can open, under the system's
+    temporary folder, which every sandbox replaces with its own."""
+
+    @property
+    def folder(self) -> Path:
+        """Where its socket lies: a folder no sandbox may be given (``hidden``)."""
+        return Path(self._folder)
+
+    def __enter__(self) -> str:
+        self._folder = tempfile.mkdtemp(prefix="labkit-forkserver-")
+        self.address = os.path.join(self._folder, "socket")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(self.address)
+        listener.listen(64)
+        # Its owner connection: closing it ends the server.
+        self._process, self._owner = start(listener)
+        listener.close()
+        return self.address
+
+    def __exit__(self, *exc: object) -> None:
+        self._owner.close()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def _run_job(control: socket.socket, job: dict, fds: list[int], others: list[socket.socket]) -> None:
+    """Fork the confined process of one job and tell ``control`` its pid. The child closes every
+    connection of this server (``others``) before anything else: it must never hold a way to ask
+    for processes of its own."""
+    if len(fds) != 3:
+        for fd in fds:
+            os.close(fd)
+        control.sendall(json.dumps({"error": "a job needs three descriptors"}).encode() + b"\n")
+        return
+    unshared_read, unshared_write = os.pipe()
+    go_read, go_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        for connection in others:
+            connection.close()
+        os.close(unshared_read)
+        os.close(go_write)
+        from . import child
+
+        child.main(socket.socket(fileno=fds[0]), fds[1], fds[2], job, (unshared_write, go_read))
+    for fd in (*fds, unshared_write, go_read):
+        os.close(fd)
+    sandbox.map_user(pid, unshared_read, go_write)
+    control.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+
+
+def serve(owner: socket.socket, listener: socket.socket | None = None,
+          ready: bytes = b"") -> None:
+    """Serve jobs from ``owner`` and, when given a listening socket, from every grader process
+    that connects to it (each is sent ``ready`` first), one job at a time: a fork takes
+    milliseconds. Returns when ``owner`` closes its end."""
     # Children are reaped automatically; the grader watches them through their connections.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    selector = selectors.DefaultSelector()
+    selector.register(owner, selectors.EVENT_READ)
+    if listener is not None:
+        selector.register(listener, selectors.EVENT_READ)
+    connections = [owner, *([listener] if listener is not None else [])]
     while True:
-        received = _receive_job(control)
-        if received is None:
-            return
-        job, fds = received
-        if len(fds) != 3:
-            for fd in fds:
-                os.close(fd)
-            control.sendall(json.dumps({"error": "a job needs three descriptors"}).encode() + b"\n")
-            continue
-        unshared_read, unshared_write = os.pipe()
-        go_read, go_write = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            control.close()
-            os.close(unshared_read)
-            os.close(go_write)
-            from . import child
-
-            child.main(socket.socket(fileno=fds[0]), fds[1], fds[2], job,
-                       (unshared_write, go_read))
-        for fd in (*fds, unshared_write, go_read):
-            os.close(fd)
-        sandbox.map_user(pid, unshared_read, go_write)
-        control.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+        for key, _ in selector.select():
+            connection = key.fileobj
+            if connection is listener:
+                accepted, _ = listener.accept()
+                try:
+                    accepted.sendall(ready)
+                except OSError:
+                    accepted.close()
+                    continue
+                selector.register(accepted, selectors.EVENT_READ)
+                connections.append(accepted)
+                continue
+            try:
+                received = _receive_job(connection)
+            except (OSError, ValueError):
+                received = None
+            if received is None:
+                if connection is owner:
+                    return
+                selector.unregister(connection)
+                connections.remove(connection)
+                connection.close()
+                continue
+            try:
+                _run_job(connection, *received, connections)
+            except OSError:  # that grader process is gone; the others go on
+                pass
 
 
 def main() -> None:
-    control = socket.socket(fileno=int(sys.argv[1]))
+    owner = socket.socket(fileno=int(sys.argv[1]))
+    listener = socket.socket(fileno=int(sys.argv[2])) if len(sys.argv) > 2 else None
     _preload()
     import torch
 
     # The grader checks this: a fork server that has started CUDA would hand every notebook a
     # broken CUDA.
-    ready = {"ready": True, "cuda_initialized": bool(torch.cuda.is_initialized())}
-    control.sendall(json.dumps(ready).encode() + b"\n")
-    serve(control)
+    ready = json.dumps({"ready": True,
+                        "cuda_initialized": bool(torch.cuda.is_initialized())}).encode() + b"\n"
+    owner.sendall(ready)
+    serve(owner, listener, ready)
+    os._exit(0)  # nothing to flush or clean up: skip the interpreter's slow teardown of torch
 
 
 if __name__ == "__main__":

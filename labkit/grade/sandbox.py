@@ -52,6 +52,7 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -363,6 +364,21 @@ def die_with_parent(parent: int) -> None:
     namespaces.die_with_parent(signal.SIGKILL)
     if os.getppid() != parent:  # the parent is already gone
         os._exit(1)
+
+
+def die_with(pid: int) -> None:
+    """End this process when process ``pid`` ends, whichever process is its parent: a thread
+    waits on the process's pidfd (Linux 5.3 and later)."""
+    try:
+        watched = os.pidfd_open(pid)
+    except ProcessLookupError:  # already gone
+        os._exit(1)
+
+    def watch() -> None:
+        select.select([watched], [], [])
+        os._exit(1)
+
+    threading.Thread(target=watch, name=f"die-with-{pid}", daemon=True).start()
 
 
 # -- the process chain --------------------------------------------------------------------------
