@@ -3,6 +3,8 @@ unmodified verdict, keyed hidden inputs, and messages a student can act on."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 
@@ -191,3 +193,27 @@ def test_a_reduced_gradient_with_its_own_mistake_or_no_answer_still_fails():
     _failure(lab3.check_grad_0, "values", zero_column_first, _full_grad)
     _failure(lab3.check_grad_0, "values", lambda *a: None, lambda *a: None)
     _failure(lab3.check_grad_0, "values", None, _full_grad)
+
+
+def _sleepy(gradient, seconds: float):
+    def slow(theta, X, y):
+        time.sleep(seconds)
+        return gradient(theta, X, y)
+    return slow
+
+
+def test_a_logistic_gradient_too_slow_to_train_is_judged_on_a_smaller_case():
+    """1.2 does not ask for vectorised code: a correct gradient too slow for the training budget
+    passes on values, a wrong one still fails."""
+    right = _sleepy(lambda t, X, y: X.T @ (torch.sigmoid(X @ t) - y), 0.3)  # 20 steps: 6 s > 2 s
+    lab2.check_training(right)
+    wrong = _sleepy(lambda t, X, y: X.T @ (torch.sigmoid(X @ t) - y) / X.shape[0], 0.3)
+    assert "wrong gradient entries" in _failure(lab2.check_training, wrong)
+
+
+def test_a_softmax_gradient_too_slow_to_train_fails_and_says_how_to_vectorise():
+    """1.3 asks for matrix operations: a correct but slow gradient loses the trains check with a
+    message that says why and what to do."""
+    slow = _sleepy(lambda T, X, y: lab3.reference_grad(T, X, y), 0.05)  # 1000 steps: 50 s
+    message = _failure(lab3.check_grad_trains, slow)
+    assert "is too slow for the grader" in message and "matrix operations" in message

@@ -21,12 +21,13 @@ import torch
 
 #: Before stopping a descent on its projected time, at least this many steps and seconds are
 #: measured: the first call of a function is often slower than the others (caches, lazy set-up).
-PROJECT_AFTER_STEPS = 3
-PROJECT_AFTER_SECONDS = 0.05
+PROJECT_AFTER_STEPS = 5
+PROJECT_AFTER_SECONDS = 0.1
 #: A descent whose projected total exceeds its budget by this factor stops at once; one under it
-#: runs until the budget itself is spent, so noise in the projection never fails a function that
-#: would have finished in time.
-PROJECT_MARGIN = 2.0
+#: runs until the budget itself is spent, so that noise in the projection (step times vary by a
+#: few per cent once warm) never fails a function that would have finished in time, while a
+#: function clearly too slow costs a tenth of a second rather than the whole budget.
+PROJECT_MARGIN = 1.25
 
 
 @dataclass

@@ -1,0 +1,97 @@
+"""Calls into a real confined notebook: tensors sent once and kept there, and training descents run
+in the notebook's process, under their budget, with the grader's own results."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+import torch
+
+from labkit import paths
+from labkit.checks import core, descent
+from labkit.checks import linear_regression as lab1
+
+STEM = "1_1_linear_regression"
+
+EXTRA_CELL = '''
+import time
+
+def grows(X):
+    X.add_(1)
+    return X.sum()
+
+def slow_grad(theta, X, y):
+    time.sleep(0.05)
+    return X.T @ (X @ theta - y)
+
+def not_a_step(theta, X, y):
+    return "no tensor"
+'''
+
+
+@pytest.fixture(scope="module")
+def notebook_env(tmp_path_factory):
+    from labkit.grade.engine import ForkServer, NotebookSession
+    from labkit.grade.remote import RemoteEnv
+    from labkit.grade.sandbox import Limits
+
+    nb = nbformat.read(paths.solution_notebook(STEM), 4)
+    nb.cells.append(nbformat.v4.new_code_cell(EXTRA_CELL))
+    notebook = tmp_path_factory.mktemp("remote") / f"{STEM}.ipynb"
+    nbformat.write(nb, notebook)
+    server = ForkServer()
+    session = NotebookSession(server, notebook, f"{STEM}.ipynb", Limits(), [])
+    session.start()
+    yield RemoteEnv(session)
+    session.close()
+    server.close()
+
+
+def test_a_kept_tensor_reaches_every_call_as_it_was_sent(notebook_env):
+    """The same grader tensor, sent once and kept in the notebook's process, arrives unchanged
+    at every call even though the function changes it in place each time."""
+    grows = notebook_env.get("grows")
+    X = torch.arange(2048, dtype=torch.float64).reshape(64, 32)  # above KeptTensors.MIN_BYTES
+    first, second = grows(X), grows(X)
+    assert float(first) == float(second) == float((X + 1).sum())
+    assert grows.modified_arguments == (0,)
+    assert torch.equal(X, torch.arange(2048, dtype=torch.float64).reshape(64, 32))
+    X.mul_(2)  # changed by the grader: sent again, not taken from what the process kept
+    assert float(grows(X)) == float((X + 1).sum())
+
+
+def test_a_descent_in_the_notebook_gives_what_the_grader_would_compute(notebook_env):
+    grad = notebook_env.get("linear_regression_loss_grad")
+    X, y, _ = lab1.synthetic_data(200, seed=41)
+    start = torch.zeros(2, 1, dtype=torch.float64)
+    remote = core.train(grad, "linear_regression_loss_grad", start, (X, y), alpha=0.005, steps=400,
+                        reference=lab1._autograd_gradient, what="gradient descent", how_to_speed_up="")
+    local = descent.descend(lambda t, A, b: A.T @ (A @ t - b), start, (X, y), alpha=0.005,
+                            steps=400, seconds=60).theta
+    assert torch.equal(remote, local)  # the same operations in the same order: bit for bit
+
+
+def test_a_descent_too_slow_for_its_budget_stops_early_and_says_why(notebook_env):
+    X, y, _ = lab1.synthetic_data(200, seed=41)
+    with pytest.raises(core.TooSlow) as caught:
+        core.train(notebook_env.get("slow_grad"), "slow_grad", torch.zeros(2, 1, dtype=torch.float64),
+                   (X, y), alpha=0.005, steps=400, reference=lab1._autograd_gradient,
+                   what="gradient descent on 200 rows", how_to_speed_up="Vectorise it.")
+    message = str(caught.value)
+    assert "`slow_grad` is too slow for the grader: 400 steps of gradient descent on 200 rows" in message
+    assert message.endswith("Vectorise it.")
+    # 400 steps of 0.05 s would take 20 s: the projection stops it after a few, well within its
+    # budget of 2 s (at most 40 steps).
+    steps_run = int(re.search(r"at the speed of its first (\d+)", message).group(1))
+    assert descent.PROJECT_AFTER_STEPS <= steps_run < core.MIN_BUDGET_SECONDS / 0.05
+
+
+def test_a_step_that_is_no_tensor_fails_as_a_call_would(notebook_env):
+    X, y, _ = lab1.synthetic_data(20, seed=41)
+    failure = str(pytest.raises(core.CheckFailed, core.train, notebook_env.get("not_a_step"),
+                                "not_a_step", torch.zeros(2, 1, dtype=torch.float64), (X, y),
+                                alpha=0.005, steps=10, reference=lab1._autograd_gradient,
+                                what="gradient descent", how_to_speed_up="").value)
+    assert "`not_a_step` returned str" in failure and "expected a torch.Tensor" in failure
