@@ -7,7 +7,7 @@ format, from the released zip) run here, in the grader, against proxies of the n
 
 from __future__ import annotations
 
-import tempfile
+import functools
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,12 +59,21 @@ def _readable(notebook: Path) -> str | None:
     return None
 
 
-def _test_files(assignment: Assignment, folder: Path) -> list[ExceptionTestFile]:
-    with zipfile.ZipFile(assignment.zip_path) as archive:
-        names = [n for n in archive.namelist() if n.startswith("tests/") and n.endswith(".py")]
-        archive.extractall(folder, members=names)
+@functools.lru_cache(maxsize=None)
+def _test_sources(zip_path: Path, size: int, modified: int) -> tuple[tuple[str, str], ...]:
+    """The test files of an autograder zip, read once per worker (keyed by the zip's size and
+    time too, so that a zip released again is read again)."""
+    with zipfile.ZipFile(zip_path) as archive:
+        return tuple((name, archive.read(name).decode("utf-8")) for name in archive.namelist()
+                     if name.startswith("tests/") and name.endswith(".py"))
+
+
+def _test_files(assignment: Assignment) -> list[ExceptionTestFile]:
+    """Fresh test-file objects (they hold their results) in the order of the questions."""
+    stat = assignment.zip_path.stat()
+    sources = _test_sources(assignment.zip_path, stat.st_size, stat.st_mtime_ns)
     order = {question: i for i, (question, _) in enumerate(assignment.questions)}
-    files = [ExceptionTestFile.from_file(str(folder / name)) for name in names]
+    files = [ExceptionTestFile.from_string(source, path=name) for name, source in sources]
     return sorted(files, key=lambda f: order.get(f.name, len(order)))
 
 
@@ -133,24 +142,23 @@ def grade_notebook(
         return result
     session = NotebookSession(server, notebook, f"{assignment.stem}.ipynb", limits, list(hidden))
     try:
-        with tempfile.TemporaryDirectory(prefix="labkit-tests-") as tests_dir:
-            try:
-                session.start()
-            except SessionFailed as failure:
-                result.problem = f"the notebook could not be run: {failure}"
-                return result
-            env = _TestEnv(RemoteEnv(session))
-            # This notebook's own hidden inputs (see labkit.grade.secret).
-            core.set_key(secret.notebook_key(notebook.read_bytes(), secret.grading_secret()))
-            for test_file in _test_files(assignment, Path(tests_dir)):
-                test_file.run(env)
-                result.scores[test_file.name] = float(test_file.score)
-                for case, outcome in zip(test_file.test_cases, test_file.test_case_results):
-                    result.cases.append(CaseResult(
-                        question=test_file.name, hidden=bool(case.hidden),
-                        points=float(case.points or 0), passed=bool(outcome.passed),
-                        message="" if outcome.passed else outcome.message,
-                    ))
+        try:
+            session.start()
+        except SessionFailed as failure:
+            result.problem = f"the notebook could not be run: {failure}"
+            return result
+        env = _TestEnv(RemoteEnv(session))
+        # This notebook's own hidden inputs (see labkit.grade.secret).
+        core.set_key(secret.notebook_key(notebook.read_bytes(), secret.grading_secret()))
+        for test_file in _test_files(assignment):
+            test_file.run(env)
+            result.scores[test_file.name] = float(test_file.score)
+            for case, outcome in zip(test_file.test_cases, test_file.test_case_results):
+                result.cases.append(CaseResult(
+                    question=test_file.name, hidden=bool(case.hidden),
+                    points=float(case.points or 0), passed=bool(outcome.passed),
+                    message="" if outcome.passed else outcome.message,
+                ))
     finally:
         core.set_key(None)
         session.close()  # whatever happened; it also counts the printed output, so notes follow
