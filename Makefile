@@ -32,7 +32,7 @@ help:
 	@echo "make test                                           run the kit's tests"
 	@echo "make export LMS=canvas|moodle ROSTER=roster.csv [OUT=dir]  write OUT's grades as the LMS's gradebook import"
 	@echo "make release                                        regenerate student/, autograder/, solutions/, demo/ from assignments/"
-	@echo "make bench [COPIES=n]                               time grading against plain execution and otter run"
+	@echo "make bench [COPIES=n]                               what grading costs against the notebooks' own cost and otter run"
 	@echo "make gpu-check [WORKERS=n]                          prove grading on CUDA (see README: Checking the GPU half)"
 
 $(INSTALLED): requirements.txt pyproject.toml

@@ -12,7 +12,8 @@ Every figure comes from one run on this machine:
 - **Fixed start**: what the kit's time would be with no notebook at all (the line through the two
   class sizes, at zero).
 - **Peak memory per worker**: the proportional set size (PSS: shared pages counted once, split
-  between their processes) of the grader and everything it started, at its peak, over the workers.
+  between their processes) of the grader and everything it started, at its peak, over the workers,
+  sampled in a run of its own on the large class (sampling slows what it samples).
 - **otter run**: the large class graded by ``otter run`` with the kit's own autograder zips, as
   many at a time as the kit has workers.
 - **A slow class**: copies of the reference with its gradients and loss rewritten as Python loops
@@ -157,18 +158,21 @@ def _environment() -> dict[str, str]:
     return {**os.environ, "LABKIT_GRADING_SECRET": "labkit-bench"}
 
 
-def _grade(submissions: Path, out: Path, workers: int) -> Grading:
-    """One ``python -m labkit grade`` run, timed and sampled."""
+def _grade(submissions: Path, out: Path, workers: int, sample_memory: bool = False) -> Grading:
+    """One ``python -m labkit grade`` run, timed, or sampled for memory. Not both: reading every
+    process's PSS (its smaps) takes each process's memory lock and a good part of a core, which
+    would slow the run it measures."""
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "labkit", "grade", "--submissions", str(submissions),
          "--out", str(out), "--workers", str(workers)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_environment())
-    sampler = PeakMemory(process.pid)
-    sampler.start()
+    sampler = PeakMemory(process.pid) if sample_memory else None
+    if sampler is not None:
+        sampler.start()
     stdout, stderr = process.communicate()
     seconds = time.perf_counter() - started
-    peak = sampler.stop()
+    peak = sampler.stop() if sampler is not None else 0
     if process.returncode != 0:
         raise RuntimeError(f"make grade failed:\n{stdout[-2000:]}{stderr[-2000:]}")
     notebooks = sum(1 for _ in submissions.rglob("*.ipynb"))
@@ -247,6 +251,7 @@ def run(small: int, large: int, workers: int, otter: bool = True) -> str:
         g_small = _grade(small_class, root / "out-small", workers)
         g_large = _grade(large_class, root / "out-large", workers)
         g_slow = _grade(slow_class, root / "out-slow", workers)
+        g_memory = _grade(large_class, root / "out-memory", workers, sample_memory=True)
         own = _own_cost(large_class, scratch)
         own_slow = _own_cost(slow_class, scratch)
         otter_seconds = _otter(large_class, scratch, workers) if otter else None
@@ -256,7 +261,7 @@ def run(small: int, large: int, workers: int, otter: bool = True) -> str:
     fixed = g_small.seconds - g_small.notebooks * marginal / workers
     slow_marginal = marginal + (g_slow.seconds - g_small.seconds) * workers / g_slow.notebooks
     slow_beyond_own = slow_marginal - own_slow
-    peak_per_worker = max(g.peak_bytes for g in (g_small, g_large, g_slow)) / workers
+    peak_per_worker = g_memory.peak_bytes / workers
     machine = (f"{platform.machine()}, {os.cpu_count()} cores, "
                f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}")
     lines = [
