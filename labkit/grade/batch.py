@@ -96,7 +96,7 @@ _WORKER: dict = {}
 #: What every worker imports, loaded once per run by the process the workers are forked from.
 WORKER_PRELOAD = ["torch", "sklearn.datasets", "labkit.grade.run", "labkit.grade.engine",
                   "labkit.checks.linear_regression", "labkit.checks.logistic_regression",
-                  "labkit.checks.softmax_regression"]
+                  "labkit.checks.softmax_regression", "labkit.grade.zygote"]
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
