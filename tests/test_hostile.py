@@ -98,6 +98,21 @@ def hostile_class(tmp_path_factory):
         "print('pinv_svd results: All test cases passed!')\n"
         "def pinv_svd(X):\n    return X.T",
         after="grader.check(\"pinv_svd\")"))
+    _write(submissions, "asks_for_a_process", _with_cell(
+        "import glob, socket\n"
+        "# The run's fork server listens on a Unix socket: try its folder's pattern and every\n"
+        "# socket path this process can see, and answer wrongly if any of them answers.\n"
+        "paths_seen = glob.glob('/tmp/labkit-forkserver-*/socket')\n"
+        "paths_seen += [line.split()[-1] for line in open('/proc/net/unix').read().splitlines()[1:]\n"
+        "               if line.split()[-1].startswith('/')]\n"
+        "reached = []\n"
+        "for path in paths_seen:\n"
+        "    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+        "    try:\n        probe.connect(path)\n        reached.append(path)\n"
+        "    except OSError:\n        pass\n"
+        "if reached:\n    def pinv_svd(X):\n        return X.T\n"
+        "print('sockets seen', paths_seen, 'reached', reached)",
+        after="X_inv_svd = pinv_svd(X)"))
     # Broken files.
     (submissions / "not_json.ipynb").write_text("this is not a notebook")
     (submissions / "empty.ipynb").write_bytes(b"")
@@ -187,6 +202,15 @@ def test_memory_hog_is_stopped_and_the_rest_graded(hostile_class):
     # Stopped by the address-space limit (an error in the cell) or by the memory watch.
     problems = [n for n in row["notes"].split("; ") if n.startswith(STEM)]
     assert all("memory" in n for n in problems), problems
+
+
+def test_the_fork_server_of_the_run_is_out_of_a_notebooks_reach(hostile_class):
+    """No socket of the grading run (its fork server, which forks any process it is asked
+    for) can be found or reached from a notebook: the cell that looks for one answers wrongly
+    if it reaches any, and it ran without error."""
+    row = hostile_class["rows"]["asks_for_a_process"]
+    _assert_full_1_1(row)
+    assert "raised an error" not in row["notes"]
 
 
 @pytest.mark.parametrize("student", ["patches_allclose", "patches_checks", "forges_results"])

@@ -331,7 +331,11 @@ def grade_class(
             if todo:  # started first: its imports run while the workers start
                 shared = forkserver.SharedForkServer()
                 address = stack.enter_context(shared)
-                hidden = [*hidden, shared.folder.resolve()]
+                # The sockets of both fork servers (the notebooks' and the workers', whose
+                # folder multiprocessing keeps here) must be out of every sandbox's reach: each
+                # forks whatever process it is asked for.
+                hidden = [*hidden, shared.folder.resolve(),
+                          Path(multiprocessing.util.get_temp_dir()).resolve()]
             _grade_in_pools(todo, tmp, out, workers,
                             (os.getpid(), dict(os.environ), os.getcwd(), assignments, limits,
                              hidden, address), record)
