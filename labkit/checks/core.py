@@ -452,17 +452,15 @@ def check_placement(fn: Any, name: str, args: Sequence[Any]) -> None:
 #: here, so the budgets are 2-3 s; a gradient that loops over the 260 digits in Python needs about
 #: 5 s, one that also loops over the classes about 30 s, and either is stopped within the budget.
 BUDGET_FACTOR = 10.0
-
-
-class TooSlow(CheckFailed):
-    """A training the student's function could not finish within its budget."""
-
-
 MIN_BUDGET_SECONDS = 2.0
 #: The reference is timed on this many steps (the fastest of PROBE_REPEATS runs), scaled up.
 PROBE_STEPS = 20
 PROBE_REPEATS = 3
 _reference_seconds: dict[tuple, float] = {}
+
+
+class TooSlow(CheckFailed):
+    """A training the student's function could not finish within its budget."""
 
 
 def reference_seconds(reference: Callable[..., Tensor], start: Tensor, args: Sequence[Any],

@@ -124,13 +124,20 @@ def _arguments(request: dict[str, Any]) -> tuple[list[Any], list[Any]]:
     return args, before
 
 
+def _not_a_function(namespace: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """The reply to a request about a name the notebook does not define as a function."""
+    if callable(namespace.get(name)):
+        return None
+    return {"ok": False, "type": "NameError", "message": f"{name} is not a function"}
+
+
 def _call(namespace: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     """Call a function of the notebook. The reply names the arguments the call changed (it does
     not carry them: the grader's own copies never change)."""
     args, before = _arguments(request)  # first: it also keeps and drops what the grader says
-    fn = namespace.get(request["name"])
-    if not callable(fn):
-        return {"ok": False, "type": "NameError", "message": f"{request['name']} is not a function"}
+    if (refusal := _not_a_function(namespace, request["name"])) is not None:
+        return refusal
+    fn = namespace[request["name"]]
     try:
         result = fn(*args)
     except BaseException as error:  # student code may raise anything, SystemExit included
@@ -140,12 +147,12 @@ def _call(namespace: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
 
 
 def _descend(namespace: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
-    """Gradient descent with a function of the notebook (``labkit.descent``); the reply carries
-    the final parameters, or the step that was not a tensor like them."""
+    """Gradient descent with a function of the notebook (``labkit.checks.descent``); the reply
+    carries the final parameters, or the step that was not a tensor like them."""
     args, _ = _arguments(request)
-    fn = namespace.get(request["name"])
-    if not callable(fn):
-        return {"ok": False, "type": "NameError", "message": f"{request['name']} is not a function"}
+    if (refusal := _not_a_function(namespace, request["name"])) is not None:
+        return refusal
+    fn = namespace[request["name"]]
     start = protocol.decode(request["start"])
     try:
         outcome = descent.descend(fn, start, args, alpha=float(request["alpha"]),

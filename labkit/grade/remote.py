@@ -123,18 +123,26 @@ class RemoteFunction:
     def __repr__(self) -> str:
         return f"<student function {self.__name__}>"
 
-    def __call__(self, *args: Any) -> Any:
+    def _request(self, op: str, args: tuple[Any, ...], wait: float | None = None,
+                 **fields: Any) -> dict[str, Any]:
+        """Send one request about this function with ``args`` (kept tensors by reference), wait
+        ``wait`` seconds at most (default: the call limit), and return its successful reply; a
+        student error is raised as rebuilt, a stopped process as ``NotebookStopped``."""
         try:
             self._session.ensure_running()
             self._kept.reset(self._session.generation)
-            request = {"op": "call", "name": self.__name__, **self._kept.arguments(args)}
-            reply = self._session.request(request)
+            request = {"op": op, "name": self.__name__, **fields, **self._kept.arguments(args)}
+            reply = self._session.request(request, wait)
         except SessionFailed as failure:
             raise NotebookStopped(f"`{self.__name__}` stopped the notebook's process: {failure}") \
                 from None
-        self.modified_arguments = ()
         if not isinstance(reply, dict) or not reply.get("ok"):
             raise _rebuild_error(reply if isinstance(reply, dict) else {})
+        return reply
+
+    def __call__(self, *args: Any) -> Any:
+        self.modified_arguments = ()
+        reply = self._request("call", args)
         changed = reply.get("changed")
         if isinstance(changed, list):
             self.modified_arguments = tuple(sorted(
@@ -144,21 +152,12 @@ class RemoteFunction:
     def descend(self, start: torch.Tensor, args: tuple[Any, ...], *, alpha: float, steps: int,
                 seconds: float) -> descent.Descent:
         """Gradient descent with this function, run in the notebook's process
-        (``labkit.descent``): one round trip rather than one per step. The process stops the
-        loop at ``seconds``; the grader waits ``DESCENT_GRACE_SECONDS`` longer for a step in
+        (``labkit.checks.descent``): one round trip rather than one per step. The process stops
+        the loop at ``seconds``; the grader waits ``DESCENT_GRACE_SECONDS`` longer for a step in
         progress, then stops the process."""
-        try:
-            self._session.ensure_running()
-            self._kept.reset(self._session.generation)
-            request = {"op": "descend", "name": self.__name__, "start": protocol.encode(start),
-                       "alpha": alpha, "steps": steps, "seconds": seconds,
-                       **self._kept.arguments(tuple(args))}
-            reply = self._session.request(request, seconds + DESCENT_GRACE_SECONDS)
-        except SessionFailed as failure:
-            raise NotebookStopped(f"`{self.__name__}` stopped the notebook's process: {failure}") \
-                from None
-        if not isinstance(reply, dict) or not reply.get("ok"):
-            raise _rebuild_error(reply if isinstance(reply, dict) else {})
+        reply = self._request("descend", tuple(args), seconds + DESCENT_GRACE_SECONDS,
+                              start=protocol.encode(start), alpha=alpha, steps=steps,
+                              seconds=seconds)
         theta = protocol.decode(reply.get("theta"))
         done, spent = reply.get("steps"), reply.get("seconds")
         if not isinstance(theta, torch.Tensor) or not isinstance(done, int) \
