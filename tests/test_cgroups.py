@@ -1,0 +1,259 @@
+"""Per-notebook cgroups with real processes and real cgroups: the kernel counts and bounds all a
+notebook holds (child processes, memfd files, tmpfs files), its CPU time and its processes, and
+kills inside the notebook's group only.  As root, as a TA in a delegated subtree, and as a TA
+without one (where ``probe`` must say what to do).  Tests that need root skip where it is not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from labkit import paths
+from labkit.grade import cgroups
+from tests import cgroup_delegation as delegation
+from tests.cgroup_hogs import (BUDGET, IN_CHILDREN, IN_MEMFD, QUIET, in_tmpfs, start_in,
+                               wait_for_oom_kill)
+
+
+def _require_root_cgroups() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("making cgroups for these tests needs root (as on CI)")
+    reason = cgroups.probe()
+    if reason:
+        pytest.skip(f"cgroups cannot be made here: {reason}")
+
+
+@pytest.fixture
+def groups() -> Iterator[cgroups.RunGroups]:
+    _require_root_cgroups()
+    run = cgroups.RunGroups.create("tests")
+    try:
+        yield run
+    finally:
+        run.close()
+
+
+@pytest.fixture
+def started() -> Iterator[list[subprocess.Popen]]:
+    """Processes a test starts; killed and reaped whatever the test did (their own children
+    die with their group, which the ``groups`` fixture removes)."""
+    processes: list[subprocess.Popen] = []
+    yield processes
+    for process in processes:
+        process.kill()
+        process.wait()
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                stream.close()
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, killed and waiting to be reaped, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _wait_for_line(process: subprocess.Popen, line: str) -> None:
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == line
+
+
+def _private_tmpfs(folder: Path) -> list[str]:
+    """A wrapper that runs a command in a private mount namespace with a 1 GiB tmpfs on
+    ``folder`` (gone with the namespace, unseen by the machine)."""
+    return [shutil.which("unshare") or "unshare", "--mount", "--propagation", "private", "--",
+            "sh", "-c", f"mount -t tmpfs -o size=1g labkit-test '{folder}' && exec \"$@\"", "sh"]
+
+
+@pytest.mark.parametrize("where", ["children", "memfd", "tmpfs"])
+def test_memory_a_notebook_holds_anywhere_is_stopped_inside_its_group_only(
+        groups, started, where, tmp_path):
+    neighbour_group = groups.notebook(memory_bytes=BUDGET, processes=16)
+    neighbour = start_in(neighbour_group, QUIET)
+    started.append(neighbour)
+    _wait_for_line(neighbour, "ready")
+    group = groups.notebook(memory_bytes=BUDGET, processes=16)
+    if where == "tmpfs":
+        hog = start_in(group, in_tmpfs(str(tmp_path)), wrapper=_private_tmpfs(tmp_path))
+    else:
+        hog = start_in(group, IN_CHILDREN if where == "children" else IN_MEMFD)
+    started.append(hog)
+
+    assert wait_for_oom_kill(group), "the kernel never stopped the notebook"
+    assert group.out_of_memory()
+    assert group.peak_memory_bytes() <= BUDGET
+    group.remove()
+    output, _ = hog.communicate(timeout=10)
+    assert "held" not in output, "the notebook held more than its budget"
+    assert _alive(neighbour.pid) and neighbour_group.pids() == [neighbour.pid]
+    assert neighbour_group.oom_kills() == 0 and not neighbour_group.out_of_memory()
+    assert list(tmp_path.iterdir()) == [], "the private tmpfs leaked onto the machine"
+
+
+def test_cpu_seconds_count_every_process_that_was_in_the_group(groups, started):
+    group = groups.notebook(memory_bytes=BUDGET, processes=16)
+    # The process itself only waits; a child it forks spins for half a second of CPU and ends.
+    spinner = start_in(group, """
+import os, time
+print("ready", flush=True)
+os.read(0, 1)
+if os.fork() == 0:
+    while time.process_time() < 0.5:
+        pass
+    os._exit(0)
+os.wait()
+print(round(time.process_time(), 3), flush=True)
+""")
+    started.append(spinner)
+    _wait_for_line(spinner, "ready")
+    before = group.cpu_seconds()
+    spinner.stdin.write("g")
+    spinner.stdin.flush()
+    own = float(spinner.stdout.readline())
+    assert own < 0.2
+    assert group.cpu_seconds() - before >= 0.45
+
+
+def test_pids_max_stops_a_fork_bomb_at_the_limit(groups, started):
+    group = groups.notebook(memory_bytes=BUDGET, processes=10)
+    bomb = start_in(group, """
+import os, time
+made = 0
+for _ in range(100):
+    try:
+        pid = os.fork()
+    except BlockingIOError:
+        break
+    if pid == 0:
+        time.sleep(60)
+        os._exit(0)
+    made += 1
+print(made, flush=True)
+time.sleep(60)
+""")
+    started.append(bomb)
+    assert int(bomb.stdout.readline()) == 9
+    assert len(group.pids()) == 10
+
+
+def test_remove_leaves_no_folder_and_no_process_not_even_a_daemon(groups, started):
+    group = groups.notebook(memory_bytes=BUDGET, processes=16)
+    # A daemon: forked twice, in its own session, its parent gone; it is no child of anyone here.
+    parent = start_in(group, """
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        print(os.getpid(), flush=True)
+        time.sleep(60)
+    os._exit(0)
+time.sleep(60)
+""")
+    started.append(parent)
+    daemon = int(parent.stdout.readline())
+    assert _alive(daemon) and daemon in group.pids()
+    folders = list(group.folders.values())
+    run_folders = list(groups.folders.values())
+
+    group.remove()
+    assert not _alive(daemon) and not _alive(parent.pid)
+    assert not any(folder.exists() for folder in folders)
+    groups.close()
+    assert not any(folder.exists() for folder in run_folders)
+
+
+def test_another_process_puts_its_fresh_child_in_through_the_descriptors(groups, started):
+    """As the fork server does: it holds the descriptors, forks, writes the child's pid, and only
+    then lets the child run; the server itself stays outside."""
+    group = groups.notebook(memory_bytes=BUDGET, processes=16)
+    descriptors = group.procs_descriptors()
+    server = subprocess.Popen([sys.executable, "-c", """
+import os, sys
+go_read, go_write = os.pipe()
+child = os.fork()
+if child == 0:
+    os.read(go_read, 1)
+    print(open("/proc/self/cgroup").read().replace(chr(10), " "), flush=True)
+    os._exit(0)
+for fd in map(int, sys.argv[1:]):
+    os.write(fd, str(child).encode())
+os.write(go_write, b"g")
+os.waitpid(child, 0)
+print(open("/proc/self/cgroup").read().replace(chr(10), " "), flush=True)
+""", *map(str, descriptors)], pass_fds=descriptors, stdout=subprocess.PIPE, text=True)
+    started.append(server)
+    for fd in descriptors:
+        os.close(fd)
+    child_cgroups, server_cgroups = server.communicate(timeout=30)[0].splitlines()
+    for folder in group.folders.values():
+        assert f"/{folder.parent.name}/{folder.name} " in child_cgroups + " "
+        assert folder.name not in server_cgroups
+
+
+def test_a_notebook_can_be_made_the_oom_killers_first_choice(started):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    started.append(sleeper)
+    cgroups.prefer_for_oom_killer(sleeper.pid)
+    assert Path(f"/proc/{sleeper.pid}/oom_score_adj").read_text().strip() == "1000"
+
+
+# -- as a TA: with a delegated subtree, and without one ------------------------------------------
+
+def _as_ta() -> delegation.pwd.struct_passwd:
+    if os.geteuid() != 0:
+        pytest.skip("making the TA's user and delegating cgroups to it needs root (as on CI)")
+    if not (shutil.which("useradd") and shutil.which("runuser")):
+        pytest.skip("useradd and runuser are needed to run as an ordinary user")
+    return delegation.ensure_ta_user()
+
+
+def _environment() -> dict[str, str]:
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/", "LANG": "C.UTF-8",
+            "PYTHONPATH": os.pathsep.join(
+                [str(paths.ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(":"))])}
+
+
+def test_a_ta_in_a_delegated_subtree_gets_the_same_memory_limit():
+    user = _as_ta()
+    _require_root_cgroups()
+    with delegation.opened_for_others(delegation.kit_paths()), \
+            delegation.delegated_subtree(user) as subtree:
+        result = subprocess.run(
+            subtree.command([sys.executable, "-m", "tests.cgroup_hogs"]), cwd="/",
+            env=_environment(), capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr[-3000:]
+        report = json.loads(result.stdout.splitlines()[-1])
+        assert report["uid"] == user.pw_uid and report["probe"] is None
+        assert report["oom_score_adj"] == 1000
+        delegated = {str(folder) for folder in subtree.folders.values()}
+        assert {str(Path(f).parent) for f in report["run_folders"]} == delegated
+        assert report["oom_killed"] and report["out_of_memory"]
+        assert report["peak"] <= BUDGET
+        assert "held" not in report["output"] and report["returncode"] == -9
+        assert report["left"] == []
+    assert not any(folder.exists() for folder in subtree.folders.values())
+
+
+def test_without_delegation_probe_says_what_to_do():
+    _as_ta()
+    code = "from labkit.grade import cgroups; print(cgroups.probe())"
+    with delegation.opened_for_others(delegation.kit_paths()):
+        result = subprocess.run(
+            [delegation.RUNUSER, "-u", delegation.TA_USER, "--", sys.executable, "-c", code],
+            cwd="/", env=_environment(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    reason = result.stdout.strip()
+    assert reason != "None"
+    assert "Delegate=yes" in reason and "chown" in reason and "grade as root" in reason
