@@ -5,19 +5,23 @@ holds in its child processes and in shared memory (memfd files, ``/dev/shm``, tm
 cgroup is charged for all of it, by the kernel, and when the charge reaches the limit the
 kernel's OOM killer acts inside that cgroup only, never on another notebook or on the grader.
 
-What a notebook's group bounds and counts:
+What a notebook's group bounds and counts (v1: separate hierarchies; v2: the unified one):
 
-| what                     | cgroup v1 (separate hierarchies)          | cgroup v2 (unified)           |
-|--------------------------|-------------------------------------------|-------------------------------|
-| memory, shmem included   | ``memory.limit_in_bytes``, and            | ``memory.max``,               |
-|                          | ``memory.memsw.limit_in_bytes`` (no swap  | ``memory.swap.max = 0``,      |
-|                          | to escape to) where the kernel has it     | ``memory.oom.group = 1``      |
-| processes                | ``pids.max``                              | ``pids.max``                  |
-| CPU time of every process| ``cpuacct.usage`` (ns)                    | ``cpu.stat`` ``usage_usec``   |
-| the kernel hit the limit | ``memory.oom_control`` ``oom_kill``,      | ``memory.events`` ``oom_kill``|
-|                          | ``memory.failcnt``                        | ``max``                       |
-| killing it all           | SIGKILL each process, forks stopped first | ``cgroup.kill``               |
-|                          | (``pids.max = 0``)                        |                               |
+| what                      | cgroup v1                           | cgroup v2                      |
+|---------------------------|-------------------------------------|--------------------------------|
+| memory, shmem included    | ``memory.limit_in_bytes`` and, where| ``memory.max``,                |
+|                           | the kernel counts swap,             | ``memory.swap.max = 0``,       |
+|                           | ``memory.memsw.limit_in_bytes``     | ``memory.oom.group = 1``       |
+| processes                 | ``pids.max``                        | ``pids.max``                   |
+| CPU time, every process   | ``cpuacct.usage`` (ns)              | ``cpu.stat`` ``usage_usec``    |
+| OOM kills in the group    | ``memory.oom_control`` ``oom_kill`` | ``memory.events`` ``oom_kill`` |
+| killing it all            | SIGKILL each, forks stopped first   | ``cgroup.kill`` (5.14+)        |
+|                           | (``pids.max = 0``)                  |                                |
+
+On v1 the OOM killer takes the largest process of the group only (v1 has no ``oom.group``):
+the caller ends the rest of the notebook when ``out_of_memory()`` says so.  A file on a tmpfs
+(``/dev/shm``) stays charged to the group after its writer dies, until the file goes: the
+sandbox's private tmpfs goes with the notebook's mount namespace.
 
 Rules kept everywhere (the cgroups above the grader belong to the machine):
 
@@ -33,8 +37,10 @@ Who may do it: root, directly; an ordinary user (a TA) only in a subtree delegat
 v1 that is a cgroup in each of the ``memory``, ``pids`` and ``cpuacct`` hierarchies, chowned to
 the user with its ``cgroup.procs`` and ``tasks`` files, that the grader is started in (the
 kernel makes the files of groups the user creates there the user's own).  On v2 it is the user's
-own delegated cgroup (``systemd-run --user --scope -p Delegate=yes ...``).  ``probe`` tries it
-all in a throwaway group and says why it cannot be done, and what to do, when it cannot.
+own delegated cgroup (``systemd-run --user --scope -p Delegate=yes ...``); root too should grade
+from a cgroup of its own there (``systemd-run --scope -p Delegate=yes ...``), since every
+process in the grader's cgroup is moved into the leaf.  ``probe`` tries it all in a throwaway
+group and says why it cannot be done, and what to do, when it cannot.
 
 How the grader uses it (one ``RunGroups`` per grading worker)::
 
@@ -165,6 +171,8 @@ def _v2_base() -> Path | str:
     folder = _inside(mount, own[""])
     if folder is None:
         return f"this process's cgroup is not visible under {mount.point}"
+    if folder.name == V2_GRADER_LEAF:  # moved there by an earlier run: its parent is the base
+        folder = folder.parent
     offered = _read(folder / "cgroup.controllers").split()
     missing = [c for c in V2_CONTROLLERS if c not in offered]
     if missing:
@@ -311,7 +319,8 @@ class NotebookGroup:
     def out_of_memory(self) -> bool:
         """Whether the group ran out of memory: the kernel's OOM killer killed in it, or it is
         out of memory now (v1 ``under_oom``; v2 an ``oom`` event).  A charge that merely met
-        the limit and was met by reclaiming page cache is not (see ``limit_hits``)."""
+        the limit and was met by reclaiming page cache is not (see ``limit_hits``).  On v1 the
+        killer took one process: end the rest with ``kill``."""
         if self.oom_kills():
             return True
         if self.version == 2:
