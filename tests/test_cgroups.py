@@ -256,3 +256,53 @@ def test_without_delegation_probe_says_what_to_do():
     reason = result.stdout.strip()
     assert reason != "None"
     assert "Delegate=yes" in reason and "chown" in reason and "grade as root" in reason
+
+
+# -- cgroup v2's own files, where the unified hierarchy is mounted (here without its memory and
+# -- pids controllers, which v1 holds: what needs no controller is checked on the real kernel)
+
+@pytest.fixture
+def unified() -> Iterator[Path]:
+    """A fresh cgroup of ours beneath this process's own in the unified hierarchy."""
+    if os.geteuid() != 0:
+        pytest.skip("making cgroups for these tests needs root (as on CI)")
+    own = cgroups.own_unified_cgroup()
+    if isinstance(own, str):
+        pytest.skip(own)
+    made = own / f"labkit-test-v2-{os.getpid()}"
+    made.mkdir()
+    try:
+        yield made
+    finally:
+        delegation.remove_tree(made)
+
+
+def test_on_v2_a_group_is_joined_counted_killed_and_removed_with_the_kernels_own_files(
+        unified, started):
+    (unified / "notebook").mkdir()
+    group = cgroups.NotebookGroup(2, {"": unified / "notebook"})
+    # It spins half a second of CPU in a child, then leaves a daemon behind and waits.
+    process = start_in(group, """
+import os, time
+if os.fork() == 0:
+    while time.process_time() < 0.5:
+        pass
+    os._exit(0)
+os.wait()
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        print(os.getpid(), flush=True)
+        time.sleep(60)
+    os._exit(0)
+time.sleep(60)
+""")
+    started.append(process)
+    daemon = int(process.stdout.readline())
+    assert set(group.pids()) == {process.pid, daemon}
+    assert group.cpu_seconds() >= 0.45
+    assert (unified / "notebook" / "cgroup.kill").exists()
+
+    group.remove()
+    assert not _alive(daemon) and not _alive(process.pid)
+    assert not (unified / "notebook").exists()

@@ -89,7 +89,7 @@ HOW_TO_ALLOW = (
     "cgroup v2, start the grader in a delegated scope (`systemd-run --user --scope -p "
     "Delegate=yes python -m labkit grade ...`); or, on cgroup v1, have root create a cgroup in "
     "each of the memory, pids and cpuacct hierarchies beneath the grader's, chown it and its "
-    "cgroup.procs and tasks files to the grading user, and start the grader in it. Without them "
+    "cgroup.procs and tasks files to the grading user, and start the grader in it; without them "
     "a notebook's memory is bounded per process only (its child processes and shared memory "
     "are not counted)"
 )
@@ -161,9 +161,10 @@ def _v1_bases() -> dict[str, Path] | str:
     return bases
 
 
-def _v2_base() -> Path | str:
-    """The grader's own cgroup in the unified hierarchy, when it offers the needed controllers,
-    or why it does not."""
+def own_unified_cgroup() -> Path | str:
+    """This process's own cgroup in the unified (v2) hierarchy, whatever controllers it
+    offers, or why there is none.  A grader moved into its leaf by an earlier run is given the
+    leaf's parent, so that runs never nest leaves."""
     own = _cgroup_paths()
     mount = next((m for m in _mounts() if m.fstype == "cgroup2"), None)
     if mount is None or "" not in own:
@@ -171,8 +172,14 @@ def _v2_base() -> Path | str:
     folder = _inside(mount, own[""])
     if folder is None:
         return f"this process's cgroup is not visible under {mount.point}"
-    if folder.name == V2_GRADER_LEAF:  # moved there by an earlier run: its parent is the base
-        folder = folder.parent
+    return folder.parent if folder.name == V2_GRADER_LEAF else folder
+
+
+def _v2_base() -> Path | str:
+    """The grader's own v2 cgroup when it offers the needed controllers, or why not."""
+    folder = own_unified_cgroup()
+    if isinstance(folder, str):
+        return folder
     offered = _read(folder / "cgroup.controllers").split()
     missing = [c for c in V2_CONTROLLERS if c not in offered]
     if missing:
@@ -475,22 +482,24 @@ def _make_v1_run(bases: dict[str, Path], name: str) -> dict[str, Path]:
     return folders
 
 
-def enable_v2_controllers(base: Path) -> None:
+def enable_v2_controllers(base: Path, controllers: Iterable[str] = V2_CONTROLLERS) -> None:
     """Let the children of ``base`` (the grader's own v2 cgroup) have the controllers notebooks
     need.
 
-    v2 gives controllers to children only from a cgroup without processes (the root cgroup
-    excepted): where ``base`` has not already enabled them, the processes in it (the grader's)
-    are first moved into the leaf ``labkit-grader``, as systemd's delegation guidance says.
+    v2 gives controllers to children only from a cgroup without processes (the root cgroup, the
+    one without ``cgroup.type``, excepted): where ``base`` has not already enabled them, the
+    processes in it (the grader's) are first moved into the leaf ``labkit-grader``, as
+    systemd's delegation guidance says.
     """
     enabled = _read(base / "cgroup.subtree_control").split()
-    wanted = [c for c in V2_CONTROLLERS if c not in enabled]
+    wanted = [c for c in controllers if c not in enabled]
     if not wanted:
         return
-    if base.parent != base and _read(base / "cgroup.procs"):
+    inside = _read(base / "cgroup.procs").split()
+    if inside and (base / "cgroup.type").exists():
         leaf = base / V2_GRADER_LEAF
         leaf.mkdir(exist_ok=True)
-        for pid in _read(base / "cgroup.procs").split():
+        for pid in inside:
             try:
                 _write(leaf / "cgroup.procs", pid)
             except ProcessLookupError:  # it ended meanwhile
