@@ -92,15 +92,24 @@ class DelegatedSubtree:
 
 
 @contextmanager
-def delegated_subtree(user: pwd.struct_passwd) -> Iterator[DelegatedSubtree]:
+def delegated_subtree(user: pwd.struct_passwd,
+                      version: int | None = None) -> Iterator[DelegatedSubtree]:
     """A fresh cgroup beneath this (root) process's own, in each hierarchy the kit needs,
-    delegated to ``user``; removed with everything in it afterwards."""
+    delegated to ``user``; removed with everything in it afterwards.  ``version`` 2 asks for
+    the unified hierarchy even where it lacks the kit's controllers (to check v2's own files);
+    by default the hierarchies the kit would use here."""
     name = f"labkit-delegated-{os.getpid()}-{secrets.token_hex(3)}"
     bases = cgroups.own_cgroups()
     if isinstance(bases, str):
         raise RuntimeError(bases)
+    if version == 2 and "" not in bases:
+        unified = cgroups.own_unified_cgroup()
+        if isinstance(unified, str):
+            raise RuntimeError(unified)
+        bases = {"": unified}
     version = 2 if "" in bases else 1
-    if version == 2:  # the controllers must reach the delegated folder
+    offered = (bases[""] / "cgroup.controllers").read_text().split() if version == 2 else []
+    if set(cgroups.V2_CONTROLLERS) <= set(offered):  # they must reach the delegated folder
         cgroups.enable_v2_controllers(bases[""])
     folders = {controller: base / name for controller, base in bases.items()}
     try:

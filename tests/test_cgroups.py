@@ -306,3 +306,40 @@ time.sleep(60)
     group.remove()
     assert not _alive(daemon) and not _alive(process.pid)
     assert not (unified / "notebook").exists()
+
+
+def test_on_v2_a_ta_in_a_delegated_cgroup_makes_joins_and_kills_groups_beneath_it():
+    user = _as_ta()
+    if isinstance(cgroups.own_unified_cgroup(), str):
+        pytest.skip("no cgroup v2 hierarchy is mounted here")
+    # What the grader does there, short of limits (no v2 controllers here): a group beneath its
+    # own, a child moved in through a descriptor, its CPU time, cgroup.kill, removal.
+    code = """
+import json, os, time
+from labkit.grade import cgroups
+from tests.cgroup_hogs import QUIET, start_in
+own = cgroups.own_unified_cgroup()
+(own / "run").mkdir()
+(own / "run" / "notebook").mkdir()
+group = cgroups.NotebookGroup(2, {"": own / "run" / "notebook"})
+quiet = start_in(group, QUIET)
+quiet.stdout.readline()
+report = {"own": str(own), "pids": group.pids(), "quiet": quiet.pid,
+          "cpu": group.cpu_seconds()}
+group.remove()
+(own / "run").rmdir()
+report["returncode"] = quiet.wait()
+report["left"] = os.listdir(own)
+print(json.dumps(report))
+"""
+    with delegation.opened_for_others(delegation.kit_paths()), \
+            delegation.delegated_subtree(user, version=2) as subtree:
+        result = subprocess.run(subtree.command([sys.executable, "-c", code]), cwd="/",
+                                env=_environment(), capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr[-3000:]
+        report = json.loads(result.stdout.splitlines()[-1])
+        assert report["own"] == str(subtree.folders[""])
+        assert report["pids"] == [report["quiet"]] and report["cpu"] > 0
+        assert report["returncode"] == -9
+        assert not any(name.startswith("run") for name in report["left"])
+    assert not subtree.folders[""].exists()

@@ -54,6 +54,10 @@ How the grader uses it (one ``RunGroups`` per grading worker)::
     group.remove()                                     # kill, wait until empty, rmdir
     groups.close()                                     # whatever is left, at the end of the run
 
+A notebook must never reach the cgroup file systems writable: a TA's notebook runs as the TA,
+who owns its group's files (the sandbox covers ``/sys/fs/cgroup`` with an empty read-only
+tmpfs).
+
 Both are also context managers.  ``prefer_for_oom_killer(pid)`` raises a process's
 ``oom_score_adj`` to 1000 (no privilege needed), so that under pressure on the whole machine the
 kernel kills notebooks before the grader and the fork server.
