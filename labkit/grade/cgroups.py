@@ -431,7 +431,14 @@ class RunGroups:
             ) from None
 
     def notebook(self, memory_bytes: int, processes: int) -> NotebookGroup:
-        """A new empty group for one notebook, with its memory and process limits set."""
+        """A new empty group for one notebook, with its limits set.
+
+        ``memory_bytes`` bounds all the kernel charges to the group: anonymous memory of every
+        process in it, page cache, shared memory (memfd, tmpfs files, until they are deleted)
+        and kernel memory such as page tables and pipe buffers.  ``processes`` bounds its tasks,
+        threads included (the pids controller counts them as ``RLIMIT_NPROC`` does).
+        """
+        self.notebooks = [group for group in self.notebooks if not group.removed]
         name = f"notebook-{next(self._numbers)}"
         folders = {controller: base / name for controller, base in self.folders.items()}
         group = NotebookGroup(self.version, folders)
