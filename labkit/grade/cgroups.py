@@ -391,6 +391,8 @@ def _limit_v1(folders: dict[str, Path], memory_bytes: int, processes: int) -> No
     _write(memory / "memory.limit_in_bytes", memory_bytes)
     if (memory / "memory.memsw.limit_in_bytes").exists():  # the kernel counts swap: bound it too
         _write(memory / "memory.memsw.limit_in_bytes", memory_bytes)
+    else:  # it does not (swapaccount=0): at least reclaim at the limit never swaps the group out
+        _write(memory / "memory.swappiness", 0)
     _write(folders["pids"] / "pids.max", processes)
 
 
