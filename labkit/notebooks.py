@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 from typing import Any
@@ -76,8 +77,22 @@ def _coalesce_streams(outputs: list) -> list:
     return merged
 
 
+def is_export_source(source: str) -> bool:
+    """Whether a code cell is otter's export cell: one that calls ``<name>.export(...)`` as a
+    statement of its own, read from the cell's parsed code (a cell that merely mentions the call,
+    in a string or a comment, is an ordinary cell and runs)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return False
+    return any(isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+               and isinstance(node.value.func, ast.Attribute) and node.value.func.attr == "export"
+               and isinstance(node.value.func.value, ast.Name)
+               for node in tree.body)
+
+
 def is_export_cell(cell: nbformat.NotebookNode) -> bool:
-    return cell.cell_type == "code" and EXPORT_MARKER in cell.source
+    return cell.cell_type == "code" and is_export_source(cell.source)
 
 
 def number_cells(nb: nbformat.NotebookNode) -> None:

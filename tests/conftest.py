@@ -10,11 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 from labkit import paths
 from labkit.grade import autograders, batch
 
 RELEASED = paths.assignment_stems()
+
+# Checks run in the tests' own process as they run in a grading worker: on one thread. Budgets are
+# CPU time, which threads that spin between parallel operations would inflate.
+torch.set_num_threads(1)
 
 
 def answer_variants(stem: str) -> tuple[dict, dict]:

@@ -21,12 +21,15 @@ from labkit.grade.sandbox import Limits
 
 #: Short limits, so that the hostile classes are graded in seconds.
 LIMITS = Limits(cell_seconds=8, notebook_seconds=90, call_seconds=6, memory_bytes=2 << 30)
+#: The observer reads the whole of its own memory in one cell: a few seconds on a loaded machine.
+OBSERVE_LIMITS = Limits(cell_seconds=60, notebook_seconds=120, call_seconds=6,
+                        memory_bytes=2 << 30)
 
 
 def observe(notebook: Path, hidden: list[Path]) -> dict:
     """Run the observer notebook confined and return what it saw (its ``seen`` variable)."""
     server = ForkServer()
-    session = NotebookSession(server, notebook, notebook.name, LIMITS, hidden)
+    session = NotebookSession(server, notebook, notebook.name, OBSERVE_LIMITS, hidden)
     try:
         session.start()
         seen = RemoteEnv(session).get("seen")

@@ -15,6 +15,7 @@ import json
 import os
 import pwd
 import re
+import secrets
 import shutil
 import socket
 import stat
@@ -91,12 +92,20 @@ def _probe_as_ta() -> str | None:
     return result.stdout.strip() or (result.stderr.strip()[-300:] if result.returncode else None)
 
 
+#: The grading secret, and a variable of the TA's shell (a token, say), both random: a notebook
+#: must find neither anywhere in its memory.
+SECRET = secrets.token_hex(16)
+TA_TOKEN = secrets.token_hex(16)
+#: A folder of the TA's own on PYTHONPATH, holding a module and a private file.
+TA_SITE = "ta_site"
+
+
 def _environment(home: Path) -> dict[str, str]:
     # The grading secret comes from the environment: the TA does not own the kit's checkout here,
     # so it could not keep the secret's file there.
     return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
-            "PYTHONPATH": _python_path(str(paths.ROOT)),
-            "LABKIT_GRADING_SECRET": "confinement tests"}
+            "PYTHONPATH": _python_path(str(paths.ROOT), str(home / TA_SITE)),
+            "LABKIT_GRADING_SECRET": SECRET, "TA_SHELL_TOKEN": TA_TOKEN}
 
 
 def _python_path(*first: str) -> str:
@@ -111,10 +120,14 @@ def _workspace(mode: str) -> Path:
     folder = Path(tempfile.mkdtemp(prefix=f"labkit-{mode}-", dir="/tmp"))
     folder.chmod(0o755)
     (folder / "ta_private_notes.txt").write_text("exam answers")
+    (folder / TA_SITE).mkdir()
+    (folder / TA_SITE / "ta_private_module.py").write_text("ANSWERS = 'exam answers'\n")
     if mode == "unprivileged":
         user = pwd.getpwnam(TA_USER)
         os.chown(folder, user.pw_uid, user.pw_gid)
-        os.chown(folder / "ta_private_notes.txt", user.pw_uid, user.pw_gid)
+        for path in (folder / "ta_private_notes.txt", folder / TA_SITE,
+                     folder / TA_SITE / "ta_private_module.py"):
+            os.chown(path, user.pw_uid, user.pw_gid)
     return folder
 
 
@@ -175,6 +188,37 @@ for thing in gc.get_objects():  # every string held by a dict, list or tuple, ch
             found.append(value[:300])
 seen["class_paths_in_memory"] = found[:5]
 del found
+seen["ta_module"] = _attempt(lambda: __import__("ta_private_module"))
+def _scan_memory(needles):
+    """Which of ``needles`` ((first half, second half) pairs, never held whole here) lie anywhere
+    in this process's memory: every readable mapping, read through /proc/self/mem."""
+    found, longest = set(), max(len(a) + len(b) for a, b in needles)
+    with open("/proc/self/maps") as maps:
+        regions = [line.split()[:2] for line in maps]
+    with open("/proc/self/mem", "rb", buffering=0) as mem:
+        for span, perms in regions:
+            if "r" not in perms:
+                continue
+            start, end = (int(x, 16) for x in span.split("-"))
+            position = start
+            while position < end:
+                size = min(end - position, 64 << 20)
+                try:
+                    mem.seek(position)
+                    chunk = mem.read(size)
+                except (OSError, OverflowError, ValueError):
+                    break
+                for index, (first, second) in enumerate(needles):
+                    at = chunk.find(first)
+                    while at != -1:
+                        if chunk[at + len(first):at + len(first) + len(second)] == second:
+                            found.add(index)
+                        at = chunk.find(first, at + 1)
+                if position + size >= end:
+                    break
+                position += size - longest
+    return sorted(found)
+seen["secrets_in_memory"] = _scan_memory(NEEDLES)
 '''
 
 
@@ -182,8 +226,11 @@ def _observer_notebook(folder: Path, targets: list[str], writes: list[str], port
                        hidden: list[str]) -> Path:
     # The class's paths travel reversed, so that the notebook's own source does not put them in
     # its memory (the test looks for them there).
+    # The secret and the TA's token travel in halves, so that the notebook never holds them whole.
+    needles = [(t[:16].encode(), t[16:].encode()) for t in (SECRET, TA_TOKEN)]
     source = (f"TARGETS_REVERSED = {[t[::-1] for t in targets]!r}\nWRITES = {writes!r}\n"
-              f"PORT = {port}\nHIDDEN_REVERSED = {[h[::-1] for h in hidden]!r}\n" + OBSERVER)
+              f"PORT = {port}\nHIDDEN_REVERSED = {[h[::-1] for h in hidden]!r}\n"
+              f"NEEDLES = {needles!r}\n" + OBSERVER)
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
     path = folder / "observer" / "observer.ipynb"
     path.parent.mkdir()
@@ -205,7 +252,8 @@ def observation(mode):
     targets = [str(paths.ROOT / "autograder"), str(paths.ROOT / "tests"),
                str(paths.ROOT / "labkit" / "checks"), str(paths.ROOT / "README.md"),
                str(submissions / "victim"), str(out / "grades.csv"),
-               str(workspace / "ta_private_notes.txt"), "/root/.bashrc", "/home"]
+               str(workspace / "ta_private_notes.txt"), "/root/.bashrc", "/home",
+               str(workspace / TA_SITE / "ta_private_module.py")]
     site = sysconfig.get_paths()["purelib"]
     writes = [os.path.join(site, "evil.pth"), "/usr/lib/evil", "/etc/evil", "/evil",
               str(paths.ROOT / "evil"), "/tmp/allowed"]
@@ -241,6 +289,19 @@ def _interpreter_tops() -> set[str]:
 
 def test_no_path_of_the_class_reaches_the_notebooks_memory(observation):
     assert observation["result"]["seen"]["class_paths_in_memory"] == []
+
+
+def test_neither_the_grading_secret_nor_the_tas_variables_are_anywhere_in_its_memory(observation):
+    """The notebook is forked from an interpreter started with an environment of its own: a scan
+    of every readable mapping of the notebook's process finds neither the grading secret nor a
+    token from the TA's shell (both set in the grader's environment)."""
+    assert observation["result"]["seen"]["secrets_in_memory"] == []
+
+
+def test_a_folder_on_the_tas_pythonpath_is_neither_importable_nor_readable(observation):
+    seen = observation["result"]["seen"]
+    assert seen["ta_module"] == "ModuleNotFoundError"
+    assert seen["visible"] == []
 
 
 def test_a_notebook_can_write_only_its_private_temporary_folder(observation):
@@ -299,6 +360,18 @@ def _with_cell(source: str, *, last: bool = False) -> nbformat.NotebookNode:
 _FIND_CONNECTION = ("import gc, socket, struct, sys, time\n"
                     "_conn = [o for o in gc.get_objects() if isinstance(o, socket.socket)"
                     " and o.fileno() >= 0][0]\n")
+
+#: The runner's modules, as a notebook that rewrites them finds them.
+_RUNNER = ("import sys, torch\n_child = sys.modules['labkit.grade.child']\n"
+           "_protocol = sys.modules['labkit.grade.protocol']\n")
+
+
+def _code_index_of_inserted_cell() -> int:
+    """The index among code cells of the cell ``_with_cell`` inserts (not last)."""
+    nb = _with_cell("pass")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    return next(i for i, c in enumerate(code) if c.source == "pass")
+
 
 _DAEMON = '''import os, time
 if os.fork() == 0:
@@ -362,6 +435,59 @@ ATTACKS = {
         last=True),
     # 8: hidden inputs leaked through an error message.
     "leaker": _with_cell("def pinv_svd(X):\n    raise ValueError(repr(X.tolist()))", last=True),
+    # 16: the runner rewritten so that a function that changes its argument in place sends the
+    # argument back as it was sent (and the earlier runner's own verdict silenced).
+    "forged_unmodified": _with_cell(_RUNNER + '''
+_child._changed = lambda *args: False
+def _forged_call(namespace, request):
+    args = _child._arguments(request)
+    sent = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
+    fn = namespace[request["name"]]
+    result = fn(*args)
+    reply = {"ok": True, "result": _protocol.encode(result), "changed": []}
+    if request.get("twice"):
+        reply.update(again=_protocol.encode(fn(*args)), after=[_child._state(a) for a in sent])
+    return reply
+_child._call = _forged_call
+def add_bias_column(X):
+    result = torch.cat((X, X.new_ones(X.shape[0], 1)), dim=1)
+    X.mul_(2)
+    return result
+''', last=True),
+    # 17: a zero gradient, and the runner's descent rewritten to send back a true descent (made
+    # with a correct gradient of its own) as the function's.
+    "forged_descent": _with_cell(_RUNNER + '''
+def linear_regression_loss_grad(theta, X, y):
+    return torch.zeros_like(theta)
+def _forged_descend(namespace, request):
+    X, y = _child._arguments(request)[:2]
+    theta, path = _protocol.decode(request["start"]), []
+    path.append(theta)
+    for _ in range(int(request["steps"])):
+        theta = theta - float(request["alpha"]) * (X.T @ (X @ theta - y))
+        path.append(theta)
+    return {"ok": True, "trajectory": _protocol.encode(torch.stack(path)),
+            "theta": _protocol.encode(theta), "steps": int(request["steps"]), "seconds": 0.01,
+            "over_budget": False}
+_child._descend = _forged_descend
+''', last=True),
+    # 18: a 20 s cell that says, in order, that it has ended after 2 s (to the grader that asks for
+    # each cell), or announces the next cell and drops the real announcement (to a runner that
+    # announces each cell itself): either way it would restart the 8 s clock.
+    "in_order_forger": _with_cell(_FIND_CONNECTION + _RUNNER + '''
+import threading
+_send = _protocol.send
+if hasattr(_child, "_Cells"):
+    _forged = {"event": "cell", "index": FORGER_CELL, "error": None}
+else:
+    _forged = {"event": "cell", "index": FORGER_CELL + 1}
+    _protocol.send = lambda conn, message: None if message == _forged else _send(conn, message)
+def _forge():
+    time.sleep(2)
+    _send(_conn, _forged)
+threading.Thread(target=_forge, daemon=True).start()
+time.sleep(20)
+'''.replace("FORGER_CELL", str(_code_index_of_inserted_cell()))),
 }
 
 
@@ -457,7 +583,7 @@ def _messages(hostile_class, student: str, question: str) -> list[str]:
 
 
 def test_the_batch_ends_and_no_worker_dies(hostile_class):
-    assert "graded 11 submissions" in hostile_class["result"]["summary"]
+    assert f"graded {len(ATTACKS) + 3} submissions" in hostile_class["result"]["summary"]
     assert not any("worker" in row["notes"] for row in hostile_class["rows"].values())
 
 
@@ -470,6 +596,36 @@ def test_in_place_writes_never_reach_the_graders_tensors(hostile_class):
     assert "modified its argument" in messages, messages
     assert _points(row, "linear_regression_loss_grad") < FULL["linear_regression_loss_grad"]
     _assert_full(row, but=("linear_regression_loss_grad",))
+
+
+def test_a_rewritten_runner_cannot_hide_a_change_that_later_calls_see(hostile_class):
+    """The arguments come back as data and the grader compares them; a runner rewritten to send
+    them back as they were sent still loses the point, since the second call on the same objects
+    (made in the same request) sees the change."""
+    row = hostile_class["rows"]["forged_unmodified"]
+    assert _points(row, "add_bias_column") == FULL["add_bias_column"] - 1, row["notes"]
+    assert "called twice" in " ".join(_messages(hostile_class, "forged_unmodified",
+                                                "add_bias_column"))
+    _assert_full(row, but=("add_bias_column",))
+
+
+def test_a_descent_the_function_did_not_make_earns_nothing(hostile_class):
+    """A trajectory is believed only as far as fresh calls reproduce it: a true descent sent back
+    for a zero gradient fails where the grader replays it."""
+    messages = " ".join(_messages(hostile_class, "forged_descent", "linear_regression_loss_grad"))
+    assert "when called again at step" in messages, messages
+    row = hostile_class["rows"]["forged_descent"]
+    # A zero gradient keeps its dtypes, unmodified and devices points, and loses values and descent.
+    assert _points(row, "linear_regression_loss_grad") == FULL["linear_regression_loss_grad"] - 2
+    _assert_full(row, but=("linear_regression_loss_grad",))
+
+
+def test_a_cell_that_claims_to_have_ended_is_stopped_all_the_same(hostile_class):
+    """The clock of the next request starts only when the notebook's process reads it: a cell that
+    says it has ended and goes on running leaves it unread, and is stopped at the cell limit."""
+    row = hostile_class["rows"]["in_order_forger"]
+    assert "went on running" in row["notes"], row["notes"]
+    assert float(row["total"]) == 0
 
 
 def test_error_messages_do_not_carry_hidden_inputs(hostile_class):
@@ -490,10 +646,13 @@ def test_no_notebook_can_touch_the_class_the_gradebook_or_the_graders_environmen
     _assert_full(hostile_class["rows"]["editor"])
 
 
-def test_packages_on_the_path_under_tmp_stay_importable_and_tmp_stays_private(monkeypatch):
-    """A fresh clone's environment, or wheels carried to a GPU machine, may live under the
-    host's /tmp: kept visible (read-only) inside the notebook's own /tmp, while the rest of the
-    host's /tmp (the grader's work) stays out of sight."""
+def test_only_the_interpreters_own_folders_reach_the_notebook_and_tmp_stays_private(monkeypatch):
+    """The notebooks' interpreter is isolated from the grader's PYTHONPATH: a folder on it that
+    provides none of the packages the notebooks preload (a TA's own modules, under the host's
+    /tmp here) is neither importable nor visible in the notebook, whose /tmp holds only its own
+    folder and the interpreter's folders that live under the host's /tmp (a fresh clone's
+    environment)."""
+    from labkit.grade import forkserver
     from labkit.grade.engine import ForkServer, NotebookSession
     from labkit.grade.remote import RemoteEnv
     from labkit.grade.sandbox import Limits
@@ -505,28 +664,29 @@ def test_packages_on_the_path_under_tmp_stay_importable_and_tmp_stays_private(mo
         (folder / "extra_site_module.py").write_text("VALUE = 42\n")
         monkeypatch.setenv("PYTHONPATH", _python_path(str(folder), str(paths.ROOT)))
         monkeypatch.syspath_prepend(str(folder))
-        kept = {f.relative_to("/tmp").parts[0] for f in sandbox.interpreter_folders([])
-                if f.is_relative_to("/tmp")}
+        assert str(folder) not in forkserver.package_folders()
         notebook = notebook_folder / "uses_site.ipynb"
         nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-            "import os, extra_site_module\nvalue = extra_site_module.VALUE\n"
-            "in_tmp = sorted(os.listdir('/tmp'))")]), notebook)
+            f"import os\nvisible = os.path.exists({str(folder)!r})\n"
+            "try:\n    import extra_site_module\n    value = extra_site_module.VALUE\n"
+            "except ImportError:\n    value = None\nin_tmp = sorted(os.listdir('/tmp'))")]),
+            notebook)
         server = ForkServer()
         session = NotebookSession(server, notebook, notebook.name, Limits(), [])
         try:
             session.start()
             env = RemoteEnv(session)
-            value, in_tmp = env.get("value"), env.get("in_tmp")
+            value, visible, in_tmp = env.get("value"), env.get("visible"), env.get("in_tmp")
+            kept = {Path(f).relative_to("/tmp").parts[0] for f in server.folders([])
+                    if Path(f).is_relative_to("/tmp")}
         finally:
             session.close()
             server.close()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         shutil.rmtree(notebook_folder, ignore_errors=True)
-    # The notebook's /tmp holds its own folder and the kept folders' (the carried module's, and
-    # the kit's environment when the kit itself was cloned under /tmp), nothing else of the host's.
-    assert value == 42
-    assert folder.name in in_tmp and notebook_folder.name not in in_tmp
+    assert value is None and visible is False
+    assert folder.name not in in_tmp and notebook_folder.name not in in_tmp
     assert set(in_tmp) <= {"notebook", *kept}
 
 

@@ -292,24 +292,29 @@ def expect_close(
 
 
 def snapshot(args: Sequence[Any]) -> list[Any]:
-    """What a call must leave as it was, per argument: values, ``requires_grad`` and ``.grad``."""
+    """What a call must leave as it was, per argument: values, ``requires_grad`` and ``.grad``
+    (None for what is not a tensor)."""
     return [
         (a.detach().clone(), a.requires_grad, None if a.grad is None else a.grad.detach().clone())
-        if isinstance(a, Tensor) else a
+        if isinstance(a, Tensor) else None
         for a in args
     ]
 
 
-def _changed(arg: Any, old: Any) -> str | None:
-    """What a call changed in one tensor argument, in words, or None."""
-    if not isinstance(arg, Tensor):
+def _changed(old: Any, new: Any) -> str | None:
+    """What a call changed in one tensor argument (two ``snapshot`` entries), in words, or None."""
+    if old is None:
         return None
-    values, requires_grad, grad = old
-    now = arg.detach()
-    if now.shape != values.shape or now.dtype != values.dtype or not torch.equal(now.cpu(), values.cpu()):
+    if new is None:
         return "values"
-    if arg.requires_grad != requires_grad or (arg.grad is None) != (grad is None) or (
-        grad is not None and not torch.equal(arg.grad.detach().cpu(), grad.cpu())
+    values, requires_grad, grad = old
+    now, now_requires_grad, now_grad = new
+    if now.shape != values.shape or now.dtype != values.dtype or (
+            values.device.type != "meta" and not torch.equal(now.cpu(), values.cpu())):
+        return "values"
+    if now_requires_grad != requires_grad or (now_grad is None) != (grad is None) or (
+        grad is not None and (now_grad.shape != grad.shape
+                              or not torch.equal(now_grad.cpu(), grad.cpu()))
     ):
         return "autograd"
     return None
@@ -328,37 +333,40 @@ def _modified_message(name: str, arg_name: str, what: str) -> str:
     )
 
 
+def _twice(fn: Any, args: Sequence[Any]) -> tuple[Any, Any, list[Any]]:
+    """Call ``fn`` on ``args``, then again on the same objects; returns both results and the
+    arguments as the first call left them (``snapshot``'s form). A function of the notebook does
+    this in its own process (``call_twice``) and sends the arguments back as data, so that the
+    comparison is the grader's, never the notebook's word."""
+    remote = getattr(fn, "call_twice", None)
+    if remote is not None:
+        return remote(*args)
+    result = fn(*args)
+    after = snapshot(args)
+    return result, fn(*args), after
+
+
 def expect_unmodified(fn: Any, name: str, arg_names: Sequence[str], args: Sequence[Any]) -> Any:
     """Call the function on ``args``; it must leave them as it found them. Returns its result.
 
     The function receives ``args`` themselves (not copies), so that this is the one check that
-    sees in-place changes. A function of the notebook (a ``RemoteFunction``) works on its own copies
-    in the notebook's process and reports, in ``modified_arguments``, the indexes of arguments the
-    call changed there (values, shape, dtype, ``requires_grad`` or ``.grad``); the grader's tensors
-    never change. A local function (the kit's tests, a student's own run) is judged by comparing
-    each argument with its snapshot, and is then called a second time on the same tensors, which
-    must give the same result: an answer that runs ``.backward()`` on its argument returns twice
-    the gradient the second time.
+    sees in-place changes; it is then called a second time on the same tensors, which must give
+    the same result: an answer that runs ``.backward()`` on its argument returns twice the
+    gradient the second time. A function of the notebook is called twice in its own process on
+    its copies of ``args``, which come back as data (``_twice``); every comparison is made here.
     """
     fn = require_function(fn, name)
     before = snapshot(args)
-    result = _invoke(fn, name, args)
-    reported = getattr(fn, "modified_arguments", None)
-    if reported is not None:
-        for index in sorted(int(i) for i in reported):
-            if 0 <= index < len(arg_names) and isinstance(args[index], Tensor):
-                raise CheckFailed(
-                    f"`{name}` modified its argument `{arg_names[index]}` (its values, or its "
-                    "`requires_grad` or `.grad`). Work on new tensors (e.g. `y = y - 1` rather "
-                    "than `y -= 1`, or `.clone()` first), and use autograd only on a copy "
-                    "(`.detach().clone().requires_grad_(True)`)."
-                )
-        return result
-    for arg_name, arg, old in zip(arg_names, args, before):
-        what = _changed(arg, old)
+    try:
+        result, again, after = _twice(fn, args)
+    except CheckFailed:
+        raise
+    except Exception as error:  # the student's code may raise anything
+        raise _raised(error, name, args) from None
+    for arg_name, old, new in zip(arg_names, before, after):
+        what = _changed(old, new)
         if what:
             raise CheckFailed(_modified_message(name, arg_name, what))
-    again = _invoke(fn, name, args)
     if isinstance(result, Tensor) and not (
         isinstance(again, Tensor) and again.shape == result.shape
         and torch.equal(again.detach().cpu(), result.detach().cpu())
@@ -444,18 +452,35 @@ def check_placement(fn: Any, name: str, args: Sequence[Any]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Training: gradient descent driven by the student's gradient, under a time budget.
+# Training: gradient descent driven by the student's gradient, under a budget of CPU time.
 
-#: A training check may take this many times what the reference gradient takes on the grading
-#: machine, and at least MIN_BUDGET_SECONDS. 10 (rather than a looser 50) keeps a batch's time
-#: decided by its fast notebooks: the reference (autograd) needs 0.02-0.3 s for a whole training
-#: here, so the budgets are 2-3 s; a gradient that loops over the 260 digits in Python needs about
-#: 5 s, one that also loops over the classes about 30 s, and either is stopped within the budget.
+#: A training check may take this many times the CPU time the reference gradient takes on the
+#: grading machine, and at least MIN_BUDGET_SECONDS. 10 (rather than a looser 50) keeps a batch's
+#: time decided by its fast notebooks: the reference (autograd) needs 0.02-0.3 s for a whole
+#: training here, so the budgets are 2-3 s; a gradient that loops over the 260 digits in Python
+#: needs about 5 s, one that also loops over the classes about 30 s, and either is stopped within
+#: the budget. CPU time, counted by the kernel, does not grow when other processes load the machine.
 BUDGET_FACTOR = 10.0
 MIN_BUDGET_SECONDS = 2.0
+#: The CPU time the kernel counts for a descent may exceed its budget by this factor and
+#: CPU_SLACK_SECONDS before the grader says it was too slow: the process stops itself by its own
+#: clock at the budget, and the request also decodes its inputs and sends the trajectory back.
+CPU_SLACK = 1.25
+CPU_SLACK_SECONDS = 0.25
 #: The reference is timed on this many steps (the fastest of PROBE_REPEATS runs), scaled up.
 PROBE_STEPS = 20
 PROBE_REPEATS = 3
+#: How many steps of a descent run in the notebook's process are replayed with fresh calls: those
+#: that moved theta most, and as many drawn at random under the grading key (``seed_for``), besides
+#: the first and the last.
+REPLAYED_LARGEST = 4
+REPLAYED_RANDOM = 4
+REPLAY_SEED = 8191
+#: A replayed step must agree with the trajectory's within this fraction of the larger of theta
+#: and the step: the same function on the same inputs gives the same bits (a nondeterministic GPU
+#: reduction moves float32 results by about 1e-7), while a step that was not the function's is off
+#: by the whole step.
+REPLAY_TOLERANCE = 1e-5
 _reference_seconds: dict[tuple, float] = {}
 
 
@@ -465,8 +490,8 @@ class TooSlow(CheckFailed):
 
 def reference_seconds(reference: Callable[..., Tensor], start: Tensor, args: Sequence[Any],
                       steps: int, alpha: float) -> float:
-    """What ``steps`` steps of the reference descent take on this machine (measured once per
-    process and kind of input)."""
+    """The CPU time ``steps`` steps of the reference descent take on this machine (measured once
+    per process and kind of input)."""
     key = (reference, start.device.type, tuple(start.shape), start.dtype,
            tuple((tuple(a.shape), a.dtype) for a in args if isinstance(a, Tensor)), steps)
     if key not in _reference_seconds:
@@ -479,16 +504,59 @@ def reference_seconds(reference: Callable[..., Tensor], start: Tensor, args: Seq
     return _reference_seconds[key]
 
 
+def _replayed_steps(trajectory: Tensor) -> list[int]:
+    """The steps of a trajectory the grader calls the function again for: the first, the last,
+    those that moved theta most (a trajectory that jumps where the function would not shows its
+    jump there) and some drawn under the grading key (which the notebook cannot know)."""
+    steps = trajectory.shape[0] - 1
+    flat = trajectory.detach().reshape(trajectory.shape[0], -1).to("cpu", torch.float64)
+    moves = (flat[1:] - flat[:-1]).abs().amax(dim=1).nan_to_num(math.inf)
+    largest = moves.argsort(descending=True)[:REPLAYED_LARGEST].tolist()
+    drawn = torch.randint(steps, (REPLAYED_RANDOM,), generator=generator(REPLAY_SEED)).tolist()
+    return sorted({0, steps - 1, *largest, *drawn})
+
+
+def verify_trajectory(fn: Any, name: str, trajectory: Tensor, start: Tensor,
+                      args: Sequence[Any], alpha: float) -> None:
+    """A descent run in the notebook's process is believed only as far as fresh calls of the
+    function reproduce it: it must start at the grader's own ``start``, and each replayed step
+    ``theta_k - alpha * fn(theta_k, *args)`` must give the trajectory's next theta."""
+    if tuple(trajectory.shape[1:]) != tuple(start.shape) or trajectory.dtype != start.dtype \
+            or not torch.equal(trajectory[0].cpu(), start.cpu()):
+        raise CheckFailed(f"`{name}`: the notebook's process sent back a training that does not "
+                          "start where the grader's did, so it cannot be judged.")
+    steps = trajectory.shape[0] - 1
+    if steps == 0:
+        return
+    for k in _replayed_steps(trajectory):
+        theta = trajectory[k]
+        step = call(fn, name, theta, *args)
+        expect_tensor(step, name, shape=start.shape, dtype=start.dtype, args=(theta, *args))
+        expected = (theta - alpha * step.detach().to(theta.device)).cpu().double()
+        following = trajectory[k + 1].cpu().double()
+        scale = torch.maximum(theta.detach().cpu().double().abs(),
+                              (alpha * step.detach().cpu().double()).abs())
+        if not bool(((following - expected).abs() <= REPLAY_TOLERANCE * scale + 1e-300).all()):
+            raise CheckFailed(
+                f"`{name}` gives another result when called again at step {k + 1} of its own "
+                f"gradient descent ({steps} steps), so the training cannot be judged. A gradient "
+                "must depend on its arguments alone (no randomness, no state kept between calls)."
+            )
+
+
 def train(fn: Any, name: str, start: Tensor, args: Sequence[Any], *, alpha: float, steps: int,
           reference: Callable[..., Tensor], what: str, how_to_speed_up: str) -> Tensor:
     """``steps`` steps of ``theta <- theta - alpha * fn(theta, *args)`` from ``start``.
 
     A function of the notebook runs the loop in its own process (``fn.descend``): one round trip
-    instead of one per step. The loop has a budget, ``BUDGET_FACTOR`` times the reference's time
-    here (at least ``MIN_BUDGET_SECONDS``); a function too slow for it fails with a message that
-    says so and how to speed it up (``how_to_speed_up``), after at most the budget, and usually
-    after a few steps. ``what`` names the training in messages ("gradient descent on 200 rows").
-    A step that is not a tensor of theta's shape and dtype fails as ``expect_tensor`` says.
+    instead of one per step. What comes back is checked here before it is believed: the
+    trajectory is replayed at some of its steps with fresh calls (``verify_trajectory``), and its
+    CPU time is the kernel's count. The loop has a budget, ``BUDGET_FACTOR`` times the reference's
+    CPU time here (at least ``MIN_BUDGET_SECONDS``); a function too slow for it fails with a
+    message that says so and how to speed it up (``how_to_speed_up``), after at most the budget,
+    and usually after a few steps. ``what`` names the training in messages ("gradient descent on
+    200 rows"). A step that is not a tensor of theta's shape and dtype fails as ``expect_tensor``
+    says.
     """
     fn = require_function(fn, name)
     budget = max(MIN_BUDGET_SECONDS,
@@ -503,15 +571,17 @@ def train(fn: Any, name: str, start: Tensor, args: Sequence[Any], *, alpha: floa
         raise
     except Exception as error:  # the student's code may raise anything
         raise _raised(error, name, (start, *args)) from None
+    if runner is not None:
+        verify_trajectory(fn, name, outcome.trajectory, start, args, alpha)
     if outcome.bad_step is not None:
         expect_tensor(outcome.bad_step, name, shape=start.shape, dtype=start.dtype,
                       args=(start, *args))
-    if outcome.over_budget:
+    if outcome.steps < steps or outcome.seconds > CPU_SLACK * budget + CPU_SLACK_SECONDS:
         projected = outcome.seconds / max(outcome.steps, 1) * steps
         raise TooSlow(
             f"`{name}` is too slow for the grader: {steps} steps of {what} would take about "
-            f"{projected:.0f} s at the speed of its first {outcome.steps}, and the grader "
-            f"allows {budget:.1f} s ({BUDGET_FACTOR:.0f} times what the reference gradient takes, "
-            f"at least {MIN_BUDGET_SECONDS:.0f} s). {how_to_speed_up}"
+            f"{projected:.0f} s of CPU time at the speed of its first {outcome.steps}, and the "
+            f"grader allows {budget:.1f} s ({BUDGET_FACTOR:.0f} times what the reference gradient "
+            f"takes, at least {MIN_BUDGET_SECONDS:.0f} s). {how_to_speed_up}"
         )
     return outcome.theta

@@ -1,10 +1,11 @@
-"""Gradient descent driven by a student's gradient function, under a time budget.
+"""Gradient descent driven by a student's gradient function, under a budget of CPU time.
 
 The hidden training checks run hundreds of steps ``theta <- theta - alpha * grad(theta, *args)``.
 Run by the grader one call at a time, every step would cross the sandbox's connection twice; so the
-loop runs where the function lives (the notebook's confined process, ``grade.child``), and only the
-final parameters come back to be judged in the grader. That gives a student nothing they did not
-have: the function's every result is theirs to choose anyway, and the judging stays outside.
+loop runs where the function lives (the notebook's confined process, ``grade.child``), and the
+whole trajectory (every theta it went through) comes back. Nothing in the reply is believed as a
+claim: the grader replays steps of it with fresh calls (``core.verify_trajectory``), measures the
+CPU time the notebook's processes used from the kernel, and judges the last theta itself.
 
 This module holds no test, reference or expected value: it is imported by the sandboxed process as
 well as by the checks, so both loops are one loop.
@@ -19,7 +20,7 @@ from typing import Any
 
 import torch
 
-#: Before stopping a descent on its projected time, at least this many steps and seconds are
+#: Before stopping a descent on its projected time, at least this many steps and CPU seconds are
 #: measured: the first call of a function is often slower than the others (caches, lazy set-up).
 PROJECT_AFTER_STEPS = 5
 PROJECT_AFTER_SECONDS = 0.1
@@ -28,29 +29,43 @@ PROJECT_AFTER_SECONDS = 0.1
 #: few per cent once warm) never fails a function that would have finished in time, while a
 #: function clearly too slow costs a tenth of a second rather than the whole budget.
 PROJECT_MARGIN = 1.25
+#: The wall-clock limit of a descent, in multiples of its CPU budget: only a step that waits
+#: (sleeps, blocks) rather than computes reaches it. A machine whose every core runs four other
+#: processes gives a process about a fifth of a core: 20 times leaves four times that margin.
+WALL_FACTOR = 20.0
 
 
 @dataclass
 class Descent:
-    """How a descent ended: its parameters, or why it stopped early."""
+    """How a descent ended: every theta it went through, or why it stopped early."""
 
-    theta: torch.Tensor
-    steps: int
+    #: theta before the first step, then after each step: ``steps + 1`` rows when it finished.
+    trajectory: torch.Tensor
+    #: CPU seconds the loop took, by the clock of the process that ran it (the grader's own
+    #: verdict uses the kernel's count of the notebook's processes instead).
     seconds: float
-    #: True when the budget ran out (or was projected to run out) before the last step.
-    over_budget: bool = False
-    #: The result of the step that was not a tensor like theta (then ``theta`` is the last good one).
+    #: The result of the step that was not a tensor like theta (the trajectory ends before it).
     bad_step: Any = None
+
+    @property
+    def theta(self) -> torch.Tensor:
+        return self.trajectory[-1]
+
+    @property
+    def steps(self) -> int:
+        return self.trajectory.shape[0] - 1
 
 
 def _fresh(value: Any) -> Any:
     return value.clone() if isinstance(value, torch.Tensor) else value
 
 
-def _elapsed(since: float, theta: torch.Tensor) -> float:
-    if theta.is_cuda:  # kernels run asynchronously: count them, not their launches
+def cpu_seconds(theta: torch.Tensor | None = None) -> float:
+    """This process's CPU time (every thread), after the GPU's queued work on ``theta``'s device
+    is done (kernels run asynchronously: count them, not their launches)."""
+    if theta is not None and theta.is_cuda:
         torch.cuda.synchronize(theta.device)
-    return time.perf_counter() - since
+    return time.process_time()
 
 
 def _like(step: Any, theta: torch.Tensor) -> bool:
@@ -65,21 +80,25 @@ def descend(grad: Callable[..., Any], theta: torch.Tensor, args: Sequence[Any], 
     Each call gets fresh copies of its arguments, as a call from the grader would: a function
     that changes its inputs in place cannot change what later steps see. A step placed on another
     device is moved (placement is judged by the devices check, not here). The descent stops when
-    ``seconds`` pass, or as soon as its projected time is ``PROJECT_MARGIN`` times over them.
-    Errors of the function propagate.
+    its CPU time passes ``seconds``, as soon as its projected CPU time is ``PROJECT_MARGIN`` times
+    over them, or when ``WALL_FACTOR`` times ``seconds`` of wall-clock time have passed. Errors
+    of the function propagate.
     """
-    started = time.perf_counter()
+    started, wall_started = cpu_seconds(theta), time.monotonic()
+    path = [theta]
     for done in range(steps):
         step = grad(theta.clone(), *(_fresh(a) for a in args))
         if not _like(step, theta):
-            return Descent(theta, done, _elapsed(started, theta), bad_step=step)
+            return Descent(torch.stack(path), cpu_seconds(theta) - started, bad_step=step)
         theta = theta - alpha * step.detach().to(theta.device)
-        elapsed = _elapsed(started, theta)
+        path.append(theta)
         finished = done + 1
         if finished == steps:
             break
+        elapsed = cpu_seconds(theta) - started
         projected = elapsed / finished * steps
-        if elapsed > seconds or (finished >= PROJECT_AFTER_STEPS and elapsed >= PROJECT_AFTER_SECONDS
-                                 and projected > PROJECT_MARGIN * seconds):
-            return Descent(theta, finished, elapsed, over_budget=True)
-    return Descent(theta, steps, _elapsed(started, theta))
+        if elapsed > seconds or time.monotonic() - wall_started > WALL_FACTOR * seconds or (
+                finished >= PROJECT_AFTER_STEPS and elapsed >= PROJECT_AFTER_SECONDS
+                and projected > PROJECT_MARGIN * seconds):
+            break
+    return Descent(torch.stack(path), cpu_seconds(theta) - started)

@@ -33,15 +33,15 @@ from tqdm import tqdm
 from typing import TYPE_CHECKING
 
 from .. import paths
-from . import (autograders, classfiles, discover, forkserver, gradebook, manual, sandbox,
-               secret, shards)
+from . import (autograders, cgroups, classfiles, discover, forkserver, gradebook, manual,
+               sandbox, secret, shards)
 from .sandbox import Limits
 
 if TYPE_CHECKING:  # the grader's own process never grades: torch and otter load in workers only
     from .engine import ForkServer
 
 #: Bump when the meaning of a recorded row changes, so that old records are not reused.
-RECORD_VERSION = 2
+RECORD_VERSION = 3
 #: On every row graded with ``--unconfined``.
 UNCONFINED_NOTE = ("graded unconfined (--unconfined): this notebook's code could read and change "
                    "what the grading user can")
@@ -295,6 +295,8 @@ def grade_class(
     limits = limits or Limits()
     if limits.confine and (reason := sandbox.probe()) is not None:
         raise SystemExit(f"cannot confine student code on this machine: {reason}")
+    if (reason := cgroups.probe()) is not None:
+        print(f"note: notebooks get no cgroups of their own here: {reason}.", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     shards.remove_manifest(out)
     # The scores given by hand, read first so that every write of grades.csv carries them.

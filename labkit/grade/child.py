@@ -1,15 +1,19 @@
-"""The sandboxed side: run a student's notebook, then answer the grader's requests.
+"""The sandboxed side: run a student's notebook's cells when the grader asks, then answer its requests.
 
-This module runs inside the confined process, next to student code, so it holds nothing secret:
-no test, no reference, no expected value. It executes the notebook's code cells through IPython
-(magics work as in Jupyter), reports each cell as it starts so that the grader can tell which cell
-hung or crashed, and then serves two requests: read a variable, and call a function on inputs the
-grader sends. Results go back as plain tensors; the grader judges them outside this process.
+This module runs inside the confined process, next to student code, so it holds nothing secret
+(no test, no reference, no expected value) and decides nothing: student code can replace any of it,
+so every message it sends is the notebook's answer, never a claim the grader believes. It runs
+the code cell the grader names, through IPython (magics work as in Jupyter), and says when it
+ended; it reads a variable; it calls a function on inputs the grader sends (twice on the same
+objects, with the arguments as the calls left them, when asked); and it runs a gradient descent
+with a function of the notebook, sending back every theta it went through. Results go back as
+plain tensors; the grader judges them, and measures time itself (``engine``).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 import traceback
@@ -17,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..checks import descent
-from ..notebooks import EXPORT_MARKER, code_cell_sources
+from ..notebooks import code_cell_sources
 from . import protocol, sandbox
 
 #: The longest error text of student code that reaches the grader.
@@ -37,21 +41,35 @@ def _error_text(error: BaseException) -> str:
     return _first_line(error, f"{type(error).__name__}: ").rstrip(": ")
 
 
-def _run_cells(conn: socket.socket, cells: list[str], skip: set[int]) -> dict[str, Any]:
-    from IPython.core.interactiveshell import InteractiveShell
+class _Cells:
+    """The notebook's code cells, run one at a time in one IPython shell when the grader asks."""
 
-    shell = InteractiveShell.instance(colors="NoColor")
-    shell.history_manager.enabled = False
-    errors: dict[int, str] = {}
-    for index, source in enumerate(cells):
-        if index in skip or EXPORT_MARKER in source:  # writing the zip acts outside the notebook
-            continue
-        protocol.send(conn, {"event": "cell", "index": index})
-        result = shell.run_cell(source, store_history=False)
+    def __init__(self, notebook_bytes: bytes):
+        from IPython.core.interactiveshell import InteractiveShell
+
+        self.sources = code_cell_sources(notebook_bytes)
+        self.shell = InteractiveShell.instance(colors="NoColor")
+        self.shell.history_manager.enabled = False
+
+    @property
+    def namespace(self) -> dict[str, Any]:
+        return self.shell.user_ns
+
+    def run(self, index: Any) -> dict[str, Any]:
+        if not isinstance(index, int) or not 0 <= index < len(self.sources):
+            return {"event": "cell", "index": index, "error": "no such cell"}
+        # The grader's interrupt (SIGINT, as Jupyter's button) stops a cell that runs too long;
+        # between cells it is ignored, so that a late one cannot break a message in two.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            result = self.shell.run_cell(self.sources[index], store_history=False)
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        sys.stdout.flush()
+        sys.stderr.flush()
         error = result.error_before_exec or result.error_in_exec
-        if error is not None:
-            errors[index] = _error_text(error)
-    return {"namespace": shell.user_ns, "errors": errors}
+        return {"event": "cell", "index": index,
+                "error": None if error is None else _error_text(error)}
 
 
 def _describe_value(value: Any) -> dict[str, Any]:
@@ -67,32 +85,14 @@ def _describe_value(value: Any) -> dict[str, Any]:
 
 
 def _state(value: Any) -> Any:
-    """What a call must leave as it was: a tensor's values, shape, dtype and autograd state."""
+    """An argument as a call left it, for the grader to compare with what it sent: a tensor's
+    values (with shape and dtype), whether it requires grad, and its ``.grad``."""
     import torch
 
     if not isinstance(value, torch.Tensor):
         return None
-    grad = value.grad.detach().clone() if value.grad is not None else None
-    return value.detach().clone(), value.requires_grad, grad
-
-
-def _changed(before: Any, after: Any) -> bool:
-    import torch
-
-    if before is None:
-        return False
-    values, requires_grad, grad = before
-    if after.requires_grad != requires_grad:
-        return True
-    if (after.grad is None) != (grad is None):
-        return True
-    if after.shape != values.shape or after.dtype != values.dtype:
-        return True
-    if values.device.type == "meta":
-        return False
-    if grad is not None and not torch.equal(after.grad, grad):
-        return True
-    return not torch.equal(after.detach(), values)
+    return {"values": protocol.encode(value), "requires_grad": bool(value.requires_grad),
+            "grad": None if value.grad is None else protocol.encode(value.grad)}
 
 
 #: Tensors the grader sent once and refers to by id in later calls (``remote.KeptTensors``): the
@@ -100,28 +100,23 @@ def _changed(before: Any, after: Any) -> bool:
 _kept: dict[int, Any] = {}
 
 
-def _arguments(request: dict[str, Any]) -> tuple[list[Any], list[Any]]:
-    """A call's arguments, and the state each must keep (``_state``), taking kept tensors from
-    ``_kept`` and keeping the ones the grader asks to keep."""
+def _arguments(request: dict[str, Any]) -> list[Any]:
+    """A call's arguments, taking kept tensors from ``_kept`` and keeping the ones the grader
+    asks to keep."""
     for kept_id in request.get("drop", []):
         _kept.pop(kept_id, None)
     keep = {int(index): int(kept_id) for index, kept_id in request.get("keep", [])}
-    args, before = [], []
+    args = []
     for index, item in enumerate(request["args"]):
         if isinstance(item, dict) and "__kept__" in item:
-            pristine = _kept[int(item["__kept__"])]
-            args.append(pristine.clone())
-            before.append((pristine, False, None))
+            args.append(_kept[int(item["__kept__"])].clone())
             continue
         value = protocol.decode(item)
         if index in keep:
             _kept[keep[index]] = value
-            args.append(value.clone())
-            before.append((value, False, None))
-        else:
-            args.append(value)
-            before.append(_state(value))
-    return args, before
+            value = value.clone()
+        args.append(value)
+    return args
 
 
 def _not_a_function(namespace: dict[str, Any], name: str) -> dict[str, Any] | None:
@@ -131,25 +126,33 @@ def _not_a_function(namespace: dict[str, Any], name: str) -> dict[str, Any] | No
     return {"ok": False, "type": "NameError", "message": f"{name} is not a function"}
 
 
+def _student_error(error: BaseException) -> dict[str, Any]:
+    return {"ok": False, "type": type(error).__name__, "message": _first_line(error)}
+
+
 def _call(namespace: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
-    """Call a function of the notebook. The reply names the arguments the call changed (it does
-    not carry them: the grader's own copies never change)."""
-    args, before = _arguments(request)  # first: it also keeps and drops what the grader says
+    """Call a function of the notebook. With ``twice``, call it again on the same objects, and
+    send the arguments as the first call left them (the grader compares them with its own)."""
+    args = _arguments(request)  # first: it also keeps and drops what the grader says
     if (refusal := _not_a_function(namespace, request["name"])) is not None:
         return refusal
     fn = namespace[request["name"]]
     try:
         result = fn(*args)
+        if not request.get("twice"):
+            return {"ok": True, "result": protocol.encode(result)}
+        after = [_state(arg) for arg in args]
+        again = fn(*args)
     except BaseException as error:  # student code may raise anything, SystemExit included
-        return {"ok": False, "type": type(error).__name__, "message": _first_line(error)}
-    changed = [i for i, (arg, state) in enumerate(zip(args, before)) if _changed(state, arg)]
-    return {"ok": True, "result": protocol.encode(result), "changed": changed}
+        return _student_error(error)
+    return {"ok": True, "result": protocol.encode(result), "again": protocol.encode(again),
+            "after": after}
 
 
 def _descend(namespace: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     """Gradient descent with a function of the notebook (``labkit.checks.descent``); the reply
-    carries the final parameters, or the step that was not a tensor like them."""
-    args, _ = _arguments(request)
+    carries every theta it went through, and the step that was not a tensor like them."""
+    args = _arguments(request)
     if (refusal := _not_a_function(namespace, request["name"])) is not None:
         return refusal
     fn = namespace[request["name"]]
@@ -158,23 +161,25 @@ def _descend(namespace: dict[str, Any], request: dict[str, Any]) -> dict[str, An
         outcome = descent.descend(fn, start, args, alpha=float(request["alpha"]),
                                   steps=int(request["steps"]), seconds=float(request["seconds"]))
     except BaseException as error:  # student code may raise anything, SystemExit included
-        return {"ok": False, "type": type(error).__name__, "message": _first_line(error)}
-    reply = {"ok": True, "theta": protocol.encode(outcome.theta), "steps": outcome.steps,
-             "seconds": outcome.seconds, "over_budget": outcome.over_budget}
+        return _student_error(error)
+    reply = {"ok": True, "trajectory": protocol.encode(outcome.trajectory)}
     if outcome.bad_step is not None:
         reply["bad_step"] = protocol.encode(outcome.bad_step)
     return reply
 
 
-def serve(conn: socket.socket, namespace: dict[str, Any]) -> None:
+def serve(conn: socket.socket, cells: _Cells) -> None:
     while True:
         try:
             request = protocol.receive(conn)
         except protocol.ChannelClosed:
             return
-        op = request.get("op")
+        op = request.get("op") if isinstance(request, dict) else None
+        namespace = cells.namespace
         try:
-            if op == "get":
+            if op == "cell":
+                reply = cells.run(request.get("index"))
+            elif op == "get":
                 name = request["name"]
                 reply = (_describe_value(namespace[name]) if name in namespace
                          else {"kind": "missing"})
@@ -234,7 +239,7 @@ def main(conn: socket.socket, output_fd: int, notebook_fd: int, job: dict[str, A
         os.close(output_fd)
         notebook_bytes = _read_all(notebook_fd)
         limits = sandbox.Limits(**job.get("limits", {}))
-        notebook_name, skip = str(job["notebook_name"]), set(job.get("skip", []))
+        notebook_name = str(job["notebook_name"])
         folders = [Path(p) for p in job.get("keep", [])]
         job.clear()  # the fork server's frame holds the same dict
         try:
@@ -250,16 +255,11 @@ def main(conn: socket.socket, output_fd: int, notebook_fd: int, job: dict[str, A
 
         torch.set_num_threads(1)
         _cap_gpu_memory(limits.memory_bytes)
+        cells = _Cells(notebook_bytes)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         protocol.send(conn, {"event": "started", "pid": host_pid,
-                             "resident": sandbox.memory_usage()["VmRSS"],
                              "confinement": confinement.__dict__})
-        cells = code_cell_sources(notebook_bytes)
-        ran = _run_cells(conn, cells, skip)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        protocol.send(conn, {"event": "done", "cells": len(cells),
-                             "errors": {str(k): v for k, v in ran["errors"].items()}})
-        serve(conn, ran["namespace"])
+        serve(conn, cells)
     except BaseException:  # the grader sees the closed connection and says what happened
         traceback.print_exc()
         code = 1

@@ -10,12 +10,17 @@ not depend on that cell can still be graded.
 from __future__ import annotations
 
 import array
+import atexit
+import fcntl
+import multiprocessing.util
 import json
 import os
 import select
 import signal
 import socket
+import struct
 import subprocess
+import termios
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,8 +30,8 @@ from typing import Any
 
 import psutil
 
-from ..notebooks import EXPORT_MARKER, code_cell_sources
-from . import forkserver, protocol
+from ..notebooks import code_cell_sources, is_export_source
+from . import cgroups, forkserver, protocol
 from .sandbox import Limits, interpreter_folders, memory_usage
 
 #: How often resident memory is sampled while a notebook runs.
@@ -35,6 +40,9 @@ _MEMORY_POLL_SECONDS = 0.05
 MAX_FATAL_CELLS = 3
 #: How long a cell interrupted for time has to stop before its process is stopped instead.
 INTERRUPT_GRACE_SECONDS = 5.0
+#: A notebook's sandbox is started at most this many times before grading gives up on it (a
+#: failure before any student code runs is the grader's: a fork server gone, memory short).
+START_ATTEMPTS = 3
 
 
 def _descends_from(pid: int, ancestor: int | None) -> bool:
@@ -47,6 +55,27 @@ def _descends_from(pid: int, ancestor: int | None) -> bool:
             child.pid == pid for child in psutil.Process(ancestor).children(recursive=True))
     except psutil.Error:
         return False
+
+
+_GROUPS: dict[str, Any] = {}
+
+
+def notebook_groups() -> cgroups.RunGroups | None:
+    """This process's cgroups for its notebooks (one ``cgroups.RunGroups``, made on first use and
+    removed when the process ends), or None where none can be made (``cgroups.probe`` says why;
+    the grader says it at start): memory is then limited per process only."""
+    if "groups" not in _GROUPS:
+        groups = None
+        if cgroups.probe() is None:
+            try:
+                groups = cgroups.RunGroups.create(f"grader-{os.getpid()}")
+            except cgroups.CgroupsUnavailable:
+                groups = None
+        _GROUPS["groups"] = groups
+        if groups is not None:
+            atexit.register(groups.close)
+            multiprocessing.util.Finalize(groups, groups.close, exitpriority=5)
+    return _GROUPS["groups"]
 
 
 class ForkServer:
@@ -90,14 +119,29 @@ class ForkServer:
             raise RuntimeError("the grading interpreter failed to start")
         #: Whether the server had started CUDA before forking (it must never have).
         self.cuda_initialized = bool(ready.get("cuda_initialized"))
+        #: Where the server's (isolated) interpreter reads code from (``sandbox.interpreter_paths``).
+        interpreter = ready.get("interpreter")
+        self.interpreter = interpreter if isinstance(interpreter, dict) else None
+
+    def folders(self, hidden: list[Path]) -> list[str]:
+        """The folders a notebook forked from this server is given (``interpreter_folders`` of
+        the server's own interpreter, less ``hidden``)."""
+        with self._lock:
+            if not self._running():
+                self._start()
+            interpreter = self.interpreter
+        return [str(folder) for folder in interpreter_folders(hidden, interpreter=interpreter)]
 
     def _running(self) -> bool:
         if self._control is None:
             return False
         return self._process is None or self._process.poll() is None
 
-    def spawn(self, job: dict[str, Any], connection_fd: int, output_fd: int, notebook_fd: int) -> int:
-        """Fork a confined process for ``job``; returns its pid."""
+    def spawn(self, job: dict[str, Any], connection_fd: int, output_fd: int, notebook_fd: int,
+              placement: list[int] = ()) -> int:
+        """Fork a confined process for ``job``; returns its pid. ``placement`` are descriptors of
+        ``cgroup.procs`` files the server writes the new process's pid into before it runs
+        anything (``cgroups.NotebookGroup.procs_descriptors``)."""
         with self._lock:
             for attempt in (1, 2):
                 if not self._running():
@@ -106,7 +150,8 @@ class ForkServer:
                     self._control.sendmsg(
                         [json.dumps(job).encode("utf-8")],
                         [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                          array.array("i", [connection_fd, output_fd, notebook_fd]))],
+                          array.array("i", [connection_fd, output_fd, notebook_fd,
+                                            *placement]))],
                     )
                     reply = json.loads(self._reader.readline() or b"{}")
                     if "pid" in reply:
@@ -134,6 +179,15 @@ class ForkServer:
 
 class SessionFailed(RuntimeError):
     """The notebook process is gone or stuck; the message says what happened, in words."""
+
+
+class GraderFailure(SessionFailed):
+    """The grader could not start a sandbox for the notebook, before any of the student's code
+    ran, even after trying again: the grader's failure, never charged to the student."""
+
+
+class StartFailed(RuntimeError):
+    """One attempt to start a notebook's sandbox failed before any student code ran."""
 
 
 class ProtocolViolation(SessionFailed):
@@ -173,7 +227,15 @@ class _OutputDrain(threading.Thread):
 
 
 class NotebookSession:
-    """A student's notebook running in a confined process, ready for the grader's requests."""
+    """A student's notebook running in a confined process, ready for the grader's requests.
+
+    The grader drives it: it sends each code cell to run, one at a time, then its calls. Every
+    clock is the grader's, and a request's clock starts only once the notebook's process has read
+    the request, as the kernel counts the bytes it has not read on the connection (``_unread``):
+    a cell that says it has ended while it goes on running leaves the next request unread, and
+    the time keeps counting. CPU time is read from the kernel too (``cpu_seconds``), never from
+    what the process reports.
+    """
 
     def __init__(self, server: ForkServer, notebook: Path, notebook_name: str, limits: Limits,
                  hidden: list[Path]):
@@ -183,15 +245,16 @@ class NotebookSession:
         self.deadline = time.monotonic() + limits.notebook_seconds
         self._conn: socket.socket | None = None
         self._pid: int | None = None
-        #: The process whose memory is watched: the one running the cells (inside the sandbox's
-        #: pid namespace it is not the process the grader started).
+        #: The process whose memory is watched and which an interrupt is sent to: the one running
+        #: the cells (inside the sandbox's pid namespace it is not the process the grader started).
         self._watch_pid: int | None = None
         self._cells = code_cell_sources(notebook.read_bytes())
         self._drain: _OutputDrain | None = None
         self._memory_exceeded = False
-        # Resident memory allowed: what the process holds at start plus the limit.
         self._memory_ceiling = limits.memory_bytes + (1 << 30)
-        self._keep = [str(folder) for folder in interpreter_folders(hidden)]
+        #: The running process's cgroup (``cgroups.NotebookGroup``), where the kernel counts and
+        #: bounds the memory, processes and CPU time of everything the notebook starts.
+        self._group: cgroups.NotebookGroup | None = None
         #: Counts the processes started for this notebook: what one process was sent (tensors it
         #: keeps, see ``remote``) is unknown to the next.
         self.generation = 0
@@ -201,15 +264,19 @@ class NotebookSession:
     def _spawn(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         read_fd, write_fd = os.pipe()
-        job = {"notebook_name": self.notebook_name, "skip": sorted(self.report.fatal),
-               "keep": self._keep, "limits": self.limits.__dict__}
+        job = {"notebook_name": self.notebook_name, "keep": self.server.folders(self.hidden),
+               "limits": self.limits.__dict__}
         notebook_fd = os.open(self.notebook, os.O_RDONLY)
+        groups = notebook_groups()
+        self._group = None if groups is None else groups.notebook(self.limits.memory_bytes,
+                                                                  self.limits.processes)
+        placement = [] if self._group is None else self._group.procs_descriptors()
         try:
-            self._pid = self.server.spawn(job, theirs.fileno(), write_fd, notebook_fd)
+            self._pid = self.server.spawn(job, theirs.fileno(), write_fd, notebook_fd, placement)
         finally:
             theirs.close()
-            os.close(write_fd)
-            os.close(notebook_fd)
+            for fd in (write_fd, notebook_fd, *placement):
+                os.close(fd)
         self._conn = ours
         self._drain = _OutputDrain(read_fd, self.limits.output_bytes)
         self._drain.start()
@@ -223,6 +290,10 @@ class NotebookSession:
                     kill(self._pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
+        if self._group is not None:
+            self._memory_exceeded = self._memory_exceeded or self._group.out_of_memory()
+            self._group.remove()  # every process of the notebook, whoever started it
+            self._group = None
         if self._conn is not None:
             self._conn.close()
         if self._drain is not None:
@@ -240,29 +311,77 @@ class NotebookSession:
                 pass
         self.kill()
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by every process of the running notebook, as the kernel counts it
+        (``/proc``, read here, never reported by the notebook): the processes alive, and those
+        that ended and were reaped by one of them."""
+        if self._group is not None:
+            return self._group.cpu_seconds()
+        if self._pid is None:
+            return 0.0
+        try:
+            outer = psutil.Process(self._pid)
+            processes = [outer, *outer.children(recursive=True)]
+        except psutil.Error:
+            return 0.0
+        total = 0.0
+        for process in processes:
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system + times.children_user + times.children_system
+        return total
+
     # -- messages -----------------------------------------------------------------------------
 
-    def _wait_readable(self, seconds: float) -> bool:
-        """Wait for a message, watching memory; False when ``seconds`` pass first."""
-        end = time.monotonic() + max(0.0, seconds)
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                return False
-            ready, _, _ = select.select([self._conn], [], [], min(left, _MEMORY_POLL_SECONDS))
-            if ready:
-                return True
-            if self._watch_pid and memory_usage(self._watch_pid)["VmRSS"] > self._memory_ceiling:
+    def _unread(self) -> int:
+        """Bytes the grader sent that the notebook's process has not read yet (the kernel's
+        count of what is queued on the connection)."""
+        try:
+            count = fcntl.ioctl(self._conn.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+        except OSError:
+            return 0
+        return struct.unpack("i", count)[0]
+
+    def _over_memory(self) -> bool:
+        """Whether the notebook went over its memory: as its cgroup's kernel count says (every
+        process, memfd, shared memory and tmpfs), else by its main process's resident memory."""
+        if self._group is not None:
+            if self._group.out_of_memory():
                 self._memory_exceeded = True
-                return False
+        elif self._watch_pid and memory_usage(self._watch_pid)["VmRSS"] > self._memory_ceiling:
+            self._memory_exceeded = True
+        return self._memory_exceeded
 
     def _receive(self, seconds: float) -> Any:
-        """The next message, within ``seconds`` and the notebook's deadline, on the grader's
-        clock alone: a message that starts in time but trickles in is cut off all the same."""
-        seconds = min(seconds, self.deadline - time.monotonic())
-        if not self._wait_readable(seconds):
-            raise TimeoutError
-        return protocol.receive(self._conn, deadline=time.monotonic() + max(seconds, 1.0))
+        """The reply to the request just sent, within ``seconds`` of the moment the notebook's
+        process read it and within the notebook's deadline, on the grader's clock alone: a reply
+        that starts in time but trickles in is cut off all the same. A request left unread as
+        long (the process is still busy with what came before, whatever it said) ends the wait
+        as a forged end (``ProtocolViolation``)."""
+        sent = time.monotonic()
+        read = None
+        while True:
+            now = time.monotonic()
+            if read is None and self._unread() == 0:
+                read = now
+            if now >= self.deadline:
+                raise TimeoutError
+            if read is None and now - sent >= seconds:
+                raise ProtocolViolation("its process said a step had ended while it went on "
+                                        "running (it left the grader's next request unread)")
+            if read is not None and now - read >= seconds:
+                raise TimeoutError
+            ready, _, _ = select.select([self._conn], [], [], _MEMORY_POLL_SECONDS)
+            if ready:
+                if read is None and self._unread() != 0:
+                    raise ProtocolViolation("its process answered a request it had not read")
+                break
+            if self._over_memory():
+                raise TimeoutError
+        left = min(seconds, self.deadline - time.monotonic())
+        return protocol.receive(self._conn, deadline=time.monotonic() + max(left, 1.0))
 
     def _why_stopped(self, what: str, seconds: float) -> str:
         if self._memory_exceeded:
@@ -274,47 +393,63 @@ class NotebookSession:
     # -- running the notebook -----------------------------------------------------------------
 
     def _started(self) -> None:
-        started = self._receive(30.0)
+        """Wait for the runner's first message. Nothing of the student's has run before it, so
+        a failure here is the grader's own (``StartFailed``)."""
+        try:
+            started = self._receive(30.0)
+        except (TimeoutError, protocol.ChannelClosed, protocol.BadMessage, OSError,
+                ProtocolViolation) as error:
+            raise StartFailed(f"the sandbox did not start ({type(error).__name__})") from None
         if not isinstance(started, dict) or started.get("event") == "failed":
             reason = started.get("reason") if isinstance(started, dict) else None
-            raise ProtocolViolation(str(reason or "the notebook's process could not start"))
+            raise StartFailed(str(reason or "the notebook's process could not start"))
         pid = started.get("pid")
         if started.get("event") != "started" or not isinstance(pid, int) or pid <= 0:
-            raise ProtocolViolation("the notebook's process started wrongly")
+            raise StartFailed("the notebook's process started wrongly")
         if not _descends_from(pid, self._pid):
-            raise ProtocolViolation("the notebook's process named another process as its own")
+            raise StartFailed("the notebook's process named another process as its own")
         self._watch_pid = pid
         confinement = started.get("confinement")
         self.report.confinement = confinement if isinstance(confinement, dict) else {}
-        resident = started.get("resident")
-        self._memory_ceiling = (resident if isinstance(resident, int) else 0) \
-            + self.limits.memory_bytes
+        self._memory_ceiling = memory_usage(pid)["VmRSS"] + self.limits.memory_bytes
 
-    def _runnable_after(self, current: int | None) -> Iterator[int]:
-        """The cells the runner announces after ``current``: all but the dropped ones and the
-        export cell (``child._run_cells`` skips the same)."""
-        for index in range((-1 if current is None else current) + 1, len(self._cells)):
-            if index not in self.report.fatal and EXPORT_MARKER not in self._cells[index]:
-                yield index
+    def _launch(self) -> None:
+        """Start a confined process for the notebook, trying again (with a fresh fork server if
+        need be) when it fails before any of the student's code ran: such a failure is never the
+        student's."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                self._spawn()
+                self._started()
+                return
+            except (StartFailed, RuntimeError, OSError) as error:
+                self.kill()
+                if attempt == START_ATTEMPTS or time.monotonic() >= self.deadline:
+                    raise GraderFailure(f"the grader could not start this notebook's sandbox "
+                                        f"({error}); please report it") from None
+                self.server.close()  # the next attempt starts a fresh one
 
-    def _next_cell(self, message: Any, current: int | None) -> int:
-        """The index of the cell a "cell" event announces, which must be the next cell to run:
-        events that repeat or skip a cell (to reset the cell timer) are student code writing to
-        the connection."""
-        index = message.get("index")
-        expected = next((i for i in self._runnable_after(current)), None)
-        if not isinstance(index, int) or index != expected:
-            raise ProtocolViolation(f"a forged message during code cell {(current or 0) + 1}")
-        return index
+    def runnable(self) -> list[int]:
+        """The code cells the grader runs: all but the dropped ones and otter's export cell
+        (which writes a zip and acts outside the notebook)."""
+        return [index for index, source in enumerate(self._cells)
+                if index not in self.report.fatal and not is_export_source(source)]
 
-    def _finished(self, message: Any, current: int | None) -> None:
-        remaining = list(self._runnable_after(current))
-        errors = message.get("errors", {})
-        if message.get("cells") != len(self._cells) or remaining or not isinstance(errors, dict):
-            raise ProtocolViolation("a forged end of the notebook")
-        self.report.cells = len(self._cells)
-        self.report.errors = {int(k): str(v)[:300] for k, v in errors.items()
-                              if str(k).isdigit()}
+    def _run_cell(self, index: int) -> None:
+        protocol.send(self._conn, {"op": "cell", "index": index})
+        try:
+            message = self._receive(self.limits.cell_seconds)
+        except TimeoutError:
+            message = self._interrupt(index, self._why_stopped(
+                f"code cell {index + 1}", self.limits.cell_seconds))
+            if message is None:
+                raise
+        if not isinstance(message, dict) or message.get("event") != "cell" \
+                or message.get("index") != index:
+            raise ProtocolViolation(f"a forged message during code cell {index + 1}")
+        error = message.get("error")
+        if isinstance(error, str):
+            self.report.errors[index] = error[:300]
 
     def _interrupt(self, current: int, reason: str) -> Any:
         """Stop a cell that ran out of time the way Jupyter's interrupt does (SIGINT: a
@@ -328,7 +463,8 @@ class NotebookSession:
         try:
             os.kill(self._watch_pid, signal.SIGINT)
             message = self._receive(INTERRUPT_GRACE_SECONDS)
-        except (TimeoutError, OSError, protocol.ChannelClosed, protocol.BadMessage):
+        except (TimeoutError, OSError, protocol.ChannelClosed, protocol.BadMessage,
+                ProtocolViolation):
             return None
         self.report.interrupted[current] = reason
         return message
@@ -337,34 +473,17 @@ class NotebookSession:
         """Run the notebook's cells, dropping cells that hang or kill the process (re-running
         without them); raises ``SessionFailed`` when nothing more can run.
 
-        Time is the grader's: each cell gets ``cell_seconds`` from the moment its start is
-        announced, the whole notebook ``notebook_seconds``, and the announcements must follow
-        the notebook's cells in order.
+        Time is the grader's: each cell gets ``cell_seconds`` from the moment the notebook's
+        process reads the request to run it, the whole notebook ``notebook_seconds``.
         """
         while True:
-            self._spawn()
+            self._launch()
             current: int | None = None
             try:
-                self._started()
-                while True:
-                    try:
-                        message = self._receive(self.limits.cell_seconds)
-                    except TimeoutError:
-                        if current is None:
-                            raise
-                        message = self._interrupt(current, self._why_stopped(
-                            f"code cell {current + 1}", self.limits.cell_seconds))
-                        if message is None:
-                            raise
-                    event = message.get("event") if isinstance(message, dict) else None
-                    if event == "cell":
-                        current = self._next_cell(message, current)
-                    elif event == "done":
-                        self._finished(message, current)
-                        return
-                    else:
-                        raise ProtocolViolation(f"an unknown message during code cell "
-                                                f"{(current or 0) + 1}")
+                for current in self.runnable():
+                    self._run_cell(current)
+                self.report.cells = len(self._cells)
+                return
             except ProtocolViolation as violation:
                 self.kill()
                 raise SessionFailed(f"the notebook's process was stopped: {violation}") from None
@@ -376,7 +495,9 @@ class NotebookSession:
                 raise SessionFailed(f"the notebook's process sent a message the grader does not "
                                     f"accept ({error}); it was stopped") from None
             except (protocol.ChannelClosed, OSError):
-                reason = (f"code cell {current + 1} ended the notebook's process (it exited or crashed)"
+                reason = (self._why_stopped(f"code cell {current + 1}", self.limits.cell_seconds)
+                          if current is not None and self._over_memory() else
+                          f"code cell {current + 1} ended the notebook's process (it exited or crashed)"
                           if current is not None else "the notebook's process ended at start")
             self.kill()
             if current is None or time.monotonic() >= self.deadline \
@@ -400,7 +521,10 @@ class NotebookSession:
             reason = self._why_stopped("the call", seconds)
         except protocol.BadMessage as error:
             reason = f"the call's reply was not accepted ({error})"
+        except ProtocolViolation as violation:
+            reason = f"the call was not answered as asked: {violation}"
         except (protocol.ChannelClosed, OSError):
-            reason = "the call ended the notebook's process (it exited or crashed)"
+            reason = (self._why_stopped("the call", seconds) if self._over_memory()
+                      else "the call ended the notebook's process (it exited or crashed)")
         self.kill()
         raise SessionFailed(reason)

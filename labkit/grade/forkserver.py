@@ -13,13 +13,15 @@ so that its imports run while the workers start, and every worker connects to it
 socket, in a folder only the grading user can open and no sandbox can see. Its preloaded memory is
 then held once, not once per worker. A worker that cannot reach it starts a server of its own.
 
-Run by the grader as ``python -m labkit.grade.forkserver FD [LISTENING_FD]``; the server ends when
-the connection FD is closed.
+Started by the grader (``start``) as an isolated interpreter with an environment of its own
+(``server_environment``), never the grader's: what the notebooks are forked from holds no secret,
+no variable of the TA's and no path of the class. The server ends when its owner connection closes.
 """
 
 from __future__ import annotations
 
 import array
+import importlib.util
 import json
 import os
 import selectors
@@ -35,10 +37,6 @@ from . import sandbox
 
 
 def _preload() -> None:
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    # Should anything here ask whether CUDA is there, NVML answers without starting CUDA: a CUDA
-    # started before a fork is broken in every child.
-    os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"
     import IPython.core.interactiveshell  # noqa: F401
     import matplotlib.pyplot  # noqa: F401
     import numpy  # noqa: F401
@@ -65,9 +63,15 @@ def _preload() -> None:
         pass  # no libseccomp on this machine: the sandbox records that it has no filter
 
 
+#: A job's descriptors: the grader's connection, the output pipe and the notebook, then up to
+#: this many ``cgroup.procs`` files to place the new process in (one per cgroup hierarchy).
+MAX_PLACEMENT = 4
+
+
 def _receive_job(control: socket.socket) -> tuple[dict, list[int]] | None:
     fds = array.array("i")
-    message, ancillary, _, _ = control.recvmsg(65536, socket.CMSG_SPACE(3 * fds.itemsize))
+    message, ancillary, _, _ = control.recvmsg(
+        65536, socket.CMSG_SPACE((3 + MAX_PLACEMENT) * fds.itemsize))
     if not message:
         return None
     for level, kind, data in ancillary:
@@ -76,13 +80,69 @@ def _receive_job(control: socket.socket) -> tuple[dict, list[int]] | None:
     return json.loads(message.decode("utf-8")), list(fds)
 
 
+#: The top-level packages the server imports before it forks (``_preload``): the folders they come
+#: from are the only ones of the grader's ``sys.path`` the server's interpreter is given.
+PRELOADED = ("labkit", "torch", "numpy", "otter", "sklearn", "IPython", "matplotlib", "pyseccomp")
+#: How the server's interpreter starts: isolated (``-I``: no PYTHONPATH, no user site folder, not
+#: the current folder), with the folders the grader chose put first on its path.
+_BOOT = ("import json, sys; sys.path[:0] = json.loads(sys.argv.pop(1)); "
+         "from labkit.grade.forkserver import main; main()")
+
+
+def package_folders(names: tuple[str, ...] = PRELOADED) -> list[str]:
+    """The folders of this interpreter's ``sys.path`` that the packages ``names`` are imported
+    from (found without importing them): a grader started with PYTHONPATH pointing at packages
+    carried to the machine passes those on, and nothing else of that variable."""
+    folders: list[str] = []
+    for name in names:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        origin = spec.origin if spec is not None and spec.has_location else None
+        locations = [origin] if origin else list(spec.submodule_search_locations or []) \
+            if spec is not None else []
+        for location in locations:
+            here = Path(location).resolve()
+            for entry in sys.path:
+                if not entry or not Path(entry).is_dir():
+                    continue
+                folder = Path(entry).resolve()
+                if folder in here.parents and str(folder) not in folders:
+                    folders.append(str(folder))
+                    break
+    return folders
+
+
+def server_environment() -> dict[str, str]:
+    """All the variables the server's interpreter starts with: what Python, matplotlib and CUDA
+    need, and nothing else of the grader's (no grading secret, no token of the TA's shell, no
+    path of the class): every notebook is forked from this process, and a process can read all
+    of its own memory, the strings of its first environment included."""
+    environment = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "MPLBACKEND": "Agg",
+        "OMP_NUM_THREADS": "1",
+        # Should anything here ask whether CUDA is there, NVML answers without starting CUDA: a
+        # CUDA started before a fork is broken in every child.
+        "PYTORCH_NVML_BASED_CUDA_CHECK": "1",
+    }
+    # Where matplotlib keeps its font cache (rebuilt at every start without it), and the GPU's.
+    kept = ("HOME", "MPLCONFIGDIR", "XDG_CACHE_HOME", *sandbox.KEPT_VARIABLES)
+    environment.update({k: os.environ[k] for k in kept if k in os.environ})
+    return environment
+
+
 def start(listener: socket.socket | None = None) -> tuple[subprocess.Popen, socket.socket]:
-    """Start a server (this module, in a new interpreter); returns it and the grader's end of
-    its owner connection. With ``listener``, grader processes may also connect to that socket."""
+    """Start a server (this module, in a new isolated interpreter with ``server_environment``,
+    in /); returns it and the grader's end of its owner connection. With ``listener``, grader
+    processes may also connect to that socket."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     fds = [theirs.fileno(), *([listener.fileno()] if listener is not None else [])]
-    process = subprocess.Popen([sys.executable, "-m", "labkit.grade.forkserver", *map(str, fds)],
-                               pass_fds=fds, stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-I", "-c", _BOOT, json.dumps(package_folders()), *map(str, fds)],
+        pass_fds=fds, stdin=subprocess.DEVNULL, env=server_environment(), cwd="/")
     theirs.close()
     return process, ours
 
@@ -122,11 +182,12 @@ def _run_job(control: socket.socket, job: dict, fds: list[int], others: list[soc
     """Fork the confined process of one job and tell ``control`` its pid. The child closes every
     connection of this server (``others``) before anything else: it must never hold a way to ask
     for processes of its own."""
-    if len(fds) != 3:
+    if not 3 <= len(fds) <= 3 + MAX_PLACEMENT:
         for fd in fds:
             os.close(fd)
         control.sendall(json.dumps({"error": "a job needs three descriptors"}).encode() + b"\n")
         return
+    placement = fds[3:]
     unshared_read, unshared_write = os.pipe()
     go_read, go_write = os.pipe()
     pid = os.fork()
@@ -134,11 +195,17 @@ def _run_job(control: socket.socket, job: dict, fds: list[int], others: list[soc
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         for connection in others:
             connection.close()
-        os.close(unshared_read)
-        os.close(go_write)
+        for fd in (unshared_read, go_write, *placement):
+            os.close(fd)
         from . import child
 
         child.main(socket.socket(fileno=fds[0]), fds[1], fds[2], job, (unshared_write, go_read))
+    # In the notebook's cgroups before it goes on: it waits for "go" (``map_user``) first.
+    try:
+        for fd in placement:
+            os.write(fd, str(pid).encode())
+    except OSError:
+        os.kill(pid, signal.SIGKILL)  # never run a notebook outside its limits
     for fd in (*fds, unshared_write, go_read):
         os.close(fd)
     sandbox.map_user(pid, unshared_read, go_write)
@@ -195,8 +262,8 @@ def main() -> None:
 
     # The grader checks this: a fork server that has started CUDA would hand every notebook a
     # broken CUDA.
-    ready = json.dumps({"ready": True,
-                        "cuda_initialized": bool(torch.cuda.is_initialized())}).encode() + b"\n"
+    ready = json.dumps({"ready": True, "cuda_initialized": bool(torch.cuda.is_initialized()),
+                        "interpreter": sandbox.interpreter_paths()}).encode() + b"\n"
     owner.sendall(ready)
     serve(owner, listener, ready)
     os._exit(0)  # nothing to flush or clean up: skip the interpreter's slow teardown of torch

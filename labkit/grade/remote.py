@@ -108,17 +108,15 @@ class RemoteFunction:
 
     The arguments travel as copies: whatever the function does to them in place happens to the
     notebook's copies, never to the grader's, so a check may keep using its own tensors after a
-    call (``receives_copies``: ``core.call`` need not copy them first). What the last call changed
-    (values, shape, dtype, ``requires_grad`` or ``.grad``) is reported in ``modified_arguments``,
-    for the check that inputs are left alone.
+    call (``receives_copies``: ``core.call`` need not copy them first). What a call does to its
+    arguments is asked for by ``call_twice``, which brings them back as data for the grader to
+    compare with its own: the process is never asked whether they changed.
     """
 
     receives_copies = True
 
     def __init__(self, session: NotebookSession, name: str, kept: KeptTensors):
         self._session, self.__name__, self._kept = session, name, kept
-        #: Indexes of the positional arguments the last call changed in place.
-        self.modified_arguments: tuple[int, ...] = ()
 
     def __repr__(self) -> str:
         return f"<student function {self.__name__}>"
@@ -134,37 +132,66 @@ class RemoteFunction:
             request = {"op": op, "name": self.__name__, **fields, **self._kept.arguments(args)}
             reply = self._session.request(request, wait)
         except SessionFailed as failure:
-            raise NotebookStopped(f"`{self.__name__}` stopped the notebook's process: {failure}") \
-                from None
+            raise self._stopped(failure) from None
         if not isinstance(reply, dict) or not reply.get("ok"):
             raise _rebuild_error(reply if isinstance(reply, dict) else {})
         return reply
 
+    def _stopped(self, failure: SessionFailed) -> NotebookStopped:
+        return NotebookStopped(f"`{self.__name__}` stopped the notebook's process: {failure}")
+
+    def _wrong(self) -> NotebookStopped:
+        return NotebookStopped(f"`{self.__name__}`: the notebook's process answered wrongly")
+
     def __call__(self, *args: Any) -> Any:
-        self.modified_arguments = ()
-        reply = self._request("call", args)
-        changed = reply.get("changed")
-        if isinstance(changed, list):
-            self.modified_arguments = tuple(sorted(
-                {i for i in changed if isinstance(i, int) and 0 <= i < len(args)}))
-        return protocol.decode(reply.get("result"))
+        return protocol.decode(self._request("call", args).get("result"))
+
+    def call_twice(self, *args: Any) -> tuple[Any, Any, list[Any]]:
+        """Call the function, then again on the same objects (as a training loop does), in the
+        notebook's process; returns both results and each argument as the first call left it
+        (``core.snapshot``'s form: values, ``requires_grad``, ``.grad``; None for what is not a
+        tensor), for ``core.expect_unmodified`` to judge here."""
+        reply = self._request("call", args, twice=True)
+        after = reply.get("after")
+        if not isinstance(after, list) or len(after) != len(args):
+            raise self._wrong()
+        states = []
+        for state in after:
+            if state is None:
+                states.append(None)
+                continue
+            values = protocol.decode(state.get("values")) if isinstance(state, dict) else None
+            grad = protocol.decode(state.get("grad")) if isinstance(state, dict) else None
+            if not isinstance(values, torch.Tensor) or not (grad is None or isinstance(
+                    grad, torch.Tensor)):
+                raise self._wrong()
+            states.append((values, bool(state.get("requires_grad")), grad))
+        return (protocol.decode(reply.get("result")), protocol.decode(reply.get("again")), states)
 
     def descend(self, start: torch.Tensor, args: tuple[Any, ...], *, alpha: float, steps: int,
                 seconds: float) -> descent.Descent:
         """Gradient descent with this function, run in the notebook's process
         (``labkit.checks.descent``): one round trip rather than one per step. The process stops
-        the loop at ``seconds``; the grader waits ``DESCENT_GRACE_SECONDS`` longer for a step in
-        progress, then stops the process."""
-        reply = self._request("descend", tuple(args), seconds + DESCENT_GRACE_SECONDS,
+        the loop at ``seconds`` of its CPU time; the grader waits at most the descent's wall-clock
+        limit and ``DESCENT_GRACE_SECONDS`` more for a step in progress, then stops the process.
+        The returned ``seconds`` are the CPU time the kernel counted for the notebook's
+        processes during the request, not the process's own count; the trajectory is checked by
+        ``core.verify_trajectory``."""
+        try:
+            self._session.ensure_running()  # a process started now counts from here
+        except SessionFailed as failure:
+            raise self._stopped(failure) from None
+        before = self._session.cpu_seconds()
+        reply = self._request("descend", tuple(args),
+                              descent.WALL_FACTOR * seconds + DESCENT_GRACE_SECONDS,
                               start=protocol.encode(start), alpha=alpha, steps=steps,
                               seconds=seconds)
-        theta = protocol.decode(reply.get("theta"))
-        done, spent = reply.get("steps"), reply.get("seconds")
-        if not isinstance(theta, torch.Tensor) or not isinstance(done, int) \
-                or not isinstance(spent, (int, float)):
-            raise NotebookStopped(f"`{self.__name__}`: the notebook's process answered wrongly")
-        return descent.Descent(theta=theta, steps=done, seconds=float(spent),
-                               over_budget=bool(reply.get("over_budget")),
+        spent = self._session.cpu_seconds() - before
+        trajectory = protocol.decode(reply.get("trajectory"))
+        if not isinstance(trajectory, torch.Tensor) or trajectory.dim() != start.dim() + 1 \
+                or not 1 <= trajectory.shape[0] <= steps + 1:
+            raise self._wrong()
+        return descent.Descent(trajectory=trajectory, seconds=max(spent, 0.0),
                                bad_step=protocol.decode(reply["bad_step"]) if "bad_step" in reply
                                else None)
 

@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from .. import paths
-from . import namespaces
+from . import cgroups, namespaces
 
 #: Where graders keep their work: never made visible as a whole.
 SHARED_TEMPORARY = tuple({Path(tempfile.gettempdir()).resolve(), Path("/tmp"), Path("/var/tmp"),
@@ -162,18 +162,28 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def interpreter_folders(hidden: list[Path], cwd: Path | None = None) -> list[Path]:
-    """What the interpreter may still read lazily: its standard library and packages.
+def interpreter_paths() -> dict[str, list[str]]:
+    """Where this interpreter reads its code from: its prefixes and its ``sys.path`` (the fork
+    server reports its own, isolated one, so that the sandbox is given that and nothing of the
+    grader's ``sys.path``: no folder PYTHONPATH or a user site folder put there)."""
+    return {"prefixes": sorted({sys.prefix, sys.base_prefix, sys.exec_prefix}),
+            "path": [p for p in sys.path if p]}
 
-    Taken from the interpreter's prefixes and ``sys.path``, less what must stay out of sight:
-    the folder the grader was started from (``python -m`` puts it on ``sys.path``), the kit
-    (everything of it that the sandbox runs is imported before the fork) except a virtual
+
+def interpreter_folders(hidden: list[Path], cwd: Path | None = None,
+                        interpreter: dict[str, list[str]] | None = None) -> list[Path]:
+    """What the notebooks' interpreter may still read lazily: its standard library and packages.
+
+    Taken from ``interpreter`` (``interpreter_paths`` as the fork server reported it; by default
+    this process's), less what must stay out of sight: the folder the grader was started from,
+    the kit (everything of it that the sandbox runs is imported before the fork) except a virtual
     environment inside it, the hidden folders and files, the shared temporary folders, and any
     folder holding one of them.
     """
+    interpreter = interpreter or interpreter_paths()
     cwd = (cwd or Path.cwd()).resolve()
-    prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
-    candidates = prefixes | {Path(p).resolve() for p in sys.path if p and Path(p).is_dir()}
+    prefixes = {Path(p).resolve() for p in interpreter["prefixes"]}
+    candidates = prefixes | {Path(p).resolve() for p in interpreter["path"] if Path(p).is_dir()}
     # The shared temporary folders hold the grader's own work (extracted submissions, tests):
     # a folder below them may be kept (a fresh clone's environment), never one of them.
     secret = [paths.ROOT, *hidden, *SHARED_TEMPORARY]
@@ -499,8 +509,15 @@ def enter(notebook_bytes: bytes, notebook_name: str, limits: Limits, folders: li
     unshared, go = handshake
     parent = os.getppid()
     os.setsid()
+    # Under memory pressure on the whole machine, the kernel kills notebooks first, never the
+    # grader or the fork server (raising one's own score needs no privilege).
+    try:
+        cgroups.prefer_for_oom_killer()
+    except OSError:
+        pass
     if not limits.confine:
         os.write(unshared, b"x")
+        os.read(go, 1)  # placed in its cgroups by the fork server first
         for fd in (unshared, go):
             os.close(fd)
         _keep_only(keep_descriptors)
