@@ -188,14 +188,15 @@ def test_one_page_per_written_question_in_order_of_student(class_pages, question
     assert all(f'href="{q.page}"' in index for q in questions)
 
 
-def test_pages_render_answers_and_keep_latex(class_pages) -> None:
+def test_pages_render_answers_and_latex_as_mathml(class_pages) -> None:
     sections = dict(_sections((class_pages / "manual" / f"{LINEAR}-gradient_derivation.html")
                               .read_text("utf-8")))
-    zoe = sections["zoe"]
-    assert r"$\mathbf{r} = X\theta - y$" in zoe  # delimiters kept, for MathJax
-    assert r"$a_1 * b_2 &lt; c$" in zoe  # not turned into emphasis, but escaped
-    assert r"$$\nabla f = X^\top \mathbf{r}$$" in zoe
-    assert "<em>" not in zoe
+    zoe = sections["zoe"].split("</section>")[0]
+    assert '<math display="inline"><mrow><mi>𝐫</mi><mo>=</mo><mi>X</mi><mi>θ</mi>' in zoe
+    # not turned into emphasis; the "<" escaped
+    assert "<msub><mi>a</mi><mn>1</mn></msub><mo>*</mo>" in zoe and "<mo>&lt;</mo><mi>c</mi>" in zoe
+    assert '<math display="block"><mrow><mo>∇</mo><mi>f</mi>' in zoe
+    assert "<em>" not in zoe and "$" not in zoe
     assert '<span class="recorded">recorded: 1.5</span>' in zoe
     assert "Unanswered." in sections["mia"]
     assert "Unanswered: no notebook for 1_1_linear_regression was submitted." in sections["bob"]
@@ -211,9 +212,8 @@ def test_pages_escape_hostile_answers(class_pages) -> None:
         scripts = re.findall(r"<script[^>]*>", html, re.IGNORECASE)
         if page.name == "index.html":
             assert scripts == []
-        else:  # MathJax's configuration and MathJax itself, the form's data and its script
-            assert scripts == ["<script>", f'<script src="{manual.MATHJAX_URL}" async>',
-                               '<script type="application/json" id="labkit-scores">', "<script>"]
+        else:  # the form's data and its script, nothing loaded
+            assert scripts == ['<script type="application/json" id="labkit-scores">', "<script>"]
         assert "<img src=x" not in html and "javascript:" not in html.replace(
             "[x](javascript:alert(3))", "")
         assert "Content-Security-Policy" in html
@@ -224,13 +224,28 @@ def test_pages_escape_hostile_answers(class_pages) -> None:
 
 
 def test_markdown_rendering_is_safe_and_shows_attachments() -> None:
-    html = manual.render_markdown("![photo](attachment:p.png) ![away](https://example.org/x.png)",
-                                  {"p.png": "data:image/png;base64,iVBORw0KGgo="})
-    assert '<img src="data:image/png;base64,iVBORw0KGgo=" alt="photo">' in html
-    assert manual.CSP.count("img-src data:") == 1  # the remote image is not fetched
+    shown = {"p.png": manual.Shown(src="attachments/ab.png"), "big.png": manual.Shown(note="too big")}
+    used: set[str] = set()
+    html = manual.render_markdown("![photo](attachment:p.png) ![away](https://example.org/x.png) "
+                                  "![](attachment:big.png) ![](attachment:gone.png)",
+                                  shown.get, used)
+    assert '<img src="attachments/ab.png" alt="photo" loading="lazy">' in html
+    assert used == {"attachments/ab.png"}
+    # Any other image is text, never fetched: the URL shows, the attachment's problem too.
+    assert "[image: away (https://example.org/x.png)]" in html and html.count("<img") == 1
+    assert "[image: attachment:big.png, not shown: too big]" in html
+    assert "attachment:gone.png, not shown: not among the notebook's attachments" in html
     assert "<b>" not in manual.render_markdown("<b>bold</b>")
     assert manual.render_markdown("\\begin{align}a &= b\\end{align}").startswith(
-        '<div class="math display tex2jax_process">\\begin{align}a &amp;= b\\end{align}</div>')
+        '<div class="math display"><math display="block"><mrow><mtable')
+    # What latex2mathml cannot convert, or would pass through unsafely, shows as LaTeX source.
+    assert '<code class="tex">$\\left( x \\right$</code>' in manual.render_markdown("$\\left( x \\right$")
+    assert '<code class="tex">$\\text{&lt;b&gt;}$</code>' in manual.render_markdown("$\\text{<b>}$")
+    linked = manual.render_markdown("$\\href{javascript:alert(1)}{x} \\style{color:red}{y}$")
+    assert "<math" in linked and "href" not in linked and "style" not in linked
+    # A table's alignment is a class: the pages' policy refuses style attributes.
+    table = manual.render_markdown("| a |\n|--:|\n| 1 |")
+    assert '<td class="align-right">1</td>' in table and "style=" not in table
 
 
 # --- the scores --------------------------------------------------------------------------------
