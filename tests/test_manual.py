@@ -8,8 +8,11 @@ regrading.
 
 from __future__ import annotations
 
+import base64
 import copy
 import csv
+import hashlib
+import io
 import json
 import re
 import shutil
@@ -246,6 +249,49 @@ def test_markdown_rendering_is_safe_and_shows_attachments() -> None:
     # A table's alignment is a class: the pages' policy refuses style attributes.
     table = manual.render_markdown("| a |\n|--:|\n| 1 |")
     assert '<td class="align-right">1</td>' in table and "style=" not in table
+
+
+def _png(width: int, height: int, mode: str = "RGB") -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new(mode, (width, height)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_attachments_are_checked_and_written_once_by_content(tmp_path) -> None:
+    small, huge = _png(30, 20), _png(10_000, 6_000, "1")  # 60 megapixels in a few kB
+    giant = _png(15_000, 15_000, "1")  # so many that Pillow refuses it
+    b64 = lambda data: base64.b64encode(data).decode("ascii")  # noqa: E731
+    cell = {"cell_type": "markdown", "metadata": {}, "source": "x", "attachments": {
+        "a.png": {"image/png": b64(small)}, "same.png": {"image/png": b64(small)},
+        "drawing.svg": {"image/svg+xml": "PHN2Zz48L3N2Zz4="},
+        "big.png": {"image/png": "A" * (manual.MAX_ATTACHMENT_BYTES * 3 // 2 + 1)},
+        "bomb.png": {"image/png": b64(huge)}, "giant.png": {"image/png": b64(giant)},
+        "text.png": {"image/png": b64(b"<svg></svg>")},
+        "broken.png": {"image/png": "not base64!"}}}
+    part = manual._part(cell)
+    assert part.skipped == {"drawing.svg": "not a png, jpeg or gif image",
+                            "big.png": f"larger than {manual.MAX_ATTACHMENT_BYTES >> 20} MB"}
+    files = manual.AttachmentFiles(tmp_path / manual.ATTACHMENTS_FOLDER)
+    look = manual._lookup(part, files)
+    name = f"{hashlib.sha256(small).hexdigest()}.png"
+    assert look("a.png") == look("same.png") == manual.Shown(src=f"attachments/{name}")
+    assert look("bomb.png").note == "10000 x 6000 pixels, more than 50 megapixels"
+    assert look("giant.png").note == "more than 50 megapixels"
+    assert look("text.png").note == "not a png, jpeg or gif image"
+    assert look("broken.png").note == "not readable (bad base64)"
+    assert look("gone.png") is None
+    assert [p.name for p in files.folder.iterdir()] == [name]
+    assert (files.folder / name).read_bytes() == small
+    # A file no answer on a page shows is removed when the pages are done.
+    files.kept = {f"attachments/{name}"}
+    (files.folder / "0ld.png").write_bytes(small)
+    files.remove_unused()
+    assert [p.name for p in files.folder.iterdir()] == [name]
+    files.kept = set()
+    files.remove_unused()
+    assert not files.folder.exists()
 
 
 # --- the scores --------------------------------------------------------------------------------

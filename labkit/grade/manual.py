@@ -46,6 +46,7 @@ import math
 import os
 import re
 import tempfile
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -86,10 +87,11 @@ MAX_ATTACHMENT_PIXELS = 50_000_000
 #: The image types shown, by what the file holds (Pillow's name) -> the file's extension.
 IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif"}
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif")
-#: An answer's rendered HTML is shown up to this size, else a note stands in for it. An honest
-#: answer is at most MAX_ANSWER_CHARS of markdown: as prose it renders to about as many bytes,
-#: as nothing but LaTeX to about 13 times as many as MathML (about 0.26 MB), so 1 MB leaves
-#: headroom over every real answer; what exceeds it repeats links or images thousands of times.
+#: An answer's rendered HTML is shown up to this size, else a note stands in for it. An answer
+#: is at most MAX_ANSWER_CHARS of markdown; measured at that length, prose renders to 0.02 MB,
+#: formulas or a table to 0.11 to 0.13 MB, the densest LaTeX (``x^2+x^2+...``) to 0.22 MB of
+#: MathML; the masters' solutions to 3 kB. So 1 MB is over 4 times any real answer, and what
+#: exceeds it repeats a long link or an image thousands of times.
 MAX_ANSWER_HTML_BYTES = 1 << 20
 #: Where the attachments are written, under ``OUT/manual``.
 ATTACHMENTS_FOLDER = "attachments"
@@ -501,16 +503,20 @@ class AttachmentFiles:
             return Shown(note="not readable (bad base64)")
         if len(data) > MAX_ATTACHMENT_BYTES:
             return Shown(note=f"larger than {MAX_ATTACHMENT_BYTES >> 20} MB")
+        too_many = Shown(note=f"more than {MAX_ATTACHMENT_PIXELS // 1_000_000} megapixels")
         try:
-            with Image.open(io.BytesIO(data)) as image:  # reads the header only
-                kind, (width, height) = image.format, image.size
+            with warnings.catch_warnings():  # Pillow's warning about large images: ours is below
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(io.BytesIO(data)) as image:  # reads the header only
+                    kind, (width, height) = image.format, image.size
+        except Image.DecompressionBombError:
+            return too_many
         except Exception:  # Pillow's many errors for a file that is not an image it reads
             kind, width, height = None, 0, 0
         if kind not in IMAGE_FORMATS:
             return Shown(note="not a png, jpeg or gif image")
         if width * height > MAX_ATTACHMENT_PIXELS:
-            return Shown(note=f"{width} x {height} pixels, more than "
-                              f"{MAX_ATTACHMENT_PIXELS // 1_000_000} megapixels")
+            return Shown(note=f"{width} x {height} pixels, {too_many.note}")
         name = f"{hashlib.sha256(data).hexdigest()}.{IMAGE_FORMATS[kind]}"
         path = self.folder / name
         if not path.is_file() or path.stat().st_size != len(data):
