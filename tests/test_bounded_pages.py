@@ -242,6 +242,7 @@ def test_every_page_carries_the_policy_and_no_outside_source(remote_class, remot
         assert csp.startswith("default-src 'none'; script-src "), csp
         for directive in ("base-uri 'none'", "form-action 'none'"):
             assert directive in csp, (path, csp)
+        assert '<meta name="referrer" content="no-referrer">' in head
         assert "unsafe" not in csp and "http" not in csp and "*" not in csp, csp
         # Every src is one of the kit's own: an attachment's file or a chart it drew.
         for src in re.findall(r"\bsrc\s*=\s*[\"']?([^\"'\s>]*)", html, re.IGNORECASE):

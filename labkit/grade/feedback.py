@@ -27,7 +27,7 @@ import markupsafe
 from markdown_it import MarkdownIt
 
 from .gradebook import read_comments, write_atomically
-from .pagepolicy import content_security_policy, neutralise
+from .pagepolicy import content_security_policy, meta_tags, neutralise
 
 #: Exception types whose text the checks write for students: shown without the type name.
 STUDENT_FACING = ("CheckFailed", "AssertionError")
@@ -355,6 +355,7 @@ ENVIRONMENT = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefin
                                   trim_blocks=True, lstrip_blocks=True)
 ENVIRONMENT.filters["pts"] = lambda value: f"{value:g}"
 ENVIRONMENT.filters["markdown"] = render_message
+ENVIRONMENT.filters["policy"] = meta_tags
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
@@ -387,7 +388,7 @@ PAGE = ENVIRONMENT.from_string("""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{{ csp }}">
+{{ csp | policy }}
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Feedback for {{ student.student }}</title>
 <style>{{ style | safe }}</style>

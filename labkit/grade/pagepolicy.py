@@ -17,6 +17,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable
 
+import markupsafe
 from markdown_it.token import Token
 
 #: Images written by the kit next to the page (``OUT/manual/attachments/``).
@@ -53,6 +54,16 @@ def content_security_policy(styles: Iterable[str] = (), scripts: Iterable[str] =
         "base-uri 'none'",
         "form-action 'none'",
     ])
+
+
+def meta_tags(policy: str) -> markupsafe.Markup:
+    """The head of every page, before anything it governs: the policy, no referrer sent when a
+    reader follows a link out of a page, and no DNS lookups of the links' hosts ahead of a
+    click."""
+    return markupsafe.Markup(
+        '<meta http-equiv="Content-Security-Policy" content="{}">\n'
+        '<meta name="referrer" content="no-referrer">\n'
+        '<meta http-equiv="x-dns-prefetch-control" content="off">').format(policy)
 
 
 def images_as_text(tokens: list[Token], keep: Callable[[Token], bool] = lambda _: False) -> None:

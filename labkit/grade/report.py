@@ -188,7 +188,7 @@ PAGE = ENVIRONMENT.from_string("""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{{ csp }}">
+{{ csp | policy }}
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Class report</title>
 <style>{{ style | safe }}</style>
