@@ -108,6 +108,8 @@ def test_one_attachment_referenced_thousands_of_times_is_one_file_on_a_small_pag
     # Each reference is a short <img src> to the one file, not the image again: about 0.39 MB
     # (inlined as a data: URL at every reference, the page would be 1.36 GB).
     assert page.stat().st_size < 1_000_000, page.stat().st_size
+    for other in [*(out / "manual").glob("*.html"), out / "report.html", *(out / "feedback").iterdir()]:
+        assert other.stat().st_size < 1_000_000, other
     files = list((out / "manual" / manual.ATTACHMENTS_FOLDER).iterdir())
     name = f"{hashlib.sha256(big).hexdigest()}.png"
     assert [f.name for f in files] == [name]  # written once; "huge"'s own image is not kept
