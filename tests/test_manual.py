@@ -8,8 +8,11 @@ regrading.
 
 from __future__ import annotations
 
+import base64
 import copy
 import csv
+import hashlib
+import io
 import json
 import re
 import shutil
@@ -188,14 +191,15 @@ def test_one_page_per_written_question_in_order_of_student(class_pages, question
     assert all(f'href="{q.page}"' in index for q in questions)
 
 
-def test_pages_render_answers_and_keep_latex(class_pages) -> None:
+def test_pages_render_answers_and_latex_as_mathml(class_pages) -> None:
     sections = dict(_sections((class_pages / "manual" / f"{LINEAR}-gradient_derivation.html")
                               .read_text("utf-8")))
-    zoe = sections["zoe"]
-    assert r"$\mathbf{r} = X\theta - y$" in zoe  # delimiters kept, for MathJax
-    assert r"$a_1 * b_2 &lt; c$" in zoe  # not turned into emphasis, but escaped
-    assert r"$$\nabla f = X^\top \mathbf{r}$$" in zoe
-    assert "<em>" not in zoe
+    zoe = sections["zoe"].split("</section>")[0]
+    assert '<math display="inline"><mrow><mi>𝐫</mi><mo>=</mo><mi>X</mi><mi>θ</mi>' in zoe
+    # not turned into emphasis; the "<" escaped
+    assert "<msub><mi>a</mi><mn>1</mn></msub><mo>*</mo>" in zoe and "<mo>&lt;</mo><mi>c</mi>" in zoe
+    assert '<math display="block"><mrow><mo>∇</mo><mi>f</mi>' in zoe
+    assert "<em>" not in zoe and "$" not in zoe
     assert '<span class="recorded">recorded: 1.5</span>' in zoe
     assert "Unanswered." in sections["mia"]
     assert "Unanswered: no notebook for 1_1_linear_regression was submitted." in sections["bob"]
@@ -211,9 +215,8 @@ def test_pages_escape_hostile_answers(class_pages) -> None:
         scripts = re.findall(r"<script[^>]*>", html, re.IGNORECASE)
         if page.name == "index.html":
             assert scripts == []
-        else:  # MathJax's configuration and MathJax itself, the form's data and its script
-            assert scripts == ["<script>", f'<script src="{manual.MATHJAX_URL}" async>',
-                               '<script type="application/json" id="labkit-scores">', "<script>"]
+        else:  # the form's data and its script, nothing loaded
+            assert scripts == ['<script type="application/json" id="labkit-scores">', "<script>"]
         assert "<img src=x" not in html and "javascript:" not in html.replace(
             "[x](javascript:alert(3))", "")
         assert "Content-Security-Policy" in html
@@ -224,13 +227,71 @@ def test_pages_escape_hostile_answers(class_pages) -> None:
 
 
 def test_markdown_rendering_is_safe_and_shows_attachments() -> None:
-    html = manual.render_markdown("![photo](attachment:p.png) ![away](https://example.org/x.png)",
-                                  {"p.png": "data:image/png;base64,iVBORw0KGgo="})
-    assert '<img src="data:image/png;base64,iVBORw0KGgo=" alt="photo">' in html
-    assert manual.CSP.count("img-src data:") == 1  # the remote image is not fetched
+    shown = {"p.png": manual.Shown(src="attachments/ab.png"), "big.png": manual.Shown(note="too big")}
+    used: set[str] = set()
+    html = manual.render_markdown("![photo](attachment:p.png) ![away](https://example.org/x.png) "
+                                  "![](attachment:big.png) ![](attachment:gone.png)",
+                                  shown.get, used)
+    assert '<img src="attachments/ab.png" alt="photo" loading="lazy">' in html
+    assert used == {"attachments/ab.png"}
+    # Any other image is text, never fetched: the URL shows, the attachment's problem too.
+    assert "[image: away (https://example.org/x.png)]" in html and html.count("<img") == 1
+    assert "[image: attachment:big.png, not shown: too big]" in html
+    assert "attachment:gone.png, not shown: not among the notebook's attachments" in html
     assert "<b>" not in manual.render_markdown("<b>bold</b>")
     assert manual.render_markdown("\\begin{align}a &= b\\end{align}").startswith(
-        '<div class="math display tex2jax_process">\\begin{align}a &amp;= b\\end{align}</div>')
+        '<div class="math display"><math display="block"><mrow><mtable')
+    # What latex2mathml cannot convert, or would pass through unsafely, shows as LaTeX source.
+    assert '<code class="tex">$\\left( x \\right$</code>' in manual.render_markdown("$\\left( x \\right$")
+    assert '<code class="tex">$\\text{&lt;b&gt;}$</code>' in manual.render_markdown("$\\text{<b>}$")
+    linked = manual.render_markdown("$\\href{javascript:alert(1)}{x} \\style{color:red}{y}$")
+    assert "<math" in linked and "href" not in linked and "style" not in linked
+    # A table's alignment is a class: the pages' policy refuses style attributes.
+    table = manual.render_markdown("| a |\n|--:|\n| 1 |")
+    assert '<td class="align-right">1</td>' in table and "style=" not in table
+
+
+def _png(width: int, height: int, mode: str = "RGB") -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new(mode, (width, height)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_attachments_are_checked_and_written_once_by_content(tmp_path) -> None:
+    small, huge = _png(30, 20), _png(10_000, 6_000, "1")  # 60 megapixels in a few kB
+    giant = _png(15_000, 15_000, "1")  # so many that Pillow refuses it
+    b64 = lambda data: base64.b64encode(data).decode("ascii")  # noqa: E731
+    cell = {"cell_type": "markdown", "metadata": {}, "source": "x", "attachments": {
+        "a.png": {"image/png": b64(small)}, "same.png": {"image/png": b64(small)},
+        "drawing.svg": {"image/svg+xml": "PHN2Zz48L3N2Zz4="},
+        "big.png": {"image/png": "A" * (manual.MAX_ATTACHMENT_BYTES * 3 // 2 + 1)},
+        "bomb.png": {"image/png": b64(huge)}, "giant.png": {"image/png": b64(giant)},
+        "text.png": {"image/png": b64(b"<svg></svg>")},
+        "broken.png": {"image/png": "not base64!"}}}
+    part = manual._part(cell)
+    assert part.skipped == {"drawing.svg": "not a png, jpeg or gif image",
+                            "big.png": f"larger than {manual.MAX_ATTACHMENT_BYTES >> 20} MB"}
+    files = manual.AttachmentFiles(tmp_path / manual.ATTACHMENTS_FOLDER)
+    look = manual._lookup(part, files)
+    name = f"{hashlib.sha256(small).hexdigest()}.png"
+    assert look("a.png") == look("same.png") == manual.Shown(src=f"attachments/{name}")
+    assert look("bomb.png").note == "10000 x 6000 pixels, more than 50 megapixels"
+    assert look("giant.png").note == "more than 50 megapixels"
+    assert look("text.png").note == "not a png, jpeg or gif image"
+    assert look("broken.png").note == "not readable (bad base64)"
+    assert look("gone.png") is None
+    assert [p.name for p in files.folder.iterdir()] == [name]
+    assert (files.folder / name).read_bytes() == small
+    # A file no answer on a page shows is removed when the pages are done.
+    files.kept = {f"attachments/{name}"}
+    (files.folder / "0ld.png").write_bytes(small)
+    files.remove_unused()
+    assert [p.name for p in files.folder.iterdir()] == [name]
+    files.kept = set()
+    files.remove_unused()
+    assert not files.folder.exists()
 
 
 # --- the scores --------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ problems with the submission and, for each failed check, only the part of otter'
 the check wrote for students. The line of test code otter quotes is never shown, since it names
 the hidden checks. Student ids come from file names that students chose, so every string is
 HTML-escaped (jinja2's autoescape) and every file name is a slug built here, never the id itself.
+An error text comes from student code: its markdown images are shown as text, and the page's
+Content-Security-Policy (``pagepolicy``) lets it load nothing at all.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import markupsafe
 from markdown_it import MarkdownIt
 
 from .gradebook import read_comments, write_atomically
+from .pagepolicy import content_security_policy, meta_tags, neutralise
 
 #: Exception types whose text the checks write for students: shown without the type name.
 STUDENT_FACING = ("CheckFailed", "AssertionError")
@@ -207,8 +210,11 @@ def student_message(message: str) -> str:
 
 def render_message(message: str) -> markupsafe.Markup:
     """A message as HTML: its markdown rendered, with raw HTML escaped (markdown-it's ``html``
-    option off) and links limited to markdown-it's safe schemes."""
-    return markupsafe.Markup(_MARKDOWN.render(message))
+    option off), links limited to markdown-it's safe schemes and images shown as text (a link is
+    the reader's choice to follow; an image would be fetched by merely opening the page)."""
+    env: dict = {}
+    tokens = neutralise(_MARKDOWN.parse(message, env))
+    return markupsafe.Markup(_MARKDOWN.renderer.render(tokens, _MARKDOWN.options, env))
 
 
 # --- file names ------------------------------------------------------------------------------
@@ -349,6 +355,7 @@ ENVIRONMENT = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefin
                                   trim_blocks=True, lstrip_blocks=True)
 ENVIRONMENT.filters["pts"] = lambda value: f"{value:g}"
 ENVIRONMENT.filters["markdown"] = render_message
+ENVIRONMENT.filters["policy"] = meta_tags
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
@@ -374,11 +381,14 @@ tr.none td.points { background: #fbe3e1; } tr.pending td.points { background: #e
 .failure code { font-family: ui-monospace, monospace; font-size: .9rem; }
 .ta-comment { white-space: pre-wrap; } .ok { color: #1e7b3a; } .problem { color: #a93226; font-weight: 600; }
 """
+#: Its own style sheet, nothing else: no script, no image.
+CSP = content_security_policy(styles=[STYLE])
 
 PAGE = ENVIRONMENT.from_string("""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+{{ csp | policy }}
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Feedback for {{ student.student }}</title>
 <style>{{ style | safe }}</style>
@@ -452,7 +462,8 @@ failed hidden test you see what went wrong, not the inputs or expected values th
 def render_page(data: ClassResults, student: Student) -> str:
     pending = sum(q.points for q in data.questions
                   if q.manual and q.column not in student.points)
-    return PAGE.render(student=student, max_total=data.max_total, style=STYLE, pending=pending,
+    return PAGE.render(student=student, max_total=data.max_total, style=STYLE, csp=CSP,
+                       pending=pending,
                        has_written=any(q.manual for q in data.questions),
                        assignments=assignment_views(data, student))
 

@@ -13,13 +13,18 @@ cells a student added or deleted elsewhere do not matter), else by position, els
 heading; every cell in it except the prompt makes up the answer, less otter's placeholder text.
 
 Student content is untrusted. Markdown is rendered by markdown-it-py with raw HTML disabled (so
-``<script>`` shows as text) and its link checks (no ``javascript:`` links); the pages also carry a
-Content-Security-Policy that allows no script but MathJax's and no image but inline ones
-(notebook attachments), so a remote image cannot report who opened the page.
+``<script>`` shows as text) and its link checks (no ``javascript:`` links). An image is shown
+only when it is one of the notebook's own attachments (png, jpeg or gif, at most
+``MAX_ATTACHMENT_BYTES``): each is written once, as ``OUT/manual/attachments/<sha256>.<ext>``,
+and every answer that shows it points there; any other image is shown as its alt text and URL.
+An answer whose HTML would exceed ``MAX_ANSWER_HTML_BYTES`` is replaced by a note saying to open
+the notebook, so that no answer can make the pages too large to write or to open. The pages
+carry the kit's Content-Security-Policy (``pagepolicy``): no script but the scoring form's, no
+image but those files, nothing fetched from anywhere else.
 
-LaTeX: math (``$...$``, ``$$...$$``, ``\\begin{env}...\\end{env}``, as Jupyter renders it) is kept
-verbatim in the HTML, delimiters included, and MathJax 3 is loaded from the jsDelivr CDN to
-typeset it. Offline, the page still shows every answer, with the LaTeX as raw text.
+LaTeX: math (``$...$``, ``$$...$$``, ``\\begin{env}...\\end{env}``, as Jupyter renders it) is
+converted to MathML when the page is written (``mathml``), which the browser renders with no
+network; what cannot be converted shows as its LaTeX source.
 
 Scores are recorded in a CSV file (``student,assignment,question,points``; by default
 ``OUT/manual_scores.csv``, written as a template with empty points when absent). Each run merges
@@ -32,28 +37,39 @@ Merging needs no regrading: the recorded (autograded) rows are reused and the sc
 from __future__ import annotations
 
 import base64
+import binascii
 import csv
 import hashlib
 import io
 import json
 import math
+import os
 import re
 import tempfile
+import warnings
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
+from markdown_it.token import Token
 from mdit_py_plugins.amsmath import amsmath_plugin
 from mdit_py_plugins.dollarmath import dollarmath_plugin
+from PIL import Image
 
 from .. import paths
 from . import discover
 from .autograders import Assignment
 from .feedback import ENVIRONMENT, TOLERANCE, page_names
 from .gradebook import read_comments, write_atomically, write_csv
+from .mathml import to_mathml
+from .pagepolicy import (
+    ALIGN_STYLE, SAME_FOLDER, content_security_policy, neutralise,
+)
 
 BEGIN_MARKER = "<!-- BEGIN QUESTION -->"
 END_MARKER = "<!-- END QUESTION -->"
@@ -61,9 +77,24 @@ END_MARKER = "<!-- END QUESTION -->"
 PLACEHOLDER = re.compile(r"_?Type your answer here, replacing this text\._?")
 #: Longer answers are cut (with a note): a page must stay readable with a whole class on it.
 MAX_ANSWER_CHARS = 20_000
-#: Notebook attachments (pasted images, e.g. a photo of a derivation) shown inline up to this size.
+#: Notebook attachments (pasted images, e.g. a photo of a derivation) are shown up to this size:
+#: a pasted screenshot is tens to hundreds of kB, a phone's photo of a page 1 to 4 MB. Each is
+#: one file however often it is shown, so the size bounds the disk and the browser, not the page.
 MAX_ATTACHMENT_BYTES = 4 << 20
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+#: ... and this many pixels (a 48-megapixel phone photo passes; a small file that would decode
+#: to gigabytes in the TA's browser does not).
+MAX_ATTACHMENT_PIXELS = 50_000_000
+#: The image types shown, by what the file holds (Pillow's name) -> the file's extension.
+IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif"}
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif")
+#: An answer's rendered HTML is shown up to this size, else a note stands in for it. An answer
+#: is at most MAX_ANSWER_CHARS of markdown; measured at that length, prose renders to 0.02 MB,
+#: formulas or a table to 0.11 to 0.13 MB, the densest LaTeX (``x^2+x^2+...``) to 0.22 MB of
+#: MathML; the masters' solutions to 3 kB. So 1 MB is over 4 times any real answer, and what
+#: exceeds it repeats a long link or an image thousands of times.
+MAX_ANSWER_HTML_BYTES = 1 << 20
+#: Where the attachments are written, under ``OUT/manual``.
+ATTACHMENTS_FOLDER = "attachments"
 SCORE_FIELDS = ["student", "assignment", "question", "points"]
 #: An optional column: the TA's words to the student, shown on the feedback page.
 COMMENT_FIELD = "comment"
@@ -71,7 +102,6 @@ COMMENT_FIELD = "comment"
 MAX_COMMENT_CHARS = 4000
 PROBLEMS_FILE = "manual_problems.txt"
 DEFAULT_SCORES_FILE = "manual_scores.csv"
-MATHJAX_URL = "https://cdn.jsdelivr.net/npm/mathjax@3.2.2/es5/tex-chtml.js"
 
 # --- the questions ---------------------------------------------------------------------------
 
@@ -198,6 +228,8 @@ class Part:
     markdown: str
     #: attachment name -> data: URL
     images: dict[str, str] = field(default_factory=dict)
+    #: attachment name -> why it is not shown (not an image type shown, too large)
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -227,7 +259,8 @@ def answers_from_json(data: list[dict[str, Any]]) -> list[StudentAnswers]:
     return [StudentAnswers(
         student=item["student"], entry=item["entry"],
         answers={column: Answer(status=answer["status"],
-                                parts=[Part(p["markdown"], dict(p["images"]))
+                                parts=[Part(p["markdown"], dict(p["images"]),
+                                            dict(p.get("skipped", {})))
                                        for p in answer["parts"]],
                                 notes=list(answer["notes"]))
                  for column, answer in item["answers"].items()})
@@ -239,20 +272,24 @@ def _fence(code: str) -> str:
     return f"{'`' * ticks}python\n{code}\n{'`' * ticks}"
 
 
-def _images(cell: dict) -> dict[str, str]:
+def _images(cell: dict) -> tuple[dict[str, str], dict[str, str]]:
+    """The cell's attachments: (name -> data: URL) for those that may be shown, (name -> why
+    not) for the others."""
     attachments = cell.get("attachments")
-    found = {}
+    found, skipped = {}, {}
     for name, bundle in attachments.items() if isinstance(attachments, dict) else []:
-        for mime in IMAGE_TYPES:
-            data = bundle.get(mime) if isinstance(bundle, dict) else None
-            if isinstance(data, list):
-                data = "".join(d for d in data if isinstance(d, str))
-            if isinstance(data, str) and len(data) <= MAX_ATTACHMENT_BYTES * 4 // 3 + 4:
-                cleaned = "".join(data.split())
-                if re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", cleaned):
-                    found[str(name)] = f"data:{mime};base64,{cleaned}"
-                    break
-    return found
+        bundle = bundle if isinstance(bundle, dict) else {}
+        mime = next((m for m in IMAGE_TYPES if m in bundle), None)
+        data = bundle.get(mime) if mime else None
+        if isinstance(data, list):
+            data = "".join(d for d in data if isinstance(d, str))
+        if not isinstance(data, str):
+            skipped[str(name)] = "not a png, jpeg or gif image"
+        elif len(data) > MAX_ATTACHMENT_BYTES * 3 // 2:  # base64 is 4/3 of it, with line breaks
+            skipped[str(name)] = f"larger than {MAX_ATTACHMENT_BYTES >> 20} MB"
+        else:
+            found[str(name)] = f"data:{mime};base64,{''.join(data.split())}"
+    return found, skipped
 
 
 def _part(cell: dict, text: str | None = None) -> Part | None:
@@ -261,7 +298,7 @@ def _part(cell: dict, text: str | None = None) -> Part | None:
         return None
     if cell.get("cell_type") == "code":
         return Part(_fence(text))
-    return Part(text, _images(cell))
+    return Part(text, *_images(cell))
 
 
 def _answer(cells: list[dict], region: tuple[int, int], prompt: str, notes: list[str]) -> Answer:
@@ -363,20 +400,36 @@ def collect(entries: list[Path], stems: list[str], questions: list[WrittenQuesti
 
 # --- rendering -------------------------------------------------------------------------------
 
+def _math(latex: str, display: bool, source: str) -> str:
+    """MathML for ``latex``, else its ``source`` (delimiters included) as code."""
+    return to_mathml(latex, display) or f'<code class="tex">{escapeHtml(source)}</code>'
+
+
 def _math_inline(self, tokens, idx, options, env) -> str:
-    return f'<span class="math tex2jax_process">${escapeHtml(tokens[idx].content)}$</span>'
+    content = tokens[idx].content
+    return _math(content, False, f"${content}$")
 
 
 def _math_double(self, tokens, idx, options, env) -> str:
-    return f'<span class="math display tex2jax_process">$${escapeHtml(tokens[idx].content)}$$</span>'
+    content = tokens[idx].content
+    return _math(content, True, f"$${content}$$")
 
 
 def _math_block(self, tokens, idx, options, env) -> str:
-    return f'<div class="math display tex2jax_process">$${escapeHtml(tokens[idx].content)}$$</div>\n'
+    content = tokens[idx].content
+    return f'<div class="math display">{_math(content, True, f"$${content}$$")}</div>\n'
 
 
 def _amsmath(self, tokens, idx, options, env) -> str:
-    return f'<div class="math display tex2jax_process">{escapeHtml(tokens[idx].content)}</div>\n'
+    content = tokens[idx].content
+    return f'<div class="math display">{_math(content, True, content)}</div>\n'
+
+
+def _image(self, tokens, idx, options, env) -> str:
+    """An attachment's ``<img>``: lazily loaded, so a long page decodes only what is in view."""
+    token = tokens[idx]
+    alt = escapeHtml(token.content)
+    return f'<img src="{escapeHtml(str(token.attrs["src"]))}" alt="{alt}" loading="lazy">'
 
 
 def _markdown() -> MarkdownIt:
@@ -384,7 +437,7 @@ def _markdown() -> MarkdownIt:
     md = MarkdownIt("js-default", {"html": False})
     md.use(dollarmath_plugin, double_inline=True, allow_labels=False).use(amsmath_plugin)
     for rule, render in (("math_inline", _math_inline), ("math_inline_double", _math_double),
-                         ("math_block", _math_block), ("amsmath", _amsmath)):
+                         ("math_block", _math_block), ("amsmath", _amsmath), ("image", _image)):
         md.add_render_rule(rule, render)
     return md
 
@@ -392,18 +445,119 @@ def _markdown() -> MarkdownIt:
 MARKDOWN = _markdown()
 
 
-def render_markdown(text: str, images: dict[str, str] | None = None) -> str:
-    """Safe HTML for untrusted markdown: raw HTML shows as text, math stays LaTeX (delimiters
-    included) for MathJax, and ``attachment:`` images become the notebook's inline images."""
+@dataclass(frozen=True)
+class Shown:
+    """How one attachment shows: the file's URL relative to the page, or why it is not shown."""
+
+    src: str = ""
+    note: str = ""
+
+
+def render_markdown(text: str, attachment: Callable[[str], Shown | None] = lambda name: None,
+                    used: set[str] | None = None) -> str:
+    """Safe HTML for untrusted markdown: raw HTML shows as text, math becomes MathML, an
+    ``attachment:`` image shows as ``attachment(name)`` says (its file, or a note), and every
+    other image as text. The files shown are added to ``used``."""
     env: dict = {}
-    tokens = MARKDOWN.parse(text, env)
-    for token in tokens:
-        for child in token.children or []:
-            if child.type == "image":
-                src = str(child.attrs.get("src", ""))
-                if src.startswith("attachment:"):
-                    child.attrs["src"] = (images or {}).get(src[len("attachment:"):], "")
+
+    def keep(image: Token) -> bool:
+        src = str(image.attrs.get("src", ""))
+        if not src.startswith("attachment:"):
+            return False
+        name = src[len("attachment:"):]
+        shown = attachment(name) or attachment(unquote(name))
+        if shown is None or not shown.src:
+            why = shown.note if shown else "not among the notebook's attachments"
+            image.attrs["src"] = f"attachment:{name}, not shown: {why}"
+            return False
+        image.attrs["src"] = shown.src
+        if used is not None:
+            used.add(shown.src)
+        return True
+
+    tokens = neutralise(MARKDOWN.parse(text, env), keep)
     return MARKDOWN.renderer.render(tokens, MARKDOWN.options, env)
+
+
+class AttachmentFiles:
+    """The attachments of the written answers as files, ``OUT/manual/attachments/<sha256>.<ext>``:
+    each image is decoded, checked and written once, however many answers, pages or references
+    show it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        #: data: URL -> how it shows (the same image pasted twice is decoded once)
+        self._shown: dict[str, Shown] = {}
+        #: the files an answer on a page shows
+        self.kept: set[str] = set()
+
+    def show(self, url: str) -> Shown:
+        if url not in self._shown:
+            self._shown[url] = self._write(url)
+        return self._shown[url]
+
+    def _write(self, url: str) -> Shown:
+        try:
+            data = base64.b64decode(url.partition(",")[2], validate=True)
+        except (binascii.Error, ValueError):
+            return Shown(note="not readable (bad base64)")
+        if len(data) > MAX_ATTACHMENT_BYTES:
+            return Shown(note=f"larger than {MAX_ATTACHMENT_BYTES >> 20} MB")
+        too_many = Shown(note=f"more than {MAX_ATTACHMENT_PIXELS // 1_000_000} megapixels")
+        try:
+            with warnings.catch_warnings():  # Pillow's warning about large images: ours is below
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(io.BytesIO(data)) as image:  # reads the header only
+                    kind, (width, height) = image.format, image.size
+        except Image.DecompressionBombError:
+            return too_many
+        except Exception:  # Pillow's many errors for a file that is not an image it reads
+            kind, width, height = None, 0, 0
+        if kind not in IMAGE_FORMATS:
+            return Shown(note="not a png, jpeg or gif image")
+        if width * height > MAX_ATTACHMENT_PIXELS:
+            return Shown(note=f"{width} x {height} pixels, {too_many.note}")
+        name = f"{hashlib.sha256(data).hexdigest()}.{IMAGE_FORMATS[kind]}"
+        path = self.folder / name
+        if not path.is_file() or path.stat().st_size != len(data):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f".{name}.partial")
+            partial.write_bytes(data)
+            os.replace(partial, path)
+        return Shown(src=f"{ATTACHMENTS_FOLDER}/{name}")
+
+    def remove_unused(self) -> None:
+        """Remove the files no page shows (left by an earlier run, or only in answers too
+        large to show)."""
+        if not self.folder.is_dir():
+            return
+        for path in self.folder.iterdir():
+            if f"{ATTACHMENTS_FOLDER}/{path.name}" not in self.kept and path.is_file():
+                path.unlink()
+        if not any(self.folder.iterdir()):
+            self.folder.rmdir()
+
+
+def _lookup(part: Part, files: AttachmentFiles) -> Callable[[str], Shown | None]:
+    """How the attachments of one cell show, decoded only when referenced."""
+    def attachment(name: str) -> Shown | None:
+        if name in part.skipped:
+            return Shown(note=part.skipped[name])
+        url = part.images.get(name)
+        return files.show(url) if url is not None else None
+    return attachment
+
+
+def render_answer(answer: Answer, files: AttachmentFiles) -> tuple[list[str], int]:
+    """An answer's HTML, one piece per cell, and its size in bytes; an answer over
+    ``MAX_ANSWER_HTML_BYTES`` gives no HTML (and keeps no file), only its size."""
+    used: set[str] = set()
+    html = [render_markdown(part.markdown, _lookup(part, files), used) for part in answer.parts]
+    size = sum(len(piece.encode("utf-8")) for piece in html)
+    if size > MAX_ANSWER_HTML_BYTES:
+        return [], size
+    files.kept.update(used)
+    return html, size
 
 
 # --- scores ----------------------------------------------------------------------------------
@@ -613,12 +767,6 @@ def write_problems(out: Path, sheet: ScoreSheet) -> Path | None:
 
 # --- the pages -------------------------------------------------------------------------------
 
-MATHJAX_CONFIG = (
-    "window.MathJax = {tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']], "
-    "displayMath: [['$$', '$$'], ['\\\\[', '\\\\]']], processEscapes: true, "
-    "processEnvironments: true}, options: {ignoreHtmlClass: 'tex2jax_ignore', "
-    "processHtmlClass: 'tex2jax_process'}};"
-)
 #: The scoring form: what the TA types is kept in the browser's localStorage (one entry per class,
 #: shared by the question pages, so any page's download holds every question), starting from the
 #: scores and comments recorded in the scores file. A kept entry remembers the recorded value it
@@ -703,17 +851,6 @@ SCORING_SCRIPT = r"""
 """
 
 
-def _script_hash(script: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
-
-
-#: Scripts: MathJax's configuration and the scoring form (by hash) and MathJax itself; images:
-#: inline ones only.
-CSP = (f"default-src 'none'; script-src {_script_hash(MATHJAX_CONFIG)} "
-       f"{_script_hash(SCORING_SCRIPT)} https://cdn.jsdelivr.net; "
-       "style-src 'unsafe-inline'; font-src https://cdn.jsdelivr.net data:; img-src data:; "
-       "connect-src https://cdn.jsdelivr.net")
-
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
        max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #1d2433; line-height: 1.45; }
@@ -743,22 +880,27 @@ textarea.comment { width: 100%; min-height: 2.6rem; font: inherit; font-size: .9
 table { border-collapse: collapse; margin: .5rem 0; }
 th, td { border: 1px solid #ccd; padding: .3rem .5rem; text-align: left; vertical-align: top; }
 th { background: #f1f3f8; } td.num { text-align: right; }
-"""
+code.tex { white-space: pre-wrap; }
+math[display="block"] { margin: .4rem 0; }
+""" + ALIGN_STYLE + "\n"
+
+#: A question's page: its style sheet, the scoring form's script, and the attachments' files.
+CSP = content_security_policy(styles=[STYLE], scripts=[SCORING_SCRIPT], images=[SAME_FOLDER])
+#: The index: its style sheet only.
+INDEX_CSP = content_security_policy(styles=[STYLE])
 
 _HEAD = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{{ csp }}">
+{{ csp | policy }}
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ title }}</title>
 <style>{{ style | safe }}</style>
 """
 
-QUESTION_PAGE = ENVIRONMENT.from_string(_HEAD + """<script>{{ mathjax_config | safe }}</script>
-<script src="{{ mathjax_url }}" async></script>
-</head>
-<body class="tex2jax_ignore">
+QUESTION_PAGE = ENVIRONMENT.from_string(_HEAD + """</head>
+<body>
 <p><a href="index.html">All written questions</a></p>
 <h1>{{ q.assignment }} &mdash; {{ q.name }} <small>({{ q.points | pts }} point{{ "s" if q.points != 1 }})</small></h1>
 {% if prompt %}<div class="prompt">{{ prompt | safe }}</div>{% endif %}
@@ -774,7 +916,8 @@ to merge them into <code>grades.csv</code> and the feedback pages. (The file can
 hand: columns <code>student,assignment,question,points,comment</code>.) Chrome, Edge and Chromium
 share what you type across these pages; if a download lacks another page's entries (a browser that
 keeps each file apart), download and run <code>make grade</code> after each question.
-Math is typeset by MathJax, loaded from the internet; offline, it shows as LaTeX source.</p>
+Math is shown as MathML, converted when the page was written; what could not be converted shows
+as LaTeX source.</p>
 <div class="toolbar"><button type="button" id="download">Download scores</button>
 <span id="saved" role="status"></span></div>
 {% for s in students %}
@@ -784,7 +927,10 @@ Math is typeset by MathJax, loaded from the internet; offline, it shows as LaTeX
 {% if s.recorded is not none %}<span class="recorded">recorded: {{ s.recorded | pts }}</span>{% endif %}</label></h2>
 <textarea class="comment" aria-label="comment for {{ s.student }}" placeholder="Comment for the student (optional; shown on their feedback page)"></textarea>
 {% for note in s.answer.notes %}<p class="note">{{ note }}</p>{% endfor %}
-{% if s.answer.status == "answered" %}
+{% if s.answer.status == "answered" and s.too_large %}
+<p class="status">This answer is too large to show here ({{ s.too_large }}): open the student's
+notebook ({{ s.entry }}) to read it.</p>
+{% elif s.answer.status == "answered" %}
 <div class="body">{% for html in s.html %}{{ html | safe }}{% endfor %}</div>
 {% elif s.answer.status == "no notebook" %}
 <p class="status">Unanswered: no notebook for {{ q.assignment }} was submitted.</p>
@@ -832,6 +978,8 @@ class _AnswerView:
     answer: Answer
     html: list[str]
     recorded: float | None
+    #: for an answer over the budget, its size and the budget, in words
+    too_large: str = ""
 
 
 def _json_for_html(value: Any) -> str:
@@ -864,17 +1012,20 @@ def _form_data(out: Path, questions: list[WrittenQuestion], students: list[str],
 def write_pages(out: Path, questions: list[WrittenQuestion], answers: list[StudentAnswers],
                 scores: dict[str, dict[str, float]] | None = None,
                 scores_file: str = DEFAULT_SCORES_FILE) -> list[Path]:
-    """Write ``OUT/manual/<assignment>-<question>.html`` per written question and an index;
-    pages of questions that no longer exist are removed. Returns the question pages. The forms
-    start from ``scores`` and the comments recorded in OUT (``gradebook.read_comments``)."""
+    """Write ``OUT/manual/<assignment>-<question>.html`` per written question and an index, and
+    the answers' attachments under ``OUT/manual/attachments``; pages of questions that no longer
+    exist, and files no page shows, are removed. Returns the question pages. The forms start
+    from ``scores`` and the comments recorded in OUT (``gradebook.read_comments``)."""
     folder = out / "manual"
     scores = scores or {}
     form = _form_data(out, questions, sorted({s.student for s in answers}), scores,
                       read_comments(out), scores_file)
+    files = AttachmentFiles(folder / ATTACHMENTS_FOLDER)
     if folder.is_dir():
         for old in folder.glob("*.html"):
             old.unlink()
     if not questions:
+        files.remove_unused()
         return []
     answers = sorted(answers, key=lambda s: (s.student, s.entry))
     counts = Counter(s.student for s in answers)
@@ -885,16 +1036,17 @@ def write_pages(out: Path, questions: list[WrittenQuestion], answers: list[Stude
         views = []
         for student, anchor in zip(answers, anchors):
             answer = student.answers.get(question.column, Answer(NO_NOTEBOOK))
+            html, size = render_answer(answer, files)
             views.append(_AnswerView(
                 student=student.student, entry=student.entry, entry_shown=student.student in shared,
-                anchor=f"s-{anchor}", answer=answer,
-                html=[render_markdown(p.markdown, p.images) for p in answer.parts],
-                recorded=scores.get(student.student, {}).get(question.column)))
+                anchor=f"s-{anchor}", answer=answer, html=html,
+                recorded=scores.get(student.student, {}).get(question.column),
+                too_large="" if size <= MAX_ANSWER_HTML_BYTES else
+                f"{size / 1e6:.1f} MB as a page, over the {MAX_ANSWER_HTML_BYTES >> 20} MB limit"))
         answered = sum(1 for v in views if v.answer.status == ANSWERED)
         page = folder / question.page
         write_atomically(page, QUESTION_PAGE.render(
-            title=f"{question.column} (written)", csp=CSP, style=STYLE,
-            mathjax_config=MATHJAX_CONFIG, mathjax_url=MATHJAX_URL, q=question,
+            title=f"{question.column} (written)", csp=CSP, style=STYLE, q=question,
             prompt=render_markdown(question.prompt) if question.prompt else "",
             solution=render_markdown(question.solution) if question.solution else "",
             students=views, answered=answered, scores_file=scores_file,
@@ -904,5 +1056,6 @@ def write_pages(out: Path, questions: list[WrittenQuestion], answers: list[Stude
         rows.append({"q": question, "students": len(views), "answered": answered,
                      "recorded": sum(1 for v in views if v.recorded is not None)})
     write_atomically(folder / "index.html", INDEX_PAGE.render(
-        title="Written questions", csp=CSP, style=STYLE, rows=rows, scores_file=scores_file))
+        title="Written questions", csp=INDEX_CSP, style=STYLE, rows=rows, scores_file=scores_file))
+    files.remove_unused()
     return written

@@ -1,7 +1,9 @@
 """``OUT/report.html``: the class at a glance, for the teaching team.
 
 One self-contained page (inline CSS, plots as inline base64 PNG drawn with matplotlib's Agg
-backend), so it can be mailed or archived as a single file. It is built only from what grading
+backend), so it can be mailed or archived as a single file. Its Content-Security-Policy
+(``pagepolicy``) allows its own style sheet and ``data:`` images, the kit's charts, and nothing
+else: no script, and nothing from any other place. It is built only from what grading
 wrote to OUT and holds no timestamps, so the same OUT always gives the same bytes and a rerun
 shows up in ``diff`` only when results changed.
 """
@@ -25,6 +27,7 @@ from .feedback import (
 )
 from .gradebook import has_problems, write_atomically
 from .manual import page_name
+from .pagepolicy import EMBEDDED, content_security_policy
 
 #: How many of the most common failures the report lists.
 TOP_FAILURES = 15
@@ -177,11 +180,15 @@ td.message, td.notes { word-break: break-word; } td.notes ul { margin: 0; paddin
 td.student { font-family: ui-monospace, monospace; word-break: break-all; }
 img { max-width: 100%; display: block; margin: .5rem 0; }
 """
+#: The charts are embedded so that the report stays one file to mail or archive; no student text
+#: is rendered as markup on it, and a ``data:`` image reaches no network.
+CSP = content_security_policy(styles=[STYLE], images=[EMBEDDED])
 
 PAGE = ENVIRONMENT.from_string("""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+{{ csp | policy }}
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Class report</title>
 <style>{{ style | safe }}</style>
@@ -267,7 +274,7 @@ def render_report(data: ClassResults) -> str:
     names = page_names([s.student for s in data.students])
     problems = [(s, name) for s, name in zip(data.students, names) if has_problems(s.notes)]
     return PAGE.render(
-        style=STYLE, students=len(data.students),
+        style=STYLE, csp=CSP, students=len(data.students),
         graded=sum(1 for s in data.students if s.graded), problems=problems,
         histogram=totals_histogram(data), stats=stats, chart=questions_chart(stats),
         failures=common_failures(data), top=TOP_FAILURES,
