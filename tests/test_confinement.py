@@ -30,7 +30,9 @@ import nbformat
 import pytest
 
 from labkit import paths
-from labkit.grade import sandbox
+from labkit.grade import cgroups, sandbox
+
+from . import cgroup_delegation
 
 pytestmark = pytest.mark.slow
 
@@ -85,6 +87,24 @@ def mode(request):
     return request.param
 
 
+#: The cgroup subtree delegated to the TA while the module runs (None where this machine gives
+#: root no cgroups to delegate): the TA's grader runs in it, as on a laptop with systemd's user
+#: delegation, so that its notebooks get cgroups of their own as root's do.
+_SUBTREE: dict[str, object] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ta_subtree(request):
+    if os.geteuid() != 0 or isinstance(cgroups.own_cgroups(), str):
+        _SUBTREE["subtree"] = None
+        yield None
+        return
+    with cgroup_delegation.delegated_subtree(cgroup_delegation.ensure_ta_user()) as subtree:
+        _SUBTREE["subtree"] = subtree
+        yield subtree
+    _SUBTREE.pop("subtree", None)
+
+
 def _probe_as_ta() -> str | None:
     code = "from labkit.grade import sandbox; print(sandbox.probe() or '')"
     result = subprocess.run([RUNUSER, "-u", TA_USER, "--", sys.executable, "-c", code],
@@ -136,7 +156,9 @@ def _run(mode: str, workspace: Path, *args: str) -> dict:
     grader's ``sys.path``, as with ``python -m labkit grade``) as root or as the TA."""
     command = [sys.executable, "-m", "tests.hostile_runner", *args]
     if mode == "unprivileged":
-        command = [RUNUSER, "-u", TA_USER, "--", *command]
+        subtree = _SUBTREE.get("subtree")
+        command = subtree.command(command) if subtree is not None \
+            else [RUNUSER, "-u", TA_USER, "--", *command]
     result = subprocess.run(command, cwd=workspace, env=_environment(workspace),
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -436,6 +458,31 @@ ATTACKS = {
         last=True),
     # 8: hidden inputs leaked through an error message.
     "leaker": _with_cell("def pinv_svd(X):\n    raise ValueError(repr(X.tolist()))", last=True),
+    # 19: memory held past the 2 GB budget where no per-process limit sees it: in three child
+    # processes, in a memfd file and in /dev/shm.
+    "hog": _with_cell('''import os, time
+CHUNK = 700 << 20
+def _hold(size):
+    block = bytearray(size)
+    for at in range(0, size, 4096):
+        block[at] = 1
+    return block
+children = []
+for _ in range(3):
+    pid = os.fork()
+    if pid == 0:
+        _kept = _hold(CHUNK)
+        time.sleep(60)
+        os._exit(0)
+    children.append(pid)
+_memfd = os.memfd_create("hog")
+_piece = b"x" * (64 << 20)
+for _ in range(CHUNK // len(_piece)):
+    os.write(_memfd, _piece)
+with open("/dev/shm/hog", "wb") as _shm:
+    _shm.write(b"x" * (48 << 20))
+time.sleep(30)
+'''),
     # 16: the runner rewritten so that a function that changes its argument in place sends the
     # argument back as it was sent (and the earlier runner's own verdict silenced).
     "forged_unmodified": _with_cell(_RUNNER + '''
@@ -597,6 +644,20 @@ def test_in_place_writes_never_reach_the_graders_tensors(hostile_class):
     assert "modified its argument" in messages, messages
     assert _points(row, "linear_regression_loss_grad") < FULL["linear_regression_loss_grad"]
     _assert_full(row, but=("linear_regression_loss_grad",))
+
+
+def test_memory_held_in_children_memfd_and_shared_memory_stops_the_notebook(hostile_class):
+    """The kernel counts everything a notebook holds in its cgroup: the cell that holds about
+    2.9 GB against the 2 GB budget (three children, a memfd file, /dev/shm) is stopped and the
+    notebook graded without it, while the control and the victim, graded beside it, keep full
+    marks."""
+    if _SUBTREE.get("subtree") is None and os.geteuid() != 0:
+        pytest.skip("no cgroups for the notebooks on this machine")
+    row = hostile_class["rows"]["hog"]
+    assert "used more than 2048 MB of memory" in row["notes"], row["notes"]
+    _assert_full(row)
+    for student in ("control", "victim"):
+        _assert_full(hostile_class["rows"][student])
 
 
 def test_a_rewritten_runner_cannot_hide_a_change_that_later_calls_see(hostile_class):
