@@ -11,7 +11,6 @@ HTML-escaped (jinja2's autoescape) and every file name is a slug built here, nev
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import re
@@ -24,7 +23,7 @@ import jinja2
 import markupsafe
 from markdown_it import MarkdownIt
 
-from .gradebook import read_comments, write_atomically
+from .gradebook import read_comments, read_csv, write_atomically
 
 #: Exception types whose text the checks write for students: shown without the type name.
 STUDENT_FACING = ("CheckFailed", "AssertionError")
@@ -122,10 +121,9 @@ def split_notes(joined: str) -> list[str]:
 def read_questions(out: Path) -> list[Question]:
     """The questions of ``questions.csv``; a file without the ``manual`` column (written before
     there were written questions) lists autograded questions only."""
-    with open(out / "questions.csv", newline="", encoding="utf-8") as handle:
-        return [Question(row["assignment"], row["question"], _number(row["points"]),
-                         (row.get("manual") or "").strip().lower() == "true")
-                for row in csv.DictReader(handle)]
+    return [Question(row["assignment"], row["question"], _number(row["points"]),
+                     (row.get("manual") or "").strip().lower() == "true")
+            for row in read_csv(out / "questions.csv")]
 
 
 def _points(questions: list[Question], row: dict[str, str]) -> dict[str, float]:
@@ -166,17 +164,16 @@ def load_class(out: Path) -> ClassResults:
     folders = _result_folders(out)
     comments = read_comments(out)
     students = []
-    with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            student = row.get("student") or ""
-            students.append(Student(
-                student=student,
-                points=_points(questions, row),
-                total=_number(row.get("total", "")),
-                notes=split_notes(row.get("notes") or ""),
-                results=_read_results(folders.get(student), assignments),
-                comments=comments.get(student, {}),
-            ))
+    for row in read_csv(out / "grades.csv"):
+        student = row.get("student") or ""
+        students.append(Student(
+            student=student,
+            points=_points(questions, row),
+            total=_number(row.get("total", "")),
+            notes=split_notes(row.get("notes") or ""),
+            results=_read_results(folders.get(student), assignments),
+            comments=comments.get(student, {}),
+        ))
     students.sort(key=lambda s: s.student)
     return ClassResults(questions, students)
 
