@@ -9,7 +9,6 @@ Files are written to a temporary name and renamed into place, so a reader never 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import re
@@ -90,14 +89,24 @@ def from_spreadsheet(cell: str) -> str:
     return cell
 
 
+def csv_line(cells: Iterable[object], delimiter: str = ",", newline: str = "\n") -> str:
+    """One line of a CSV file the kit writes: each cell made spreadsheet-safe, and quoted when it
+    holds the delimiter, a quote or a line break. (The csv module's writer, with "\\n" line
+    ends, leaves a lone carriage return unquoted, and a reader then splits the row there.)"""
+    quoted = []
+    for cell in cells:
+        text = spreadsheet_safe(cell)
+        if any(c in text for c in (delimiter, '"', "\r", "\n")):
+            text = '"' + text.replace('"', '""') + '"'
+        quoted.append(text)
+    line = delimiter.join(quoted)
+    return (line if line or len(quoted) != 1 else '""') + newline
+
+
 def write_csv(path: Path, header: list[str], rows: Iterable[list[str]]) -> None:
     """A CSV file of the kit's (one format for all: "\\n" line ends), written atomically, every
     cell made spreadsheet-safe (the file is opened in spreadsheets and names come from students)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([spreadsheet_safe(cell) for cell in header])
-    writer.writerows([spreadsheet_safe(cell) for cell in row] for row in rows)
-    write_atomically(path, buffer.getvalue())
+    write_atomically(path, csv_line(header) + "".join(csv_line(row) for row in rows))
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
