@@ -189,11 +189,12 @@ def _stage(source: BinaryIO, staging: Path, limit: int) -> Path | None:
     return Path(name)
 
 
-def _assignment_of(data: bytes, filename: str, stems: list[str]) -> tuple[str | None, str]:
+def _assignment_of(copy: Path, filename: str, stems: list[str]) -> tuple[str | None, str]:
     """The assignment a notebook belongs to (otter's metadata first, then the file name), or
-    None and why."""
+    None and why. Read from its staged copy, its bytes dropped once decoded: at most two copies
+    of one notebook in memory (its text and its parse)."""
     try:
-        nb = json.loads(data.decode("utf-8"))
+        nb = json.loads(copy.read_bytes().decode("utf-8"))
         if not isinstance(nb, dict) or "cells" not in nb:
             raise ValueError("no cells")
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -383,8 +384,8 @@ def _choose(submission: Submission, entry: Path, stems: list[str], staging: Path
         if candidate.problem or candidate.copy is None:
             submission.notes.append(candidate.problem or f"{candidate.label}: not read")
             continue
-        stem, why = _assignment_of(candidate.copy.read_bytes(),
-                                   Path(candidate.label.split(":")[-1]).name, stems)
+        stem, why = _assignment_of(candidate.copy, Path(candidate.label.split(":")[-1]).name,
+                                   stems)
         if stem is None:
             submission.notes.append(f"{candidate.label}: {why}")
             candidate.copy.unlink()
