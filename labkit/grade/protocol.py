@@ -90,23 +90,7 @@ def send(sock: socket.socket, message: Any) -> None:
 
 def _recv_exactly(sock: socket.socket, size: int, deadline: float | None) -> bytes:
     """``size`` bytes, or ``TimeoutError`` once ``deadline`` (monotonic) passes."""
-    chunks, remaining = [], size
-    try:
-        while remaining:
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError
-                sock.settimeout(left)
-            chunk = sock.recv(min(remaining, 1 << 20))
-            if not chunk:
-                raise ChannelClosed("the connection was closed")
-            chunks.append(chunk)
-            remaining -= len(chunk)
-    finally:
-        if deadline is not None:
-            sock.settimeout(None)
-    return b"".join(chunks)
+    return bytes(_recv_buffer(sock, size, deadline))
 
 
 def _read_length(sock: socket.socket, deadline: float | None) -> int:
@@ -165,7 +149,8 @@ def _unpack(value: Any, buffers: _Buffers) -> Any:
 
 def _recv_buffer(sock: socket.socket, size: int, deadline: float | None) -> bytearray:
     """``size`` bytes received straight into one writable buffer, which a tensor can then share
-    (no joined copy, no second copy for the tensor)."""
+    (no joined copy, no second copy for the tensor); ``TimeoutError`` once ``deadline``
+    (monotonic) passes."""
     buffer = bytearray(size)
     view = memoryview(buffer)
     received = 0
@@ -181,7 +166,6 @@ def _recv_buffer(sock: socket.socket, size: int, deadline: float | None) -> byte
                 raise ChannelClosed("the connection was closed")
             received += count
     finally:
-        view.release()
         if deadline is not None:
             sock.settimeout(None)
     return buffer
