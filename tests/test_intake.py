@@ -13,6 +13,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import zipfile
 from pathlib import Path
 
@@ -126,6 +127,16 @@ def test_a_zip_within_budgets_is_graded_as_before(tmp_path):
     assert submission.notes == []
     assert submission.notebooks[STEM].read_bytes() == _solution().read_bytes()
     assert not any(p.name.startswith(".discover") for p in (tmp_path / "work").iterdir())
+
+
+def test_a_folder_of_too_many_files_is_looked_at_only_up_to_the_budget(tmp_path):
+    entry = tmp_path / "gina"
+    (entry / "data").mkdir(parents=True)
+    shutil.copy(_solution(), entry / f"{STEM}.ipynb")
+    for index in range(discover.MAX_ENTRY_FILES + 10):
+        (entry / "data" / f"{index}.txt").touch()
+    submission = discover.discover(entry, [STEM], tmp_path / "work")
+    assert f"gina: more than {discover.MAX_ENTRY_FILES} files and folders" in submission.notes[0]
 
 
 # --- links and special files -----------------------------------------------------------------
@@ -270,7 +281,7 @@ def test_a_buffer_referenced_twice_is_refused_not_copied():
     tensor = {"__buffer__": 0, "dtype": "torch.uint8", "shape": [size]}
     left, right = socket.socketpair()
     with left, right:
-        sender = __import__("threading").Thread(
+        sender = threading.Thread(
             target=left.sendall, args=(_raw_message({"x": [tensor] * 61}, [b"\1" * size]),))
         sender.start()
         with pytest.raises(protocol.BadMessage, match="referenced more than once"):

@@ -16,6 +16,7 @@ under one student id are both refused. Each refusal is a note on the student's r
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 import lzma
 import os
@@ -126,7 +127,9 @@ def regular_files(entry: Path) -> tuple[list[Path], list[str]]:
     """The regular files of an entry (the entry itself when it is one), sorted, and a note for
     each kind of thing left out: links and special files (never followed or opened), folders
     that cannot be listed, files beyond ``MAX_ENTRY_FILES``."""
-    label = lambda path: str(path.relative_to(entry.parent))  # noqa: E731
+    def label(path: Path) -> str:
+        return str(path.relative_to(entry.parent))
+
     try:
         mode = entry.lstat().st_mode
     except OSError as error:
@@ -141,16 +144,19 @@ def regular_files(entry: Path) -> tuple[list[Path], list[str]]:
     folders, looked = [entry], 0
     while folders:
         folder = folders.pop()
-        try:
-            children = sorted(os.scandir(folder), key=lambda child: child.name)
+        try:  # never more of a listing than the budget has left (a folder may hold millions)
+            with os.scandir(folder) as listing:
+                children = list(itertools.islice(listing, MAX_ENTRY_FILES - looked + 1))
+            children.sort(key=lambda child: child.name)
         except OSError as error:
             notes.append(f"{label(folder)}: cannot be listed ({error.strerror or error})")
             continue
         for child in children:
             looked += 1
             if looked > MAX_ENTRY_FILES:
-                notes.append(f"{entry.name}: more than {MAX_ENTRY_FILES} files and folders; "
-                             f"only the first {MAX_ENTRY_FILES} were looked at")
+                notes.append(f"{entry.name}: more than {MAX_ENTRY_FILES} files and folders, "
+                             f"over the budget for one submission; only {MAX_ENTRY_FILES} were "
+                             f"looked at")
                 folders = []
                 break
             path = Path(child.path)
@@ -265,9 +271,11 @@ def _directory_problem(source: BinaryIO) -> str | None:
 def _zip_candidates(path: Path, label: str, staging: Path, budget: _Budget) -> list[_Candidate]:
     """The notebooks of a zip, each streamed out in turn, once the whole zip is known to fit
     the budgets (a zip over one is refused whole, with a note naming it)."""
-    refuse = lambda why, mtime=0.0: [_Candidate(label, None, f"{label}: {why}", mtime)]  # noqa: E731
+    def refuse(why: str) -> list[_Candidate]:
+        return [_Candidate(label, None, f"{label}: {why}", 0.0)]
+
     try:
-        with _open_regular(path) as source, _zip_of(source) as archive:
+        with _open_regular(path) as source, _OpenZip(source) as archive:
             if isinstance(archive, str):
                 return refuse(f"{archive}; not read")
             infos = archive.infolist()
@@ -300,7 +308,7 @@ def _zip_candidates(path: Path, label: str, staging: Path, budget: _Budget) -> l
         return refuse(f"not a readable zip file ({error})")
 
 
-class _zip_of:
+class _OpenZip:
     """``zipfile.ZipFile`` over an open file once its member list passed the budgets; the reason
     (a string) when it did not."""
 
