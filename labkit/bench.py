@@ -187,7 +187,7 @@ torch.set_num_threads(1)
 from IPython.core.interactiveshell import InteractiveShell
 from labkit import notebooks
 cells = notebooks.code_cell_sources(open(sys.argv[1], "rb").read())
-cells = [c for c in cells if notebooks.EXPORT_MARKER not in c]
+cells = [c for c in cells if not notebooks.is_export_source(c)]
 shell = InteractiveShell.instance(colors="NoColor")
 shell.history_manager.enabled = False
 for run in range(2):

@@ -14,9 +14,11 @@ from nbclient import NotebookClient
 KERNEL_NAME = "python3"
 #: nbclient skips cells carrying this tag.
 SKIP_TAG = "skip-execution"
-#: What marks otter's export cell, which writes the submission zip: never run while releasing,
-#: benchmarking or grading.
+#: The text of otter's export cell. Kept for the modules that still look for it; prefer
+#: ``is_export_source``, which does not mistake a student's cell that mentions it for the cell.
 EXPORT_MARKER = "grader.export("
+#: The method otter's export cell calls (``grader.export(pdf=False, run_tests=True)``).
+EXPORT_METHOD = "export"
 
 
 def code_cell_sources(notebook_bytes: bytes) -> list[str]:
@@ -78,20 +80,41 @@ def _coalesce_streams(outputs: list) -> list:
 
 
 def is_export_source(source: str) -> bool:
-    """Whether a code cell is otter's export cell: one that calls ``<name>.export(...)`` as a
-    statement of its own, read from the cell's parsed code (a cell that merely mentions the call,
-    in a string or a comment, is an ordinary cell and runs)."""
+    """Whether a code cell's source is otter's export cell, which writes the submission zip and
+    is never run while releasing, benchmarking or grading.
+
+    Decided on the parsed cell, not its text, so that a student's cell that merely mentions the
+    call (in a string, a comment, or next to other work) is run like any other. It is the export
+    cell when its top level holds exactly one call ``<name>.export(...)`` as a statement of its
+    own (any name: otter's client is usually ``grader``, any arguments) and nothing else but
+    comments, blank lines, bare string literals (docstrings) and ``pass``. A cell that does not
+    parse as Python (IPython magics, a syntax error) is not the export cell."""
     try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+        body = ast.parse(source).body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
-    return any(isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
-               and isinstance(node.value.func, ast.Attribute) and node.value.func.attr == "export"
-               and isinstance(node.value.func.value, ast.Name)
-               for node in tree.body)
+    calls = [statement for statement in body if _is_export_call(statement)]
+    rest = [statement for statement in body if statement not in calls]
+    return len(calls) == 1 and all(_is_nothing(statement) for statement in rest)
+
+
+def _is_export_call(statement: ast.stmt) -> bool:
+    if not isinstance(statement, ast.Expr) or not isinstance(statement.value, ast.Call):
+        return False
+    function = statement.value.func
+    return (isinstance(function, ast.Attribute) and function.attr == EXPORT_METHOD
+            and isinstance(function.value, ast.Name))
+
+
+def _is_nothing(statement: ast.stmt) -> bool:
+    """A statement without effect: ``pass`` or a bare string (a docstring-like note)."""
+    return isinstance(statement, ast.Pass) or (
+        isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+        and isinstance(statement.value.value, str))
 
 
 def is_export_cell(cell: nbformat.NotebookNode) -> bool:
+    """Whether a notebook cell is otter's export cell (see ``is_export_source``)."""
     return cell.cell_type == "code" and is_export_source(cell.source)
 
 

@@ -4,18 +4,53 @@ Each entry directly under SUBMISSIONS is one student: a folder (of notebooks or 
 zips), or a single notebook or zip. Nothing under SUBMISSIONS is ever written: notebooks are
 copied (zips extracted) into a work folder first. Whatever an entry holds, it yields a
 ``Submission`` whose ``notes`` say, in words, what could not be used.
+
+An entry is untrusted input, read within budgets fixed before anything is read: the size of
+one notebook, of all the notebooks of one entry, of a zip's member list and of the number of
+files looked at. Notebooks are streamed to the work folder one at a time (never held in memory
+while copied, and only the one being matched is parsed). Symbolic links and special files
+(fifos, sockets, devices) are never followed or opened, and two entries that would be graded
+under one student id are both refused. Each refusal is a note on the student's row.
 """
 
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
+import lzma
+import os
+import shutil
+import stat
+import tempfile
 import zipfile
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 #: Larger notebooks are refused unread: the lab's notebooks, with plots, are well under 5 MB.
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
+#: All the notebooks discovery copies out of one entry (its files and what its zips unpack to):
+#: four notebooks at the cap, where a real submission holds one to three of a few MB. It bounds
+#: the work folder's disk and what a zip bomb can make discovery write.
+MAX_SUBMISSION_BYTES = 4 * MAX_NOTEBOOK_BYTES
+#: Members of one zip (all of them, notebooks or not): otter's export zip holds the notebook and
+#: a few small files; a student's own zip of a lab folder, a few dozen.
+MAX_ZIP_MEMBERS = 1000
+#: A zip's member list (its central directory), checked before it is parsed: parsing holds about
+#: ten times its size in memory. A thousand members with names of 1 KB fit with room to spare.
+MAX_ZIP_DIRECTORY_BYTES = 1 << 20
+#: Files and folders looked at inside one entry folder (a lab folder with a data set of images
+#: is the largest honest case, a few thousand).
+MAX_ENTRY_FILES = 10_000
+#: How many links or special files a note names (the rest are counted).
+_NAMED = 5
+_CHUNK = 1 << 20
+#: What reading a damaged or hostile zip member can raise, besides the BadZipFile of its index.
+_ZIP_ERRORS = (zipfile.BadZipFile, OSError, RuntimeError, ValueError, NotImplementedError,
+               EOFError, zlib.error, lzma.LZMAError)
 
 
 @dataclass
@@ -27,18 +62,148 @@ class Submission:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _Candidate:
+    """A notebook an entry offers: its staged copy, or why there is none."""
+    label: str
+    copy: Path | None
+    problem: str | None
+    mtime: float
+
+
 def student_id(entry: Path) -> str:
-    return entry.name if entry.is_dir() else entry.stem
+    """The id an entry of SUBMISSIONS is graded under: a folder's name, a file's stem (a link
+    counts as a file: it is never followed)."""
+    return entry.name if entry.is_dir() and not entry.is_symlink() else entry.stem
 
 
-def _assignment_of(data: bytes, filename: str, stems: list[str]) -> tuple[str | None, str]:
-    """The assignment a notebook belongs to (otter's metadata first, then the file name), or
-    None and why."""
+def same_id(entry: Path) -> list[str]:
+    """The names of the other entries beside ``entry`` (hidden ones aside, as the batch skips
+    them) that have its student id, sorted; empty when its id is its own."""
+    own = student_id(entry)
     try:
-        nb = json.loads(data.decode("utf-8"))
+        siblings = sorted(p for p in entry.parent.iterdir() if not p.name.startswith("."))
+    except OSError:
+        return []
+    return [p.name for p in siblings if p.name != entry.name and student_id(p) == own]
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1 << 20):.0f} MB"
+
+
+class _Budget:
+    """The bytes of notebooks one entry may still have copied out of it."""
+
+    def __init__(self) -> None:
+        self.left = MAX_SUBMISSION_BYTES
+
+    def over(self, size: int) -> bool:
+        return size > self.left
+
+    def spend(self, size: int) -> None:
+        self.left -= size
+
+    #: Said of a notebook or zip refused for this budget.
+    OVER = f"over the budget of {_mb(MAX_SUBMISSION_BYTES)} of notebooks for one submission"
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """Open a regular file for reading without following a link at its name and without
+    blocking on a fifo; OSError when it is anything else."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    descriptor = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(f"{path.name} is not a regular file")
+        os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def regular_files(entry: Path) -> tuple[list[Path], list[str]]:
+    """The regular files of an entry (the entry itself when it is one), sorted, and a note for
+    each kind of thing left out: links and special files (never followed or opened), folders
+    that cannot be listed, files beyond ``MAX_ENTRY_FILES``."""
+    def label(path: Path) -> str:
+        return str(path.relative_to(entry.parent))
+
+    try:
+        mode = entry.lstat().st_mode
+    except OSError as error:
+        return [], [f"{entry.name}: cannot be read ({error.strerror or error})"]
+    if stat.S_ISREG(mode):
+        return [entry], []
+    if not stat.S_ISDIR(mode):
+        return [], [_skipped_note([entry.name])]
+    files: list[Path] = []
+    skipped: list[str] = []
+    notes: list[str] = []
+    folders, looked = [entry], 0
+    while folders:
+        folder = folders.pop()
+        try:  # never more of a listing than the budget has left (a folder may hold millions)
+            with os.scandir(folder) as listing:
+                children = list(itertools.islice(listing, MAX_ENTRY_FILES - looked + 1))
+            children.sort(key=lambda child: child.name)
+        except OSError as error:
+            notes.append(f"{label(folder)}: cannot be listed ({error.strerror or error})")
+            continue
+        for child in children:
+            looked += 1
+            if looked > MAX_ENTRY_FILES:
+                notes.append(f"{entry.name}: more than {MAX_ENTRY_FILES} files and folders, "
+                             f"over the budget for one submission; only {MAX_ENTRY_FILES} were "
+                             f"looked at")
+                folders = []
+                break
+            path = Path(child.path)
+            if child.is_dir(follow_symlinks=False):
+                folders.append(path)
+            elif child.is_file(follow_symlinks=False):
+                files.append(path)
+            else:
+                skipped.append(label(path))
+    if skipped:
+        notes.insert(0, _skipped_note(sorted(skipped)))
+    return sorted(files), notes
+
+
+def _skipped_note(labels: list[str]) -> str:
+    named = ", ".join(labels[:_NAMED]) + (f" and {len(labels) - _NAMED} more"
+                                          if len(labels) > _NAMED else "")
+    return (f"{named}: a symbolic link or special file (fifo, socket, device); never followed "
+            f"or opened, not graded")
+
+
+def _stage(source: BinaryIO, staging: Path, limit: int) -> Path | None:
+    """Stream ``source`` into a new file in ``staging``, a chunk at a time; None (and no file)
+    when it holds more than ``limit`` bytes."""
+    handle, name = tempfile.mkstemp(dir=staging, suffix=".ipynb")
+    copied = 0
+    with os.fdopen(handle, "wb") as target:
+        while chunk := source.read(_CHUNK):
+            copied += len(chunk)
+            if copied > limit:
+                break
+            target.write(chunk)
+    if copied > limit:
+        os.unlink(name)
+        return None
+    return Path(name)
+
+
+def _assignment_of(copy: Path, filename: str, stems: list[str]) -> tuple[str | None, str]:
+    """The assignment a notebook belongs to (otter's metadata first, then the file name), or
+    None and why. Read from its staged copy, its bytes dropped once decoded: at most two copies
+    of one notebook in memory (its text and its parse)."""
+    try:
+        nb = json.loads(copy.read_bytes().decode("utf-8"))
         if not isinstance(nb, dict) or "cells" not in nb:
             raise ValueError("no cells")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None, "not a readable notebook (not notebook JSON: empty, truncated or another format)"
     metadata = nb.get("metadata")
     otter = metadata.get("otter") if isinstance(metadata, dict) else None
@@ -51,46 +216,133 @@ def _assignment_of(data: bytes, filename: str, stems: list[str]) -> tuple[str | 
     return None, "not a notebook of this lab's assignments" + (f" (it is for {name!r})" if name else "")
 
 
-def _candidates(entry: Path) -> list[tuple[str, bytes | None, str | None, float]]:
-    """(display name, notebook bytes or None, problem, modification time) for every notebook
-    the entry offers."""
-    found: list[tuple[str, bytes | None, str | None, float]] = []
-    files = sorted(p for p in entry.rglob("*") if p.is_file()) if entry.is_dir() else [entry]
+def _candidates(entry: Path, staging: Path, notes: list[str]) -> Iterator[_Candidate]:
+    """Every notebook the entry offers, copied into ``staging`` one at a time (within the
+    entry's budget); what cannot be used is a candidate with a problem, or a note."""
+    files, skipped = regular_files(entry)
+    notes.extend(skipped)
+    budget = _Budget()
     for path in files:
         label = str(path.relative_to(entry.parent))
         suffix = path.suffix.lower()
-        mtime = path.stat().st_mtime
         if suffix == ".ipynb":
-            if path.stat().st_size > MAX_NOTEBOOK_BYTES:
-                found.append((label, None, f"{label}: larger than {MAX_NOTEBOOK_BYTES >> 20} MB, not graded", mtime))
-            else:
-                found.append((label, path.read_bytes(), None, mtime))
+            yield _file_candidate(path, label, staging, budget)
         elif suffix == ".zip":
-            found.extend(_zip_candidates(path, label))
-    return found
+            yield from _zip_candidates(path, label, staging, budget)
 
 
-def _zip_candidates(path: Path, label: str) -> list[tuple[str, bytes | None, str | None, float]]:
+def _file_candidate(path: Path, label: str, staging: Path, budget: _Budget) -> _Candidate:
     try:
-        with zipfile.ZipFile(path) as archive:
-            members = [
-                info for info in archive.infolist()
-                if info.filename.lower().endswith(".ipynb") and not info.is_dir()
-                and "__MACOSX" not in info.filename and "/." not in f"/{info.filename}"
-            ]
+        with _open_regular(path) as source:
+            info = os.fstat(source.fileno())
+            if info.st_size > MAX_NOTEBOOK_BYTES:
+                return _Candidate(label, None, f"{label}: larger than "
+                                  f"{MAX_NOTEBOOK_BYTES >> 20} MB, not graded", info.st_mtime)
+            if budget.over(info.st_size):
+                return _Candidate(label, None, f"{label}: {budget.OVER}; not read", info.st_mtime)
+            copy = _stage(source, staging, min(MAX_NOTEBOOK_BYTES, budget.left))
+    except OSError as error:
+        return _Candidate(label, None, f"{label}: cannot be read ({error.strerror or error})", 0.0)
+    if copy is None:  # it grew while being read
+        return _Candidate(label, None, f"{label}: changed while being read, not graded", info.st_mtime)
+    budget.spend(copy.stat().st_size)
+    return _Candidate(label, copy, None, info.st_mtime)
+
+
+def _directory_problem(source: BinaryIO) -> str | None:
+    """Why a zip's member list is not to be parsed (too many members, or too large), read from
+    its end record before ``zipfile`` parses it; None when it may be (or when there is no end
+    record: ``zipfile`` then says it is not a zip).
+
+    The end record is found as ``zipfile`` finds it (its ``_EndRecData``, ZIP64 included), so
+    that the sizes checked are the ones it will use."""
+    record = zipfile._EndRecData(source)  # noqa: SLF001 (the record zipfile itself goes by)
+    if not record:
+        return None
+    members, size = record[zipfile._ECD_ENTRIES_TOTAL], record[zipfile._ECD_SIZE]  # noqa: SLF001
+    if members > MAX_ZIP_MEMBERS:
+        return f"holds {members} files, over the budget of {MAX_ZIP_MEMBERS} files in a zip"
+    if size > MAX_ZIP_DIRECTORY_BYTES:
+        return (f"its list of files takes {_mb(size)}, over the budget of "
+                f"{MAX_ZIP_DIRECTORY_BYTES >> 10} KB")
+    return None
+
+
+def _zip_candidates(path: Path, label: str, staging: Path, budget: _Budget) -> list[_Candidate]:
+    """The notebooks of a zip, each streamed out in turn, once the whole zip is known to fit
+    the budgets (a zip over one is refused whole, with a note naming it)."""
+    def refuse(why: str) -> list[_Candidate]:
+        return [_Candidate(label, None, f"{label}: {why}", 0.0)]
+
+    try:
+        with _open_regular(path) as source, _OpenZip(source) as archive:
+            if isinstance(archive, str):
+                return refuse(f"{archive}; not read")
+            infos = archive.infolist()
+            if len(infos) > MAX_ZIP_MEMBERS:
+                return refuse(f"holds {len(infos)} files, over the budget of {MAX_ZIP_MEMBERS} "
+                              f"files in a zip; not read")
+            members = [info for info in infos
+                       if info.filename.lower().endswith(".ipynb") and not info.is_dir()
+                       and "__MACOSX" not in info.filename and "/." not in f"/{info.filename}"]
             if not members:
-                return [(label, None, f"{label}: the zip holds no notebook", 0.0)]
-            out: list[tuple[str, bytes | None, str | None, float]] = []
+                return refuse("the zip holds no notebook")
+            out: list[_Candidate] = []
+            readable = []
             for info in members:
                 inner = f"{label}:{info.filename}"
-                mtime = _zip_time(info)
                 if info.file_size > MAX_NOTEBOOK_BYTES:
-                    out.append((inner, None, f"{inner}: larger than {MAX_NOTEBOOK_BYTES >> 20} MB, not graded", mtime))
+                    out.append(_Candidate(inner, None, f"{inner}: larger than "
+                                          f"{MAX_NOTEBOOK_BYTES >> 20} MB, not graded", _zip_time(info)))
                 else:
-                    out.append((inner, archive.read(info), None, mtime))
+                    readable.append(info)
+            unpacked = sum(info.file_size for info in readable)
+            if budget.over(unpacked):
+                return refuse(f"its notebooks would unpack to {_mb(unpacked)}, {budget.OVER}; "
+                              f"not unpacked")
+            for info in readable:
+                out.append(_member_candidate(archive, info, f"{label}:{info.filename}", staging,
+                                             budget))
             return out
-    except (zipfile.BadZipFile, OSError, RuntimeError, ValueError) as error:
-        return [(label, None, f"{label}: not a readable zip file ({error})", 0.0)]
+    except _ZIP_ERRORS as error:
+        return refuse(f"not a readable zip file ({error})")
+
+
+class _OpenZip:
+    """``zipfile.ZipFile`` over an open file once its member list passed the budgets; the reason
+    (a string) when it did not."""
+
+    def __init__(self, source: BinaryIO):
+        self.source = source
+        self.archive: zipfile.ZipFile | None = None
+
+    def __enter__(self) -> zipfile.ZipFile | str:
+        problem = _directory_problem(self.source)
+        if problem is not None:
+            return problem
+        self.source.seek(0)
+        self.archive = zipfile.ZipFile(self.source)
+        return self.archive
+
+    def __exit__(self, *exc: object) -> None:
+        if self.archive is not None:
+            self.archive.close()
+
+
+def _member_candidate(archive: zipfile.ZipFile, info: zipfile.ZipInfo, inner: str,
+                      staging: Path, budget: _Budget) -> _Candidate:
+    """One member streamed out (never more than its declared size, which zipfile enforces and
+    this checks again, so a member that lies about its size costs nothing beyond it)."""
+    mtime = _zip_time(info)
+    try:
+        with archive.open(info) as source:
+            copy = _stage(source, staging, min(info.file_size, MAX_NOTEBOOK_BYTES, budget.left))
+    except _ZIP_ERRORS as error:
+        return _Candidate(inner, None, f"{inner}: cannot be unpacked ({error})", mtime)
+    if copy is None:
+        return _Candidate(inner, None, f"{inner}: unpacks to more than it declares, not graded", mtime)
+    budget.spend(copy.stat().st_size)
+    return _Candidate(inner, copy, None, mtime)
 
 
 def _zip_time(info: zipfile.ZipInfo) -> float:
@@ -108,28 +360,52 @@ def _preference(stem: str, label: str, mtime: float) -> tuple[int, float]:
 def discover(entry: Path, stems: list[str], workdir: Path) -> Submission:
     """Collect one student's notebooks into ``workdir``, one per assignment."""
     submission = Submission(student=student_id(entry), entry=entry)
-    if entry.is_file() and entry.suffix.lower() not in (".ipynb", ".zip"):
+    others = same_id(entry)
+    if others:
+        names = sorted([entry.name, *others])
+        listed = ", ".join(names[:-1]) + " and " + names[-1]
+        submission.notes.append(
+            f"{listed}: {len(names)} submissions for the one student id "
+            f"{submission.student!r}; none of them was graded (rename all but one, so that each "
+            f"student has one entry)")
+        return submission
+    if entry.is_file() and not entry.is_symlink() and entry.suffix.lower() not in (".ipynb", ".zip"):
         submission.notes.append(f"{entry.name}: not a notebook or zip file")
         return submission
-    chosen: dict[str, list[tuple[str, bytes, float]]] = {}
-    for label, data, problem, mtime in _candidates(entry):
-        if problem:
-            submission.notes.append(problem)
-            continue
-        stem, why = _assignment_of(data, Path(label.split(":")[-1]).name, stems)
-        if stem is None:
-            submission.notes.append(f"{label}: {why}")
-            continue
-        chosen.setdefault(stem, []).append((label, data, mtime))
-    for stem, options in chosen.items():
-        options.sort(key=lambda option: _preference(stem, option[0], option[2]))
-        label, data, _ = options[0]
-        for other, _, _ in options[1:]:
-            submission.notes.append(f"{other}: a second notebook for {stem}, ignored ({label} graded)")
-        target = workdir / submission.student / f"{stem}.ipynb"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        submission.notebooks[stem] = target
-    if entry.is_dir() and not submission.notebooks and not submission.notes:
+    workdir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".discover-", dir=workdir))
+    try:
+        _choose(submission, entry, stems, staging, workdir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if not submission.notebooks and not submission.notes and entry.is_dir():
         submission.notes.append("no notebook found")
     return submission
+
+
+def _choose(submission: Submission, entry: Path, stems: list[str], staging: Path,
+            workdir: Path) -> None:
+    """Match each staged notebook to its assignment (one parsed at a time) and move the one
+    preferred for each assignment into ``workdir``."""
+    chosen: dict[str, list[_Candidate]] = {}
+    for candidate in _candidates(entry, staging, submission.notes):
+        if candidate.problem or candidate.copy is None:
+            submission.notes.append(candidate.problem or f"{candidate.label}: not read")
+            continue
+        stem, why = _assignment_of(candidate.copy, Path(candidate.label.split(":")[-1]).name,
+                                   stems)
+        if stem is None:
+            submission.notes.append(f"{candidate.label}: {why}")
+            candidate.copy.unlink()
+            continue
+        chosen.setdefault(stem, []).append(candidate)
+    for stem, options in chosen.items():
+        options.sort(key=lambda option: _preference(stem, option.label, option.mtime))
+        best = options[0]
+        for other in options[1:]:
+            submission.notes.append(
+                f"{other.label}: a second notebook for {stem}, ignored ({best.label} graded)")
+        target = workdir / submission.student / f"{stem}.ipynb"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(best.copy, target)
+        submission.notebooks[stem] = target

@@ -13,7 +13,6 @@ Content-Security-Policy (``pagepolicy``) lets it load nothing at all.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import re
@@ -26,7 +25,7 @@ import jinja2
 import markupsafe
 from markdown_it import MarkdownIt
 
-from .gradebook import read_comments, write_atomically
+from .gradebook import read_comments, read_csv, write_atomically
 from .pagepolicy import content_security_policy, meta_tags, neutralise
 
 #: Exception types whose text the checks write for students: shown without the type name.
@@ -125,10 +124,9 @@ def split_notes(joined: str) -> list[str]:
 def read_questions(out: Path) -> list[Question]:
     """The questions of ``questions.csv``; a file without the ``manual`` column (written before
     there were written questions) lists autograded questions only."""
-    with open(out / "questions.csv", newline="", encoding="utf-8") as handle:
-        return [Question(row["assignment"], row["question"], _number(row["points"]),
-                         (row.get("manual") or "").strip().lower() == "true")
-                for row in csv.DictReader(handle)]
+    return [Question(row["assignment"], row["question"], _number(row["points"]),
+                     (row.get("manual") or "").strip().lower() == "true")
+            for row in read_csv(out / "questions.csv")]
 
 
 def _points(questions: list[Question], row: dict[str, str]) -> dict[str, float]:
@@ -169,17 +167,16 @@ def load_class(out: Path) -> ClassResults:
     folders = _result_folders(out)
     comments = read_comments(out)
     students = []
-    with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            student = row.get("student") or ""
-            students.append(Student(
-                student=student,
-                points=_points(questions, row),
-                total=_number(row.get("total", "")),
-                notes=split_notes(row.get("notes") or ""),
-                results=_read_results(folders.get(student), assignments),
-                comments=comments.get(student, {}),
-            ))
+    for row in read_csv(out / "grades.csv"):
+        student = row.get("student") or ""
+        students.append(Student(
+            student=student,
+            points=_points(questions, row),
+            total=_number(row.get("total", "")),
+            notes=split_notes(row.get("notes") or ""),
+            results=_read_results(folders.get(student), assignments),
+            comments=comments.get(student, {}),
+        ))
     students.sort(key=lambda s: s.student)
     return ClassResults(questions, students)
 

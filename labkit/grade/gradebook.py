@@ -9,9 +9,9 @@ Files are written to a temporary name and renamed into place, so a reader never 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,13 +61,81 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
+#: What a spreadsheet may take for the start of a formula when a cell begins with it (OWASP's
+#: "CSV Injection": =, +, -, @, tab, carriage return), and the apostrophe that neutralises them,
+#: itself escaped so that the escaping can be undone without ambiguity.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+#: A plain decimal number: a spreadsheet reads it as a number, never a formula, so it stays as
+#: it is (a points column must stay numeric, a negative one included).
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(cell: object) -> str:
+    """A CSV cell that no spreadsheet runs as a formula: text that starts like one (or with an
+    apostrophe) gets a leading apostrophe, which spreadsheets show as "this is text"; numbers
+    are left alone. ``from_spreadsheet`` undoes it exactly, so an id such as ``=2+5`` still
+    names the same student when the kit reads its own files back."""
+    text = str(cell)
+    if text.startswith(_FORMULA_STARTS) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def from_spreadsheet(cell: str) -> str:
+    """The value ``spreadsheet_safe`` escaped; any other text (a file a spreadsheet saved without
+    the apostrophe, say) is returned as it is."""
+    if len(cell) > 1 and cell[0] == "'" and cell[1:].startswith(_FORMULA_STARTS):
+        return cell[1:]
+    return cell
+
+
+def csv_line(cells: Iterable[object], delimiter: str = ",", newline: str = "\n") -> str:
+    """One line of a CSV file the kit writes: each cell made spreadsheet-safe, and quoted when it
+    holds the delimiter, a quote or a line break. (The csv module's writer, with "\\n" line
+    ends, leaves a lone carriage return unquoted, and a reader then splits the row there.)"""
+    quoted = []
+    for cell in cells:
+        text = spreadsheet_safe(cell)
+        if any(c in text for c in (delimiter, '"', "\r", "\n")):
+            text = '"' + text.replace('"', '""') + '"'
+        quoted.append(text)
+    line = delimiter.join(quoted)
+    return (line if line or len(quoted) != 1 else '""') + newline
+
+
 def write_csv(path: Path, header: list[str], rows: Iterable[list[str]]) -> None:
-    """A CSV file of the kit's (one format for all: "\\n" line ends), written atomically."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    write_atomically(path, buffer.getvalue())
+    """A CSV file of the kit's (one format for all: "\\n" line ends), written atomically, every
+    cell made spreadsheet-safe (the file is opened in spreadsheets and names come from students)."""
+    write_atomically(path, csv_line(header) + "".join(csv_line(row) for row in rows))
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file the kit wrote with ``write_csv``, each cell as it was before being
+    made spreadsheet-safe. Raises OSError when the file cannot be read."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [{from_spreadsheet(k): from_spreadsheet(v or "") for k, v in row.items()
+                 if k is not None}
+                for row in csv.DictReader(handle)]
+
+
+def one_row_per_student(rows: list[StudentRow]) -> list[StudentRow]:
+    """The rows sorted by student, those sharing a student id made one: the id's every note and
+    no points. Two entries of SUBMISSIONS with one id (a folder ``dup`` and a file
+    ``dup.ipynb``) are refused by discovery, with a note naming both; this keeps the gradebook
+    from holding two rows that readers (the feedback pages, the LMS export) would confuse, even
+    when one of them comes from a record graded before the other entry appeared."""
+    by_student: dict[str, list[StudentRow]] = {}
+    for row in rows:
+        by_student.setdefault(row.student, []).append(row)
+    merged = []
+    for student in sorted(by_student):
+        group = by_student[student]
+        if len(group) == 1:
+            merged.append(group[0])
+        else:
+            notes = list(dict.fromkeys(note for row in group for note in row.notes))
+            merged.append(StudentRow(student=student, notes=notes))
+    return merged
 
 
 def write_grades(path: Path, assignments: list[Assignment], rows: list[StudentRow],
@@ -79,7 +147,7 @@ def write_grades(path: Path, assignments: list[Assignment], rows: list[StudentRo
     written = manual_columns(assignments)
     manual = manual or {}
     lines = []
-    for row in sorted(rows, key=lambda r: r.student):
+    for row in one_row_per_student(rows):
         scores = {n: p for n, p in manual.get(row.student, {}).items() if n in written}
         cells = [_format(scores[n]) if n in scores else "" if n in written
                  else _format(row.points.get(n, 0.0)) for n in names]

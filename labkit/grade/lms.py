@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .feedback import Question, read_questions
-from .gradebook import write_csv
+from .gradebook import read_csv, write_csv
 
 SYSTEMS = ("canvas", "moodle")
 #: Canvas's fixed columns, in the order of its gradebook export.
@@ -134,8 +134,7 @@ def _read_grades(out: Path) -> tuple[list[Question], dict[str, dict[str, str]]]:
     if not (out / "grades.csv").is_file() or not (out / "questions.csv").is_file():
         raise ExportError(f"{out} holds no grades.csv and questions.csv: run make grade first")
     questions = read_questions(out)
-    with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
-        grades = {row["student"]: row for row in csv.DictReader(handle)}
+    grades = {row["student"]: row for row in read_csv(out / "grades.csv")}
     return questions, grades
 
 

@@ -65,7 +65,7 @@ from .. import paths
 from . import discover
 from .autograders import Assignment
 from .feedback import ENVIRONMENT, TOLERANCE, page_names
-from .gradebook import read_comments, write_atomically, write_csv
+from .gradebook import csv_line, from_spreadsheet, read_comments, write_atomically, write_csv
 from .mathml import to_mathml
 from .pagepolicy import (
     ALIGN_STYLE, SAME_FOLDER, content_security_policy, neutralise,
@@ -395,7 +395,11 @@ def collect(entries: list[Path], stems: list[str], questions: list[WrittenQuesti
                         for q in asked)
             collected.append(student)
     collected.sort(key=lambda s: (s.student, s.entry))
-    return collected
+    # Entries sharing an id are refused by discovery (no notebook): one set of answers per id.
+    unique: dict[str, StudentAnswers] = {}
+    for answers in collected:
+        unique.setdefault(answers.student, answers)
+    return list(unique.values())
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -589,7 +593,9 @@ def _open_rows(text: str) -> tuple[list[tuple[int, dict[str, str]]] | None, str]
         if all(name in header for name in SCORE_FIELDS):
             reader = csv.reader(io.StringIO(text), delimiter=delimiter)
             next(reader)
-            return [(reader.line_num, dict(zip(header, row))) for row in reader], ""
+            # Cells as the kit wrote them (``write_csv`` escapes what a spreadsheet would run).
+            return [(reader.line_num, dict(zip(header, map(from_spreadsheet, row))))
+                    for row in reader], ""
     return None, (f"its first line must name the columns {','.join(SCORE_FIELDS)} "
                   f"(it reads {first[:200]!r}); nothing merged")
 
@@ -727,13 +733,12 @@ def add_missing_rows(path: Path, students: list[str], questions: list[WrittenQue
         for n in SCORE_FIELDS))
     header = [h.strip().lower() for h in next(csv.reader([first], delimiter=delimiter))]
     newline = "\r\n" if "\r\n" in text else "\n"
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=delimiter, lineterminator=newline)
+    lines = []
     for student, question in missing:
         values = {"student": student, "assignment": question.assignment,
                   "question": question.name}
-        writer.writerow([values.get(name, "") for name in header])
-    addition = ("" if not text or text.endswith(("\n", "\r")) else newline) + buffer.getvalue()
+        lines.append(csv_line([values.get(name, "") for name in header], delimiter, newline))
+    addition = ("" if not text or text.endswith(("\n", "\r")) else newline) + "".join(lines)
     with open(path, "ab") as handle:
         handle.write(addition.encode("cp1252" if encoding == "cp1252" else "utf-8", "replace"))
     return len(missing)

@@ -26,6 +26,12 @@ MAX_MESSAGE_BYTES = 64 << 20
 MAX_HEADER_BYTES = 1 << 20
 MAX_TENSORS = 1024
 MAX_DEPTH = 32
+#: What decoding one message may allocate for its tensors: no more than the message carried.
+#: Each buffer becomes at most one tensor, which shares the buffer's memory, so the tensors of a
+#: message together hold at most its buffers' bytes, themselves at most ``MAX_MESSAGE_BYTES``;
+#: this is checked again while decoding, so that a header naming one buffer many times (each
+#: name would otherwise be a copy) is refused rather than multiplied.
+MAX_DECODED_BYTES = MAX_MESSAGE_BYTES
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
@@ -84,23 +90,7 @@ def send(sock: socket.socket, message: Any) -> None:
 
 def _recv_exactly(sock: socket.socket, size: int, deadline: float | None) -> bytes:
     """``size`` bytes, or ``TimeoutError`` once ``deadline`` (monotonic) passes."""
-    chunks, remaining = [], size
-    try:
-        while remaining:
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError
-                sock.settimeout(left)
-            chunk = sock.recv(min(remaining, 1 << 20))
-            if not chunk:
-                raise ChannelClosed("the connection was closed")
-            chunks.append(chunk)
-            remaining -= len(chunk)
-    finally:
-        if deadline is not None:
-            sock.settimeout(None)
-    return b"".join(chunks)
+    return bytes(_recv_buffer(sock, size, deadline))
 
 
 def _read_length(sock: socket.socket, deadline: float | None) -> int:
@@ -108,13 +98,34 @@ def _read_length(sock: socket.socket, deadline: float | None) -> int:
     return size
 
 
-def _tensor(entry: dict[str, Any], buffers: list[bytes]) -> torch.Tensor:
+class _Buffers:
+    """The buffers of one message being decoded: each may be taken once, and what is taken is
+    counted against ``MAX_DECODED_BYTES``."""
+
+    def __init__(self, buffers: list[bytearray]):
+        self.buffers = buffers
+        self.taken: set[int] = set()
+        self.decoded = 0
+
+    def take(self, index: int) -> bytearray:
+        if index in self.taken:
+            raise BadMessage(f"a tensor buffer ({index}) referenced more than once")
+        self.taken.add(index)
+        data = self.buffers[index]
+        self.decoded += len(data)
+        if self.decoded > MAX_DECODED_BYTES:
+            raise BadMessage(f"tensors of more than {MAX_DECODED_BYTES >> 20} MB")
+        return data
+
+
+def _tensor(entry: dict[str, Any], buffers: _Buffers) -> torch.Tensor:
     dtype = _DTYPES.get(entry.get("dtype"))
     index, shape = entry.get("__buffer__"), entry.get("shape")
-    if dtype is None or not isinstance(index, int) or not 0 <= index < len(buffers) \
+    if dtype is None or not isinstance(index, int) or isinstance(index, bool) \
+            or not 0 <= index < len(buffers.buffers) \
             or not isinstance(shape, list) or not all(isinstance(n, int) and n >= 0 for n in shape):
         raise BadMessage("a malformed tensor")
-    data = buffers[index]
+    data = buffers.take(index)
     numel = 1
     for n in shape:
         numel *= n
@@ -122,10 +133,11 @@ def _tensor(entry: dict[str, Any], buffers: list[bytes]) -> torch.Tensor:
         raise BadMessage("a tensor whose size does not match its shape")
     if numel == 0:
         return torch.empty(shape, dtype=dtype)
-    return torch.frombuffer(bytearray(data), dtype=torch.uint8).view(dtype).reshape(shape)
+    # The tensor shares the received buffer (taken once, so no other tensor does): no copy.
+    return torch.frombuffer(data, dtype=torch.uint8).view(dtype).reshape(shape)
 
 
-def _unpack(value: Any, buffers: list[bytes]) -> Any:
+def _unpack(value: Any, buffers: _Buffers) -> Any:
     if isinstance(value, dict):
         if "__buffer__" in value:
             return _tensor(value, buffers)
@@ -135,10 +147,34 @@ def _unpack(value: Any, buffers: list[bytes]) -> Any:
     return value
 
 
+def _recv_buffer(sock: socket.socket, size: int, deadline: float | None) -> bytearray:
+    """``size`` bytes received straight into one writable buffer, which a tensor can then share
+    (no joined copy, no second copy for the tensor); ``TimeoutError`` once ``deadline``
+    (monotonic) passes."""
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    received = 0
+    try:
+        while received < size:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                sock.settimeout(left)
+            count = sock.recv_into(view[received:], min(size - received, 1 << 20))
+            if not count:
+                raise ChannelClosed("the connection was closed")
+            received += count
+    finally:
+        if deadline is not None:
+            sock.settimeout(None)
+    return buffer
+
+
 def receive(sock: socket.socket, deadline: float | None = None) -> Any:
     """Read one message, trusting nothing in it: every read ends by ``deadline``
     (``TimeoutError``), and sizes, counts and nesting are checked before anything is allocated
-    or parsed (``BadMessage``)."""
+    or parsed, and each tensor buffer becomes at most one tensor (``BadMessage``)."""
     size = _read_length(sock, deadline)
     if size > MAX_HEADER_BYTES:
         raise BadMessage(f"a header of {size} bytes")
@@ -153,12 +189,12 @@ def receive(sock: socket.socket, deadline: float | None = None) -> Any:
         total += size
         if total > MAX_MESSAGE_BYTES:
             raise BadMessage(f"a message of more than {MAX_MESSAGE_BYTES >> 20} MB")
-        buffers.append(_recv_exactly(sock, size, deadline))
+        buffers.append(_recv_buffer(sock, size, deadline))
     try:
         message = json.loads(header.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadMessage("an unreadable header") from None
-    return _unpack(message, buffers)
+    return _unpack(message, _Buffers(buffers))
 
 
 def plain_tensor(value: torch.Tensor) -> torch.Tensor:
