@@ -14,9 +14,6 @@ from nbclient import NotebookClient
 KERNEL_NAME = "python3"
 #: nbclient skips cells carrying this tag.
 SKIP_TAG = "skip-execution"
-#: The text of otter's export cell. Kept for the modules that still look for it; prefer
-#: ``is_export_source``, which does not mistake a student's cell that mentions it for the cell.
-EXPORT_MARKER = "grader.export("
 #: The method otter's export cell calls (``grader.export(pdf=False, run_tests=True)``).
 EXPORT_METHOD = "export"
 
