@@ -459,9 +459,9 @@ ATTACKS = {
     # 8: hidden inputs leaked through an error message.
     "leaker": _with_cell("def pinv_svd(X):\n    raise ValueError(repr(X.tolist()))", last=True),
     # 19: memory held past the 2 GB budget where no per-process limit sees it: in three child
-    # processes, in a memfd file and in /dev/shm.
+    # processes, in memfd files and in /dev/shm.
     "hog": _with_cell('''import os, time
-CHUNK = 700 << 20
+CHUNK = 450 << 20
 def _hold(size):
     block = bytearray(size)
     for at in range(0, size, 4096):
@@ -475,10 +475,11 @@ for _ in range(3):
         time.sleep(60)
         os._exit(0)
     children.append(pid)
-_memfd = os.memfd_create("hog")
-_piece = b"x" * (64 << 20)
-for _ in range(CHUNK // len(_piece)):
-    os.write(_memfd, _piece)
+_piece = b"x" * (50 << 20)
+_memfds = [os.memfd_create("hog") for _ in range(4)]  # 200 MB each, under the file-size limit
+for _memfd in _memfds:
+    for _ in range(4):
+        os.write(_memfd, _piece)
 with open("/dev/shm/hog", "wb") as _shm:
     _shm.write(b"x" * (48 << 20))
 time.sleep(30)
@@ -648,7 +649,7 @@ def test_in_place_writes_never_reach_the_graders_tensors(hostile_class):
 
 def test_memory_held_in_children_memfd_and_shared_memory_stops_the_notebook(hostile_class):
     """The kernel counts everything a notebook holds in its cgroup: the cell that holds about
-    2.9 GB against the 2 GB budget (three children, a memfd file, /dev/shm) is stopped and the
+    2.2 GB against the 2 GB budget (three children, memfd files, /dev/shm) is stopped and the
     notebook graded without it, while the control and the victim, graded beside it, keep full
     marks."""
     if _SUBTREE.get("subtree") is None and os.geteuid() != 0:

@@ -80,6 +80,7 @@ def test_scores_typed_in_the_browser_download_merge_and_reach_the_feedback(grade
         other = context.new_page()  # another question's page, in the same browser
         other.goto(derivation)
         other.locator('section[data-student="ada"] input.points').fill("2")
+        other.locator('section[data-student="ada"] textarea.comment').fill("=1+1")  # a formula
         other.close()
         page.reload()  # kept while the TA works
         assert ada.locator("input.points").input_value() == "1.5"
@@ -103,7 +104,10 @@ def test_scores_typed_in_the_browser_download_merge_and_reach_the_feedback(grade
     assert len(rows) == len(got) == 2 * 3  # every student, every written question
     assert got[("ada", TRAINING)] == ("1.5", COMMENT)
     assert got[("bo", TRAINING)] == ("0", "")
-    assert got[("ada", DERIVATION)] == ("2", "")  # typed on the other page
+    # Typed on the other page; a comment that a spreadsheet would run as a formula is written
+    # as text (a leading apostrophe, as the kit's own CSV files do).
+    assert got[("ada", DERIVATION)] == ("2", "'=1+1")
+    assert not any(cell.startswith("=") for row in rows for cell in row.values())
     assert got[("bo", DERIVATION)] == ("", "")
 
     shutil.copy(saved, out / "manual_scores.csv")  # as the page says

@@ -291,8 +291,11 @@ class NotebookSession:
                 except (ProcessLookupError, PermissionError):
                     pass
         if self._group is not None:
-            self._memory_exceeded = self._memory_exceeded or self._group.out_of_memory()
-            self._group.remove()  # every process of the notebook, whoever started it
+            try:
+                self._memory_exceeded = self._memory_exceeded or self._group.out_of_memory()
+                self._group.remove()  # every process of the notebook, whoever started it
+            except OSError:
+                pass  # left to the run's groups, which remove what is left at the end
             self._group = None
         if self._conn is not None:
             self._conn.close()
@@ -381,7 +384,10 @@ class NotebookSession:
             if self._over_memory():
                 raise TimeoutError
         left = min(seconds, self.deadline - time.monotonic())
-        return protocol.receive(self._conn, deadline=time.monotonic() + max(left, 1.0))
+        message = protocol.receive(self._conn, deadline=time.monotonic() + max(left, 1.0))
+        if self._over_memory():  # the kernel stopped a process of it meanwhile
+            raise TimeoutError
+        return message
 
     def _why_stopped(self, what: str, seconds: float) -> str:
         if self._memory_exceeded:

@@ -833,6 +833,11 @@ SCORING_SCRIPT = r"""
   });
   function cell(value) {
     value = String(value);
+    // Spreadsheet-safe, as gradebook.spreadsheet_safe: text that starts like a formula (or with
+    // an apostrophe) gets a leading apostrophe; numbers stay numbers.
+    if (/^[=+\-@\t\r']/.test(value) && !/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(value)) {
+      value = "'" + value;
+    }
     return /[",;\t\r\n]|^\s|\s$/.test(value) ? '"' + value.replace(/"/g, '""') + '"' : value;
   }
   document.getElementById("download").addEventListener("click", function () {
