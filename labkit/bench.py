@@ -43,6 +43,7 @@ import psutil
 
 from . import paths
 from .grade import autograders
+from .grade.sandbox import process_tree
 
 #: Loop-based, correct versions of the lab's heaviest functions: each is added as a cell right
 #: after the cell that defines the function, so the notebook's own code and the hidden checks use
@@ -98,13 +99,8 @@ class PeakMemory(threading.Thread):
         self.root, self.interval, self.peak, self._done = root, interval, 0, threading.Event()
 
     def _total(self) -> int:
-        try:
-            tree = psutil.Process(self.root)
-            processes = [tree, *tree.children(recursive=True)]
-        except psutil.Error:
-            return 0
         total = 0
-        for process in processes:
+        for process in process_tree(self.root):
             try:
                 total += process.memory_full_info().pss
             except psutil.Error:

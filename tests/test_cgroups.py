@@ -23,6 +23,19 @@ from tests.cgroup_hogs import (BUDGET, IN_CHILDREN, IN_MEMFD, QUIET, in_tmpfs, s
                                wait_for_oom_kill)
 
 
+#: A script's end that leaves a daemon behind (forked twice, in its own session, its parent gone,
+#: no child of anyone here), prints its pid and waits.
+LEAVES_A_DAEMON = """
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        print(os.getpid(), flush=True)
+        time.sleep(60)
+    os._exit(0)
+time.sleep(60)
+"""
+
+
 def _require_root_cgroups() -> None:
     if os.geteuid() != 0:
         pytest.skip("making cgroups for these tests needs root (as on CI)")
@@ -150,16 +163,7 @@ time.sleep(60)
 def test_remove_leaves_no_folder_and_no_process_not_even_a_daemon(groups, started):
     group = groups.notebook(memory_bytes=BUDGET, processes=16)
     # A daemon: forked twice, in its own session, its parent gone; it is no child of anyone here.
-    parent = start_in(group, """
-import os, time
-if os.fork() == 0:
-    os.setsid()
-    if os.fork() == 0:
-        print(os.getpid(), flush=True)
-        time.sleep(60)
-    os._exit(0)
-time.sleep(60)
-""")
+    parent = start_in(group, "import os, time\n" + LEAVES_A_DAEMON)
     started.append(parent)
     daemon = int(parent.stdout.readline())
     assert _alive(daemon) and daemon in group.pids()
@@ -289,14 +293,7 @@ if os.fork() == 0:
         pass
     os._exit(0)
 os.wait()
-if os.fork() == 0:
-    os.setsid()
-    if os.fork() == 0:
-        print(os.getpid(), flush=True)
-        time.sleep(60)
-    os._exit(0)
-time.sleep(60)
-""")
+""" + LEAVES_A_DAEMON)
     started.append(process)
     daemon = int(process.stdout.readline())
     assert set(group.pids()) == {process.pid, daemon}

@@ -46,18 +46,6 @@ FULL = {"add_bias_column": 4, "as_column": 4, "pinv_svd": 5, "linear_regression_
 
 # -- running the grader as root or as the TA -----------------------------------------------------
 
-def _open_for_others(path: Path, changed: dict[Path, int]) -> None:
-    """Let other users pass through every folder above ``path`` and read ``path`` itself (the
-    interpreter may live under /root, a fresh clone under a private temporary folder, and Python
-    lists a folder to import from it); the old modes go back afterwards."""
-    for folder, wanted in [*((p, stat.S_IXOTH) for p in reversed(path.parents)),
-                           (path, stat.S_IXOTH | stat.S_IROTH)]:
-        mode = stat.S_IMODE(folder.stat().st_mode)
-        if folder.is_dir() and mode & wanted != wanted:
-            changed.setdefault(folder, mode)
-            folder.chmod(mode | wanted)
-
-
 @pytest.fixture(scope="module")
 def ta_user():
     """The unprivileged user a TA grades as, able to run the kit's interpreter."""
@@ -65,16 +53,9 @@ def ta_user():
         pytest.skip("creating the unprivileged grading user needs root (as on CI)")
     if not (shutil.which("useradd") and shutil.which("runuser")):
         pytest.skip("useradd and runuser are needed to grade as an ordinary user")
-    try:
-        pwd.getpwnam(TA_USER)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", TA_USER], check=True)
-    changed: dict[Path, int] = {}
-    for needed in (Path(sys.executable).resolve(), Path(sys.prefix), paths.ROOT):
-        _open_for_others(needed, changed)
-    yield pwd.getpwnam(TA_USER)
-    for folder, mode in changed.items():
-        folder.chmod(mode)
+    user = cgroup_delegation.ensure_ta_user()
+    with cgroup_delegation.opened_for_others(cgroup_delegation.kit_paths()):
+        yield user
 
 
 @pytest.fixture(scope="module", params=MODES)
@@ -509,7 +490,8 @@ def add_bias_column(X):
 def linear_regression_loss_grad(theta, X, y):
     return torch.zeros_like(theta)
 def _forged_descend(namespace, request):
-    X, y = _child._arguments(request)[:2]
+    args = _child._arguments(request)
+    X, y = (args[0] if isinstance(args, tuple) else args)[:2]  # (args, states) in earlier runners
     theta, path = _protocol.decode(request["start"]), []
     path.append(theta)
     for _ in range(int(request["steps"])):

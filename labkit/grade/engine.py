@@ -32,7 +32,7 @@ import psutil
 
 from ..notebooks import code_cell_sources, is_export_source
 from . import cgroups, forkserver, protocol
-from .sandbox import Limits, interpreter_folders, memory_usage
+from .sandbox import Limits, interpreter_folders, memory_usage, process_tree
 
 #: How often resident memory is sampled while a notebook runs.
 _MEMORY_POLL_SECONDS = 0.05
@@ -48,13 +48,7 @@ START_ATTEMPTS = 3
 def _descends_from(pid: int, ancestor: int | None) -> bool:
     """Whether ``pid`` is ``ancestor`` or one of its descendants, as the kernel says (the pid the
     notebook's process reports is its claim; the grader signals only a process it started)."""
-    if ancestor is None:
-        return False
-    try:
-        return pid == ancestor or any(
-            child.pid == pid for child in psutil.Process(ancestor).children(recursive=True))
-    except psutil.Error:
-        return False
+    return ancestor is not None and any(process.pid == pid for process in process_tree(ancestor))
 
 
 _GROUPS: dict[str, Any] = {}
@@ -322,13 +316,8 @@ class NotebookSession:
             return self._group.cpu_seconds()
         if self._pid is None:
             return 0.0
-        try:
-            outer = psutil.Process(self._pid)
-            processes = [outer, *outer.children(recursive=True)]
-        except psutil.Error:
-            return 0.0
         total = 0.0
-        for process in processes:
+        for process in process_tree(self._pid):
             try:
                 times = process.cpu_times()
             except psutil.Error:
