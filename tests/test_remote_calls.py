@@ -3,7 +3,10 @@ in the notebook's process, under their budget, with the grader's own results."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import signal
 
 import nbformat
 import pytest
@@ -99,3 +102,36 @@ def test_a_step_that_is_no_tensor_fails_as_a_call_would(notebook_env):
                                 alpha=0.005, steps=10, reference=lab1._autograd_gradient,
                                 what="gradient descent", how_to_speed_up="").value)
     assert "`not_a_step` returned str" in failure and "expected a torch.Tensor" in failure
+
+
+def test_a_sandbox_that_fails_before_any_student_code_is_started_again(tmp_path):
+    """A start that fails for the grader's own reasons (here the first process is killed before
+    it reports that it started, as when memory runs short or the fork server dies) is retried,
+    and the notebook is graded as if nothing had happened: never charged to the student."""
+    from labkit.grade.engine import ForkServer, NotebookSession
+    from labkit.grade.remote import RemoteEnv
+    from labkit.grade.sandbox import Limits
+
+    class FailsOnce(ForkServer):
+        failed = 0
+
+        def spawn(self, *args, **kwargs):
+            pid = super().spawn(*args, **kwargs)
+            if not self.failed:
+                self.failed += 1
+                os.kill(pid, signal.SIGKILL)
+            return pid
+
+    notebook = tmp_path / f"{STEM}.ipynb"
+    shutil.copy(paths.solution_notebook(STEM), notebook)
+    server = FailsOnce()
+    session = NotebookSession(server, notebook, notebook.name, Limits(), [])
+    try:
+        session.start()
+        theta = RemoteEnv(session).get("theta")
+    finally:
+        session.close()
+        server.close()
+    assert server.failed == 1
+    assert isinstance(theta, torch.Tensor) and theta.shape == (3, 1)
+    assert not session.report.fatal and not session.report.errors

@@ -74,7 +74,7 @@ def _like(step: Any, theta: torch.Tensor) -> bool:
 
 
 def descend(grad: Callable[..., Any], theta: torch.Tensor, args: Sequence[Any], *, alpha: float,
-            steps: int, seconds: float) -> Descent:
+            steps: int, seconds: float, clock: Callable[[], float] | None = None) -> Descent:
     """``steps`` steps of gradient descent from ``theta`` with ``grad(theta, *args)``.
 
     Each call gets fresh copies of its arguments, as a call from the grader would: a function
@@ -82,23 +82,27 @@ def descend(grad: Callable[..., Any], theta: torch.Tensor, args: Sequence[Any], 
     device is moved (placement is judged by the devices check, not here). The descent stops when
     its CPU time passes ``seconds``, as soon as its projected CPU time is ``PROJECT_MARGIN`` times
     over them, or when ``WALL_FACTOR`` times ``seconds`` of wall-clock time have passed. Errors
-    of the function propagate.
+    of the function propagate. ``clock`` replaces this process's CPU time where the function
+    spends its time elsewhere (a composition of a notebook's function, whose process is another).
     """
-    started, wall_started = cpu_seconds(theta), time.monotonic()
+    def spent(at: torch.Tensor) -> float:
+        return cpu_seconds(at) if clock is None else (cpu_seconds(at), clock())[1]
+
+    started, wall_started = spent(theta), time.monotonic()
     path = [theta]
     for done in range(steps):
         step = grad(theta.clone(), *(_fresh(a) for a in args))
         if not _like(step, theta):
-            return Descent(torch.stack(path), cpu_seconds(theta) - started, bad_step=step)
+            return Descent(torch.stack(path), spent(theta) - started, bad_step=step)
         theta = theta - alpha * step.detach().to(theta.device)
         path.append(theta)
         finished = done + 1
         if finished == steps:
             break
-        elapsed = cpu_seconds(theta) - started
+        elapsed = spent(theta) - started
         projected = elapsed / finished * steps
         if elapsed > seconds or time.monotonic() - wall_started > WALL_FACTOR * seconds or (
                 finished >= PROJECT_AFTER_STEPS and elapsed >= PROJECT_AFTER_SECONDS
                 and projected > PROJECT_MARGIN * seconds):
             break
-    return Descent(torch.stack(path), cpu_seconds(theta) - started)
+    return Descent(torch.stack(path), spent(theta) - started)

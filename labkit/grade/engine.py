@@ -422,7 +422,6 @@ class NotebookSession:
                 if attempt == START_ATTEMPTS or time.monotonic() >= self.deadline:
                     raise GraderFailure(f"the grader could not start this notebook's sandbox "
                                         f"({error}); please report it") from None
-                self.server.close()  # the next attempt starts a fresh one
 
     def runnable(self) -> list[int]:
         """The code cells the grader runs: all but the dropped ones and otter's export cell

@@ -146,6 +146,11 @@ class RemoteFunction:
     def __call__(self, *args: Any) -> Any:
         return protocol.decode(self._request("call", args).get("result"))
 
+    def cpu_seconds(self) -> float:
+        """The CPU time of the notebook's processes so far, as the kernel counts it: what a loop
+        run here over calls of this function spends there."""
+        return self._session.cpu_seconds()
+
     def call_twice(self, *args: Any) -> tuple[Any, Any, list[Any]]:
         """Call the function, then again on the same objects (as a training loop does), in the
         notebook's process; returns both results and each argument as the first call left it
