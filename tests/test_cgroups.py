@@ -340,3 +340,19 @@ print(json.dumps(report))
         assert report["returncode"] == -9
         assert not any(name.startswith("run") for name in report["left"])
     assert not subtree.folders[""].exists()
+
+
+def test_the_groups_of_a_run_killed_before_it_cleaned_up_are_removed_by_the_next(groups):
+    """A grading worker killed (SIGKILL) leaves its run's groups behind; the next run removes
+    them, but never the groups of a run that is alive, nor a group a process is still in."""
+    made = subprocess.run(
+        [sys.executable, "-c", "import os\nfrom labkit.grade import cgroups\n"
+         "run = cgroups.RunGroups.create('killed')\nrun.notebook(1 << 26, 4)\n"
+         "print(*run.folders.values())\nos._exit(0)"],
+        capture_output=True, text=True, check=True, cwd=paths.ROOT)
+    left = [Path(p) for p in made.stdout.split()]
+    assert left and all(folder.is_dir() for folder in left)
+    mine = groups.notebook(1 << 26, 4)
+    removed = cgroups.RunGroups.remove_stale()
+    assert set(left) <= set(removed) and not any(folder.exists() for folder in left)
+    assert all(folder.is_dir() for folder in mine.folders.values())

@@ -132,12 +132,17 @@ def _student_error(error: BaseException) -> dict[str, Any]:
 
 def _call(namespace: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     """Call a function of the notebook. With ``twice``, call it again on the same objects, and
-    send the arguments as the first call left them (the grader compares them with its own)."""
+    send the arguments as the first call left them (the grader compares them with its own). With
+    ``firsts``, call it once for each of them as first argument, the rest fresh copies of ``args``."""
     args = _arguments(request)  # first: it also keeps and drops what the grader says
     if (refusal := _not_a_function(namespace, request["name"])) is not None:
         return refusal
     fn = namespace[request["name"]]
+    firsts = request.get("firsts")
     try:
+        if isinstance(firsts, list):  # one call per first argument, each on fresh copies
+            return {"ok": True, "results": [protocol.encode(fn(protocol.decode(first), *(
+                a.clone() if hasattr(a, "clone") else a for a in args))) for first in firsts]}
         result = fn(*args)
         if not request.get("twice"):
             return {"ok": True, "result": protocol.encode(result)}

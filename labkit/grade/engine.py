@@ -52,6 +52,21 @@ def _descends_from(pid: int, ancestor: int | None) -> bool:
 
 
 _GROUPS: dict[str, Any] = {}
+#: Groups of notebooks that were stopped, whose processes the kernel may still be ending: removed
+#: at the next start (or with the run's groups), so that no one waits for the kernel meanwhile.
+_ENDING: list[cgroups.NotebookGroup] = []
+
+
+def _remove_ended() -> None:
+    for group in list(_ENDING):
+        try:
+            if group.pids():
+                group.signal()  # a process forked after the first signal
+                continue
+            group.remove()
+        except OSError:
+            continue
+        _ENDING.remove(group)
 
 
 def notebook_groups() -> cgroups.RunGroups | None:
@@ -62,6 +77,7 @@ def notebook_groups() -> cgroups.RunGroups | None:
         groups = None
         if cgroups.probe() is None:
             try:
+                cgroups.RunGroups.remove_stale()  # left by workers that were killed
                 groups = cgroups.RunGroups.create(f"grader-{os.getpid()}")
             except cgroups.CgroupsUnavailable:
                 groups = None
@@ -86,6 +102,7 @@ class ForkServer:
         self._process: subprocess.Popen | None = None
         self._control: socket.socket | None = None
         self._reader = None
+        self._folders: dict[tuple, list[str]] = {}
 
     def _start_own(self) -> None:
         self._process, self._control = forkserver.start()
@@ -124,7 +141,11 @@ class ForkServer:
             if not self._running():
                 self._start()
             interpreter = self.interpreter
-        return [str(folder) for folder in interpreter_folders(hidden, interpreter=interpreter)]
+            key = (json.dumps(interpreter, sort_keys=True), tuple(map(str, hidden)))
+            if key not in self._folders:  # the same for every notebook of a run
+                self._folders[key] = [str(folder) for folder in interpreter_folders(
+                    hidden, interpreter=interpreter)]
+            return self._folders[key]
 
     def _running(self) -> bool:
         if self._control is None:
@@ -261,6 +282,7 @@ class NotebookSession:
         job = {"notebook_name": self.notebook_name, "keep": self.server.folders(self.hidden),
                "limits": self.limits.__dict__}
         notebook_fd = os.open(self.notebook, os.O_RDONLY)
+        _remove_ended()
         groups = notebook_groups()
         self._group = None if groups is None else groups.notebook(self.limits.memory_bytes,
                                                                   self.limits.processes)
@@ -287,9 +309,10 @@ class NotebookSession:
         if self._group is not None:
             try:
                 self._memory_exceeded = self._memory_exceeded or self._group.out_of_memory()
-                self._group.remove()  # every process of the notebook, whoever started it
+                self._group.signal()  # every process of the notebook, whoever started it
             except OSError:
-                pass  # left to the run's groups, which remove what is left at the end
+                pass
+            _ENDING.append(self._group)  # removed once the kernel has ended its processes
             self._group = None
         if self._conn is not None:
             self._conn.close()
@@ -373,10 +396,7 @@ class NotebookSession:
             if self._over_memory():
                 raise TimeoutError
         left = min(seconds, self.deadline - time.monotonic())
-        message = protocol.receive(self._conn, deadline=time.monotonic() + max(left, 1.0))
-        if self._over_memory():  # the kernel stopped a process of it meanwhile
-            raise TimeoutError
-        return message
+        return protocol.receive(self._conn, deadline=time.monotonic() + max(left, 1.0))
 
     def _why_stopped(self, what: str, seconds: float) -> str:
         if self._memory_exceeded:
@@ -441,6 +461,8 @@ class NotebookSession:
         if not isinstance(message, dict) or message.get("event") != "cell" \
                 or message.get("index") != index:
             raise ProtocolViolation(f"a forged message during code cell {index + 1}")
+        if self._over_memory():  # the kernel stopped one of its processes while the cell ran
+            raise TimeoutError
         error = message.get("error")
         if isinstance(error, str):
             self.report.errors[index] = error[:300]
@@ -510,7 +532,10 @@ class NotebookSession:
         self.ensure_running()
         try:
             protocol.send(self._conn, message)
-            return self._receive(seconds)
+            reply = self._receive(seconds)
+            if isinstance(reply, dict) and reply.get("ok") is False and self._over_memory():
+                raise TimeoutError  # it failed because the kernel stopped a process of it
+            return reply
         except TimeoutError:
             reason = self._why_stopped("the call", seconds)
         except protocol.BadMessage as error:

@@ -146,6 +146,15 @@ class RemoteFunction:
     def __call__(self, *args: Any) -> Any:
         return protocol.decode(self._request("call", args).get("result"))
 
+    def call_each(self, firsts: list[torch.Tensor], rest: tuple[Any, ...]) -> list[Any]:
+        """``fn(first, *rest)`` for each of ``firsts``, each on fresh copies, in one request:
+        the replayed steps of a descent (``core.verify_trajectory``)."""
+        reply = self._request("call", tuple(rest), firsts=[protocol.encode(f) for f in firsts])
+        results = reply.get("results")
+        if not isinstance(results, list) or len(results) != len(firsts):
+            raise self._wrong()
+        return [protocol.decode(result) for result in results]
+
     def cpu_seconds(self) -> float:
         """The CPU time of the notebook's processes so far, as the kernel counts it: what a loop
         run here over calls of this function spends there."""
