@@ -469,7 +469,10 @@ time.sleep(30)
     # argument back as it was sent (and the earlier runner's own verdict silenced).
     "forged_unmodified": _with_cell(_RUNNER + '''
 _child._changed = lambda *args: False
+_call = _child._call
 def _forged_call(namespace, request):
+    if not request.get("twice"):
+        return _call(namespace, request)
     args = _child._arguments(request)
     sent = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
     fn = namespace[request["name"]]
