@@ -356,3 +356,15 @@ def test_the_groups_of_a_run_killed_before_it_cleaned_up_are_removed_by_the_next
     removed = cgroups.RunGroups.remove_stale()
     assert set(left) <= set(removed) and not any(folder.exists() for folder in left)
     assert all(folder.is_dir() for folder in mine.folders.values())
+
+
+def test_an_ended_group_is_removed_by_the_runs_next_notebook_without_waiting(groups, started):
+    """``end`` signals the notebook's processes and returns at once; the run removes the group
+    when it makes its next one, once the kernel has ended them."""
+    group = groups.notebook(memory_bytes=BUDGET, processes=16)
+    process = start_in(group, "import time\ntime.sleep(60)")
+    started.append(process)
+    group.end()
+    process.wait(timeout=10)
+    groups.notebook(memory_bytes=BUDGET, processes=16)
+    assert group.removed and not any(folder.exists() for folder in group.folders.values())

@@ -56,7 +56,8 @@ class Descent:
         return self.trajectory.shape[0] - 1
 
 
-def _fresh(value: Any) -> Any:
+def fresh(value: Any) -> Any:
+    """A copy of a tensor (anything else as it is): what each call of a student's function gets."""
     return value.clone() if isinstance(value, torch.Tensor) else value
 
 
@@ -91,7 +92,7 @@ def descend(grad: Callable[..., Any], theta: torch.Tensor, args: Sequence[Any], 
     started, wall_started = spent(theta), time.monotonic()
     path = [theta]
     for done in range(steps):
-        step = grad(theta.clone(), *(_fresh(a) for a in args))
+        step = grad(theta.clone(), *(fresh(a) for a in args))
         if not _like(step, theta):
             return Descent(torch.stack(path), spent(theta) - started, bad_step=step)
         theta = theta - alpha * step.detach().to(theta.device)

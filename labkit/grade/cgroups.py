@@ -278,6 +278,8 @@ class NotebookGroup:
     version: int
     folders: dict[str, Path]  # controller -> folder (v1); {"": folder} on v2
     removed: bool = field(default=False, init=False)
+    #: Its notebook was stopped (``end``): the run removes it once the kernel has emptied it.
+    ended: bool = field(default=False, init=False)
 
     def _unique(self) -> list[Path]:
         return list(dict.fromkeys(self.folders.values()))
@@ -356,6 +358,13 @@ class NotebookGroup:
             _write(self._file("", "cgroup.kill"), 1)
         else:
             _signal_all(self.pids())
+
+    def end(self) -> None:
+        """Stop its notebook: SIGKILL every process in it now, and leave the group to the run,
+        which removes it at its next ``notebook`` (or ``close``) once the kernel has ended them:
+        nobody waits the few milliseconds a process with a large address space takes to go."""
+        self.ended = True
+        self.signal()
 
     def kill(self) -> None:
         """SIGKILL every process in the group, and any it forks meanwhile."""
@@ -478,7 +487,7 @@ class RunGroups:
         and kernel memory such as page tables and pipe buffers.  ``processes`` bounds its tasks,
         threads included (the pids controller counts them as ``RLIMIT_NPROC`` does).
         """
-        self.notebooks = [group for group in self.notebooks if not group.removed]
+        self._remove_ended()
         name = f"notebook-{next(self._numbers)}"
         folders = {controller: base / name for controller, base in self.folders.items()}
         group = NotebookGroup(self.version, folders)
@@ -494,6 +503,20 @@ class RunGroups:
             raise
         self.notebooks.append(group)
         return group
+
+    def _remove_ended(self) -> None:
+        """Remove the groups of stopped notebooks that the kernel has emptied (signalling again
+        one that still holds a process forked after its first signal)."""
+        for group in self.notebooks:
+            if group.ended and not group.removed:
+                try:
+                    if group.pids():
+                        group.signal()
+                    else:
+                        group.remove()
+                except OSError:
+                    pass  # tried again at the next notebook, and at ``close``
+        self.notebooks = [group for group in self.notebooks if not group.removed]
 
     def close(self) -> None:
         """Kill and remove every notebook group made here, then the run's own cgroup."""

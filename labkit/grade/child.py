@@ -141,8 +141,8 @@ def _call(namespace: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     firsts = request.get("firsts")
     try:
         if isinstance(firsts, list):  # one call per first argument, each on fresh copies
-            return {"ok": True, "results": [protocol.encode(fn(protocol.decode(first), *(
-                a.clone() if hasattr(a, "clone") else a for a in args))) for first in firsts]}
+            return {"ok": True, "results": [protocol.encode(fn(
+                protocol.decode(first), *map(descent.fresh, args))) for first in firsts]}
         result = fn(*args)
         if not request.get("twice"):
             return {"ok": True, "result": protocol.encode(result)}

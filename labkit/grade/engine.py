@@ -52,21 +52,6 @@ def _descends_from(pid: int, ancestor: int | None) -> bool:
 
 
 _GROUPS: dict[str, Any] = {}
-#: Groups of notebooks that were stopped, whose processes the kernel may still be ending: removed
-#: at the next start (or with the run's groups), so that no one waits for the kernel meanwhile.
-_ENDING: list[cgroups.NotebookGroup] = []
-
-
-def _remove_ended() -> None:
-    for group in list(_ENDING):
-        try:
-            if group.pids():
-                group.signal()  # a process forked after the first signal
-                continue
-            group.remove()
-        except OSError:
-            continue
-        _ENDING.remove(group)
 
 
 def notebook_groups() -> cgroups.RunGroups | None:
@@ -282,7 +267,6 @@ class NotebookSession:
         job = {"notebook_name": self.notebook_name, "keep": self.server.folders(self.hidden),
                "limits": self.limits.__dict__}
         notebook_fd = os.open(self.notebook, os.O_RDONLY)
-        _remove_ended()
         groups = notebook_groups()
         self._group = None if groups is None else groups.notebook(self.limits.memory_bytes,
                                                                   self.limits.processes)
@@ -309,10 +293,9 @@ class NotebookSession:
         if self._group is not None:
             try:
                 self._memory_exceeded = self._memory_exceeded or self._group.out_of_memory()
-                self._group.signal()  # every process of the notebook, whoever started it
+                self._group.end()  # every process of the notebook, whoever started it
             except OSError:
                 pass
-            _ENDING.append(self._group)  # removed once the kernel has ended its processes
             self._group = None
         if self._conn is not None:
             self._conn.close()
