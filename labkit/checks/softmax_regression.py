@@ -120,6 +120,9 @@ class _SoftmaxFunction(GradedFunction):
                     "number of classes K from `Theta` (`Theta.shape[1]`), not from the labels "
                     "(e.g. `F.one_hot(y.flatten(), num_classes=K)`)."
                 ) from None
+            mistake = known_mistake(self, fn)
+            if mistake:
+                raise core.CheckFailed(f"{failure}\n  {mistake}") from None
             raise
 
     @property
@@ -170,6 +173,70 @@ softmax_regression_loss_grad_0 = _SoftmaxFunction(
 
 
 # ---------------------------------------------------------------------------------------------
+# Known mistakes: what a failed answer's values match, so that its message names the bug.
+
+#: What each usual wrong formula is called in a message (the words a TA would use for it).
+MISTAKES = {
+    "sign": "Its values are those of the gradient with the opposite sign: the gradient of the "
+            "loss is X^T (P - Y), the probabilities minus the one-hot labels.",
+    "mean": "Its values are those of the gradient divided by the number of items: the loss is "
+            "the *sum* of -log P(y_i | x_i) over the items, so do not average.",
+    "axis": "Its values are those of a softmax taken over the items (`dim=0`, down each column) "
+            "instead of over the classes: take the softmax along the class axis, `dim=1`, so "
+            "that each row of P sums to 1.",
+}
+#: The same mistakes in the loss.
+LOSS_MISTAKES = {
+    "sign": "Its values are those of the loss with the opposite sign: the loss is the sum of "
+            "-log P(y_i | x_i), a positive number.",
+    "mean": "Its values are those of the loss divided by the number of items: the loss is the "
+            "*sum* over the items, so do not average.",
+    "axis": "Its values are those of a (log-)softmax taken over the items (`dim=0`, down each "
+            "column) instead of over the classes: take it along the class axis, `dim=1`, so "
+            "that each row of P sums to 1.",
+}
+
+
+def _wrong_formulas(graded: GradedFunction, Theta: Tensor, X: Tensor, y: Tensor) -> dict[str, Tensor]:
+    """The usual wrong results at these inputs (float64, CPU), by the mistake's name."""
+    reduced = graded.name.endswith("_0")
+    full = _with_zero_column(Theta) if reduced else Theta
+    Z = X @ full
+    Y = F.one_hot(y.reshape(-1), full.shape[1]).to(Z.dtype)
+    if graded.name == "softmax_regression_loss":
+        right = reference_loss(Theta, X, y)
+        return {"sign": -right, "mean": right / X.shape[0],
+                "axis": -torch.log_softmax(Z, dim=0).gather(1, y).sum()}
+    keep = slice(0, full.shape[1] - 1 if reduced else full.shape[1])
+    right = (X.T @ (torch.softmax(Z, dim=1) - Y))[:, keep]
+    return {"sign": -right, "mean": right / X.shape[0],
+            "axis": (X.T @ (torch.softmax(Z, dim=0) - Y))[:, keep]}
+
+
+def known_mistake(graded: GradedFunction, fn: Any) -> str:
+    """The message for the usual mistake the answer's values match (a flipped sign, a mean for
+    the sum, a softmax over the wrong axis) on the first two values cases in float64 on the CPU,
+    or "" when it matches none of them (or gives no usable result): a hint is given only where
+    the evidence shows its mistake."""
+    texts = LOSS_MISTAKES if graded.name == "softmax_regression_loss" else MISTAKES
+    matched = set(texts)
+    for args in graded.cases()[:2]:
+        try:
+            result = core.call(fn, graded.name, *args)
+        except core.CheckFailed:
+            return ""
+        if not isinstance(result, Tensor) or not result.is_floating_point():
+            return ""
+        mine = result.detach().cpu().double()
+        for mistake, wrong in _wrong_formulas(graded, *args).items():
+            close = mine.shape == wrong.shape and bool(torch.isfinite(mine).all()) and \
+                torch.allclose(mine, wrong, rtol=1e-6, atol=1e-9 * (1 + float(wrong.abs().max())))
+            if not close:
+                matched.discard(mistake)
+    return texts[next(iter(matched))] if len(matched) == 1 else ""
+
+
+# ---------------------------------------------------------------------------------------------
 # Large logits.
 
 
@@ -202,24 +269,67 @@ def _large_logit_cases() -> list[tuple[str, torch.dtype, Args]]:
     return cases
 
 
+#: Largest logit of a large-logit case scaled down (``_moderate``): exp of it is far from
+#: overflowing or underflowing in float32 and float64, so only a formula that is wrong for every
+#: logit can fail there.
+MODERATE_LOGIT = 5.0
+#: What a function that fails on large logits only is told to do.
+OVERFLOW = ("subtract each row's maximum logit before `exp` (the log-sum-exp form), or use "
+            "`torch.softmax` / `torch.log_softmax`, which do.")
+NOT_THE_SIZE = ("The same function also fails on these inputs with the logits scaled down to "
+                f"at most {MODERATE_LOGIT:g}, so their size is not the (only) problem: see the "
+                "other failed tests.")
+
+
+def _moderate(args: Args) -> Args:
+    """A large-logit case with Theta scaled so that no logit exceeds ``MODERATE_LOGIT``."""
+    Theta, X, y = args
+    size = float((X @ Theta).abs().max())
+    return (Theta * (MODERATE_LOGIT / size), X, y)
+
+
+def _right_on_moderate(graded: GradedFunction, fn: Any, args: Args, dtype: torch.dtype) -> bool:
+    """Whether the function is right on the case scaled down: the evidence that it fails on the
+    large logits alone, so that a stability hint is true (a dtype crash, a wrong shape, a wrong
+    class count or a softmax over the wrong axis fail there as well)."""
+    try:
+        GradedFunction.expect_values(graded, fn, _moderate(args), dtype)
+    except core.CheckFailed:
+        return False
+    return True
+
+
+def _large(pattern: str, dtype: torch.dtype) -> str:
+    return f"These inputs give large logits ({pattern}, in {str(dtype).replace('torch.', '')})"
+
+
 def check_loss_large_logits(fn: Any) -> None:
     """The loss stays finite and correct when exp of the logits overflows or underflows.
 
     The notebook asks for the log-sum-exp form, so a log of a probability clamped at 1e-7 fails
     here (it caps each item's loss near 16 where the true loss is in the hundreds), while it
-    passes the values checks, where no probability comes near 1e-7.
+    passes the values checks, where no probability comes near 1e-7. The advice follows the
+    evidence: a missing shift for a function right on the same logits scaled down that fails on
+    a shared offset, the log of a probability for one that fails only on large gaps, and no
+    stability advice at all for one that fails on the scaled-down logits too.
     """
     for pattern, dtype, args in _large_logit_cases():
         try:
             softmax_regression_loss.expect_values(fn, args, dtype, what="loss")
         except core.CheckFailed as failure:
-            raise core.CheckFailed(
-                f"{failure}\n  These inputs give large logits ({pattern}, in "
-                f"{str(dtype).replace('torch.', '')}), where exp(logit) overflows or underflows. "
-                "Compute -log P(y_i | x_i) = logsumexp(z_i) - z_{i, y_i} in the log-sum-exp "
-                "form: subtract each row's maximum logit before `exp`, and do not take the log of "
-                "a probability that may round to zero."
-            ) from None
+            if not _right_on_moderate(softmax_regression_loss, fn, args, dtype):
+                advice = NOT_THE_SIZE
+            elif pattern == "large gaps":
+                advice = (f"{_large(pattern, dtype)}: the true class's probability rounds to "
+                          "zero, so its log is -inf, while your function is right on the same "
+                          "logits scaled down. Do not take the log of a probability: compute "
+                          "-log P(y_i | x_i) = logsumexp(z_i) - z_{i, y_i} directly (e.g. with "
+                          "`torch.log_softmax`).")
+            else:
+                advice = (f"{_large(pattern, dtype)}, where exp(logit) overflows or underflows, "
+                          "while your function is right on the same logits scaled down: "
+                          + OVERFLOW)
+            raise core.CheckFailed(f"{failure}\n  {advice}") from None
 
 
 def _check_grad_large_logits(graded: GradedFunction, fn: Any) -> None:
@@ -232,11 +342,13 @@ def _check_grad_large_logits(graded: GradedFunction, fn: Any) -> None:
             # probabilities clamped at 1e-7 (a shift of about 1e-7 relative) still pass.
             graded.expect_values(fn, args, dtype, tolerance=FLOAT32)
         except core.CheckFailed as failure:
-            raise core.CheckFailed(
-                f"{failure}\n  These inputs give large logits ({pattern}, in "
-                f"{str(dtype).replace('torch.', '')}), where exp(logit) overflows (inf / inf is "
-                "NaN). Subtract each row's maximum logit before `exp` (or use `torch.softmax`)."
-            ) from None
+            if _right_on_moderate(graded, fn, args, dtype):
+                advice = (f"{_large(pattern, dtype)}, where exp(logit) overflows (inf / inf is "
+                          "NaN), while your function is right on the same logits scaled down: "
+                          + OVERFLOW)
+            else:
+                advice = NOT_THE_SIZE
+            raise core.CheckFailed(f"{failure}\n  {advice}") from None
 
 
 def check_grad_large_logits(fn: Any) -> None:
@@ -346,7 +458,14 @@ def accuracy(Theta: Tensor, X: Tensor, y: Tensor) -> float:
     return float(((X @ Theta).argmax(dim=1) == y.reshape(-1)).double().mean())
 
 
-def _check_trained(Theta: Tensor, X_test: Tensor, y_test: Tensor, name: str) -> None:
+#: The training message's advice when the gradient matches none of the known mistakes: the
+#: formula, without claiming a sign or a mean that may well be right.
+TRAINING_ADVICE = ("The gradient of the summed loss is X^T (P - Y), with P the softmax of each "
+                   "item's logits over the classes (`dim=1`) and Y the one-hot labels.")
+
+
+def _check_trained(Theta: Tensor, X_test: Tensor, y_test: Tensor, name: str,
+                   advice: Callable[[], str] = lambda: TRAINING_ADVICE) -> None:
     if not bool(torch.isfinite(Theta).all()):
         raise core.CheckFailed(
             f"Training on the digits with `{name}` (step {DIGITS_ALPHA}, {DIGITS_ITERATIONS} "
@@ -359,9 +478,14 @@ def _check_trained(Theta: Tensor, X_test: Tensor, y_test: Tensor, name: str) -> 
         raise core.CheckFailed(
             f"Training on the digits with `{name}` (step {DIGITS_ALPHA}, {DIGITS_ITERATIONS} "
             f"iterations, {DIGITS_TRAIN_ROWS} training rows) reaches a test accuracy of "
-            f"{score:.1%}; the correct gradient reaches over {DIGITS_ACCURACY_BOUND:.0%}. Check "
-            "the gradient's sign and that it is the gradient of the summed loss."
+            f"{score:.1%}; the correct gradient reaches over {DIGITS_ACCURACY_BOUND:.0%}. "
+            + advice()
         )
+
+
+def _training_advice(graded: GradedFunction, fn: Any) -> str:
+    """The known mistake the gradient's values show, else the formula."""
+    return known_mistake(graded, fn) or TRAINING_ADVICE
 
 
 def check_grad_trains(fn: Any) -> None:
@@ -371,7 +495,8 @@ def check_grad_trains(fn: Any) -> None:
     def on(device: torch.device) -> None:
         Theta = train(fn, "softmax_regression_loss_grad", X_train.to(device), y_train.to(device),
                       columns=10)
-        _check_trained(Theta.cpu(), X_test, y_test, "softmax_regression_loss_grad")
+        _check_trained(Theta.cpu(), X_test, y_test, "softmax_regression_loss_grad",
+                       lambda: _training_advice(softmax_regression_loss_grad, fn))
 
     core.on_every_device(on)
 
@@ -385,7 +510,8 @@ def check_grad_0_trains(fn: Any) -> None:
     def on(device: torch.device) -> None:
         inputs = (X_train.to(device), y_train.to(device))
         Theta = train(fn, name, *inputs, columns=9)
-        _check_trained(Theta.cpu(), X_test, y_test, name)
+        _check_trained(Theta.cpu(), X_test, y_test, name,
+                       lambda: _training_advice(softmax_regression_loss_grad_0, fn))
         result = core.call(fn, name, Theta, *inputs)
         core.expect_close(
             result, reference_grad(_with_zero_column(Theta.cpu()), X_train, y_train)[:, :9], name,
