@@ -129,10 +129,12 @@ class MissingName:
     """What the grader passes to a test for a name the notebook does not define: calling it fails
     with a message that names the function, rather than otter's "'NoneType' object is not
     callable". It is no tensor and no function of the notebook, so every check treats it as
-    absent."""
+    absent. ``cause`` says why, when the grader knows: the cell that sets the name raised an
+    error or was stopped ('the cell under "4.2 Fit" that starts "theta = ..." raised an error
+    (ZeroDivisionError: division by zero)')."""
 
-    def __init__(self, name: str):
-        self.name = name
+    def __init__(self, name: str, cause: str = ""):
+        self.name, self.cause = name, cause
 
     def __repr__(self) -> str:
         return f"<no {self.name} in the notebook>"
@@ -140,17 +142,23 @@ class MissingName:
     def __bool__(self) -> bool:
         return False
 
+    def absent(self, what: str, advice: str) -> str:
+        """The sentence that says ``what`` ("function named `f`") is missing: with its cause
+        and the cell to fix when known, else with ``advice``."""
+        if self.cause:
+            return (f"There is no {what} in your notebook because {self.cause}, so "
+                    f"`{self.name}` was never set. Fix that cell first: this test depends on it.")
+        return f"There is no {what} in your notebook. {advice}"
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise CheckFailed(
-            f"There is no function named `{self.name}` in your notebook. Run the cell that "
-            "defines it, and keep its name."
-        )
+        raise CheckFailed(self.absent(f"function named `{self.name}`",
+                                      "Run the cell that defines it, and keep its name."))
 
 
 def require_function(fn: Any, name: str) -> Callable[..., Any]:
     """The student's function, or a failed check saying that the notebook does not define it."""
     if fn is None or isinstance(fn, MissingName):
-        MissingName(name)()
+        (fn if isinstance(fn, MissingName) else MissingName(name))()
     if not callable(fn):
         raise CheckFailed(
             f"`{name}` in your notebook is not a function. Define it with `def {name}(...):` and "

@@ -442,7 +442,8 @@ def check_diabetes_theta(env: Any) -> None:
     """
     theta = env.get("theta")
     if theta is None or isinstance(theta, core.MissingName):
-        raise core.CheckFailed("There is no `theta` in your notebook: set it in the cell of 4.2.")
+        missing = theta if isinstance(theta, core.MissingName) else core.MissingName("theta")
+        raise core.CheckFailed(missing.absent("`theta`", "Set it in the cell of 4.2."))
     theta = core.expect_tensor(theta, "theta", shape=(3, 1))
     candidates = [_fits(env, env.get("X_train"), env.get("y_train"))]
     if (own := _student_split(env)) is not None:
