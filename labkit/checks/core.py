@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import hmac
 import math
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -197,9 +198,33 @@ def on_every_device(check: Callable[[torch.device], None]) -> None:
                 pass
 
 
+#: Sizes in an error text: "260x65" (a matrix product's shapes), "size 1000", "[5, 3]".
+_SIZES = re.compile(r"(?<![\w.])(\d+)x(\d+)(?![\w.])|\bsize (\d+)|\[(\d+(?:, \d+)*)\]")
+
+
+def foreign_sizes(text: str, args: Sequence[Any]) -> list[int]:
+    """Sizes (2 or more) an error text names that no tensor argument has in any dimension: the
+    evidence that the function used a size written as a number, or a notebook variable, rather
+    than its arguments."""
+    named = []
+    for match in _SIZES.finditer(text):
+        for group in match.groups():
+            named.extend(int(n) for n in re.findall(r"\d+", group or ""))
+    own = {size for a in args if isinstance(a, Tensor) for size in a.shape}
+    return sorted({n for n in named if n >= 2 and n not in own})
+
+
 def _raised(error: Exception, name: str, args: Sequence[Any]) -> CheckFailed:
     failure = PlacementFailed if _is_placement_error(error) else CheckFailed
-    return failure(f"`{name}` raised {short_error(error)}\n  when called with {describe(tuple(args))}.")
+    message = f"`{name}` raised {short_error(error)}\n  when called with {describe(tuple(args))}."
+    foreign = foreign_sizes(short_error(error), args)
+    if foreign and failure is CheckFailed:
+        sizes = ", ".join(map(str, foreign[:3]))
+        message += (f"\n  The error names sizes ({sizes}) that none of its arguments have: take "
+                    "every size and every tensor from the arguments (e.g. `X.shape[0]`), not "
+                    "from numbers written in the code or from the notebook's variables (such "
+                    "as `X_train`).")
+    return failure(message)
 
 
 def _invoke(fn: Any, name: str, args: Sequence[Any]) -> Any:

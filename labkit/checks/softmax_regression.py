@@ -109,9 +109,9 @@ class _SoftmaxFunction(GradedFunction):
     leaves classes out of y."""
 
     def expect_values(self, fn: Any, args: Args, dtype: torch.dtype, what: str = "values",
-                      tolerance: Any = None) -> None:
+                      tolerance: Any = None, explain: bool = True) -> None:
         try:
-            super().expect_values(fn, args, dtype, what, tolerance)
+            super().expect_values(fn, args, dtype, what, tolerance, explain)
         except core.CheckFailed as failure:
             Theta, _, y = args
             if y.numel() and int(y.max()) + 1 < Theta.shape[1] + (1 if self.reduced else 0):
@@ -120,9 +120,6 @@ class _SoftmaxFunction(GradedFunction):
                     "number of classes K from `Theta` (`Theta.shape[1]`), not from the labels "
                     "(e.g. `F.one_hot(y.flatten(), num_classes=K)`)."
                 ) from None
-            mistake = known_mistake(self, fn)
-            if mistake:
-                raise core.CheckFailed(f"{failure}\n  {mistake}") from None
             raise
 
     @property
@@ -148,11 +145,61 @@ class _ScalarFunction(_SoftmaxFunction):
         return core.expect_tensor(result, self.name, shape=(), args=inputs)
 
 
+# ---------------------------------------------------------------------------------------------
+# Known mistakes: what a failed answer's values match, so that its message names the bug.
+
+#: What each usual wrong formula is called in a message (the words a TA would use for it).
+SIGN = ("Its values are those of the gradient with the opposite sign: the gradient of the loss "
+        "is X^T (P - Y), the probabilities minus the one-hot labels.")
+MEAN = ("Its values are those of the gradient divided by the number of items: the loss is the "
+        "*sum* of -log P(y_i | x_i) over the items, so do not average.")
+AXIS = ("Its values are those of a softmax taken over the items (`dim=0`, down each column) "
+        "instead of over the classes: take the softmax along the class axis, `dim=1`, so that "
+        "each row of P sums to 1.")
+
+
+def _one_hot(y: Tensor, K: int, like: Tensor) -> Tensor:
+    return F.one_hot(y.reshape(-1), K).to(like.dtype)
+
+
+def _gradient_mistakes(reduced: bool) -> dict[str, Any]:
+    """The usual wrong gradients (full, or reduced through [Theta, 0] and its first K - 1
+    columns)."""
+    def full(Theta: Tensor) -> Tensor:
+        return _with_zero_column(Theta) if reduced else Theta
+
+    def grad(Theta: Tensor, X: Tensor, y: Tensor, dim: int = 1) -> Tensor:
+        Z = X @ full(Theta)
+        result = X.T @ (torch.softmax(Z, dim=dim) - _one_hot(y, Z.shape[1], Z))
+        return result[:, : Theta.shape[1]]
+
+    return {
+        "sign": (lambda Theta, X, y: -grad(Theta, X, y), SIGN),
+        "mean": (lambda Theta, X, y: grad(Theta, X, y) / X.shape[0], MEAN),
+        "axis": (lambda Theta, X, y: grad(Theta, X, y, dim=0), AXIS),
+    }
+
+
+LOSS_MISTAKES = {
+    "sign": (lambda Theta, X, y: -reference_loss(Theta, X, y),
+             "Its values are those of the loss with the opposite sign: the loss is the sum of "
+             "-log P(y_i | x_i), a positive number."),
+    "mean": (lambda Theta, X, y: reference_loss(Theta, X, y) / X.shape[0],
+             "Its values are those of the loss divided by the number of items: the loss is the "
+             "*sum* over the items, so do not average."),
+    "axis": (lambda Theta, X, y: -torch.log_softmax(X @ Theta, dim=0).gather(1, y).sum(),
+             "Its values are those of a (log-)softmax taken over the items (`dim=0`, down each "
+             "column) instead of over the classes: take it along the class axis, `dim=1`, so "
+             "that each row of P sums to 1."),
+}
+
+
 softmax_regression_loss = _ScalarFunction(
     name="softmax_regression_loss",
     arg_names=("Theta", "X", "y"),
     cases=lambda: _cases(51, reduced=False),
     reference=reference_loss,
+    mistakes=LOSS_MISTAKES,
 )
 
 softmax_regression_loss_grad = _SoftmaxFunction(
@@ -161,6 +208,7 @@ softmax_regression_loss_grad = _SoftmaxFunction(
     cases=lambda: _cases(52, reduced=False),
     reference=reference_grad,
     float64=FLOAT64_PROBABILITIES,
+    mistakes=_gradient_mistakes(reduced=False),
 )
 
 softmax_regression_loss_grad_0 = _SoftmaxFunction(
@@ -169,71 +217,8 @@ softmax_regression_loss_grad_0 = _SoftmaxFunction(
     cases=lambda: _cases(53, reduced=True),
     reference=reference_grad_0,
     float64=FLOAT64_PROBABILITIES,
+    mistakes=_gradient_mistakes(reduced=True),
 )
-
-
-# ---------------------------------------------------------------------------------------------
-# Known mistakes: what a failed answer's values match, so that its message names the bug.
-
-#: What each usual wrong formula is called in a message (the words a TA would use for it).
-MISTAKES = {
-    "sign": "Its values are those of the gradient with the opposite sign: the gradient of the "
-            "loss is X^T (P - Y), the probabilities minus the one-hot labels.",
-    "mean": "Its values are those of the gradient divided by the number of items: the loss is "
-            "the *sum* of -log P(y_i | x_i) over the items, so do not average.",
-    "axis": "Its values are those of a softmax taken over the items (`dim=0`, down each column) "
-            "instead of over the classes: take the softmax along the class axis, `dim=1`, so "
-            "that each row of P sums to 1.",
-}
-#: The same mistakes in the loss.
-LOSS_MISTAKES = {
-    "sign": "Its values are those of the loss with the opposite sign: the loss is the sum of "
-            "-log P(y_i | x_i), a positive number.",
-    "mean": "Its values are those of the loss divided by the number of items: the loss is the "
-            "*sum* over the items, so do not average.",
-    "axis": "Its values are those of a (log-)softmax taken over the items (`dim=0`, down each "
-            "column) instead of over the classes: take it along the class axis, `dim=1`, so "
-            "that each row of P sums to 1.",
-}
-
-
-def _wrong_formulas(graded: GradedFunction, Theta: Tensor, X: Tensor, y: Tensor) -> dict[str, Tensor]:
-    """The usual wrong results at these inputs (float64, CPU), by the mistake's name."""
-    reduced = graded.name.endswith("_0")
-    full = _with_zero_column(Theta) if reduced else Theta
-    Z = X @ full
-    Y = F.one_hot(y.reshape(-1), full.shape[1]).to(Z.dtype)
-    if graded.name == "softmax_regression_loss":
-        right = reference_loss(Theta, X, y)
-        return {"sign": -right, "mean": right / X.shape[0],
-                "axis": -torch.log_softmax(Z, dim=0).gather(1, y).sum()}
-    keep = slice(0, full.shape[1] - 1 if reduced else full.shape[1])
-    right = (X.T @ (torch.softmax(Z, dim=1) - Y))[:, keep]
-    return {"sign": -right, "mean": right / X.shape[0],
-            "axis": (X.T @ (torch.softmax(Z, dim=0) - Y))[:, keep]}
-
-
-def known_mistake(graded: GradedFunction, fn: Any) -> str:
-    """The message for the usual mistake the answer's values match (a flipped sign, a mean for
-    the sum, a softmax over the wrong axis) on the first two values cases in float64 on the CPU,
-    or "" when it matches none of them (or gives no usable result): a hint is given only where
-    the evidence shows its mistake."""
-    texts = LOSS_MISTAKES if graded.name == "softmax_regression_loss" else MISTAKES
-    matched = set(texts)
-    for args in graded.cases()[:2]:
-        try:
-            result = core.call(fn, graded.name, *args)
-        except core.CheckFailed:
-            return ""
-        if not isinstance(result, Tensor) or not result.is_floating_point():
-            return ""
-        mine = result.detach().cpu().double()
-        for mistake, wrong in _wrong_formulas(graded, *args).items():
-            close = mine.shape == wrong.shape and bool(torch.isfinite(mine).all()) and \
-                torch.allclose(mine, wrong, rtol=1e-6, atol=1e-9 * (1 + float(wrong.abs().max())))
-            if not close:
-                matched.discard(mistake)
-    return texts[next(iter(matched))] if len(matched) == 1 else ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,7 +278,7 @@ def _right_on_moderate(graded: GradedFunction, fn: Any, args: Args, dtype: torch
     large logits alone, so that a stability hint is true (a dtype crash, a wrong shape, a wrong
     class count or a softmax over the wrong axis fail there as well)."""
     try:
-        GradedFunction.expect_values(graded, fn, _moderate(args), dtype)
+        graded.expect_values(fn, _moderate(args), dtype, explain=False)
     except core.CheckFailed:
         return False
     return True
@@ -485,7 +470,7 @@ def _check_trained(Theta: Tensor, X_test: Tensor, y_test: Tensor, name: str,
 
 def _training_advice(graded: GradedFunction, fn: Any) -> str:
     """The known mistake the gradient's values show, else the formula."""
-    return known_mistake(graded, fn) or TRAINING_ADVICE
+    return graded.known_mistake(fn) or TRAINING_ADVICE
 
 
 def check_grad_trains(fn: Any) -> None:
