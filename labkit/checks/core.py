@@ -391,12 +391,14 @@ def expect_unmodified(fn: Any, name: str, arg_names: Sequence[str], args: Sequen
     """
     fn = require_function(fn, name)
     before = snapshot(args)
+    fresh = copies(args)
     try:
         result, again, after = _twice(fn, args)
-    except CheckFailed:
+    except (PlacementFailed, TooSlow):
         raise
     except Exception as error:  # the student's code may raise anything
-        raise _raised(error, name, args) from None
+        failure = error if isinstance(error, CheckFailed) else _raised(error, name, args)
+        raise _failed_again(fn, name, arg_names, args, before, fresh, failure) from None
     for arg_name, old, new in zip(arg_names, before, after):
         what = _changed(old, new)
         if what:
@@ -411,6 +413,26 @@ def expect_unmodified(fn: Any, name: str, arg_names: Sequence[str], args: Sequen
             "the arguments alone."
         )
     return result
+
+
+def _failed_again(fn: Any, name: str, arg_names: Sequence[str], args: Sequence[Any],
+                  before: list[Any], fresh: tuple[Any, ...], failure: CheckFailed) -> CheckFailed:
+    """The failure of a function called twice on the same tensors, with what the evidence says
+    about it: when a call on fresh copies of the same values succeeds, the first call changed
+    an argument in place (named when the change shows here) or kept state."""
+    try:
+        call(fn, name, *fresh)
+    except CheckFailed:
+        return failure  # it fails on fresh tensors too: nothing more to say
+    changed = [arg_name for arg_name, old, new in zip(arg_names, before, snapshot(args))
+               if _changed(old, new)]
+    which = f"`{changed[0]}`" if changed else "an argument"
+    return CheckFailed(
+        f"{failure}\n  It works on fresh tensors but fails when called again on the same ones: "
+        f"its first call changed {which} in place (for example with `squeeze_`, `unsqueeze_` or "
+        "`-=`) or kept state between calls. Work on new tensors (e.g. `y = y.squeeze(1)` "
+        "rather than `y.squeeze_(1)`, or `.clone()` first)."
+    )
 
 
 _DEVICE_HINT = (

@@ -158,8 +158,26 @@ AXIS = ("Its values are those of a softmax taken over the items (`dim=0`, down e
         "each row of P sums to 1.")
 
 
+BROADCAST = ("Its values are those of `y`, an m x 1 column, combined with a vector of length m "
+             "(`torch.arange(m)`, `y.flatten()`), which broadcasts to an m x m block, so that "
+             "every item gets the labels of every other item. Flatten `y` first (`y.flatten()` "
+             "or `y[:, 0]`), or use `gather(1, y)` / `scatter_(1, y, 1.0)`.")
+
+
 def _one_hot(y: Tensor, K: int, like: Tensor) -> Tensor:
     return F.one_hot(y.reshape(-1), K).to(like.dtype)
+
+
+def _broadcast_one_hot(y: Tensor, like: Tensor) -> Tensor:
+    """The one-hot ``Y[arange(m), y] = 1`` with y m x 1: a one at every class present in y."""
+    Y = torch.zeros_like(like)
+    Y[torch.arange(like.shape[0]), y] = 1.0
+    return Y
+
+
+def _compared_one_hot(y: Tensor, K: int, like: Tensor) -> Tensor:
+    """The one-hot ``(y.flatten() == y)[:, :K]``: m x m equalities of labels, cut to K columns."""
+    return (y.reshape(-1) == y).to(like.dtype)[:, :K]
 
 
 def _gradient_mistakes(reduced: bool) -> dict[str, Any]:
@@ -173,10 +191,18 @@ def _gradient_mistakes(reduced: bool) -> dict[str, Any]:
         result = X.T @ (torch.softmax(Z, dim=dim) - _one_hot(y, Z.shape[1], Z))
         return result[:, : Theta.shape[1]]
 
+    def with_one_hot(make: Callable[[Tensor, int, Tensor], Tensor]) -> Callable[..., Tensor]:
+        def wrong(Theta: Tensor, X: Tensor, y: Tensor) -> Tensor:
+            P = torch.softmax(X @ full(Theta), dim=1)
+            return (X.T @ (P - make(y, P.shape[1], P)))[:, : Theta.shape[1]]
+        return wrong
+
     return {
         "sign": (lambda Theta, X, y: -grad(Theta, X, y), SIGN),
         "mean": (lambda Theta, X, y: grad(Theta, X, y) / X.shape[0], MEAN),
         "axis": (lambda Theta, X, y: grad(Theta, X, y, dim=0), AXIS),
+        "broadcast_one_hot": (with_one_hot(lambda y, K, P: _broadcast_one_hot(y, P)), BROADCAST),
+        "compared_one_hot": (with_one_hot(_compared_one_hot), BROADCAST),
     }
 
 
@@ -187,6 +213,10 @@ LOSS_MISTAKES = {
     "mean": (lambda Theta, X, y: reference_loss(Theta, X, y) / X.shape[0],
              "Its values are those of the loss divided by the number of items: the loss is the "
              "*sum* over the items, so do not average."),
+    "broadcast_index": (lambda Theta, X, y: -torch.log_softmax(X @ Theta, dim=1)[
+        torch.arange(X.shape[0]), y].sum(), BROADCAST),
+    "broadcast_one_hot": (lambda Theta, X, y: -(_broadcast_one_hot(
+        y, X @ Theta) * torch.log_softmax(X @ Theta, dim=1)).sum(), BROADCAST),
     "axis": (lambda Theta, X, y: -torch.log_softmax(X @ Theta, dim=0).gather(1, y).sum(),
              "Its values are those of a (log-)softmax taken over the items (`dim=0`, down each "
              "column) instead of over the classes: take it along the class axis, `dim=1`, so "
