@@ -14,6 +14,8 @@ LOGISTIC = "1_2_logistic_regression"
 LOSS, GRAD, GRAD_0 = ("softmax_regression_loss", "softmax_regression_loss_grad",
                       "softmax_regression_loss_grad_0")
 LOGISTIC_GRAD = "logistic_regression_loss_grad"
+LINEAR = "1_1_linear_regression"
+PINV, LINEAR_GRAD, BIAS = "pinv_svd", "linear_regression_loss_grad", "add_bias_column"
 
 
 def _shown(stem: str, question: str, variant: str, tmp_path) -> str:
@@ -53,6 +55,36 @@ HINTS = [
      [(LOGISTIC_GRAD, "autograd_through_log_sigmoid")],
      [(LOGISTIC_GRAD, "sigmoid_as_exp_ratio"), (LOGISTIC_GRAD, "sign_error"),
       (LOGISTIC_GRAD, "row_not_column")]),
+    ("rows broadcast to m x m", "broadcasts to an m x m block", SOFTMAX,
+     [(LOSS, "index_broadcast_m_by_m"), (LOSS, "one_hot_broadcast_m_by_m"),
+      (GRAD, "one_hot_broadcast_m_by_m"), (GRAD, "compare_broadcast_m_by_m")],
+     [(LOSS, "softmax_over_items"), (GRAD, "one_hot_without_num_classes"), (GRAD, "sign_error")]),
+    ("changed in place, seen on a second call", "changed `y` in place", SOFTMAX,
+     [(LOSS, "modifies_y_in_place"), (GRAD, "modifies_y_in_place"),
+      (GRAD_0, "modifies_y_in_place")],
+     [(GRAD, "one_hot_without_num_classes"), (GRAD, "autograd_on_the_argument")]),
+    ("an ignored first argument", "does not change when", LOGISTIC,
+     [(LOGISTIC_GRAD, "ignores_theta"), (LOGISTIC_GRAD, "hard_coded_sanity_value")],
+     [(LOGISTIC_GRAD, "sign_error"), (LOGISTIC_GRAD, "linear_not_sigmoid"),
+      (LOGISTIC_GRAD, "mean_not_sum")]),
+    ("sizes from no argument", "none of its arguments have", LOGISTIC,
+     [(LOGISTIC_GRAD, "reads_notebook_globals")],
+     [(LOGISTIC_GRAD, "row_not_column"), (LOGISTIC_GRAD, "missing_transpose_summed")]),
+    ("hard-coded rows", "none of its arguments have", LINEAR,
+     [(BIAS, "hard_coded_rows")], [(BIAS, "ones_first"), (PINV, "missing_transposes")]),
+    ("factor two", "has no factor 2", LINEAR,
+     [(LINEAR_GRAD, "factor_two")], [(LINEAR_GRAD, "sign_error"), (LINEAR_GRAD, "mean_not_sum")]),
+    ("SVD transposes", "check the transposes", LINEAR,
+     [(PINV, "missing_transposes")], [(PINV, "S_not_inverted"), (PINV, "normal_equations"),
+                                      (PINV, "no_threshold")]),
+    ("singular values not inverted", "rather than multiply by them", LINEAR,
+     [(PINV, "S_not_inverted")], [(PINV, "missing_transposes"), (PINV, "no_threshold")]),
+    ("normal equations", "normal equations", LINEAR,
+     [(PINV, "normal_equations")], [(PINV, "missing_transposes"), (PINV, "fixed_cutoff")]),
+    ("threshold on the singular values", "Invert only s_i > s_1 * max(m, n) * eps", LINEAR,
+     [(PINV, "no_threshold"), (PINV, "fixed_cutoff"), (PINV, "float64_eps_for_every_dtype"),
+      (PINV, "zeros_on_cpu")],
+     [(PINV, "missing_transposes"), (PINV, "S_not_inverted"), (PINV, "normal_equations")]),
     ("sigmoid as a ratio of exps", "not as `exp(z) / (1 + exp(z))`", LOGISTIC,
      [(LOGISTIC_GRAD, "sigmoid_as_exp_ratio")],
      [(LOGISTIC_GRAD, "autograd_through_log_sigmoid"), (LOGISTIC_GRAD, "sign_error"),

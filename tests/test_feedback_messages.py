@@ -194,3 +194,19 @@ def test_a_cell_name_is_one_safe_line_of_bounded_length():
     assert len(name) <= 2 * notebooks.CELL_EXCERPT_CHARS + 40
     assert feedback.split_notes(f"{STEM}: {name} raised an error: E; other: note") == [
         f"{STEM}: {name} raised an error: E", "other: note"]
+
+
+def test_every_kind_of_failed_check_is_shown_whole():
+    """Each exception type the checks raise carries the check's own message, never cut."""
+    from labkit.checks import core
+
+    kinds, todo = set(), [core.CheckFailed]
+    while todo:
+        kind = todo.pop()
+        kinds.add(kind.__name__)
+        todo.extend(kind.__subclasses__())
+    assert kinds <= set(feedback.STUDENT_FACING)
+    advice = "x" * 500
+    message = (f"❌ Test case failed\nError at line 3 in test q:\n    check(f)\n"
+               f"TooSlow: `f` is too slow for the grader, and the grader allows 2 s. {advice}")
+    assert feedback.student_message(message).endswith(advice)
