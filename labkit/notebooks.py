@@ -23,6 +23,10 @@ EXPORT_METHOD = "export"
 #: Longest excerpt of a heading or of a cell's first line in a cell's name (student text).
 CELL_EXCERPT_CHARS = 60
 _HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$")
+#: What is read of a line for a cell's name (student text of any length).
+_LINE_CHARS = 4 * CELL_EXCERPT_CHARS
+#: Longer cells are searched for a name's assignment by their text, not parsed.
+_PARSED_CHARS = 100_000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
@@ -54,8 +58,10 @@ def _excerpt(text: str) -> str:
 
 
 def _heading(markdown: str) -> str:
-    """The last markdown heading of a cell ("## 4.2 Fit" gives "4.2 Fit"), or ""."""
-    found = [m.group(1) for line in markdown.splitlines() if (m := _HEADING.match(line))]
+    """The last markdown heading of a cell ("## 4.2 Fit" gives "4.2 Fit"), or "". Each line is
+    cut before matching, so that a huge line costs no more than a short one."""
+    found = [m.group(1) for line in markdown.splitlines()
+             if (m := _HEADING.match(line[:_LINE_CHARS]))]
     return _excerpt(found[-1]) if found else ""
 
 
@@ -70,7 +76,8 @@ def code_cell_names(notebook_bytes: bytes) -> list[str]:
             continue
         if kind != "code":
             continue
-        line = _excerpt(next((line for line in source.splitlines() if line.strip()), ""))
+        line = _excerpt(next((line for line in source.splitlines() if line.strip()), "")
+                        [:_LINE_CHARS])
         under = f' under "{heading}"' if heading else ""
         names.append(f'the cell{under} that starts "{line}"' if line else
                      f"the empty cell{under}" if under else "")
@@ -209,9 +216,11 @@ def binds(source: str, name: str) -> bool:
     """Whether a code cell's source assigns, defines or imports ``name`` at any level (read
     as Python; a cell that is not, such as one with IPython magics, by its text)."""
     try:
+        if len(source) > _PARSED_CHARS:
+            raise ValueError("too long to parse")
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        pattern = rf"(^|\n)\s*(def|class)\s+{re.escape(name)}\b|\b{re.escape(name)}\s*(\[[^\]]*\]\s*)?=(?!=)"
+    except Exception:  # not Python (magics), too long, too deeply nested
+        pattern = rf"(^|\n)[ \t]*(def|class)[ \t]+{re.escape(name)}\b|\b{re.escape(name)}[ \t]*=(?!=)"
         return re.search(pattern, source) is not None
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id == name:

@@ -210,3 +210,13 @@ def test_every_kind_of_failed_check_is_shown_whole():
     message = (f"❌ Test case failed\nError at line 3 in test q:\n    check(f)\n"
                f"TooSlow: `f` is too slow for the grader, and the grader allows 2 s. {advice}")
     assert feedback.student_message(message).endswith(advice)
+
+
+def test_the_cell_that_sets_a_name_is_found_in_python_and_in_cells_with_magics():
+    assert notebooks.binds("theta = pinv_svd(X_train) @ y_train", "theta")
+    assert notebooks.binds("for theta in range(3):\n    pass", "theta")
+    assert notebooks.binds("%time theta = fit()", "theta")  # not Python: read as text
+    assert notebooks.binds("def as_column(y):\n    return y", "as_column")
+    assert not notebooks.binds("print(theta)\ntheta == 1", "theta")
+    assert not notebooks.binds("%time print(theta)", "theta")
+    assert not notebooks.binds("(" * 200_000 + ")" * 200_000, "theta")  # too deep to parse

@@ -252,6 +252,7 @@ class NotebookSession:
         self._cells = code_cell_sources(content)
         #: How the notes name each code cell (its heading and first line, see notebooks).
         self._names = code_cell_names(content)
+        self._binding: dict[str, list[int]] = {}
         self._drain: _OutputDrain | None = None
         self._memory_exceeded = False
         self._memory_ceiling = limits.memory_bytes + (1 << 30)
@@ -397,8 +398,12 @@ class NotebookSession:
         return self._names[index] if 0 <= index < len(self._names) else f"code cell {index + 1}"
 
     def binding_cells(self, name: str) -> list[int]:
-        """The code cells that assign or define ``name`` (by their source), in order."""
-        return [index for index, source in enumerate(self._cells) if binds(source, name)]
+        """The code cells that assign or define ``name`` (by their source), in order; worked
+        out once per name."""
+        if name not in self._binding:
+            self._binding[name] = [index for index, source in enumerate(self._cells)
+                                   if binds(source, name)]
+        return self._binding[name]
 
     # -- running the notebook -----------------------------------------------------------------
 
