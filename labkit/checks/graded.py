@@ -181,21 +181,26 @@ class GradedFunction:
         """One values case on every device: ``args`` cast to ``dtype``, compared with the
         reference (within ``tolerance`` if given, else the dtype's). A failure names the usual
         mistake the values show, if any (unless ``explain`` is false)."""
+        returned: list[bool] = []
         try:
-            self._expect_values(fn, args, dtype, what, tolerance)
+            self._expect_values(fn, args, dtype, what, tolerance, returned)
         except core.CheckFailed as failure:
-            mistake = self.known_mistake(fn) if explain else ""
+            # Only a result's values are explained: a call that raised or ran out of time is
+            # not called again for a hint.
+            mistake = self.known_mistake(fn) if explain and returned else ""
             if not mistake or isinstance(failure, core.PlacementFailed):
                 raise
             raise core.CheckFailed(f"{failure}\n  {mistake}") from None
 
     def _expect_values(self, fn: Any, args: Args, dtype: torch.dtype, what: str,
-                       tolerance: Tolerance | None) -> None:
+                       tolerance: Tolerance | None, returned: list[bool]) -> None:
         expected = self.expected(args, dtype)
 
         def on(device: torch.device) -> None:
             inputs = cast(args, dtype, device)
-            result = self.expect_result(core.call(fn, self.name, *inputs), expected, inputs)
+            answer = core.call(fn, self.name, *inputs)
+            returned.append(True)
+            result = self.expect_result(answer, expected, inputs)
             reference = expected
             if result.is_floating_point() and result.dtype != torch.float64:
                 # A lower-precision result is judged on what its dtype can hold: the reference
