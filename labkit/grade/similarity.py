@@ -26,19 +26,23 @@ from __future__ import annotations
 
 import ast
 import bisect
-import io
+import functools
+import hashlib
 import json
+import multiprocessing
+import os
 import re
 import tempfile
 import warnings
 from collections import defaultdict
-from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from copydetect import CodeFingerprint, compare_files
 from pygments.lexers.python import PythonLexer
+from scipy import sparse
 from pygments.token import Token
 
 from .. import paths
@@ -46,20 +50,31 @@ from . import discover, manual
 from .autograders import Assignment
 
 #: One question's code or text is compared up to this many characters: the longest correct
-#: answer of the lab is under 600, a student's with helpers and prints a few thousand.
-MAX_ANSWER_CHARS = 20_000
-#: Code k-grams, in characters of the filtered token stream (one character per name): about
-#: four to six tokens, less than the shortest line of an answer (``return V.V(V,V=1)``).
+#: answer of the lab is under 600, a student's with helpers and prints a few thousand; an
+#: answer of 8000 characters costs about 0.1 s to fingerprint.
+MAX_ANSWER_CHARS = 8_000
+#: Code k-grams, in tokens: fewer than the shortest line of an answer (``return y[:, None]``),
+#: so that one changed token leaves the rest of its line matching.
 CODE_K = 5
-#: Code winnowing window: a match of CODE_K + CODE_WINDOW - 1 characters is always found.
+#: Code winnowing window: a match of CODE_K + CODE_WINDOW - 1 tokens is always found.
 CODE_WINDOW = 3
 #: Written answers: k-grams of words, and their window.
 TEXT_K = 5
 TEXT_WINDOW = 3
-#: Shared stretch (in filtered characters, or words for text) below which a pair's rank is
-#: scaled down: about two lines of code, one sentence. Two one-liners say little on their own.
-CODE_EVIDENCE = 60
+#: A question whose median answer (its own part, in tokens of code or words of text) is
+#: shorter than this has its pairs' ranks scaled down: two or three lines of code, one
+#: sentence. Answers of one short line coincide honestly.
+CODE_EVIDENCE = 40
 TEXT_EVIDENCE = 25
+#: Longer blocks of statements are compared in the order written: putting a block in canonical
+#: order costs the square of its length, and an answer's blocks are a few to a few dozen lines.
+MAX_REORDERED = 200
+#: Pairs kept per question, and for the whole class, best first (the page shows the first
+#: hundred; the CSV file lists these): the rest are counted, not kept, so that a class of 500
+#: (125,000 pairs a question) does not hold every pair in memory.
+MAX_KEPT_PAIRS = 5000
+#: Classes from this size compare their questions in parallel processes.
+PARALLEL_FROM = 100
 #: Cells looked at before one question's check cell (its answer cell, helpers a student added).
 MAX_REGION_CELLS = 12
 _CHECK = re.compile(r"""grader\.check\(\s*["']([A-Za-z0-9_]+)["']\s*\)""")
@@ -257,7 +272,7 @@ def _canonical_block(body: list[ast.stmt], own: set[str]) -> list[ast.stmt]:
             block = getattr(statement, attr, None)
             if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
                 setattr(statement, attr, _canonical_block(block, own))
-    if len(body) < 2:
+    if len(body) < 2 or len(body) > MAX_REORDERED:
         return body
     names = [_names(s) for s in body]
     after: list[set[int]] = [set() for _ in body]
@@ -318,12 +333,28 @@ def canonical_code(code: str) -> tuple[str, set[str] | None]:
 
 
 _LEXER = PythonLexer()
-#: One character per distinct token, so that copydetect's character k-grams are token k-grams.
-_VOCABULARY: dict[str, str] = {}
 
 
-def _char(token: str) -> str:
-    return _VOCABULARY.setdefault(token, chr(0xF0000 + len(_VOCABULARY) % 0xFFFD))
+@functools.lru_cache(maxsize=1 << 16)
+def _token_id(token: str) -> int:
+    """A token's fixed number (the same in every run and process)."""
+    return int.from_bytes(hashlib.blake2b(token.encode("utf-8", "surrogatepass"),
+                                          digest_size=8).digest(), "big")
+
+
+class _Tokens:
+    """A document for copydetect: read() gives the tokens as a tuple of fixed numbers.
+
+    copydetect hashes each k-gram of its document with ``hash()``, which Python salts per
+    process for strings: a class would rank differently from one run to the next. Tuples of
+    integers hash the same in every run, and copydetect only takes lengths and slices of the
+    document, so a tuple stands in for its string: one element per token, not per character."""
+
+    def __init__(self, tokens: list[str]) -> None:
+        self.tokens = tuple(_token_id(token) for token in tokens)
+
+    def read(self) -> tuple[int, ...]:
+        return self.tokens
 
 
 def _code_tokens(code: str, own: set[str] | None) -> tuple[list[str], list[tuple[int, int]]]:
@@ -347,10 +378,6 @@ def _code_tokens(code: str, own: set[str] | None) -> tuple[list[str], list[tuple
     return found, spans
 
 
-def _as_document(tokens: list[str]) -> str:
-    return "".join(_char(token) for token in tokens)
-
-
 def _words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
     """A written answer as words (lowercased; punctuation and markup dropped), and each word's
     span in ``text``."""
@@ -360,8 +387,8 @@ def _words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
 
 @dataclass
 class Print:
-    """One answer's fingerprints (copydetect's, over one character per token) and where each
-    token is in ``text``, the answer as compared."""
+    """One answer's fingerprints (copydetect's, over its tokens) and where each token is in
+    ``text``, the answer as compared."""
 
     text: str
     compared: CodeFingerprint
@@ -383,8 +410,7 @@ def _fingerprint(text: str, kind: str, window: int, excluded: np.ndarray, canoni
     else:
         tokens, spans = _words(text)
         k = TEXT_K
-    found = CodeFingerprint("answer", k, window, excluded, filter=False,
-                            fp=io.StringIO(_as_document(tokens)))
+    found = CodeFingerprint("answer", k, window, excluded, filter=False, fp=_Tokens(tokens))
     return Print(text, found, spans)
 
 
@@ -411,14 +437,14 @@ def fingerprint(answer: str, kind: str, excluded: np.ndarray) -> Print | None:
 # --- comparing and ranking -------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Pair:
     column: str
     first: str
     second: str
     #: the share of the two answers covered by fingerprints they share (0 to 1)
     similarity: float
-    #: the length of the shared part (filtered characters of code, words of text)
+    #: the length of the shared part, in tokens of code or words of text
     shared: int
     #: the question's median pair similarity in the class
     typical: float = 0.0
@@ -426,6 +452,7 @@ class Pair:
     crowd: int = 0
     #: the rank score: similarity above the typical, shared by the crowd, scaled for length
     score: float = 0.0
+    #: the second student is from an earlier year
     earlier: bool = False
 
 
@@ -434,36 +461,53 @@ def _compare(a: Print, b: Print) -> tuple[float, int]:
     return float(one + two) / 2, int(overlap)
 
 
+def _sharing(rows: list[Print], columns: list[Print]) -> list[tuple[int, int]]:
+    """(row, column) of every two answers that share at least one fingerprint: a sparse product
+    of who-holds-which-fingerprint, so that pairs with nothing in common cost nothing."""
+    numbers: dict[int, int] = {}
+
+    def cells(prints: list[Print]) -> np.ndarray:
+        found = [(i, numbers.setdefault(int(h), len(numbers)))
+                 for i, p in enumerate(prints) for h in p.compared.hashes]
+        return np.array(found, dtype=np.int64).reshape(-1, 2)
+
+    def matrix(found: np.ndarray, height: int) -> sparse.csr_matrix:
+        return sparse.csr_matrix((np.ones(len(found), dtype=np.int32), (found[:, 0], found[:, 1])),
+                                 shape=(height, len(numbers)))
+
+    one, two = cells(rows), cells(columns)
+    if not len(one) or not len(two):
+        return []
+    product = (matrix(one, len(rows)) @ matrix(two, len(columns)).T).tocoo()
+    return list(zip(product.row.tolist(), product.col.tolist()))
+
+
 def compare_question(column: str, prints: dict[str, Print], earlier: dict[str, Print],
                      ) -> list[Pair]:
     """Every pair of the class that shares a fingerprint (others are 0), and every pair of a
-    student with an earlier year's answer, found through an inverted index of fingerprints."""
-    index: dict[int, list[str]] = defaultdict(list)
-    for student, found in prints.items():
-        for value in found.compared.hashes:
-            index[value].append(student)
-    candidates: set[tuple[str, str]] = set()
-    for students in index.values():
-        for i, first in enumerate(students):
-            for second in students[i + 1:]:
-                candidates.add((first, second) if first < second else (second, first))
+    student with an earlier year's answer."""
+    students = sorted(prints)
     pairs = []
-    for first, second in sorted(candidates):
-        similarity, shared = _compare(prints[first], prints[second])
-        if similarity > 0:
-            pairs.append(Pair(column, first, second, similarity, shared))
-    for old, found in earlier.items():
-        for student in {s for value in found.compared.hashes for s in index.get(value, ())}:
-            similarity, shared = _compare(prints[student], found)
+    for i, j in _sharing([prints[s] for s in students], [prints[s] for s in students]):
+        if i < j:
+            similarity, shared = _compare(prints[students[i]], prints[students[j]])
             if similarity > 0:
-                pairs.append(Pair(column, student, old, similarity, shared, earlier=True))
+                pairs.append(Pair(column, students[i], students[j], similarity, shared))
+    old = sorted(earlier)
+    for i, j in _sharing([prints[s] for s in students], [earlier[s] for s in old]):
+        similarity, shared = _compare(prints[students[i]], earlier[old[j]])
+        if similarity > 0:
+            pairs.append(Pair(column, students[i], old[j], similarity, shared, earlier=True))
     return pairs
 
 
-def rank(pairs: list[Pair], students: Iterable[str], kind: str) -> None:
-    """Score one question's pairs against the class's own pairs for it (in place)."""
-    students = list(students)
-    total = len(students) * (len(students) - 1) // 2
+def rank(pairs: list[Pair], prints: dict[str, Print], kind: str) -> float:
+    """Score one question's pairs against the class's own pairs for it (in place): the
+    similarity above the question's median pair, shared among the others as close to either
+    of the two, scaled down when the question's answers are short (the median answer's own
+    tokens against ``CODE_EVIDENCE`` or ``TEXT_EVIDENCE``). Within one question the order is
+    the similarity's, less the crowds. Returns the median pair's similarity."""
+    total = len(prints) * (len(prints) - 1) // 2
     own = sorted(p.similarity for p in pairs if not p.earlier)
     zeros = total - len(own)
     middle = total // 2
@@ -475,7 +519,9 @@ def rank(pairs: list[Pair], students: Iterable[str], kind: str) -> None:
             closeness[pair.second].append(pair.similarity)
     for values in closeness.values():
         values.sort()
-    evidence = CODE_EVIDENCE if kind == "code" else TEXT_EVIDENCE
+    lengths = sorted(float(p.compared.token_coverage) for p in prints.values())
+    length = lengths[len(lengths) // 2] if lengths else 0.0
+    short = min(1.0, length / (CODE_EVIDENCE if kind == "code" else TEXT_EVIDENCE))
 
     def as_close(student: str, similarity: float) -> int:
         values = closeness.get(student, [])
@@ -486,43 +532,78 @@ def rank(pairs: list[Pair], students: Iterable[str], kind: str) -> None:
                     as_close(pair.second, pair.similarity) if not pair.earlier else 1) - 1
         above = (pair.similarity - typical) / (1 - typical) if typical < 1 else 0.0
         pair.typical, pair.crowd = typical, max(crowd, 0)
-        pair.score = max(above, 0.0) / (1 + pair.crowd) * min(1.0, pair.shared / evidence)
+        pair.score = max(above, 0.0) / (1 + pair.crowd) * short
+    return typical
+
+
+def _order(pair: Pair) -> tuple:
+    return (-pair.score, -pair.similarity, pair.column, pair.first, pair.second)
+
+
+@dataclass
+class QuestionResult:
+    column: str
+    #: answers compared (those with something of their own beyond the template)
+    answered: int
+    #: pairs of this class with any match
+    matched: int
+    typical: float
+    #: the best ``MAX_KEPT_PAIRS`` pairs, best first
+    pairs: list[Pair]
+
+
+def compare_one(question: Question, template: str, answers: dict[str, str],
+                earlier: dict[str, str]) -> QuestionResult:
+    """One question across the class: fingerprint, compare, rank, keep the best pairs."""
+    excluded = boilerplate(template, question.kind)
+    found = {s: p for s, a in answers.items()
+             if (p := fingerprint(a, question.kind, excluded)) is not None}
+    old = {s: p for s, a in earlier.items()
+           if (p := fingerprint(a, question.kind, excluded)) is not None}
+    pairs = compare_question(question.column, found, old)
+    typical = rank(pairs, found, question.kind)
+    matched = sum(1 for p in pairs if not p.earlier)
+    pairs.sort(key=_order)
+    return QuestionResult(question.column, len(found), matched, typical, pairs[:MAX_KEPT_PAIRS])
+
+
+def _compare_task(task: tuple) -> QuestionResult:
+    return compare_one(*task)
 
 
 @dataclass
 class Result:
     questions: list[Question]
+    #: the best ``MAX_KEPT_PAIRS`` pairs of all questions, best first
     pairs: list[Pair]
-    #: per question column: how many answers were compared
-    answered: dict[str, int]
+    #: per question column
+    stats: dict[str, QuestionResult]
     work: dict[str, Work]
     earlier: dict[str, Work]
     #: per question column: what the student release holds for it
     templates: dict[str, str]
 
 
-def compare_class(kit: Release, work: list[Work], earlier: list[Work] = ()) -> Result:
-    """Fingerprint every answer, compare every pair per question, rank them (best first)."""
-    pairs: list[Pair] = []
-    answered: dict[str, int] = {}
-    for question in kit.questions:
-        column = question.column
-        excluded = boilerplate(kit.templates.get(column, ""), question.kind)
-        found = {}
-        for w in work:
-            if (p := fingerprint(w.answers.get(column, ""), question.kind, excluded)) is not None:
-                found[w.student] = p
-        old = {}
-        for w in earlier:
-            if (p := fingerprint(w.answers.get(column, ""), question.kind, excluded)) is not None:
-                old[w.student] = p
-        answered[column] = len(found)
-        question_pairs = compare_question(column, found, old)
-        rank(question_pairs, found, question.kind)
-        pairs.extend(question_pairs)
-    pairs.sort(key=lambda p: (-p.score, -p.similarity, p.column, p.first, p.second))
-    return Result(kit.questions, pairs, answered, {w.student: w for w in work},
-                  {w.student: w for w in earlier}, kit.templates)
+def compare_class(kit: Release, work: list[Work], earlier: list[Work] = (),
+                  workers: int | None = None) -> Result:
+    """Compare every pair per question, the questions spread over ``workers`` processes
+    (default: the cores this process may use; one for a small class)."""
+    tasks = [(q, kit.templates.get(q.column, ""),
+              {w.student: w.answers[q.column] for w in work if q.column in w.answers},
+              {w.student: w.answers[q.column] for w in earlier if q.column in w.answers})
+             for q in kit.questions]
+    if workers is None:
+        workers = 1 if len(work) < PARALLEL_FROM else len(os.sched_getaffinity(0))
+    workers = max(1, min(workers, len(tasks)))
+    if workers == 1:
+        done = [_compare_task(task) for task in tasks]
+    else:
+        context = multiprocessing.get_context("fork")  # a process of its own command, no threads
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            done = list(pool.map(_compare_task, tasks))
+    pairs = sorted((p for d in done for p in d.pairs), key=_order)[:MAX_KEPT_PAIRS]
+    return Result(kit.questions, pairs, {d.column: d for d in done},
+                  {w.student: w for w in work}, {w.student: w for w in earlier}, kit.templates)
 
 
 def highlights(text_a: str, text_b: str, kind: str, excluded: np.ndarray,

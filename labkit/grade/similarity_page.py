@@ -23,8 +23,6 @@ from .similarity import Pair, Result, boilerplate, compare_class, highlights, re
 
 #: Pairs shown side by side on the page (the best first); enough for a TA's sitting.
 MAX_SHOWN_PAIRS = 100
-#: Pairs listed in the CSV file, for a longer look or a spreadsheet.
-MAX_LISTED_PAIRS = 5000
 #: One answer shown on the page up to this many characters (the rest is in the notebook).
 MAX_SHOWN_CHARS = 6000
 
@@ -160,17 +158,16 @@ def render(result: Result, links: dict[str, str]) -> str:
                       "second": _side(result, pair, True, spans_b, links)})
     summary = []
     for question in result.questions:
-        own = [p for p in result.pairs if p.column == question.column and not p.earlier]
-        typical = own[0].typical if own else 0.0
-        summary.append({"column": question.column, "answered": result.answered[question.column],
-                        "pairs": len(own), "typical": _percent(typical)})
+        stats = result.stats[question.column]
+        summary.append({"column": question.column, "answered": stats.answered,
+                        "pairs": stats.matched, "typical": _percent(stats.typical)})
     notes = [(w.student, note) for w in result.work.values() for note in w.notes]
     return PAGE.render(csp=CSP, style=STYLE, pairs=shown, questions=summary,
                        linked=bool(links), notes=notes)
 
 
 def write(out: Path, result: Result) -> tuple[Path, Path]:
-    """Write the page and the CSV of the ranked pairs into OUT."""
+    """Write the page and the CSV of the ranked pairs (the best ``MAX_KEPT_PAIRS``) into OUT."""
     out.mkdir(parents=True, exist_ok=True)
     page = out / "similarity.html"
     write_atomically(page, render(result, feedback_links(out)))
@@ -179,7 +176,7 @@ def write(out: Path, result: Result) -> tuple[Path, Path]:
                       "typical", "as_close", "score"],
               ([str(n), p.column, p.first, p.second, "yes" if p.earlier else "", f"{p.similarity:.3f}",
                 f"{p.typical:.3f}", str(p.crowd), f"{p.score:.3f}"]
-               for n, p in enumerate(result.pairs[:MAX_LISTED_PAIRS], start=1)))
+               for n, p in enumerate(result.pairs, start=1)))
     return page, table
 
 
@@ -194,8 +191,9 @@ def similarity_report(submissions: Path, out: Path, earlier: Path | None = None)
     top = result.pairs[0] if result.pairs else None
     best = (f"; most similar: {top.column} {top.first} and {top.second} "
             f"({_percent(top.similarity)})") if top else ""
+    matched = sum(stats.matched for stats in result.stats.values())
     return (f"compared {len(work)} submissions on {len(kit.questions)} questions "
-            f"({len(result.pairs)} pairs with a match){best}; page in {page}, list in {table}")
+            f"({matched} pairs with a match){best}; page in {page}, list in {table}")
 
 
 def main(argv: list[str]) -> int:
