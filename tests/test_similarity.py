@@ -12,7 +12,10 @@ from __future__ import annotations
 import ast
 import html
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -250,7 +253,8 @@ def test_the_page_is_plain_about_what_it_is_and_loads_nothing(compared) -> None:
     assert (out / "similarity.csv").read_text("utf-8").startswith("rank,question,student")
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (tools/ensure-chromium)")
+@pytest.mark.skipif(not CHROMIUM.exists(),
+                    reason="/usr/bin/chromium is absent (tools/ensure-chromium)")
 def test_the_page_in_chromium_marks_matches_and_links_feedback(compared) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -286,3 +290,46 @@ def test_the_page_in_chromium_marks_matches_and_links_feedback(compared) -> None
             assert student in page.locator("h1").inner_text()
         browser.close()
     assert not refused, refused
+
+
+def test_an_earlier_year_is_compared_with_the_class_only(compared, tmp_path: Path) -> None:
+    submissions, _, _, _ = compared
+    earlier = tmp_path / "earlier"
+    for name in ("old_one", "old_two"):  # the same answer as s05, twice: only s05 is paired
+        (earlier / name).mkdir(parents=True)
+        (earlier / name / f"{LINEAR}.ipynb").write_text(json.dumps(_notebook(
+            {"pinv_svd": renamed(_variants("pinv_svd")[5])}, None)), "utf-8")
+    out = tmp_path / "out"
+    similarity_page.similarity_report(submissions, out, earlier)
+    rows = (out / "similarity.csv").read_text("utf-8").splitlines()
+    old = [r for r in rows if ",old_" in r]
+    assert old and all(r.split(",")[4] == "yes" for r in old)
+    assert not any("old_one" in r and "old_two" in r for r in rows)
+    best = next(r for r in old if r.split(",")[2] == "s05")
+    assert float(best.split(",")[5]) == pytest.approx(1.0)
+    assert "(an earlier year)" in (out / "similarity.html").read_text("utf-8")
+
+
+def test_the_ranking_is_the_same_in_every_run(compared, tmp_path: Path) -> None:
+    """Python salts its string hashes per process; the k-grams must not depend on it."""
+    submissions = compared[0]
+    tables = []
+    for seed in ("1", "2"):
+        out = tmp_path / seed
+        subprocess.run([sys.executable, "-m", "labkit", "similarity", "--submissions",
+                        str(submissions), "--out", str(out)], check=True, cwd=paths.ROOT,
+                       env={**os.environ, "PYTHONHASHSEED": seed}, capture_output=True)
+        tables.append((out / "similarity.csv").read_bytes())
+    assert tables[0] == tables[1]
+
+
+def test_make_similarity_writes_the_page_into_out(compared, tmp_path: Path) -> None:
+    submissions = compared[0]
+    done = subprocess.run(["make", "--no-print-directory", "similarity",
+                           f"SUBMISSIONS={submissions}", f"OUT={tmp_path / 'out'}"],
+                          cwd=paths.ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"compared {len(list(submissions.iterdir()))} submissions on 13 questions" in done.stdout
+    assert (tmp_path / "out" / "similarity.html").is_file()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["similarity.csv",
+                                                                    "similarity.html"]

@@ -124,7 +124,8 @@ def _is_code(cell: dict) -> bool:
 
 
 def _defines(source: str, name: str) -> bool:
-    return re.search(rf"^\s*def\s+{re.escape(name)}\s*\(", source, re.MULTILINE) is not None
+    pattern = rf"^[ \t]*def[ \t]+{re.escape(name)}[ \t]*\("
+    return re.search(pattern, source, re.MULTILINE) is not None
 
 
 def question_code(cells: list[dict], name: str, given: set[str] = frozenset()) -> str:
@@ -328,7 +329,7 @@ def canonical_code(code: str) -> tuple[str, set[str] | None]:
         own = own_names(tree)
         tree.body = _canonical_block(tree.body, own)
         return ast.unparse(tree), own
-    except (RecursionError, MemoryError, ValueError):
+    except Exception:  # noqa: BLE001 (any tree ast can parse; compared as written then)
         return code, None
 
 
@@ -550,21 +551,36 @@ class QuestionResult:
     typical: float
     #: the best ``MAX_KEPT_PAIRS`` pairs, best first
     pairs: list[Pair]
+    #: students whose answer could not be fingerprinted (and why)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _prints(answers: dict[str, str], kind: str, excluded: np.ndarray,
+            failed: list[tuple[str, str]]) -> dict[str, Print]:
+    """Each answer's fingerprints; one that fails is listed in ``failed``, not compared."""
+    found = {}
+    for student, answer in answers.items():
+        try:
+            if (value := fingerprint(answer, kind, excluded)) is not None:
+                found[student] = value
+        except Exception as error:  # noqa: BLE001 (one answer must not cost the question)
+            failed.append((student, f"could not be compared ({type(error).__name__})"))
+    return found
 
 
 def compare_one(question: Question, template: str, answers: dict[str, str],
                 earlier: dict[str, str]) -> QuestionResult:
     """One question across the class: fingerprint, compare, rank, keep the best pairs."""
     excluded = boilerplate(template, question.kind)
-    found = {s: p for s, a in answers.items()
-             if (p := fingerprint(a, question.kind, excluded)) is not None}
-    old = {s: p for s, a in earlier.items()
-           if (p := fingerprint(a, question.kind, excluded)) is not None}
+    failed: list[tuple[str, str]] = []
+    found = _prints(answers, question.kind, excluded, failed)
+    old = _prints(earlier, question.kind, excluded, failed)
     pairs = compare_question(question.column, found, old)
     typical = rank(pairs, found, question.kind)
     matched = sum(1 for p in pairs if not p.earlier)
     pairs.sort(key=_order)
-    return QuestionResult(question.column, len(found), matched, typical, pairs[:MAX_KEPT_PAIRS])
+    return QuestionResult(question.column, len(found), matched, typical, pairs[:MAX_KEPT_PAIRS],
+                          failed)
 
 
 def _compare_task(task: tuple) -> QuestionResult:

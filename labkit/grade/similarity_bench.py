@@ -52,7 +52,8 @@ def _vary(code: str, rng: random.Random) -> str:
     lines = code.splitlines()
     at = rng.randrange(1, len(lines)) if len(lines) > 1 else len(lines)
     indent = "    " if len(lines) > 1 else ""
-    lines.insert(at, f"{indent}# step {rng.randrange(100)}: {rng.choice(['ok', 'check', 'see notes'])}")
+    note = rng.choice(["ok", "check", "see notes"])
+    lines.insert(at, f"{indent}# step {rng.randrange(100)}: {note}")
     if len(lines) > 2 and rng.random() < 0.5:
         lines.insert(at, f"{indent}tmp_{rng.randrange(10**6)} = {rng.randrange(1000)}")
     return "\n".join(lines)

@@ -29,7 +29,8 @@ MAX_SHOWN_CHARS = 6000
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
        max-width: 80rem; margin: 2rem auto; padding: 0 1rem; color: #1d2433; line-height: 1.4; }
-.warning { border: 2px solid #b35c00; background: #fff6e8; padding: .5rem 1rem; border-radius: 6px; }
+.warning { border: 2px solid #b35c00; background: #fff6e8; padding: .5rem 1rem;
+           border-radius: 6px; }
 table { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; }
 th, td { border: 1px solid #ccd; padding: .3rem .5rem; text-align: left; vertical-align: top; }
 th { background: #f1f3f8; } td.num { text-align: right; white-space: nowrap; }
@@ -162,6 +163,8 @@ def render(result: Result, links: dict[str, str]) -> str:
         summary.append({"column": question.column, "answered": stats.answered,
                         "pairs": stats.matched, "typical": _percent(stats.typical)})
     notes = [(w.student, note) for w in result.work.values() for note in w.notes]
+    notes += [(student, f"{column}: {why}") for column, stats in result.stats.items()
+              for student, why in stats.failed]
     return PAGE.render(csp=CSP, style=STYLE, pairs=shown, questions=summary,
                        linked=bool(links), notes=notes)
 
@@ -174,8 +177,8 @@ def write(out: Path, result: Result) -> tuple[Path, Path]:
     table = out / "similarity.csv"
     write_csv(table, ["rank", "question", "student", "other", "other_earlier", "similarity",
                       "typical", "as_close", "score"],
-              ([str(n), p.column, p.first, p.second, "yes" if p.earlier else "", f"{p.similarity:.3f}",
-                f"{p.typical:.3f}", str(p.crowd), f"{p.score:.3f}"]
+              ([str(n), p.column, p.first, p.second, "yes" if p.earlier else "",
+                f"{p.similarity:.3f}", f"{p.typical:.3f}", str(p.crowd), f"{p.score:.3f}"]
                for n, p in enumerate(result.pairs, start=1)))
     return page, table
 
