@@ -29,7 +29,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LINEAR = "1_1_linear_regression"
-QUESTIONS = ("pinv_svd", "train_test_split", "linear_regression_loss_grad")
+QUESTIONS = ("pinv_svd", "train_test_split", "linear_regression_loss_grad", "as_column")
 DERIVATION = f"{LINEAR}/gradient_derivation"
 NATURAL = "def as_column(y):\n    return y.reshape(-1, 1)"
 #: Written answers to the derivation, each in its own words, and one pasted with a few words
