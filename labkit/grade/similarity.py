@@ -165,10 +165,12 @@ def written_text(answer: manual.Answer) -> str:
 
 @dataclass
 class Release:
-    """The questions and what the student release already holds for each (the template)."""
+    """The questions and what the student release already holds for each: per question column,
+    its template (the answer cell as released, or the written question's prompt) first, then,
+    for code, every cell of code the release gives in that notebook."""
 
     questions: list[Question]
-    templates: dict[str, str]
+    templates: dict[str, list[str]]
     given: dict[str, set[str]]
     written: list[manual.WrittenQuestion]
 
@@ -184,11 +186,12 @@ def release(assignments: list[Assignment]) -> Release:
         for name, _ in assignment.questions:
             question = Question(assignment.stem, name, "code")
             questions.append(question)
-            templates[question.column] = question_code(cells, name)
+            templates[question.column] = [question_code(cells, name),
+                                          *sorted(given[assignment.stem])]
     for item in written:
         question = Question(item.assignment, item.name, "text")
         questions.append(question)
-        templates[question.column] = item.prompt
+        templates[question.column] = [item.prompt]
     return Release(questions, templates, given, written)
 
 
@@ -415,13 +418,22 @@ def _fingerprint(text: str, kind: str, window: int, excluded: np.ndarray, canoni
     return Print(text, found, spans)
 
 
-def boilerplate(template: str, kind: str) -> np.ndarray:
-    """Every k-gram of the template (not only the winnowed ones), as copydetect builds its
-    boilerplate from a file."""
+def boilerplate(templates: list[str], kind: str) -> np.ndarray:
+    """Every k-gram of the templates (not only the winnowed ones), as copydetect builds its
+    boilerplate from files: each template fingerprinted on its own."""
+    found: set[int] = set()
+    for template in templates:
+        found |= _all_kgrams(template, kind)
+    return np.array(sorted(found), dtype=np.int64)
+
+
+@functools.lru_cache(maxsize=256)
+def _all_kgrams(template: str, kind: str) -> frozenset[int]:
+    """One template's k-grams, computed once (the given cells serve every question of their
+    notebook)."""
     if not template.strip():
-        return np.array([], dtype=np.int64)
-    found = _fingerprint(template, kind, 1, np.array([]), canonical=True).compared
-    return np.array(sorted(found.hashes), dtype=np.int64)
+        return frozenset()
+    return frozenset(_fingerprint(template, kind, 1, np.array([]), canonical=True).compared.hashes)
 
 
 def fingerprint(answer: str, kind: str, excluded: np.ndarray) -> Print | None:
@@ -568,10 +580,10 @@ def _prints(answers: dict[str, str], kind: str, excluded: np.ndarray,
     return found
 
 
-def compare_one(question: Question, template: str, answers: dict[str, str],
+def compare_one(question: Question, templates: list[str], answers: dict[str, str],
                 earlier: dict[str, str]) -> QuestionResult:
     """One question across the class: fingerprint, compare, rank, keep the best pairs."""
-    excluded = boilerplate(template, question.kind)
+    excluded = boilerplate(templates, question.kind)
     failed: list[tuple[str, str]] = []
     found = _prints(answers, question.kind, excluded, failed)
     old = _prints(earlier, question.kind, excluded, failed)
@@ -596,15 +608,15 @@ class Result:
     stats: dict[str, QuestionResult]
     work: dict[str, Work]
     earlier: dict[str, Work]
-    #: per question column: what the student release holds for it
-    templates: dict[str, str]
+    #: per question column: what the student release holds for it (``Release.templates``)
+    templates: dict[str, list[str]]
 
 
 def compare_class(kit: Release, work: list[Work], earlier: list[Work] = (),
                   workers: int | None = None) -> Result:
     """Compare every pair per question, the questions spread over ``workers`` processes
     (default: the cores this process may use; one for a small class)."""
-    tasks = [(q, kit.templates.get(q.column, ""),
+    tasks = [(q, kit.templates.get(q.column, []),
               {w.student: w.answers[q.column] for w in work if q.column in w.answers},
               {w.student: w.answers[q.column] for w in earlier if q.column in w.answers})
              for q in kit.questions]

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import markupsafe
+import numpy as np
 
 from . import autograders
 from .feedback import ENVIRONMENT, page_names
@@ -62,7 +63,7 @@ out, and comments, whitespace, the names a student chose and the order of indepe
 do not count. <em>Similarity</em> is the share of both answers covered by matching stretches. Pairs
 are ranked by how far they stand above the rest of the class on that question: the similarity above
 the question's typical pair (the median), shared among the other students as close to either of the
-two, and scaled down for matches under a few lines.</p>
+two, and scaled down for questions whose answers are mostly under two or three lines.</p>
 {% if not linked %}<p>No feedback pages in this folder (not graded here): students are not linked.</p>{% endif %}
 <h2>Questions</h2>
 <table>
@@ -143,15 +144,17 @@ def _side(result: Result, pair: Pair, second: bool, spans: list[tuple[int, int]]
 def render(result: Result, links: dict[str, str]) -> str:
     """The page for a compared class."""
     kinds = {q.column: q for q in result.questions}
-    templates = result.templates
+    excluded: dict[str, np.ndarray] = {}
     shown = []
     for pair in result.pairs[:MAX_SHOWN_PAIRS]:
         question = kinds[pair.column]
+        if pair.column not in excluded:
+            excluded[pair.column] = boilerplate(result.templates.get(pair.column, []),
+                                                question.kind)
         work_b = (result.earlier if pair.earlier else result.work)[pair.second]
         a = result.work[pair.first].answers.get(pair.column, "")
         b = work_b.answers.get(pair.column, "")
-        spans_a, spans_b = highlights(a, b, question.kind,
-                                      boilerplate(templates.get(pair.column, ""), question.kind))
+        spans_a, spans_b = highlights(a, b, question.kind, excluded[pair.column])
         shown.append({"column": pair.column, "similarity": _percent(pair.similarity),
                       "typical": _percent(pair.typical), "crowd": pair.crowd,
                       "score": f"{pair.score:.2f}",
