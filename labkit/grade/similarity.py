@@ -3,23 +3,32 @@ their own code (or text) for one question at a time, ranked against the rest of 
 
 A whole-notebook comparison drowns in the template every student starts from; so each graded
 function and each written answer is compared on its own, less what the student release already
-holds for it (the template's cell, its docstring and the given code): ``copydetect``'s winnowing
-(MOSS's method: k-grams of the token stream, a fingerprint kept per window) with the template's
-k-grams as its boilerplate. Before fingerprinting, what copying changes cheaply is normalised:
-comments and whitespace (gone in the token stream), identifier names (every name is one token,
-``copydetect.filter_code``), and the order of independent statements (each block's statements
-are put in one canonical order that keeps every statement after those it depends on).
+holds for it (the answer cell as released, its docstring, the notebook's given code, a written
+question's prompt). The comparison is ``copydetect``'s: its fingerprints (MOSS's winnowing:
+k-grams of the token stream, the smallest hash of each window kept), with the release's k-grams
+as its boilerplate, and its overlap and coverage of two fingerprinted documents.
+
+What copying changes cheaply is normalised before fingerprinting: comments, whitespace and
+layout (gone in the token stream, tokenised by pygments as copydetect does); the names an answer
+binds itself (arguments, variables, helpers), which all become one placeholder, while the names
+it only reads (``torch.linalg.svd``, ``dim=``) are kept, since copydetect's own filter, which
+turns every name into one letter, made distinct answers of this lab identical (``torch.ones(...,
+dtype=X.dtype)`` and ``torch.ones(..., device=X.device)``); and the order of independent
+statements (each block put in one canonical order that keeps every statement after those it
+depends on).
 
 A pair's similarity is the share of both answers covered by fingerprints they share. It is then
 ranked against the class: what is left above the question's typical pair (its median), divided
 among the other students who are as close to either of the two (an answer many wrote alike is
-nobody's in particular), and scaled down for answers too short to say much (a one-line natural
-answer coincides honestly). The result flags pairs for a person to read; it never changes a grade.
+nobody's in particular), and scaled down for questions whose answers are mostly one short line
+(those coincide honestly). The result flags pairs for a person to read; it never changes a grade.
 
 Budgets: one question's code or text is read up to ``MAX_ANSWER_CHARS`` (cut beyond, with a
-note); notebooks are found and read by discovery, within its budgets. The comparison itself
-runs only on pairs that share a fingerprint (an inverted index), so its cost grows with how alike
-the class's answers are, and is measured for a class of 500 in ``make bench``.
+note), a block of more than ``MAX_REORDERED`` statements keeps its order; notebooks are found
+and read by discovery, within its budgets. Only pairs that share a fingerprint are compared (a
+sparse product of who holds which fingerprint), so the cost grows with how alike the class's
+answers are; it is measured for a class of 500 in ``make bench``. At most ``MAX_KEPT_PAIRS``
+pairs a question are kept.
 """
 
 from __future__ import annotations
@@ -42,8 +51,8 @@ from pathlib import Path
 import numpy as np
 from copydetect import CodeFingerprint, compare_files
 from pygments.lexers.python import PythonLexer
-from scipy import sparse
 from pygments.token import Token
+from scipy import sparse
 
 from .. import paths
 from . import discover, manual
