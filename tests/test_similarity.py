@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from labkit import cli, paths
-from labkit.grade import feedback, similarity, similarity_page
+from labkit.grade import autograders, feedback, similarity, similarity_page
 from labkit.grade.gradebook import write_csv
 from tests.answers import a1_1
 
@@ -173,8 +173,7 @@ def compared(tmp_path_factory) -> tuple[Path, Path, dict, similarity.Result]:
     out = root / "out"
     build_out(out, sorted(p.name for p in submissions.iterdir()))
     assert cli.main(["similarity", "--submissions", str(submissions), "--out", str(out)]) == 0
-    kit = similarity.release([a for a in __import__("labkit.grade.autograders", fromlist=["x"])
-                              .load_all() if a.stem == LINEAR])
+    kit = similarity.release([autograders.load(LINEAR)])
     result = similarity.compare_class(kit, similarity.read_class(submissions, kit))
     return submissions, out, copies, result
 
