@@ -230,7 +230,8 @@ def test_hostile_answers_are_read_within_budget(tmp_path: Path) -> None:
     huge = "def pinv_svd(X):\n" + "    x = 1\n" * 10_000
     broken = "def pinv_svd(X:\n    return X ]"
     submissions = tmp_path / "submissions"
-    for name, code in (("deep", deep), ("huge", huge), ("broken", broken), ("twin", broken)):
+    twin = "<b onmouseover=alert(1)>twin"  # a student id is a file name the student chose
+    for name, code in (("deep", deep), ("huge", huge), ("broken", broken), (twin, broken)):
         (submissions / name).mkdir(parents=True)
         (submissions / name / f"{LINEAR}.ipynb").write_text(
             json.dumps(_notebook({"pinv_svd": code}, None)), "utf-8")
@@ -239,7 +240,11 @@ def test_hostile_answers_are_read_within_budget(tmp_path: Path) -> None:
     assert "compared 5 submissions" in summary
     page = (tmp_path / "out" / "similarity.html").read_text("utf-8")
     assert "longer than 8000 characters" in page and "not a readable notebook" in page
-    assert re.search(r"broken</a>|broken ·", page) and len(page) < 2_000_000
+    assert "&lt;b onmouseover=alert(1)&gt;twin · broken" in page  # compared as written
+    assert "<b onmouseover" not in page and len(page) < 2_000_000
+    assert cli.main(["similarity", "--submissions", str(tmp_path / "none"),
+                     "--out", str(tmp_path / "out2")]) == 1
+    assert not (tmp_path / "out2").exists()
 
 
 def test_the_page_is_plain_about_what_it_is_and_loads_nothing(compared) -> None:
