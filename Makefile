@@ -23,13 +23,20 @@ SHARDS ?=
 LMS ?=
 ROSTER ?=
 
-.PHONY: help grade merge export release test bench gpu-check clean
+# make audit: the graded mutants and the table go to OUT when given, else to audit/ (not grades/).
+AUDIT_OUT = $(if $(filter file,$(origin OUT)),audit,$(OUT))
+# make audit PER_QUESTION=n grades only n mutants per question; ASSIGNMENTS="1_2_..." only those.
+PER_QUESTION ?=
+ASSIGNMENTS ?=
+
+.PHONY: help grade merge export release test audit bench gpu-check clean
 
 help:
 	@echo "make grade [SUBMISSIONS=dir] [OUT=dir] [WORKERS=n]  grade a folder of submissions (default: the demo class)"
 	@echo "make grade SHARD=k/n OUT=shards/k                   grade only shard k (0 to n-1) of n of the class"
 	@echo "make merge SHARDS='shards/*' [OUT=dir]              merge the shards' OUTs into one OUT"
 	@echo "make test                                           run the kit's tests"
+	@echo "make audit [OUT=dir] [PER_QUESTION=n] [ASSIGNMENTS=stems]  mutation score of each question's hidden tests"
 	@echo "make export LMS=canvas|moodle ROSTER=roster.csv [OUT=dir]  write OUT's grades as the LMS's gradebook import"
 	@echo "make release                                        regenerate student/, autograder/, solutions/, demo/ from assignments/"
 	@echo "make bench [COPIES=n]                               what grading costs against the notebooks' own cost and otter run"
@@ -58,6 +65,9 @@ bench: $(INSTALLED)
 
 release: $(INSTALLED)
 	$(PY) -m labkit release
+
+audit: $(INSTALLED)
+	$(PY) -m labkit audit --out "$(AUDIT_OUT)" $(if $(WORKERS),--workers $(WORKERS)) $(if $(PER_QUESTION),--per-question $(PER_QUESTION)) $(ASSIGNMENTS)
 
 test: $(INSTALLED)
 	tools/ensure-chromium
