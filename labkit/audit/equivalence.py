@@ -10,8 +10,10 @@ reference, so it is no survivor.
 The inputs are the graded function's own cases (``checks.graded.GradedFunction.cases``, found in
 the assignment's checks module by the question's name) drawn under several grading keys, in
 float64 and float32, as drawn and scaled up a hundredfold (large scores and logits, where a
-dropped max-shift shows). A question without a ``GradedFunction`` (a statement, a split checked
-by its own properties) cannot be judged this way: its mutants that keep full marks are survivors.
+dropped max-shift shows). A function checked by its own properties, without a
+``GradedFunction``, names its inputs in the module's ``AUDIT_CASES`` (``{question: cases}``).
+An answer that is not a function (``theta = ...``) cannot be judged this way: its mutants that
+keep full marks are survivors, for the instructor to judge.
 
 Mutant code runs in a child process with a time limit (a mutated constant can make a loop run
 for ever); the child holds no secret and writes nothing.
@@ -119,6 +121,14 @@ def _load(definitions_source: str, extra: str | None) -> dict[str, Any]:
     return namespace
 
 
+@dataclass(frozen=True)
+class _Cases:
+    """A question's inputs named in its checks module's ``AUDIT_CASES`` (a question checked by
+    its own properties, without a GradedFunction): all the comparison needs is ``cases()``."""
+
+    cases: Any
+
+
 def _describe(value: Any) -> str:
     import torch
 
@@ -217,9 +227,12 @@ def compare(request: dict) -> Verdict:
     if not isinstance(graded, GradedFunction):
         graded = next((value for value in vars(module).values() if isinstance(
             value, GradedFunction) and value.name == request["question"]), None)
+    if graded is None and request["question"] in getattr(module, "AUDIT_CASES", {}):
+        graded = _Cases(getattr(module, "AUDIT_CASES")[request["question"]])
     if graded is None:
         return Verdict(None, f"{request['module']} declares no GradedFunction "
-                             f"{request['question']}: no inputs to compare on")
+                             f"{request['question']} nor AUDIT_CASES for it: no inputs to "
+                             "compare on")
     reference = _load(request["definitions"], None)[request["function"]]
     try:
         mutant = _load(request["definitions"], request["mutant"])[request["function"]]
@@ -232,8 +245,10 @@ def compare(request: dict) -> Verdict:
         if _difference(again, expected, 0.0) is not None:
             return Verdict(None, "the reference gives different results on the same input")
         result, result_args = _run(mutant, args)
-        why = _difference(result, expected, RELATIVE[precision]) or _difference(
-            result_args, expected_args, RELATIVE[precision])
+        why = _difference(result, expected, RELATIVE[precision])
+        if why is None and (changed := _difference(result_args, expected_args,
+                                                   RELATIVE[precision])) is not None:
+            why = f"leaves its arguments changed: {changed}"
         if why is not None:
             return Verdict(False, f"{why} ({label})")
     for label, args, precision in inputs[:4]:
