@@ -257,8 +257,9 @@ def compare(request: dict) -> Verdict:
         result, _ = _run(mutant, meta)
         if (why := _difference(result, expected, math.inf)) is not None:
             return Verdict(False, f"on meta tensors: {why} ({label})")
+    scales = " and x".join(f"{scale:g}" for scale in SCALES)
     return Verdict(True, f"same outputs as the reference on {len(inputs)} inputs "
-                         f"({KEYS} keys, float64 and float32, scaled x{' and x'.join(f'{s:g}' for s in SCALES)})")
+                         f"({KEYS} keys, float64 and float32, scaled x{scales})")
 
 
 def main() -> None:
