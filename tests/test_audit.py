@@ -39,6 +39,7 @@ def _mutants(operator: str, source: str, lines: set[int] | None = None) -> list[
     ("transpose", "def f(X, r):\n    return X.T @ r", "return X @ r"),
     ("transpose", "def f(X, r):\n    return X.T @ r", "return X.T @ r.T"),
     ("transpose", "def f(U):\n    return U.mT", "return U"),
+    ("transpose", "def f(X, r):\n    return X @ r", "return (X @ r).T"),
     ("sign", "def f(a, b):\n    return a - b", "return b - a"),
     ("sign", "def f(a, b):\n    return a + b", "return a - b"),
     ("sign", "def f(a):\n    return -a.sum()", "return a.sum()"),

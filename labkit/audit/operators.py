@@ -214,7 +214,7 @@ def _is_transposed(node: ast.AST) -> bool:
 
 def transpose(func: ast.FunctionDef, lines: frozenset[int]) -> Iterator[ast.FunctionDef]:
     """A transpose dropped (``X.T`` -> ``X``, ``x.t()``, ``x.transpose(...)``), or added to an
-    operand of ``@`` that had none."""
+    operand of ``@`` that had none or to the returned value."""
 
     def drop(node: ast.AST) -> ast.AST:
         return node.value if isinstance(node, ast.Attribute) else node.func.value
@@ -235,6 +235,14 @@ def transpose(func: ast.FunctionDef, lines: frozenset[int]) -> Iterator[ast.Func
 
     yield from _each_site(func, lines, lambda n: isinstance(n, ast.BinOp) and isinstance(
         n.op, ast.MatMult), add_left, add_right)
+
+    def transpose_result(node: ast.Return) -> ast.AST | None:
+        if node.value is None or isinstance(node.value, ast.Tuple) or _is_transposed(node.value):
+            return None
+        node.value = ast.Attribute(value=node.value, attr="T", ctx=ast.Load())
+        return node
+
+    yield from _each_site(func, lines, lambda n: isinstance(n, ast.Return), transpose_result)
 
 
 def sign(func: ast.FunctionDef, lines: frozenset[int]) -> Iterator[ast.FunctionDef]:
