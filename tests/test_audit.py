@@ -207,3 +207,11 @@ def test_make_audit_writes_to_audit_unless_told_and_passes_the_slice():
 def test_an_unknown_operator_is_refused_by_name(capsys):
     assert main(["audit", "--operators", "sum_mean", "swap_everything"]) == 2
     assert "swap_everything" in capsys.readouterr().err
+
+
+def test_an_out_holding_a_graded_class_is_refused(tmp_path):
+    (tmp_path / "grades.csv").write_text("student,total,notes\nada,10,\n")
+    with pytest.raises(SystemExit, match="holds a graded class"):
+        run_audit(tmp_path, per_question=1)
+    assert (tmp_path / "grades.csv").read_text() == "student,total,notes\nada,10,\n"
+    assert not (tmp_path / "mutants").exists()

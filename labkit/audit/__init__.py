@@ -139,6 +139,9 @@ def run_audit(out: Path, stems: list[str] | None = None, *, per_question: int | 
               progress: bool = False, log: Callable[[str], None] = lambda line: None) -> Audit:
     """Generate, grade and judge the mutants of ``stems`` (default: every released assignment)
     into ``out``, and write ``audit.md`` and ``audit.json`` there."""
+    if (out / "grades.csv").exists() and not (out / SUBMISSIONS).is_dir():
+        raise SystemExit(f"{out} holds a graded class, not an audit: give make audit another OUT "
+                         "(its grades.csv would be replaced by the mutants')")
     stems = stems or paths.assignment_stems()
     started = time.monotonic()
     every, controls = prepare(out, stems, per_question, chosen)
