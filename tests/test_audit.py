@@ -149,7 +149,7 @@ def test_a_mutant_that_loops_for_ever_is_stopped():
                                 ast.unparse(answer.unit()).replace(
                                     "return y.reshape(-1, 1)",
                                     "while True:\n        pass\n    return y.reshape(-1, 1)"),
-                                timeout=20)
+                                timeout=10)
     assert verdict.equivalent is False and "ran over" in verdict.reason
 
 
@@ -171,6 +171,7 @@ def test_a_survivor_of_the_audit_now_loses_a_point(question, source, key, tmp_pa
 KNOWN_SURVIVORS: dict[str, str] = {}
 
 
+@pytest.mark.slow
 def test_a_slice_of_the_audit_kills_or_excuses_every_mutant(tmp_path):
     audit = run_audit(tmp_path, per_question=2, workers=2)
     assert audit.controls == {}, audit.controls
