@@ -89,6 +89,30 @@ def _similarity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(args: argparse.Namespace) -> int:
+    from .audit import operators, run_audit, table
+    from .grade.sandbox import Limits
+
+    unknown = sorted(set(args.operators or []) - set(operators.BY_NAME))
+    if unknown:
+        print(f"audit: unknown operator(s) {unknown}; known: {sorted(operators.BY_NAME)}",
+              file=sys.stderr)
+        return 2
+    chosen = tuple(operators.BY_NAME[name] for name in args.operators) if args.operators \
+        else operators.OPERATORS
+    limits = Limits(notebook_seconds=args.timeout, cell_seconds=min(args.cell_timeout, args.timeout))
+    out = Path(args.out)
+    audit = run_audit(out, args.assignments or None, per_question=args.per_question,
+                      workers=args.workers, limits=limits, chosen=chosen, progress=True,
+                      log=lambda line: print(line, file=sys.stderr))
+    print(table(audit))
+    for stem, problem in audit.controls.items():
+        print(f"CONTROL FAILED for {stem}: {problem}")
+    print(f"{len(audit.survivors)} survivor(s), listed with their diffs in {out / 'audit.md'} "
+          f"(and {out / 'audit.json'}); took {audit.seconds['total']:.0f} s")
+    return 1 if audit.controls else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -132,6 +156,25 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--allow-missing", action="store_true",
                        help="merge even when shards are missing (their students are left out)")
     merge.set_defaults(run=_merge)
+
+    audit = commands.add_parser(
+        "audit", help="mutation score of each question's hidden tests (see README: make audit)")
+    audit.add_argument("assignments", nargs="*", help="assignment stems (default: all)")
+    audit.add_argument("--out", default=str(paths.ROOT / "audit"),
+                       help="results folder: the graded mutants, audit.md and audit.json "
+                            "(default audit)")
+    audit.add_argument("--workers", type=int, default=None,
+                       help="parallel gradings (default: cores)")
+    audit.add_argument("--per-question", type=int, default=None, metavar="N",
+                       help="grade only N mutants per question, spread over the operators "
+                            "(default: all)")
+    audit.add_argument("--operators", nargs="+", default=None, metavar="NAME",
+                       help="only these mutation operators (default: all)")
+    audit.add_argument("--timeout", type=int, default=600,
+                       help="seconds one notebook may run in all (default 600)")
+    audit.add_argument("--cell-timeout", type=int, default=60,
+                       help="seconds one cell may run (default 60)")
+    audit.set_defaults(run=_audit)
 
     export = commands.add_parser("export", help="write a graded OUT as an LMS gradebook import")
     export.add_argument("--lms", required=True, choices=["canvas", "moodle"],
