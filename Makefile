@@ -22,15 +22,25 @@ SHARDS ?=
 # submission names to its students.
 LMS ?=
 ROSTER ?=
+# make similarity: an earlier year's submissions to compare the class with (optional).
+EARLIER ?=
 
-.PHONY: help grade merge export release test bench gpu-check clean
+# make audit: the graded mutants and the table go to OUT when given, else to audit/ (not grades/).
+AUDIT_OUT = $(if $(filter file,$(origin OUT)),audit,$(OUT))
+# make audit PER_QUESTION=n grades only n mutants per question; ASSIGNMENTS="1_2_..." only those.
+PER_QUESTION ?=
+ASSIGNMENTS ?=
+
+.PHONY: help grade merge export similarity release test audit bench gpu-check clean
 
 help:
 	@echo "make grade [SUBMISSIONS=dir] [OUT=dir] [WORKERS=n]  grade a folder of submissions (default: the demo class)"
 	@echo "make grade SHARD=k/n OUT=shards/k                   grade only shard k (0 to n-1) of n of the class"
 	@echo "make merge SHARDS='shards/*' [OUT=dir]              merge the shards' OUTs into one OUT"
 	@echo "make test                                           run the kit's tests"
+	@echo "make audit [OUT=dir] [PER_QUESTION=n] [ASSIGNMENTS=stems]  mutation score of each question's hidden tests"
 	@echo "make export LMS=canvas|moodle ROSTER=roster.csv [OUT=dir]  write OUT's grades as the LMS's gradebook import"
+	@echo "make similarity [SUBMISSIONS=dir] [OUT=dir] [EARLIER=dir]  rank pairs of alike answers, per question (OUT/similarity.html)"
 	@echo "make release                                        regenerate student/, autograder/, solutions/, demo/ from assignments/"
 	@echo "make bench [COPIES=n]                               what grading costs against the notebooks' own cost and otter run"
 	@echo "make gpu-check [WORKERS=n]                          prove grading on CUDA (see README: Checking the GPU half)"
@@ -53,11 +63,17 @@ export: $(INSTALLED)
 	@test -n "$(LMS)" -a -n "$(ROSTER)" || { echo "usage: make export LMS=canvas|moodle ROSTER=roster.csv [OUT=dir]"; exit 2; }
 	$(PY) -m labkit export --lms "$(LMS)" --roster "$(ROSTER)" --out "$(OUT)"
 
+similarity: $(INSTALLED)
+	$(PY) -m labkit similarity --submissions "$(SUBMISSIONS)" --out "$(OUT)" $(if $(EARLIER),--earlier "$(EARLIER)")
+
 bench: $(INSTALLED)
 	$(PY) -m labkit.bench $(if $(COPIES),--copies $(COPIES)) $(if $(WORKERS),--workers $(WORKERS))
 
 release: $(INSTALLED)
 	$(PY) -m labkit release
+
+audit: $(INSTALLED)
+	$(PY) -m labkit audit --out "$(AUDIT_OUT)" $(if $(WORKERS),--workers $(WORKERS)) $(if $(PER_QUESTION),--per-question $(PER_QUESTION)) $(ASSIGNMENTS)
 
 test: $(INSTALLED)
 	tools/ensure-chromium

@@ -74,6 +74,45 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _similarity(args: argparse.Namespace) -> int:
+    from .grade.similarity_page import similarity_report
+
+    submissions = Path(args.submissions)
+    if not submissions.is_dir():
+        print(f"SUBMISSIONS is not a folder: {submissions}", file=sys.stderr)
+        return 1
+    earlier = Path(args.earlier) if args.earlier else None
+    if earlier is not None and not earlier.is_dir():
+        print(f"--earlier is not a folder: {earlier}", file=sys.stderr)
+        return 1
+    print(similarity_report(submissions, Path(args.out), earlier))
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from .audit import operators, run_audit, table
+    from .grade.sandbox import Limits
+
+    unknown = sorted(set(args.operators or []) - set(operators.BY_NAME))
+    if unknown:
+        print(f"audit: unknown operator(s) {unknown}; known: {sorted(operators.BY_NAME)}",
+              file=sys.stderr)
+        return 2
+    chosen = tuple(operators.BY_NAME[name] for name in args.operators) if args.operators \
+        else operators.OPERATORS
+    limits = Limits(notebook_seconds=args.timeout, cell_seconds=min(args.cell_timeout, args.timeout))
+    out = Path(args.out)
+    audit = run_audit(out, args.assignments or None, per_question=args.per_question,
+                      workers=args.workers, limits=limits, chosen=chosen, progress=True,
+                      log=lambda line: print(line, file=sys.stderr))
+    print(table(audit))
+    for stem, problem in audit.controls.items():
+        print(f"CONTROL FAILED for {stem}: {problem}")
+    print(f"{len(audit.survivors)} survivor(s), listed with their diffs in {out / 'audit.md'} "
+          f"(and {out / 'audit.json'}); took {audit.seconds['total']:.0f} s")
+    return 1 if audit.controls else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -118,6 +157,25 @@ def build_parser() -> argparse.ArgumentParser:
                        help="merge even when shards are missing (their students are left out)")
     merge.set_defaults(run=_merge)
 
+    audit = commands.add_parser(
+        "audit", help="mutation score of each question's hidden tests (see README: make audit)")
+    audit.add_argument("assignments", nargs="*", help="assignment stems (default: all)")
+    audit.add_argument("--out", default=str(paths.ROOT / "audit"),
+                       help="results folder: the graded mutants, audit.md and audit.json "
+                            "(default audit)")
+    audit.add_argument("--workers", type=int, default=None,
+                       help="parallel gradings (default: cores)")
+    audit.add_argument("--per-question", type=int, default=None, metavar="N",
+                       help="grade only N mutants per question, spread over the operators "
+                            "(default: all)")
+    audit.add_argument("--operators", nargs="+", default=None, metavar="NAME",
+                       help="only these mutation operators (default: all)")
+    audit.add_argument("--timeout", type=int, default=600,
+                       help="seconds one notebook may run in all (default 600)")
+    audit.add_argument("--cell-timeout", type=int, default=60,
+                       help="seconds one cell may run (default 60)")
+    audit.set_defaults(run=_audit)
+
     export = commands.add_parser("export", help="write a graded OUT as an LMS gradebook import")
     export.add_argument("--lms", required=True, choices=["canvas", "moodle"],
                         help="the learning management system whose import format to write")
@@ -127,6 +185,18 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", default=str(paths.DEFAULT_GRADES),
                         help="the graded results folder (default grades); the file is written there")
     export.set_defaults(run=_export)
+
+    similar = commands.add_parser(
+        "similarity", help="rank the pairs of students whose answers to a question look alike "
+                           "(a page for a person to read; no grade changes)")
+    similar.add_argument("--submissions", default=str(paths.DEMO_SUBMISSIONS),
+                         help="the class, as for grade: one entry per student")
+    similar.add_argument("--out", default=str(paths.DEFAULT_GRADES),
+                         help="where similarity.html and similarity.csv go (a graded OUT links "
+                              "each student's feedback page)")
+    similar.add_argument("--earlier", default=None, metavar="DIR",
+                         help="earlier years' submissions (same layout), compared with this class")
+    similar.set_defaults(run=_similarity)
     return parser
 
 

@@ -41,6 +41,8 @@ class Master:
     solution_lines: dict[int, list[str]] = field(default_factory=dict)
     hidden_tests: dict[int, str] = field(default_factory=dict)
     other_lines: set[str] = field(default_factory=set)
+    #: the question each solution cell answers (cells of ``solution_lines`` inside a question)
+    solution_questions: dict[int, str] = field(default_factory=dict)
 
     @property
     def stem(self) -> str:
@@ -83,6 +85,12 @@ def _inline_solution_lines(source: str) -> tuple[list[str], list[str]]:
     return inside, outside
 
 
+def _note_question(master: Master, block: list[str], index: int) -> None:
+    """Record which question the solution cell ``index`` answers (the open question's)."""
+    if "QUESTION" in block and master.questions:
+        master.solution_questions[index] = master.questions[-1].name
+
+
 def parse(path: Path) -> Master:
     nb = notebooks.read(path)
     master = Master(path=path)
@@ -116,11 +124,13 @@ def parse(path: Path) -> Master:
                 lines, outside = _inline_solution_lines(source)
                 master.other_lines.update(outside)
             master.solution_lines[index] = [line for line in lines if line]
+            _note_question(master, block, index)
             continue
         if cell.cell_type == "code":
             inside, outside = _inline_solution_lines(source)
             if inside:
                 master.solution_lines[index] = inside
+                _note_question(master, block, index)
             master.other_lines.update(outside)
         else:
             master.other_lines.update(line.strip() for line in source.splitlines())

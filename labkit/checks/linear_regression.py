@@ -80,6 +80,18 @@ def _split_seeds() -> list[int]:
     return [int(s) for s in seeds]
 
 
+def _audit_split_cases() -> list[tuple[torch.Tensor, torch.Tensor, int, int]]:
+    """The split's inputs with a seed each: what ``make audit`` runs a mutant of the reference
+    split and the reference on (the split has no GradedFunction: its checks are its own)."""
+    seeds = _split_seeds()
+    return [(X, y, n_train, seeds[i % len(seeds)])
+            for i, (X, y, n_train) in enumerate(_split_cases() + _boundary_cases())]
+
+
+#: Inputs for ``make audit`` of the questions that have no GradedFunction (see labkit.audit).
+AUDIT_CASES = {"train_test_split": _audit_split_cases}
+
+
 def _source_rows(part: torch.Tensor, X: torch.Tensor, what: str) -> torch.Tensor:
     """Index in ``X`` of each row of ``part`` (which must be rows of ``X``, unchanged)."""
     if part.shape[0] == 0:
@@ -192,18 +204,31 @@ def _check_seeded_on(fn: Any, device: torch.device) -> None:
         )
 
 
+def _expect_split_dtypes(parts: tuple, X: torch.Tensor, y: torch.Tensor) -> None:
+    """Each part has the dtype of the tensor it was cut from: a split only selects rows."""
+    for part, source, label in zip(parts, (X, y, X, y), ("X_train", "y_train", "X_test", "y_test")):
+        if part.dtype != source.dtype:
+            raise core.CheckFailed(
+                f"`train_test_split` returned {label} as {str(part.dtype).removeprefix('torch.')} "
+                f"for {str(source.dtype).removeprefix('torch.')} inputs. A split only selects "
+                "rows: keep the inputs' dtype (no `.float()` or `.double()`)."
+            )
+
+
 def check_split_unmodified_and_devices(fn: Any) -> None:
     """The split leaves its inputs unmodified (see ``core.expect_unmodified``) and returns its
-    parts on the inputs' device (CUDA where present, else meta). Values are the partition
-    check's."""
+    parts on the inputs' device (CUDA where present, else meta) and in their dtype (float64 and
+    float32 alike). Values are the partition check's."""
     seed = _split_seeds()[0]
 
     def on(device: torch.device) -> None:
         for X, y, n_train in _split_cases():
-            X, y = X.to(device), y.to(device)
-            parts = core.expect_unmodified(fn, "train_test_split", ("X", "y", "n_train", "seed"),
-                                           (X.clone(), y.clone(), n_train, seed))
-            _split(fn, X, y, n_train, seed, result=parts)
+            for dtype in (torch.float64, torch.float32):
+                X, y = cast((X, y), dtype, device)
+                parts = core.expect_unmodified(fn, "train_test_split",
+                                               ("X", "y", "n_train", "seed"),
+                                               (X.clone(), y.clone(), n_train, seed))
+                _expect_split_dtypes(_split(fn, X, y, n_train, seed, result=parts), X, y)
 
     core.on_every_device(on)
     X, y, n_train = _split_cases()[0]
@@ -361,7 +386,21 @@ def _gradient_cases() -> list[Args]:
     cases = []
     for d, m in [(2, 10), (3, 7), (5, 50), (1, 1), (4, 3)]:
         cases.append((random_matrix(gen, d, 1), random_matrix(gen, m, d), random_matrix(gen, m, 1)))
-    return cases
+    return [*cases, _near_fit_case()]
+
+
+def _near_fit_case() -> Args:
+    """Targets in the tens and a theta close to their fit: the residual X theta - y is of order 1
+    while X theta and y are tens, so targets rounded to float32 (a float32 inner computation)
+    move the gradient far beyond float64's tolerance: at least 480 times it over 200 keys, while
+    every float64 route (autograd, a loop over rows, einsum, the normal form's
+    X^T X theta - X^T y, which cancels terms of about 1e3) stays within 2% of it."""
+    gen = core.generator(32)
+    m, d = 40, 3
+    X = random_matrix(gen, m, d)
+    fit = 10 * random_matrix(gen, d, 1)
+    y = X @ fit + random_matrix(gen, m, 1)
+    return fit + 0.01 * random_matrix(gen, d, 1), X, y
 
 
 #: The usual wrong gradients of the least-squares loss 1/2 ||X theta - y||^2.

@@ -238,6 +238,27 @@ FAILS = {
     },
 }
 
+#: Survivors of `make audit` (mutants of the reference answer that kept full marks) that are real
+#: mistakes; each must lose a point (tests/test_audit.py).
+AUDIT_KILLED = {
+    "linear_regression_loss_grad": {
+        "targets_in_float32": (
+            "def linear_regression_loss_grad(theta, X, y):\n"
+            "    y = y.float()\n"
+            "    return X.T @ (X @ theta - y)"
+        ),
+    },
+    "train_test_split": {
+        "parts_in_float32": (
+            "def train_test_split(X, y, n_train, seed):\n"
+            "    X = X.float()\n"
+            "    order = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(seed))\n"
+            "    train, test = order[:n_train], order[n_train:]\n"
+            "    return X[train], y[train], X[test], y[test]"
+        ),
+    },
+}
+
 #: The words a TA would use for each wrong answer: the feedback of its failed tests must contain
 #: each of them (case-insensitive). tests/test_answer_variants.py checks that every WRONG
 #: variant has an entry.
