@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import json
+import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +20,71 @@ SKIP_TAG = "skip-execution"
 EXPORT_METHOD = "export"
 
 
-def code_cell_sources(notebook_bytes: bytes) -> list[str]:
-    """The source of each code cell, in order, read leniently (what the grader runs, and how it
-    numbers cells in its notes: code cell N is this list's N-1th)."""
+#: Longest excerpt of a heading or of a cell's first line in a cell's name (student text).
+CELL_EXCERPT_CHARS = 60
+_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$")
+#: What is read of a line for a cell's name (student text of any length).
+_LINE_CHARS = 4 * CELL_EXCERPT_CHARS
+#: Longer cells are searched for a name's assignment by their text, not parsed.
+_PARSED_CHARS = 100_000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def _lenient_cells(notebook_bytes: bytes) -> list[tuple[str, str]]:
+    """(cell type, source) of every cell, in order, read leniently."""
     nb = json.loads(notebook_bytes.decode("utf-8", errors="replace"))
     cells = []
     for cell in nb.get("cells", []) if isinstance(nb, dict) else []:
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+        if not isinstance(cell, dict):
             continue
         source = cell.get("source", "")
-        cells.append("".join(map(str, source)) if isinstance(source, list) else str(source))
+        text = "".join(map(str, source)) if isinstance(source, list) else str(source)
+        cells.append((str(cell.get("cell_type")), text))
     return cells
+
+
+def code_cell_sources(notebook_bytes: bytes) -> list[str]:
+    """The source of each code cell, in order, read leniently (what the grader runs, and how it
+    numbers cells in its notes: code cell N is this list's N-1th)."""
+    return [source for kind, source in _lenient_cells(notebook_bytes) if kind == "code"]
+
+
+def _excerpt(text: str) -> str:
+    """Student text made safe for a one-line note: no control characters, no "; " (which
+    separates notes in grades.csv), no double quotes (which delimit it), at most
+    ``CELL_EXCERPT_CHARS`` characters."""
+    text = " ".join(_CONTROL.sub(" ", text).split()).replace(";", ",").replace('"', "'")
+    return text if len(text) <= CELL_EXCERPT_CHARS else text[: CELL_EXCERPT_CHARS - 3] + "..."
+
+
+def _heading(markdown: str) -> str:
+    """The last markdown heading of a cell ("## 4.2 Fit" gives "4.2 Fit"), or "". Each line is
+    cut before matching, so that a huge line costs no more than a short one."""
+    found = [m.group(1) for line in markdown.splitlines()
+             if (m := _HEADING.match(line[:_LINE_CHARS]))]
+    return _excerpt(found[-1]) if found else ""
+
+
+def code_cell_names(notebook_bytes: bytes) -> list[str]:
+    """How a student finds each code cell in Jupyter, which does not show cell numbers: the
+    heading above it and its first line ('the cell under "4.2 Fit" that starts "theta = ..."'),
+    with the number ("code cell 18") only where these are missing or name two cells alike."""
+    names, heading = [], ""
+    for kind, source in _lenient_cells(notebook_bytes):
+        if kind == "markdown":
+            heading = _heading(source) or heading
+            continue
+        if kind != "code":
+            continue
+        line = _excerpt(next((line for line in source.splitlines() if line.strip()), "")
+                        [:_LINE_CHARS])
+        under = f' under "{heading}"' if heading else ""
+        names.append(f'the cell{under} that starts "{line}"' if line else
+                     f"the empty cell{under}" if under else "")
+    counts = Counter(names)
+    return [name if name and counts[name] == 1 else
+            f"{name} (code cell {index + 1})" if name else f"code cell {index + 1}"
+            for index, name in enumerate(names)]
 
 
 def read(path: Path) -> nbformat.NotebookNode:
@@ -154,3 +210,25 @@ def execute(
     strip_volatile_metadata(nb)
     return nb
 
+
+
+def binds(source: str, name: str) -> bool:
+    """Whether a code cell's source assigns, defines or imports ``name`` at any level (read
+    as Python; a cell that is not, such as one with IPython magics, by its text)."""
+    try:
+        if len(source) > _PARSED_CHARS:
+            raise ValueError("too long to parse")
+        tree = ast.parse(source)
+    except Exception:  # not Python (magics), too long, too deeply nested
+        pattern = rf"(^|\n)[ \t]*(def|class)[ \t]+{re.escape(name)}\b|\b{re.escape(name)}[ \t]*=(?!=)"
+        return re.search(pattern, source) is not None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id == name:
+            return True
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
+                and node.name == name:
+            return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+                (alias.asname or alias.name.split(".")[0]) == name for alias in node.names):
+            return True
+    return False

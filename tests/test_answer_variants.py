@@ -16,7 +16,7 @@ from otter.test_files import ExceptionTestFile
 
 from labkit.checks import core
 
-from .conftest import RELEASED, answer_variants, released_test_source
+from .conftest import RELEASED, answer_variants, grade_source, released_test_source
 
 #: No key (the seeds as written), then four keys as the grader derives them from notebooks.
 KEYS = [None, *(f"ci key {i}".encode() for i in range(1, 5))]
@@ -70,6 +70,31 @@ def test_wrong_answer_loses_points(stem, question, source, tmp_path):
 def test_correct_alternative_keeps_full_marks(stem, question, source, key, tmp_path):
     score, possible, messages = _grade(stem, question, source, tmp_path, key)
     assert score == possible, f"a correct alternative lost points under key {key!r}:\n{messages}"
+
+
+def _words(stem: str) -> dict:
+    return importlib.import_module(f"tests.answers.a{stem[:3]}").WORDS
+
+
+@pytest.mark.parametrize("stem", RELEASED)
+def test_every_wrong_answer_has_the_words_a_ta_would_use(stem):
+    wrong, _ = answer_variants(stem)
+    words = _words(stem)
+    missing = [f"{question}/{variant}" for question, variants in wrong.items()
+               for variant in variants if not words.get(question, {}).get(variant)]
+    assert not missing, f"{stem}: no WORDS for {missing}"
+
+
+@pytest.mark.parametrize("stem, question, source", _cases("wrong"))
+def test_wrong_answer_feedback_names_the_mistake(stem, question, source, tmp_path, request):
+    """The feedback page's text for a wrong answer's failed tests holds the words a TA would use
+    for its mistake (the axis, the missing shift, the in-place write...)."""
+    variant = request.node.callspec.id.split(f"{stem[:3]}-{question}-", 1)[1]
+    words = _words(stem).get(question, {}).get(variant, ())
+    _, _, shown = grade_source(stem, question, source, tmp_path)
+    text = "\n".join(shown).lower()
+    absent = [word for word in words if word.lower() not in text]
+    assert not absent, f"the feedback lacks {absent}:\n" + "\n".join(shown)
 
 
 def test_every_graded_question_has_wrong_answers(assignments):

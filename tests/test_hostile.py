@@ -184,7 +184,7 @@ def test_a_cell_out_of_time_is_interrupted_not_run_again(hostile_class, student)
 def test_a_fatal_cell_costs_only_what_depends_on_it(hostile_class, student, said):
     row = hostile_class["rows"][student]
     _assert_full_1_1(row)
-    assert said in row["notes"] and "graded without code cell" in row["notes"]
+    assert said in row["notes"] and "graded without the cell under" in row["notes"]
 
 
 @pytest.mark.parametrize("student", ["exits", "kills_parent", "prints_tens_of_mb", "conda_kernel"])

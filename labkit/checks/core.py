@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import hmac
 import math
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -129,10 +130,12 @@ class MissingName:
     """What the grader passes to a test for a name the notebook does not define: calling it fails
     with a message that names the function, rather than otter's "'NoneType' object is not
     callable". It is no tensor and no function of the notebook, so every check treats it as
-    absent."""
+    absent. ``cause`` says why, when the grader knows: the cell that sets the name raised an
+    error or was stopped ('the cell under "4.2 Fit" that starts "theta = ..." raised an error
+    (ZeroDivisionError: division by zero)')."""
 
-    def __init__(self, name: str):
-        self.name = name
+    def __init__(self, name: str, cause: str = ""):
+        self.name, self.cause = name, cause
 
     def __repr__(self) -> str:
         return f"<no {self.name} in the notebook>"
@@ -140,17 +143,23 @@ class MissingName:
     def __bool__(self) -> bool:
         return False
 
+    def absent(self, what: str, advice: str) -> str:
+        """The sentence that says ``what`` ("function named `f`") is missing: with its cause
+        and the cell to fix when known, else with ``advice``."""
+        if self.cause:
+            return (f"There is no {what} in your notebook because {self.cause}, so "
+                    f"`{self.name}` was never set. Fix that cell first: this test depends on it.")
+        return f"There is no {what} in your notebook. {advice}"
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise CheckFailed(
-            f"There is no function named `{self.name}` in your notebook. Run the cell that "
-            "defines it, and keep its name."
-        )
+        raise CheckFailed(self.absent(f"function named `{self.name}`",
+                                      "Run the cell that defines it, and keep its name."))
 
 
 def require_function(fn: Any, name: str) -> Callable[..., Any]:
     """The student's function, or a failed check saying that the notebook does not define it."""
     if fn is None or isinstance(fn, MissingName):
-        MissingName(name)()
+        (fn if isinstance(fn, MissingName) else MissingName(name))()
     if not callable(fn):
         raise CheckFailed(
             f"`{name}` in your notebook is not a function. Define it with `def {name}(...):` and "
@@ -189,9 +198,33 @@ def on_every_device(check: Callable[[torch.device], None]) -> None:
                 pass
 
 
+#: Sizes in an error text: "260x65" (a matrix product's shapes), "size 1000", "[5, 3]".
+_SIZES = re.compile(r"(?<![\w.])(\d+)x(\d+)(?![\w.])|\bsize (\d+)|\[(\d+(?:, \d+)*)\]")
+
+
+def foreign_sizes(text: str, args: Sequence[Any]) -> list[int]:
+    """Sizes (2 or more) an error text names that no tensor argument has in any dimension: the
+    evidence that the function used a size written as a number, or a notebook variable, rather
+    than its arguments."""
+    named = []
+    for match in _SIZES.finditer(text):
+        for group in match.groups():
+            named.extend(int(n) for n in re.findall(r"\d+", group or ""))
+    own = {size for a in args if isinstance(a, Tensor) for size in a.shape}
+    return sorted({n for n in named if n >= 2 and n not in own})
+
+
 def _raised(error: Exception, name: str, args: Sequence[Any]) -> CheckFailed:
     failure = PlacementFailed if _is_placement_error(error) else CheckFailed
-    return failure(f"`{name}` raised {short_error(error)}\n  when called with {describe(tuple(args))}.")
+    message = f"`{name}` raised {short_error(error)}\n  when called with {describe(tuple(args))}."
+    foreign = foreign_sizes(short_error(error), args)
+    if foreign and failure is CheckFailed:
+        sizes = ", ".join(map(str, foreign[:3]))
+        message += (f"\n  The error names sizes ({sizes}) that none of its arguments have: take "
+                    "every size and every tensor from the arguments (e.g. `X.shape[0]`), not "
+                    "from numbers written in the code or from the notebook's variables (such "
+                    "as `X_train`).")
+    return failure(message)
 
 
 def _invoke(fn: Any, name: str, args: Sequence[Any]) -> Any:
@@ -379,12 +412,14 @@ def expect_unmodified(fn: Any, name: str, arg_names: Sequence[str], args: Sequen
     """
     fn = require_function(fn, name)
     before = snapshot(args)
+    fresh = copies(args)
     try:
         result, again, after = _twice(fn, args)
-    except CheckFailed:
+    except (PlacementFailed, TooSlow):
         raise
     except Exception as error:  # the student's code may raise anything
-        raise _raised(error, name, args) from None
+        failure = error if isinstance(error, CheckFailed) else _raised(error, name, args)
+        raise _failed_again(fn, name, arg_names, args, before, fresh, failure) from None
     for arg_name, old, new in zip(arg_names, before, after):
         what = _changed(old, new)
         if what:
@@ -399,6 +434,26 @@ def expect_unmodified(fn: Any, name: str, arg_names: Sequence[str], args: Sequen
             "the arguments alone."
         )
     return result
+
+
+def _failed_again(fn: Any, name: str, arg_names: Sequence[str], args: Sequence[Any],
+                  before: list[Any], fresh: tuple[Any, ...], failure: CheckFailed) -> CheckFailed:
+    """The failure of a function called twice on the same tensors, with what the evidence says
+    about it: when a call on fresh copies of the same values succeeds, the first call changed
+    an argument in place (named when the change shows here) or kept state."""
+    try:
+        call(fn, name, *fresh)
+    except CheckFailed:
+        return failure  # it fails on fresh tensors too: nothing more to say
+    changed = [arg_name for arg_name, old, new in zip(arg_names, before, snapshot(args))
+               if _changed(old, new)]
+    which = f"`{changed[0]}`" if changed else "an argument"
+    return CheckFailed(
+        f"{failure}\n  It works on fresh tensors but fails when called again on the same ones: "
+        f"its first call changed {which} in place (for example with `squeeze_`, `unsqueeze_` or "
+        "`-=`) or kept state between calls. Work on new tensors (e.g. `y = y.squeeze(1)` "
+        "rather than `y.squeeze_(1)`, or `.clone()` first)."
+    )
 
 
 _DEVICE_HINT = (

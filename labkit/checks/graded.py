@@ -8,7 +8,7 @@ independent reference; the hidden test cells of a master notebook then call one 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -49,6 +49,64 @@ FLOAT64 = Tolerance(rtol=1e-10, atol=1e-12)
 FLOAT32 = Tolerance(rtol=1e-3, atol=1e-3)
 
 
+#: A usual mistake: a function computing its wrong result from the inputs (float64, CPU), and
+#: the sentence that names it for the student.
+Mistake = tuple[Callable[..., torch.Tensor], str]
+
+
+def known_mistake(fn: Any, name: str, cases: Sequence[Args], mistakes: dict[str, Mistake]) -> str:
+    """The sentence of the one usual mistake whose wrong results the student's function gives on
+    ``cases`` (float64, CPU), or "": a hint is given only where the evidence shows its mistake.
+
+    A case where the student's function or a wrong formula raises (a wrong shape that cannot be
+    computed) is left out for that comparison; a mistake must match on at least one case and on
+    every case where both could be computed, and no other mistake may match too.
+    """
+    matched: dict[str, int] = {mistake: 0 for mistake in mistakes}
+    for args in cases:
+        try:
+            result = core.call(fn, name, *args)
+        except core.CheckFailed:
+            continue
+        if not isinstance(result, torch.Tensor) or not result.is_floating_point():
+            return ""
+        mine = result.detach().cpu().double()
+        for mistake, (formula, _) in mistakes.items():
+            if mistake not in matched:
+                continue
+            try:
+                wrong = formula(*args).double()
+            except Exception:  # a formula that cannot be computed for this shape
+                continue
+            if mine.shape == wrong.shape and bool(torch.isfinite(mine).all()) \
+                    and torch.allclose(mine, wrong, rtol=1e-6,
+                                       atol=1e-9 * (1 + float(wrong.abs().max()))):
+                matched[mistake] += 1
+            else:
+                del matched[mistake]
+    found = [mistake for mistake, count in matched.items() if count]
+    return mistakes[found[0]][1] if len(found) == 1 else ""
+
+
+#: What a float64 answer right only to float32's level is told: both causes seen in practice.
+FLOAT32_LEVEL = (
+    "Its values are right to about 7 digits but not to float64's 15: a step of it runs in "
+    "float32 (`.float()`, a tensor made with `dtype=torch.float32` or the default dtype) or "
+    "clamps values (e.g. probabilities at 1e-7). Keep every step in the inputs' dtype, and "
+    "exact."
+)
+
+
+def _float32_close(result: torch.Tensor, reference: torch.Tensor, allowed: Tolerance) -> bool:
+    """Whether a float64 result that failed float64's tolerance is within float32's."""
+    a = result.detach().to(device="cpu", dtype=torch.float64)
+    e = reference.detach().to(device="cpu", dtype=torch.float64)
+    if a.shape != e.shape or not bool(torch.isfinite(a).all()):
+        return False
+    scale = float(e.abs().max()) if e.numel() else 0.0
+    return bool(((a - e).abs() <= max(allowed.atol * scale, 1e-12) + allowed.rtol * e.abs()).all())
+
+
 @dataclass(frozen=True)
 class GradedFunction:
     """A graded function: its name, argument names, inputs to try and an independent reference.
@@ -74,6 +132,8 @@ class GradedFunction:
     reference: Callable[..., torch.Tensor]
     float64: Tolerance = FLOAT64
     float32: Tolerance = FLOAT32
+    #: The usual mistakes a failed values case names when the answer's values match them.
+    mistakes: dict[str, Mistake] = field(default_factory=dict)
 
     def expected(self, args: Args, dtype: torch.dtype) -> torch.Tensor:
         """The reference on exactly the numbers the student's function sees (``args`` cast to
@@ -89,23 +149,71 @@ class GradedFunction:
         values check judges values, and a float32 result cannot hold float64 accuracy."""
         return self.float64 if all(d == torch.float64 for d in dtypes) else self.float32
 
+    def known_mistake(self, fn: Any) -> str:
+        """The usual mistake the function's values show on the first two cases, or ""."""
+        found = known_mistake(fn, self.name, self.cases()[:2], self.mistakes) if self.mistakes else ""
+        return found or self.ignored_argument(fn)
+
+    def ignored_argument(self, fn: Any) -> str:
+        """A sentence when the function gives the same result for two values of its first
+        argument where the reference's results differ (a hard-coded answer, or one that leaves
+        that argument out), else ""."""
+        args = self.cases()[0]
+        first = args[0]
+        if not isinstance(first, torch.Tensor) or not first.is_floating_point():
+            return ""
+        other = (2 * first + 1, *args[1:])
+        try:
+            results = [core.call(fn, self.name, *inputs) for inputs in (args, other)]
+        except core.CheckFailed:
+            return ""
+        if not all(isinstance(r, torch.Tensor) for r in results) \
+                or results[0].shape != results[1].shape \
+                or not torch.equal(results[0].detach().cpu(), results[1].detach().cpu()) \
+                or torch.allclose(self.reference(*args), self.reference(*other)):
+            return ""
+        argument = self.arg_names[0]
+        return (f"Its result does not change when `{argument}` changes: compute it from "
+                f"`{argument}` and the other arguments, not from fixed numbers.")
+
     def expect_values(self, fn: Any, args: Args, dtype: torch.dtype, what: str = "values",
-                      tolerance: Tolerance | None = None) -> None:
+                      tolerance: Tolerance | None = None, explain: bool = True) -> None:
         """One values case on every device: ``args`` cast to ``dtype``, compared with the
-        reference (within ``tolerance`` if given, else the dtype's)."""
+        reference (within ``tolerance`` if given, else the dtype's). A failure names the usual
+        mistake the values show, if any (unless ``explain`` is false)."""
+        returned: list[bool] = []
+        try:
+            self._expect_values(fn, args, dtype, what, tolerance, returned)
+        except core.CheckFailed as failure:
+            # Only a result's values are explained: a call that raised or ran out of time is
+            # not called again for a hint.
+            mistake = self.known_mistake(fn) if explain and returned else ""
+            if not mistake or isinstance(failure, core.PlacementFailed):
+                raise
+            raise core.CheckFailed(f"{failure}\n  {mistake}") from None
+
+    def _expect_values(self, fn: Any, args: Args, dtype: torch.dtype, what: str,
+                       tolerance: Tolerance | None, returned: list[bool]) -> None:
         expected = self.expected(args, dtype)
 
         def on(device: torch.device) -> None:
             inputs = cast(args, dtype, device)
-            result = self.expect_result(core.call(fn, self.name, *inputs), expected, inputs)
+            answer = core.call(fn, self.name, *inputs)
+            returned.append(True)
+            result = self.expect_result(answer, expected, inputs)
             reference = expected
             if result.is_floating_point() and result.dtype != torch.float64:
                 # A lower-precision result is judged on what its dtype can hold: the reference
                 # rounded to it (so exact functions such as a reshape stay exact).
                 reference = expected.to(result.dtype).to(torch.float64)
             allowed = tolerance or self.tolerance(dtype, result.dtype)
-            core.expect_close(result, reference, self.name, rtol=allowed.rtol, atol=allowed.atol,
-                              args=inputs, what=what)
+            try:
+                core.expect_close(result, reference, self.name, rtol=allowed.rtol,
+                                  atol=allowed.atol, args=inputs, what=what)
+            except core.CheckFailed as failure:
+                if allowed is self.float32 or not _float32_close(result, reference, self.float32):
+                    raise
+                raise core.CheckFailed(f"{failure}\n  {FLOAT32_LEVEL}") from None
 
         core.on_every_device(on)
 

@@ -291,12 +291,48 @@ def _pinv_reference(A: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return torch.linalg.pinv(seen, rtol=1e-4 if dtype == torch.float32 else None)
 
 
+def _svd_product(X: torch.Tensor, left: str, inverted: bool) -> torch.Tensor:
+    """``V S^+ U^T`` with V taken as ``Vh`` itself (``left="Vh"``, the transposes missed) or as
+    ``Vh^T``, and S inverted or not (no threshold needed: the values cases have full rank)."""
+    U, S, Vh = torch.linalg.svd(X, full_matrices=False)
+    V = Vh if left == "Vh" else Vh.mT
+    return V @ torch.diag(1 / S if inverted else S) @ U.mT
+
+
+#: The usual wrong pseudoinverses, named in a failed values case when the answer matches one.
+PINV_MISTAKES = {
+    "transposes": (lambda X: _svd_product(X, "Vh", inverted=True),
+                   "Its values are those of Vh S^+ U^T: `torch.linalg.svd` returns Vh, V already "
+                   "transposed, so the pseudoinverse is `Vh.mT @ torch.diag(S_inv) @ U.mT`: check "
+                   "the transposes."),
+    "not_inverted": (lambda X: _svd_product(X, "V", inverted=False),
+                     "Its values are those of V S U^T: invert the non-zero singular values "
+                     "(S^+ holds 1 / s_i) rather than multiply by them."),
+    "normal_equations": (lambda X: torch.linalg.inv(X.T @ X) @ X.T,
+                         "Its values are those of the normal equations (X^T X)^-1 X^T, the "
+                         "pseudoinverse only of a matrix of full column rank: for a wide or "
+                         "rank-deficient matrix X^T X has no inverse. Compute it from the SVD, "
+                         "which works for any matrix."),
+}
+
 pinv_svd = GradedFunction(
     name="pinv_svd",
     arg_names=("X",),
     cases=_pinv_cases,
     reference=lambda X: torch.linalg.pinv(X),
+    mistakes=PINV_MISTAKES,
 )
+
+
+def _right_on_full_rank(fn: Any) -> bool:
+    """Whether ``pinv_svd`` is right on the first two values cases (full rank, float64, CPU):
+    the evidence that what fails on the threshold cases is the threshold."""
+    try:
+        for args in _pinv_cases()[:2]:
+            pinv_svd.expect_values(fn, args, torch.float64, explain=False)
+    except core.CheckFailed:
+        return False
+    return True
 
 
 def check_pinv_rank_deficient(fn: Any) -> None:
@@ -316,11 +352,17 @@ def check_pinv_rank_deficient(fn: Any) -> None:
                 core.expect_close(result, expected, "pinv_svd", rtol=tolerance.rtol,
                                   atol=tolerance.atol, args=(X,))
             except core.CheckFailed as failure:
-                raise core.CheckFailed(
-                    f"{failure}\n  This {kind} matrix has singular values that must be treated "
-                    "as zero, or tiny ones that must not. Invert only s_i > s_1 * max(m, n) * eps, "
-                    "with eps = `torch.finfo(X.dtype).eps` (the input's dtype, not a fixed number)."
-                ) from None
+                if _right_on_full_rank(fn):
+                    advice = (
+                        f"This {kind} matrix has singular values that must be treated as zero, "
+                        "or tiny ones that must not. Invert only s_i > s_1 * max(m, n) * eps, "
+                        "with eps = `torch.finfo(X.dtype).eps` (the input's dtype, not a fixed "
+                        "number).")
+                else:
+                    advice = pinv_svd.known_mistake(fn) or (
+                        "The same function is also wrong on matrices of full rank, so the "
+                        "threshold is not the (only) problem: see the other failed tests.")
+                raise core.CheckFailed(f"{failure}\n  {advice}") from None
 
     core.on_every_device(on)
 
@@ -361,11 +403,25 @@ def _near_fit_case() -> Args:
     return fit + 0.01 * random_matrix(gen, d, 1), X, y
 
 
+#: The usual wrong gradients of the least-squares loss 1/2 ||X theta - y||^2.
+GRADIENT_MISTAKES = {
+    "sign": (lambda theta, X, y: -_autograd_gradient(theta, X, y),
+             "Its values are those of the gradient with the opposite sign: it is "
+             "X^T (X theta - y), the prediction minus the target."),
+    "mean": (lambda theta, X, y: _autograd_gradient(theta, X, y) / X.shape[0],
+             "Its values are those of the gradient divided by the number of rows: the loss is "
+             "the *sum* over the rows, so do not average."),
+    "factor_two": (lambda theta, X, y: 2 * _autograd_gradient(theta, X, y),
+                   "Its values are twice the gradient: the loss 1/2 ||X theta - y||^2 has a "
+                   "factor 1/2, so its gradient X^T (X theta - y) has no factor 2."),
+}
+
 linear_regression_loss_grad = GradedFunction(
     name="linear_regression_loss_grad",
     arg_names=("theta", "X", "y"),
     cases=_gradient_cases,
     reference=_autograd_gradient,
+    mistakes=GRADIENT_MISTAKES,
 )
 
 
@@ -513,7 +569,8 @@ def _fitted_theta(env: Any) -> torch.Tensor:
     """The notebook's ``theta``: a 3 x 1 tensor, or a failed check saying what it is instead."""
     theta = env.get("theta")
     if theta is None or isinstance(theta, core.MissingName):
-        raise core.CheckFailed("There is no `theta` in your notebook: set it in the cell of 4.2.")
+        missing = theta if isinstance(theta, core.MissingName) else core.MissingName("theta")
+        raise core.CheckFailed(missing.absent("`theta`", "Set it in the cell of 4.2."))
     return core.expect_tensor(theta, "theta", shape=(3, 1))
 
 

@@ -115,6 +115,72 @@ def _large_score_cases() -> list[tuple[torch.dtype, Args]]:
     return cases
 
 
+#: Largest score of a large-score case scaled down (``_moderate``): sigmoid and exp are exact
+#: there in float32 and float64, so only a formula wrong for every score fails.
+MODERATE_SCORE = 5.0
+#: Single-item probes of what breaks on large scores, by dtype: (a score where sigmoid rounds to
+#: exactly 1 while exp does not overflow, a score where exp overflows). float64: sigmoid(40) is
+#: 1 - 4e-18, which rounds to 1, and exp overflows above 709; float32: sigmoid(20) rounds to 1,
+#: exp overflows above 88.
+PROBE_SCORES = {torch.float64: (40.0, 800.0), torch.float32: (20.0, 100.0)}
+#: What each kind of failure on large scores is told.
+LOG_OF_PROBABILITY = (
+    "Your gradient is right on the same inputs scaled down, and fails where sigmoid(z) rounds to "
+    "exactly 0 or 1 (scores of a few tens), long before exp(z) overflows: so it goes through "
+    "log(sigmoid(z)) or log(1 - sigmoid(z)), which is -inf there, and autograd's gradient through "
+    "it is NaN. Take the gradient of a stable form of the loss "
+    "(`F.binary_cross_entropy_with_logits(X @ theta, y, reduction=\"sum\")`, or `F.logsigmoid`), "
+    "or use the closed form X^T (sigmoid(X theta) - y)."
+)
+EXP_RATIO = (
+    "Your gradient is right on the same inputs scaled down, and fails where exp(z) overflows "
+    "(inf / inf is NaN). Compute the sigmoid with `torch.sigmoid(z)` (or "
+    "`1 / (1 + torch.exp(-z))`), not as `exp(z) / (1 + exp(z))`."
+)
+STAYS_EXACT = (
+    "Your gradient is right on the same inputs scaled down, but not on these: the gradient "
+    "X^T (sigmoid(X theta) - y) must stay exact for scores of any size (do not clamp the scores "
+    "or the probabilities)."
+)
+NOT_THE_SIZE = (
+    f"The same gradient also fails on these inputs scaled down to scores of at most "
+    f"{MODERATE_SCORE:g}, so their size is not the (only) problem: see the other failed tests."
+)
+
+
+def _moderate(args: Args) -> Args:
+    """A large-score case with theta scaled so that no score exceeds ``MODERATE_SCORE``."""
+    theta, X, y = args
+    return (theta * (MODERATE_SCORE / float((X @ theta).abs().max())), X, y)
+
+
+def _finite_at(fn: Any, score: float, dtype: torch.dtype) -> bool:
+    """Whether the gradient is finite for two items with scores +score and -score, both
+    labelled against their sign (theta = [[1]])."""
+    args = (torch.ones(1, 1, dtype=dtype), torch.tensor([[score], [-score]], dtype=dtype),
+            torch.tensor([[0.0], [1.0]], dtype=dtype))
+    try:
+        result = core.call(fn, NAME, *args)
+    except core.CheckFailed:
+        return False
+    return isinstance(result, torch.Tensor) and bool(torch.isfinite(result.detach()).all())
+
+
+def _large_score_advice(fn: Any, args: Args, dtype: torch.dtype) -> str:
+    """Advice that fits what the evidence shows: nothing about stability for a gradient that is
+    wrong on moderate scores too; else where it breaks, probed on single items."""
+    try:
+        GradedFunction.expect_values(logistic_regression_loss_grad, fn, _moderate(args), dtype)
+    except core.CheckFailed:
+        return NOT_THE_SIZE
+    rounds_to_one, overflows = PROBE_SCORES[dtype]
+    if not _finite_at(fn, rounds_to_one, dtype):
+        return LOG_OF_PROBABILITY
+    if not _finite_at(fn, overflows, dtype):
+        return EXP_RATIO
+    return STAYS_EXACT
+
+
 def check_large_scores(fn: Any) -> None:
     """The gradient stays finite and correct when exp of the scores overflows.
 
@@ -122,6 +188,7 @@ def check_large_scores(fn: Any) -> None:
     ``1 / (1 + exp(-z))`` are exact here, while scores clamped to [-10, 10] (off by 5e-5) and
     probabilities clamped to [1e-7, 1 - 1e-7] (off by 1e-7) fail. Those pass every other check (on
     order-one scores neither clamp acts), so each costs this point alone.
+    The advice names the cause the evidence shows (``_large_score_advice``).
     """
     for dtype, args in _large_score_cases():
         try:
@@ -129,9 +196,7 @@ def check_large_scores(fn: Any) -> None:
         except core.CheckFailed as failure:
             raise core.CheckFailed(
                 f"{failure}\n  These inputs give large scores X theta (hundreds, in "
-                f"{str(dtype).replace('torch.', '')}), where exp(z) overflows. Compute the "
-                "sigmoid with `torch.sigmoid(z)` (or `1 / (1 + torch.exp(-z))`), not as "
-                "`exp(z) / (1 + exp(z))`."
+                f"{str(dtype).replace('torch.', '')}). {_large_score_advice(fn, args, dtype)}"
             ) from None
 
 

@@ -109,9 +109,9 @@ class _SoftmaxFunction(GradedFunction):
     leaves classes out of y."""
 
     def expect_values(self, fn: Any, args: Args, dtype: torch.dtype, what: str = "values",
-                      tolerance: Any = None) -> None:
+                      tolerance: Any = None, explain: bool = True) -> None:
         try:
-            super().expect_values(fn, args, dtype, what, tolerance)
+            super().expect_values(fn, args, dtype, what, tolerance, explain)
         except core.CheckFailed as failure:
             Theta, _, y = args
             if y.numel() and int(y.max()) + 1 < Theta.shape[1] + (1 if self.reduced else 0):
@@ -145,11 +145,91 @@ class _ScalarFunction(_SoftmaxFunction):
         return core.expect_tensor(result, self.name, shape=(), args=inputs)
 
 
+# ---------------------------------------------------------------------------------------------
+# Known mistakes: what a failed answer's values match, so that its message names the bug.
+
+#: What each usual wrong formula is called in a message (the words a TA would use for it).
+SIGN = ("Its values are those of the gradient with the opposite sign: the gradient of the loss "
+        "is X^T (P - Y), the probabilities minus the one-hot labels.")
+MEAN = ("Its values are those of the gradient divided by the number of items: the loss is the "
+        "*sum* of -log P(y_i | x_i) over the items, so do not average.")
+AXIS = ("Its values are those of a softmax taken over the items (`dim=0`, down each column) "
+        "instead of over the classes: take the softmax along the class axis, `dim=1`, so that "
+        "each row of P sums to 1.")
+
+
+BROADCAST = ("Its values are those of `y`, an m x 1 column, combined with a vector of length m "
+             "(`torch.arange(m)`, `y.flatten()`), which broadcasts to an m x m block, so that "
+             "every item gets the labels of every other item. Flatten `y` first (`y.flatten()` "
+             "or `y[:, 0]`), or use `gather(1, y)` / `scatter_(1, y, 1.0)`.")
+
+
+def _one_hot(y: Tensor, K: int, like: Tensor) -> Tensor:
+    return F.one_hot(y.reshape(-1), K).to(like.dtype)
+
+
+def _broadcast_one_hot(y: Tensor, like: Tensor) -> Tensor:
+    """The one-hot ``Y[arange(m), y] = 1`` with y m x 1: a one at every class present in y."""
+    Y = torch.zeros_like(like)
+    Y[torch.arange(like.shape[0]), y] = 1.0
+    return Y
+
+
+def _compared_one_hot(y: Tensor, K: int, like: Tensor) -> Tensor:
+    """The one-hot ``(y.flatten() == y)[:, :K]``: m x m equalities of labels, cut to K columns."""
+    return (y.reshape(-1) == y).to(like.dtype)[:, :K]
+
+
+def _gradient_mistakes(reduced: bool) -> dict[str, Any]:
+    """The usual wrong gradients (full, or reduced through [Theta, 0] and its first K - 1
+    columns)."""
+    def full(Theta: Tensor) -> Tensor:
+        return _with_zero_column(Theta) if reduced else Theta
+
+    def grad(Theta: Tensor, X: Tensor, y: Tensor, dim: int = 1) -> Tensor:
+        Z = X @ full(Theta)
+        result = X.T @ (torch.softmax(Z, dim=dim) - _one_hot(y, Z.shape[1], Z))
+        return result[:, : Theta.shape[1]]
+
+    def with_one_hot(make: Callable[[Tensor, int, Tensor], Tensor]) -> Callable[..., Tensor]:
+        def wrong(Theta: Tensor, X: Tensor, y: Tensor) -> Tensor:
+            P = torch.softmax(X @ full(Theta), dim=1)
+            return (X.T @ (P - make(y, P.shape[1], P)))[:, : Theta.shape[1]]
+        return wrong
+
+    return {
+        "sign": (lambda Theta, X, y: -grad(Theta, X, y), SIGN),
+        "mean": (lambda Theta, X, y: grad(Theta, X, y) / X.shape[0], MEAN),
+        "axis": (lambda Theta, X, y: grad(Theta, X, y, dim=0), AXIS),
+        "broadcast_one_hot": (with_one_hot(lambda y, K, P: _broadcast_one_hot(y, P)), BROADCAST),
+        "compared_one_hot": (with_one_hot(_compared_one_hot), BROADCAST),
+    }
+
+
+LOSS_MISTAKES = {
+    "sign": (lambda Theta, X, y: -reference_loss(Theta, X, y),
+             "Its values are those of the loss with the opposite sign: the loss is the sum of "
+             "-log P(y_i | x_i), a positive number."),
+    "mean": (lambda Theta, X, y: reference_loss(Theta, X, y) / X.shape[0],
+             "Its values are those of the loss divided by the number of items: the loss is the "
+             "*sum* over the items, so do not average."),
+    "broadcast_index": (lambda Theta, X, y: -torch.log_softmax(X @ Theta, dim=1)[
+        torch.arange(X.shape[0]), y].sum(), BROADCAST),
+    "broadcast_one_hot": (lambda Theta, X, y: -(_broadcast_one_hot(
+        y, X @ Theta) * torch.log_softmax(X @ Theta, dim=1)).sum(), BROADCAST),
+    "axis": (lambda Theta, X, y: -torch.log_softmax(X @ Theta, dim=0).gather(1, y).sum(),
+             "Its values are those of a (log-)softmax taken over the items (`dim=0`, down each "
+             "column) instead of over the classes: take it along the class axis, `dim=1`, so "
+             "that each row of P sums to 1."),
+}
+
+
 softmax_regression_loss = _ScalarFunction(
     name="softmax_regression_loss",
     arg_names=("Theta", "X", "y"),
     cases=lambda: _cases(51, reduced=False),
     reference=reference_loss,
+    mistakes=LOSS_MISTAKES,
 )
 
 softmax_regression_loss_grad = _SoftmaxFunction(
@@ -157,6 +237,7 @@ softmax_regression_loss_grad = _SoftmaxFunction(
     arg_names=("Theta", "X", "y"),
     cases=lambda: _cases(52, reduced=False),
     reference=reference_grad,
+    mistakes=_gradient_mistakes(reduced=False),
 )
 
 softmax_regression_loss_grad_0 = _SoftmaxFunction(
@@ -164,6 +245,7 @@ softmax_regression_loss_grad_0 = _SoftmaxFunction(
     arg_names=("Theta", "X", "y"),
     cases=lambda: _cases(53, reduced=True),
     reference=reference_grad_0,
+    mistakes=_gradient_mistakes(reduced=True),
 )
 
 
@@ -200,24 +282,77 @@ def _large_logit_cases() -> list[tuple[str, torch.dtype, Args]]:
     return cases
 
 
+#: Largest logit of a large-logit case scaled down (``_moderate``): exp of it is far from
+#: overflowing or underflowing in float32 and float64, so only a formula that is wrong for every
+#: logit can fail there.
+MODERATE_LOGIT = 5.0
+#: What a function that fails on large logits only is told to do.
+OVERFLOW = ("subtract each row's maximum logit before `exp` (the log-sum-exp form), or use "
+            "`torch.softmax` / `torch.log_softmax`, which do.")
+NOT_THE_SIZE = ("The same function also fails on these inputs with the logits scaled down to "
+                f"at most {MODERATE_LOGIT:g}, so their size is not the (only) problem: see the "
+                "other failed tests.")
+
+
+def _moderate(args: Args) -> Args:
+    """A large-logit case with Theta scaled so that no logit exceeds ``MODERATE_LOGIT``."""
+    Theta, X, y = args
+    size = float((X @ Theta).abs().max())
+    return (Theta * (MODERATE_LOGIT / size), X, y)
+
+
+def _right_on_moderate(graded: GradedFunction, fn: Any, args: Args, dtype: torch.dtype) -> bool:
+    """Whether the function is right on the case scaled down: the evidence that it fails on the
+    large logits alone, so that a stability hint is true (a dtype crash, a wrong shape, a wrong
+    class count or a softmax over the wrong axis fail there as well)."""
+    try:
+        graded.expect_values(fn, _moderate(args), dtype, explain=False)
+    except core.CheckFailed:
+        return False
+    return True
+
+
+def _finite_on(graded: GradedFunction, fn: Any, args: Args, dtype: torch.dtype) -> bool:
+    """Whether the function returns a finite tensor on this case (on the CPU): a wrong but
+    finite result on large logits is a clamp or a lost digit, not an overflow."""
+    try:
+        result = core.call(fn, graded.name, *cast(args, dtype, "cpu"))
+    except core.CheckFailed:
+        return False
+    return isinstance(result, Tensor) and bool(torch.isfinite(result.detach()).all())
+
+
+def _large(pattern: str, dtype: torch.dtype) -> str:
+    return f"These inputs give large logits ({pattern}, in {str(dtype).replace('torch.', '')})"
+
+
 def check_loss_large_logits(fn: Any) -> None:
     """The loss stays finite and correct when exp of the logits overflows or underflows.
 
     The notebook asks for the log-sum-exp form, so a log of a probability clamped at 1e-7 fails
     here (it caps each item's loss near 16 where the true loss is in the hundreds), while it
-    passes the values checks, where no probability comes near 1e-7.
+    passes the values checks, where no probability comes near 1e-7. The advice follows the
+    evidence: a missing shift for a function right on the same logits scaled down that fails on
+    a shared offset, the log of a probability for one that fails only on large gaps, and no
+    stability advice at all for one that fails on the scaled-down logits too.
     """
     for pattern, dtype, args in _large_logit_cases():
         try:
             softmax_regression_loss.expect_values(fn, args, dtype, what="loss")
         except core.CheckFailed as failure:
-            raise core.CheckFailed(
-                f"{failure}\n  These inputs give large logits ({pattern}, in "
-                f"{str(dtype).replace('torch.', '')}), where exp(logit) overflows or underflows. "
-                "Compute -log P(y_i | x_i) = logsumexp(z_i) - z_{i, y_i} in the log-sum-exp "
-                "form: subtract each row's maximum logit before `exp`, and do not take the log of "
-                "a probability that may round to zero."
-            ) from None
+            if not _right_on_moderate(softmax_regression_loss, fn, args, dtype):
+                advice = NOT_THE_SIZE
+            elif pattern == "large gaps":
+                advice = (f"{_large(pattern, dtype)}: the true class's probability rounds to "
+                          "zero, so its log is -inf, while your function is right on the same "
+                          "logits scaled down. Do not take the log of a probability: compute "
+                          "-log P(y_i | x_i) = logsumexp(z_i) - z_{i, y_i} directly (e.g. with "
+                          "`torch.log_softmax`).")
+            else:
+                advice = (f"{_large(pattern, dtype)}, where exp(logit) overflows or underflows, "
+                          "while your function is right on the same logits scaled down: "
+                          + OVERFLOW)
+            raise core.CheckFailed(f"{failure}\n  {advice}") from None
 
 
 def _check_grad_large_logits(graded: GradedFunction, fn: Any) -> None:
@@ -230,11 +365,18 @@ def _check_grad_large_logits(graded: GradedFunction, fn: Any) -> None:
             # while probabilities clamped at 1e-7 (about 1e-7 off) fail, as they fail the values.
             graded.expect_values(fn, args, dtype)
         except core.CheckFailed as failure:
-            raise core.CheckFailed(
-                f"{failure}\n  These inputs give large logits ({pattern}, in "
-                f"{str(dtype).replace('torch.', '')}), where exp(logit) overflows (inf / inf is "
-                "NaN). Subtract each row's maximum logit before `exp` (or use `torch.softmax`)."
-            ) from None
+            if not _right_on_moderate(graded, fn, args, dtype):
+                advice = NOT_THE_SIZE
+            elif _finite_on(graded, fn, args, dtype):
+                advice = (f"{_large(pattern, dtype)}, and your function is right on the same "
+                          "logits scaled down but not exact on these: the gradient must stay "
+                          "exact for logits of any size (do not clamp the logits or the "
+                          "probabilities; `torch.softmax` is exact here).")
+            else:
+                advice = (f"{_large(pattern, dtype)}, where exp(logit) overflows (inf / inf is "
+                          "NaN), while your function is right on the same logits scaled down: "
+                          + OVERFLOW)
+            raise core.CheckFailed(f"{failure}\n  {advice}") from None
 
 
 def check_grad_large_logits(fn: Any) -> None:
@@ -344,7 +486,14 @@ def accuracy(Theta: Tensor, X: Tensor, y: Tensor) -> float:
     return float(((X @ Theta).argmax(dim=1) == y.reshape(-1)).double().mean())
 
 
-def _check_trained(Theta: Tensor, X_test: Tensor, y_test: Tensor, name: str) -> None:
+#: The training message's advice when the gradient matches none of the known mistakes: the
+#: formula, without claiming a sign or a mean that may well be right.
+TRAINING_ADVICE = ("The gradient of the summed loss is X^T (P - Y), with P the softmax of each "
+                   "item's logits over the classes (`dim=1`) and Y the one-hot labels.")
+
+
+def _check_trained(Theta: Tensor, X_test: Tensor, y_test: Tensor, name: str,
+                   advice: Callable[[], str] = lambda: TRAINING_ADVICE) -> None:
     if not bool(torch.isfinite(Theta).all()):
         raise core.CheckFailed(
             f"Training on the digits with `{name}` (step {DIGITS_ALPHA}, {DIGITS_ITERATIONS} "
@@ -357,9 +506,14 @@ def _check_trained(Theta: Tensor, X_test: Tensor, y_test: Tensor, name: str) -> 
         raise core.CheckFailed(
             f"Training on the digits with `{name}` (step {DIGITS_ALPHA}, {DIGITS_ITERATIONS} "
             f"iterations, {DIGITS_TRAIN_ROWS} training rows) reaches a test accuracy of "
-            f"{score:.1%}; the correct gradient reaches over {DIGITS_ACCURACY_BOUND:.0%}. Check "
-            "the gradient's sign and that it is the gradient of the summed loss."
+            f"{score:.1%}; the correct gradient reaches over {DIGITS_ACCURACY_BOUND:.0%}. "
+            + advice()
         )
+
+
+def _training_advice(graded: GradedFunction, fn: Any) -> str:
+    """The known mistake the gradient's values show, else the formula."""
+    return graded.known_mistake(fn) or TRAINING_ADVICE
 
 
 def check_grad_trains(fn: Any) -> None:
@@ -369,7 +523,8 @@ def check_grad_trains(fn: Any) -> None:
     def on(device: torch.device) -> None:
         Theta = train(fn, "softmax_regression_loss_grad", X_train.to(device), y_train.to(device),
                       columns=10)
-        _check_trained(Theta.cpu(), X_test, y_test, "softmax_regression_loss_grad")
+        _check_trained(Theta.cpu(), X_test, y_test, "softmax_regression_loss_grad",
+                       lambda: _training_advice(softmax_regression_loss_grad, fn))
 
     core.on_every_device(on)
 
@@ -383,7 +538,8 @@ def check_grad_0_trains(fn: Any) -> None:
     def on(device: torch.device) -> None:
         inputs = (X_train.to(device), y_train.to(device))
         Theta = train(fn, name, *inputs, columns=9)
-        _check_trained(Theta.cpu(), X_test, y_test, name)
+        _check_trained(Theta.cpu(), X_test, y_test, name,
+                       lambda: _training_advice(softmax_regression_loss_grad_0, fn))
         result = core.call(fn, name, Theta, *inputs)
         core.expect_close(
             result, reference_grad(_with_zero_column(Theta.cpu()), X_train, y_train)[:, :9], name,

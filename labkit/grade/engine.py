@@ -30,7 +30,7 @@ from typing import Any
 
 import psutil
 
-from ..notebooks import code_cell_sources, is_export_source
+from ..notebooks import binds, code_cell_names, code_cell_sources, is_export_source
 from . import cgroups, forkserver, protocol
 from .sandbox import Limits, interpreter_folders, memory_usage, process_tree
 
@@ -248,7 +248,11 @@ class NotebookSession:
         #: The process whose memory is watched and which an interrupt is sent to: the one running
         #: the cells (inside the sandbox's pid namespace it is not the process the grader started).
         self._watch_pid: int | None = None
-        self._cells = code_cell_sources(notebook.read_bytes())
+        content = notebook.read_bytes()
+        self._cells = code_cell_sources(content)
+        #: How the notes name each code cell (its heading and first line, see notebooks).
+        self._names = code_cell_names(content)
+        self._binding: dict[str, list[int]] = {}
         self._drain: _OutputDrain | None = None
         self._memory_exceeded = False
         self._memory_ceiling = limits.memory_bytes + (1 << 30)
@@ -388,6 +392,19 @@ class NotebookSession:
             return f"the notebook ran longer than {self.limits.notebook_seconds:.0f} s in all"
         return f"{what} ran longer than {seconds:.0f} s"
 
+    def cell_name(self, index: int) -> str:
+        """Code cell ``index`` (from 0) as the notes name it: by its heading and first line,
+        which a student can find in Jupyter, rather than by a number Jupyter does not show."""
+        return self._names[index] if 0 <= index < len(self._names) else f"code cell {index + 1}"
+
+    def binding_cells(self, name: str) -> list[int]:
+        """The code cells that assign or define ``name`` (by their source), in order; worked
+        out once per name."""
+        if name not in self._binding:
+            self._binding[name] = [index for index, source in enumerate(self._cells)
+                                   if binds(source, name)]
+        return self._binding[name]
+
     # -- running the notebook -----------------------------------------------------------------
 
     def _started(self) -> None:
@@ -438,12 +455,12 @@ class NotebookSession:
             message = self._receive(self.limits.cell_seconds)
         except TimeoutError:
             message = self._interrupt(index, self._why_stopped(
-                f"code cell {index + 1}", self.limits.cell_seconds))
+                self.cell_name(index), self.limits.cell_seconds))
             if message is None:
                 raise
         if not isinstance(message, dict) or message.get("event") != "cell" \
                 or message.get("index") != index:
-            raise ProtocolViolation(f"a forged message during code cell {index + 1}")
+            raise ProtocolViolation(f"a forged message during {self.cell_name(index)}")
         if self._over_memory():  # the kernel stopped one of its processes while the cell ran
             raise TimeoutError
         error = message.get("error")
@@ -487,16 +504,16 @@ class NotebookSession:
                 self.kill()
                 raise SessionFailed(f"the notebook's process was stopped: {violation}") from None
             except TimeoutError:
-                reason = self._why_stopped(f"code cell {current + 1}" if current is not None
+                reason = self._why_stopped(self.cell_name(current) if current is not None
                                            else "starting", self.limits.cell_seconds)
             except protocol.BadMessage as error:
                 self.kill()
                 raise SessionFailed(f"the notebook's process sent a message the grader does not "
                                     f"accept ({error}); it was stopped") from None
             except (protocol.ChannelClosed, OSError):
-                reason = (self._why_stopped(f"code cell {current + 1}", self.limits.cell_seconds)
+                reason = (self._why_stopped(self.cell_name(current), self.limits.cell_seconds)
                           if current is not None and self._over_memory() else
-                          f"code cell {current + 1} ended the notebook's process (it exited or crashed)"
+                          f"{self.cell_name(current)} ended the notebook's process (it exited or crashed)"
                           if current is not None else "the notebook's process ended at start")
             self.kill()
             if current is None or time.monotonic() >= self.deadline \

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,15 +80,17 @@ def _test_files(assignment: Assignment) -> list[ExceptionTestFile]:
 
 class _TestEnv(dict):
     """The notebook's names as otter's tests receive them: a name the notebook does not define
-    comes as a ``core.MissingName``, so a test that calls it says "no function named ..."."""
+    comes as a ``core.MissingName``, so a test that calls it says "no function named ...", and
+    why when a cell that sets the name raised or was stopped (``why_missing``)."""
 
-    def __init__(self, names: RemoteEnv):
+    def __init__(self, names: RemoteEnv, why_missing: Callable[[str], str] = lambda name: ""):
         super().__init__()
         self._names = names
+        self._why_missing = why_missing
 
     def get(self, name: str, default: object = None) -> object:
         value = self._names.get(name, _ABSENT)
-        return core.MissingName(name) if value is _ABSENT else value
+        return core.MissingName(name, self._why_missing(name)) if value is _ABSENT else value
 
     def __getitem__(self, name: str) -> object:
         return self._names[name]
@@ -105,11 +108,27 @@ def first_line(text: str) -> str:
     return line if len(line) <= core.MAX_ERROR_CHARS else line[: core.MAX_ERROR_CHARS - 3] + "..."
 
 
-def _crash_notes(errors: dict[int, str]) -> list[str]:
-    """One note per code cell that raised (the first MAX_CRASH_NOTES), numbered from 1 like the
-    other notes, with the error's first line."""
+def why_missing(session: NotebookSession, name: str) -> str:
+    """Why the notebook lacks ``name``, when a cell that sets it did not run to its end (it
+    raised, or was stopped for time or memory): that cell, by its name, and what happened;
+    else ""."""
+    report = session.report
+    for index in session.binding_cells(name):
+        cell = session.cell_name(index)
+        for stopped, how in ((report.fatal, "was left out"), (report.interrupted, "was interrupted")):
+            if index in stopped:
+                reason = stopped[index].removeprefix(cell).strip()
+                return f"{cell} {how} ({reason})"
+        if index in report.errors:
+            return f"{cell} raised an error ({first_line(report.errors[index])})"
+    return ""
+
+
+def _crash_notes(session: NotebookSession, errors: dict[int, str]) -> list[str]:
+    """One note per code cell that raised (the first MAX_CRASH_NOTES), named as a student finds
+    it (``NotebookSession.cell_name``), with the error's first line."""
     ordered = sorted(errors.items())
-    notes = [f"code cell {index + 1} raised an error: {first_line(text)}"
+    notes = [f"{session.cell_name(index)} raised an error: {first_line(text)}"
              for index, text in ordered[:MAX_CRASH_NOTES]]
     if len(ordered) > MAX_CRASH_NOTES:
         more = len(ordered) - MAX_CRASH_NOTES
@@ -120,11 +139,12 @@ def _crash_notes(errors: dict[int, str]) -> list[str]:
 def _session_notes(session: NotebookSession, limits: Limits) -> list[str]:
     report, notes = session.report, []
     stopped = report.fatal.keys() | report.interrupted.keys()
-    notes.extend(_crash_notes({i: t for i, t in report.errors.items() if i not in stopped}))
+    notes.extend(_crash_notes(session, {i: t for i, t in report.errors.items()
+                                        if i not in stopped}))
     for index, reason in sorted(report.interrupted.items()):
         notes.append(f"{reason}; it was interrupted there and the notebook went on")
     for index, reason in sorted(report.fatal.items()):
-        notes.append(f"{reason}; graded without code cell {index + 1}")
+        notes.append(f"{reason}; graded without {session.cell_name(index)}")
     if report.output_bytes > limits.output_bytes:
         notes.append(f"printed {report.output_bytes >> 20} MB; output kept to the first "
                      f"{limits.output_bytes >> 10} kB")
@@ -147,7 +167,7 @@ def grade_notebook(
         except SessionFailed as failure:
             result.problem = f"the notebook could not be run: {failure}"
             return result
-        env = _TestEnv(RemoteEnv(session))
+        env = _TestEnv(RemoteEnv(session), functools.partial(why_missing, session))
         # This notebook's own hidden inputs (see labkit.grade.secret).
         core.set_key(secret.notebook_key(notebook.read_bytes(), secret.grading_secret()))
         for test_file in _test_files(assignment):

@@ -258,3 +258,55 @@ AUDIT_KILLED = {
         ),
     },
 }
+
+#: The words a TA would use for each wrong answer: the feedback of its failed tests must contain
+#: each of them (case-insensitive). tests/test_answer_variants.py checks that every WRONG
+#: variant has an entry.
+WORDS = {
+    "add_bias_column": {
+        "ones_first": ("ones column", "last"),
+        "ones_on_cpu": ("device",),
+        "hard_coded_rows": ("none of its arguments", "X.shape[0]"),
+        "via_numpy": ("NumPy",),
+    },
+    "as_column": {
+        "row_not_column": ("3 x 1 column",),
+        "unsqueeze_in_place": ("in place",),
+        "always_float32": ("dtype",),
+    },
+    "train_test_split": {
+        "no_shuffle": ("shuffle", "permutation"),
+        "targets_not_aligned": ("same permutation",),
+        "ignores_seed": ("seed",),
+        "overlapping_parts": ("exactly once",),
+        "shuffles_in_place": ("in place",),
+        "negative_slice_for_test": ("negative slice",),
+    },
+    "pinv_svd": {
+        "no_threshold": ("singular values", "treated as zero"),
+        "missing_transposes": ("transposes",),
+        "S_not_inverted": ("invert the non-zero singular values",),
+        "normal_equations": ("normal equations", "SVD"),
+        "zeros_on_cpu": ("device",),
+        "via_numpy": ("NumPy",),
+        "fixed_cutoff": ("not a fixed number",),
+        "float64_eps_for_every_dtype": ("the input's dtype",),
+        "relative_cutoff_too_small": ("max(m, n) * eps",),
+    },
+    "linear_regression_loss_grad": {
+        "sign_error": ("opposite sign",),
+        "mean_not_sum": ("do not average",),
+        "factor_two": ("factor 2",),
+        "transposed_result": ("shape", "transposes"),
+        "in_place_residual": ("in place",),
+        "float64_result": ("dtype",),
+        "via_numpy": ("NumPy",),
+        "autograd_on_the_argument": ("autograd", "copy"),
+        "result_on_a_graph": ("attached to autograd", ".detach()"),
+    },
+    "diabetes_theta": {
+        "float32_theta": ("float32", "precision"),
+        "fitted_with_autograd_attached": ("attached to autograd", ".detach()"),
+        "fitted_to_every_row": ("training rows only",),
+    },
+}

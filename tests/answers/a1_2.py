@@ -184,3 +184,32 @@ FAILS = {
         "result_requires_grad": {"plain"},
     },
 }
+
+#: The words a TA would use for each wrong answer: the feedback of its failed tests must contain
+#: each of them (case-insensitive). tests/test_answer_variants.py checks that every WRONG
+#: variant has an entry.
+WORDS = {
+    "logistic_regression_loss_grad": {
+        "sign_error": ("check the sign",),
+        "mean_not_sum": ("do not average",),
+        "bce_default_mean_autograd": ("do not average",),
+        "row_not_column": ("transposes", "column"),
+        "missing_transpose_summed": ("transposes",),
+        "linear_not_sigmoid": ("leaves out the sigmoid",),
+        "reads_notebook_globals": ("none of its arguments", "X_train"),
+        "hard_coded_sanity_value": ("does not change when `theta` changes",),
+        "ignores_theta": ("does not change when `theta` changes",),
+        "result_always_float64": ("dtype",),
+        "loop_default_dtype_tensor": ("dtype",),
+        "zeros_on_cpu": ("device",),
+        "via_numpy": ("NumPy",),
+        "modifies_y_in_place": ("in place",),
+        "sigmoid_as_exp_ratio": ("overflows", "torch.sigmoid"),
+        "autograd_on_the_argument": ("autograd", "copy"),
+        "autograd_through_log_sigmoid": ("log(1 - sigmoid(z))", "stable form of the loss"),
+        "probabilities_clamped": ("clamp", "exact"),
+        "scores_clamped": ("clamp", "exact"),
+        "float32_inner_scores": ("float32", "7 digits"),
+        "result_requires_grad": ("attached to autograd", ".detach()"),
+    },
+}

@@ -385,3 +385,55 @@ def softmax_regression_loss_grad(Theta, X, y):
             grad[:, k] += X[i] * (p[k] - (1.0 if int(y[i, 0]) == k else 0.0))
     return grad
 '''
+
+#: The words a TA would use for each wrong answer: the feedback of its failed tests must contain
+#: each of them (case-insensitive). tests/test_answer_variants.py checks that every WRONG
+#: variant has an entry.
+WORDS = {
+    "softmax_regression_loss": {
+        "sign_error": ("opposite sign",),
+        "mean_not_sum": ("do not average",),
+        "softmax_over_items": ("axis", "dim=1"),
+        "index_broadcast_m_by_m": ("m x m", "flatten"),
+        "one_hot_broadcast_m_by_m": ("m x m", "flatten"),
+        "naive_exp_overflows": ("row's maximum logit",),
+        "log_of_softmax": ("log of a probability", "log_softmax"),
+        "dtype_lost": ("dtype",),
+        "modifies_y_in_place": ("in place",),
+        "returns_python_float": ("Python float", ".item()"),
+        "keeps_a_dimension": ("0-d",),
+        "hard_coded_sanity_value": ("does not change when `Theta` changes",),
+    },
+    "softmax_regression_loss_grad": {
+        "sign_error": ("opposite sign",),
+        "mean_not_sum": ("do not average",),
+        "softmax_over_items": ("axis", "dim=1"),
+        "one_hot_broadcast_m_by_m": ("m x m", "flatten"),
+        "compare_broadcast_m_by_m": ("m x m", "flatten"),
+        "one_hot_without_num_classes": ("number of classes",),
+        "dtype_lost": ("dtype",),
+        "one_hot_on_cpu": ("device",),
+        "arange_on_cpu": ("device",),
+        "modifies_y_in_place": ("in place",),
+        "modifies_theta_in_place": ("in place",),
+        "missing_x_transpose_sum": ("X^T (P - Y)",),
+        "no_max_shift": ("row's maximum logit",),
+        "autograd_on_the_argument": ("autograd", "copy"),
+        "python_loops_over_items_and_classes": ("too slow", "matrix operations"),
+        "probabilities_clamped": ("clamp", "exact"),
+    },
+    "softmax_regression_loss_grad_0": {
+        "first_column_dropped": ("last column",),
+        "first_class_fixed_at_zero": ("last column",),
+        "zero_column_on_cpu": ("device",),
+        "zero_column_default_dtype_on_cpu": ("device",),
+        "dtype_lost": ("dtype",),
+        "keeps_all_k_columns": ("last column",),
+        "sign_error": ("opposite sign",),
+        "mean_not_sum": ("do not average",),
+        "softmax_over_k_minus_1_columns": ("zero column",),
+        "modifies_y_in_place": ("in place",),
+        "no_max_shift": ("row's maximum logit",),
+        "zero_column_first_on_own_grad": ("last column",),
+    },
+}
