@@ -384,3 +384,16 @@ def softmax_regression_loss_grad(Theta, X, y):
             grad[:, k] += X[i] * (p[k] - (1.0 if int(y[i, 0]) == k else 0.0))
     return grad
 '''
+# The number of classes taken from the labels present: wrong whenever the last classes are absent,
+# which the hidden cases make so in the same cases under every grading key.
+WRONG["softmax_regression_loss"]["one_hot_without_num_classes"] = '''
+def softmax_regression_loss(Theta, X, y):
+    Y = F.one_hot(y.flatten()).to(X.dtype)  # too few columns when the last classes are absent
+    return -(Y * torch.log_softmax(X @ Theta, dim=1)).sum()
+'''
+WRONG["softmax_regression_loss_grad_0"]["one_hot_without_num_classes"] = '''
+def softmax_regression_loss_grad_0(Theta, X, y):
+    P = torch.softmax(torch.cat((X @ Theta, X.new_zeros(X.shape[0], 1)), dim=1), dim=1)
+    Y = F.one_hot(y.flatten()).to(P.dtype)  # too few columns when the last classes are absent
+    return X.T @ (P[:, : Y.shape[1]] - Y)[:, : Theta.shape[1]]
+'''
