@@ -6,6 +6,7 @@ Correct alternatives are graded under several grading keys (hidden inputs differ
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import pytest
@@ -31,8 +32,8 @@ def _cases(kind: str) -> list:
     return cases
 
 
-def _grade(stem: str, question: str, source: str, tmp_path,
-           key: bytes | None = None) -> tuple[float, float, str]:
+def _run(stem: str, question: str, source: str, tmp_path,
+         key: bytes | None = None) -> ExceptionTestFile:
     test_file = tmp_path / f"{question}.py"
     test_file.write_text(released_test_source(stem, question))
     tests = ExceptionTestFile.from_file(str(test_file))
@@ -40,8 +41,21 @@ def _grade(stem: str, question: str, source: str, tmp_path,
     exec(compile(source, f"<{question} answer>", "exec"), env)
     with core.keyed(key):
         tests.run(env)
+    return tests
+
+
+def _grade(stem: str, question: str, source: str, tmp_path,
+           key: bytes | None = None) -> tuple[float, float, str]:
+    tests = _run(stem, question, source, tmp_path, key)
     messages = "\n".join(r.message for r in tests.test_case_results if not r.passed)
     return tests.score, tests.possible, messages
+
+
+def _failed_tests(tests: ExceptionTestFile, question: str) -> set[str]:
+    """The failed hidden tests of a graded question, by their names after the question's."""
+    prefix = f"test_{question}_"
+    return {r.test_case.body.test_func.__name__.removeprefix(prefix)
+            for r in tests.test_case_results if not r.passed}
 
 
 @pytest.mark.parametrize("stem, question, source", _cases("wrong"))
@@ -64,3 +78,21 @@ def test_every_graded_question_has_wrong_answers(assignments):
         functions = {q for q, _ in assignment.questions} - {"diabetes_theta"}
         missing = functions - set(wrong)
         assert not missing, f"{assignment.stem}: no wrong answers for {sorted(missing)}"
+
+
+def _exact_cases() -> list:
+    cases = []
+    for stem in RELEASED:
+        module = importlib.import_module(f"tests.answers.a{stem[:3]}")
+        for question, variants in getattr(module, "FAILS", {}).items():
+            for variant, failing in variants.items():
+                cases.append(pytest.param(stem, question, module.WRONG[question][variant],
+                                          failing, id=f"{stem[:3]}-{question}-{variant}"))
+    return cases
+
+
+@pytest.mark.parametrize("stem, question, source, failing", _exact_cases())
+def test_a_mistake_of_one_property_costs_that_property_alone(stem, question, source, failing,
+                                                             tmp_path):
+    tests = _run(stem, question, source, tmp_path)
+    assert _failed_tests(tests, question) == failing

@@ -30,7 +30,7 @@ import nbformat
 import pytest
 
 from labkit import paths
-from labkit.grade import cgroups, sandbox
+from labkit.grade import autograders, cgroups, sandbox
 
 from . import cgroup_delegation
 
@@ -40,8 +40,8 @@ STEM = "1_1_linear_regression"
 TA_USER = "labkit-ta"
 RUNUSER = shutil.which("runuser") or "runuser"
 MODES = ("root", "unprivileged")
-FULL = {"add_bias_column": 4, "as_column": 4, "pinv_svd": 5, "linear_regression_loss_grad": 5,
-        "train_test_split": 3, "diabetes_theta": 2}
+#: Full marks per autograded question of STEM, as its released autograder gives them.
+FULL = dict(autograders.load(STEM).questions)
 
 
 # -- running the grader as root or as the TA -----------------------------------------------------

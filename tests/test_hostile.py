@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from labkit import paths
-from labkit.grade import batch
+from labkit.grade import autograders, batch
 
 from .conftest import tree_digest
 
@@ -147,8 +147,8 @@ def _points(row, question) -> float:
     return float(row[f"{STEM}/{question}"])
 
 
-FULL = {"add_bias_column": 4, "as_column": 4, "pinv_svd": 5, "linear_regression_loss_grad": 5,
-        "train_test_split": 3, "diabetes_theta": 2}
+#: Full marks per autograded question of STEM, as its released autograder gives them.
+FULL = dict(autograders.load(STEM).questions)
 
 
 def _assert_full_1_1(row):

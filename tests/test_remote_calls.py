@@ -33,6 +33,14 @@ def slow_grad(theta, X, y):
 
 def not_a_step(theta, X, y):
     return "no tensor"
+
+def attached_grad(theta, X, y):
+    t = theta.detach().clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(0.5 * ((X @ t - y) ** 2).sum(), t, create_graph=True)
+    return g
+
+def argument_requires_grad(theta):
+    return torch.tensor(float(theta.requires_grad), dtype=torch.float64)
 '''
 
 
@@ -136,3 +144,19 @@ def test_a_sandbox_that_fails_before_any_student_code_is_started_again(tmp_path)
     assert server.failed == 1
     assert isinstance(theta, torch.Tensor) and theta.shape == (3, 1)
     assert not session.report.fatal and not session.report.errors
+
+
+def test_a_result_attached_to_autograd_is_seen_as_attached_and_arguments_arrive_plain(
+        notebook_env):
+    """A result's ``requires_grad`` crosses the boundary with it, so the plain-tensor check judges
+    a notebook's function as it judges one in the grader's process; an argument reaches student
+    code detached, as ``core.call``'s copies do, even when the grader's tensor requires grad."""
+    attached = notebook_env.get("attached_grad")
+    args = lab1.linear_regression_loss_grad.cases()[0]
+    result = attached(*args)
+    assert result.requires_grad
+    with pytest.raises(core.CheckFailed, match="still attached to autograd"):
+        lab1.linear_regression_loss_grad.check_plain(attached)
+    lab1.linear_regression_loss_grad.check_plain(notebook_env.get("linear_regression_loss_grad"))
+    seen = notebook_env.get("argument_requires_grad")(torch.ones(2, 1, requires_grad=True))
+    assert float(seen) == 0.0

@@ -228,8 +228,8 @@ def expect_tensor(
     for. A check judges only the properties it is about: values checks pass no dtype or device.
 
     ``output`` names one of several results (e.g. ``X_train``) in the messages. A result that
-    requires grad or hangs on an autograd graph is accepted: the notebooks ask for values, and
-    every comparison detaches first.
+    requires grad or hangs on an autograd graph is accepted here (every comparison detaches
+    first): where that matters, ``expect_plain`` judges it as its own property.
     """
     called = f" for inputs {describe(tuple(args))}" if args else ""
     who = f"`{name}`" + (f" (its {output})" if output else "")
@@ -256,6 +256,27 @@ def expect_tensor(
             "(`device=X.device`, `X.new_zeros`, `torch.zeros_like`) and avoid `.cpu()` / `.numpy()`."
         )
     return result
+
+
+def expect_plain(result: Tensor, name: str, *, args: Sequence[Any] = (), output: str = "") -> None:
+    """The result is a plain tensor: it does not require grad, so no autograd graph hangs on it.
+
+    A gradient or a fitted parameter is a value. One returned with its graph attached (autograd
+    with ``create_graph=True``, or a result computed from a tensor that requires grad) makes every
+    step of a gradient descent that uses it build on the previous step's graph, so memory and time
+    grow with each step. For a function of the notebook the flag comes with the result as data
+    (``grade.protocol``); a runner rewritten to clear it gains no more than ``.detach()`` would.
+    """
+    if not result.requires_grad:
+        return
+    called = f" for inputs {describe(tuple(args))}" if args else ""
+    who = f"`{name}`" + (f" (its {output})" if output else "")
+    raise CheckFailed(
+        f"{who} returned a tensor still attached to autograd (requires_grad=True){called}. A "
+        "gradient or a fit is a plain value: return it detached (`.detach()`), and do not use "
+        "`create_graph=True`. Used in gradient descent, an attached result drags its graph into "
+        "every step, so memory and time grow with each step."
+    )
 
 
 def expect_close(

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from . import core
-from .graded import Args, GradedFunction, Tolerance, cast, random_matrix
+from .graded import FLOAT32, FLOAT64, Args, GradedFunction, Tolerance, cast, random_matrix
 
 #: The real data set: two features of scikit-learn's diabetes data and how they are split.
 DIABETES_FEATURES = (2, 8)  # body-mass index and s5 (log of serum triglycerides)
@@ -459,10 +459,7 @@ def check_diabetes_theta(env: Any) -> None:
     pseudoinverse do not cost this question; a theta that is not fitted to the training rows
     (fitted to every row, to the test rows, or not at all) does.
     """
-    theta = env.get("theta")
-    if theta is None or isinstance(theta, core.MissingName):
-        raise core.CheckFailed("There is no `theta` in your notebook: set it in the cell of 4.2.")
-    theta = core.expect_tensor(theta, "theta", shape=(3, 1))
+    theta = _fitted_theta(env)
     candidates = [_fits(env, env.get("X_train"), env.get("y_train"))]
     if (own := _student_split(env)) is not None:
         candidates.append(_fits(env, *own))
@@ -473,12 +470,16 @@ def check_diabetes_theta(env: Any) -> None:
             "cell that splits the diabetes data before fitting `theta`."
         )
     # A fit by the SVD and one by a QR-based solver agree to about cond(X) * eps, near 1e-15 on
-    # these well-conditioned columns (condition number below 10); a fit to other rows differs by
-    # several percent.
+    # these well-conditioned columns (condition number below 10), within FLOAT64; a fit to other
+    # rows differs by several percent. A float32 theta is judged to float32's level here (its
+    # dtype is the dtype check's), the reference rounded to it.
+    tolerance = FLOAT64 if theta.dtype == torch.float64 else FLOAT32
     failures = []
     for fit in fits:
+        if theta.dtype != torch.float64 and theta.is_floating_point():
+            fit = fit.to(theta.dtype).to(torch.float64)
         try:
-            core.expect_close(theta, fit, "theta", rtol=1e-6, atol=1e-8,
+            core.expect_close(theta, fit, "theta", rtol=tolerance.rtol, atol=tolerance.atol,
                               what="parameters (least squares on the training rows)")
             return
         except core.CheckFailed as failure:
@@ -486,3 +487,32 @@ def check_diabetes_theta(env: Any) -> None:
     raise core.CheckFailed(
         f"{failures[0]} Fit `theta` to the training rows only: `theta = pinv_svd(X_train) @ y_train`."
     )
+
+
+def _fitted_theta(env: Any) -> torch.Tensor:
+    """The notebook's ``theta``: a 3 x 1 tensor, or a failed check saying what it is instead."""
+    theta = env.get("theta")
+    if theta is None or isinstance(theta, core.MissingName):
+        raise core.CheckFailed("There is no `theta` in your notebook: set it in the cell of 4.2.")
+    return core.expect_tensor(theta, "theta", shape=(3, 1))
+
+
+def check_diabetes_theta_dtype(env: Any) -> None:
+    """``theta`` keeps the data's dtype: float64, as the notebook's design matrix is (or the
+    dtype of the student's own ``X_train`` where an earlier answer changed it, so that mistake is
+    judged once, in its own question). A fit computed or kept in float32 holds about 7 digits."""
+    theta = _fitted_theta(env)
+    X_train = env.get("X_train")
+    expected = (X_train.dtype if isinstance(X_train, torch.Tensor) and X_train.is_floating_point()
+                else torch.float64)
+    if theta.dtype != expected:
+        raise core.CheckFailed(
+            f"`theta` is a {str(theta.dtype).replace('torch.', '')} tensor; the training rows are "
+            f"{str(expected).replace('torch.', '')}, and the fit must keep their precision. Do not "
+            "convert to float32 (`.float()`, `dtype=torch.float32`) on the way."
+        )
+
+
+def check_diabetes_theta_plain(env: Any) -> None:
+    """``theta`` is a plain tensor, not attached to autograd (``core.expect_plain``)."""
+    core.expect_plain(_fitted_theta(env), "theta")

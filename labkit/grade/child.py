@@ -111,7 +111,7 @@ def _arguments(request: dict[str, Any]) -> list[Any]:
         if isinstance(item, dict) and "__kept__" in item:
             args.append(_kept[int(item["__kept__"])].clone())
             continue
-        value = protocol.decode(item)
+        value = protocol.decode(item, grad_flags=False)
         if index in keep:
             _kept[keep[index]] = value
             value = value.clone()
@@ -141,8 +141,9 @@ def _call(namespace: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     firsts = request.get("firsts")
     try:
         if isinstance(firsts, list):  # one call per first argument, each on fresh copies
-            return {"ok": True, "results": [protocol.encode(fn(
-                protocol.decode(first), *map(descent.fresh, args))) for first in firsts]}
+            return {"ok": True, "results": [
+                protocol.encode(fn(protocol.decode(first, grad_flags=False),
+                                   *map(descent.fresh, args))) for first in firsts]}
         result = fn(*args)
         if not request.get("twice"):
             return {"ok": True, "result": protocol.encode(result)}
@@ -161,7 +162,7 @@ def _descend(namespace: dict[str, Any], request: dict[str, Any]) -> dict[str, An
     if (refusal := _not_a_function(namespace, request["name"])) is not None:
         return refusal
     fn = namespace[request["name"]]
-    start = protocol.decode(request["start"])
+    start = protocol.decode(request["start"], grad_flags=False)
     try:
         outcome = descent.descend(fn, start, args, alpha=float(request["alpha"]),
                                   steps=int(request["steps"]), seconds=float(request["seconds"]))

@@ -2,9 +2,10 @@
 
 A message is a JSON header followed by the raw bytes of its tensors. Reading one runs no code of
 the sender's (no pickle): a hostile notebook can send wrong values, never behaviour. Tensors travel
-as CPU copies with the name of the device they were on; ``meta`` tensors travel as shape and dtype
-alone. The format is this simple because a grader makes thousands of calls per notebook (a
-training loop driven by the student's gradient), and each must cost well under a millisecond.
+as CPU copies with the name of the device they were on and whether they required grad (their graph
+stays behind); ``meta`` tensors travel as shape and dtype alone. The format is this simple
+because a grader makes thousands of calls per notebook (a training loop driven by the student's
+gradient), and each must cost well under a millisecond.
 """
 
 from __future__ import annotations
@@ -211,7 +212,8 @@ def encode(value: Any) -> Any:
         if value.device.type == "meta":
             return {"__tensor__": None, "device": "meta", "dtype": str(value.dtype),
                     "shape": list(value.shape)}
-        return {"__tensor__": plain_tensor(value), "device": value.device.type}
+        return {"__tensor__": plain_tensor(value), "device": value.device.type,
+                "requires_grad": bool(value.requires_grad)}
     if isinstance(value, (list, tuple)):
         return {"__seq__": [encode(v) for v in value], "tuple": isinstance(value, tuple)}
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
@@ -231,8 +233,12 @@ class Opaque:
         return f"<{self.type_name} object>"
 
 
-def decode(value: Any) -> Any:
-    """Rebuild a value sent by ``encode``, on the device it came from where that device exists."""
+def decode(value: Any, *, grad_flags: bool = True) -> Any:
+    """Rebuild a value sent by ``encode``, on the device it came from where that device exists.
+
+    With ``grad_flags`` a tensor that required grad requires grad again (the grader's view of a
+    result); the notebook's side passes False, so that arguments reach student code detached, as
+    the grader's own calls give them (``core.call``)."""
     if isinstance(value, dict):
         if "__tensor__" in value:
             device = value.get("device")
@@ -245,13 +251,17 @@ def decode(value: Any) -> Any:
             if not isinstance(tensor, torch.Tensor):
                 raise BadMessage("a tensor entry without a tensor")
             if device == "cuda" and torch.cuda.is_available():
-                return tensor.to("cuda")
+                tensor = tensor.to("cuda")
+            if grad_flags and value.get("requires_grad") is True and (
+                    tensor.is_floating_point() or tensor.is_complex()):
+                # The graph stays behind; the flag says one hung on the value (core.expect_plain).
+                tensor.requires_grad_(True)
             return tensor
         if "__seq__" in value:
-            items = [decode(v) for v in value["__seq__"]]
+            items = [decode(v, grad_flags=grad_flags) for v in value["__seq__"]]
             return tuple(items) if value.get("tuple") else items
         if "__map__" in value:
-            return {str(k): decode(v) for k, v in value["__map__"]}
+            return {str(k): decode(v, grad_flags=grad_flags) for k, v in value["__map__"]}
         if "__object__" in value:
             return Opaque(str(value["__object__"]))
         raise BadMessage("an unknown entry")

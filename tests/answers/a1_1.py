@@ -154,11 +154,11 @@ CORRECT["pinv_svd"]["boolean_mask_and_item"] = (
     "    S_inv[S > tol] = 1 / S[S > tol]\n"
     "    return Vh.T @ torch.diag(S_inv) @ U.T"
 )
-CORRECT["linear_regression_loss_grad"]["result_on_a_graph"] = (
+WRONG["linear_regression_loss_grad"]["result_on_a_graph"] = (
     "def linear_regression_loss_grad(theta, X, y):\n"
     "    t = theta.detach().clone().requires_grad_(True)\n"
     "    (g,) = torch.autograd.grad(0.5 * ((X @ t - y) ** 2).sum(), t, create_graph=True)\n"
-    "    return g  # requires grad and hangs on a graph: accepted, values are what count"
+    "    return g  # right values, but it requires grad and hangs on a graph"
 )
 CORRECT["train_test_split"]["slices_by_count"] = (
     "def train_test_split(X, y, n_train, seed):\n"
@@ -193,3 +193,47 @@ WRONG["linear_regression_loss_grad"]["autograd_on_the_argument"] = (
     "    (0.5 * ((X @ theta - y) ** 2).sum()).backward()\n"
     "    return theta.grad  # the caller's theta now requires grad; .grad accumulates"
 )
+
+#: The notebook's functions and split, as the solution defines them, for the variants of
+#: ``diabetes_theta`` (a value, not a function: each variant sets ``theta``).
+_DIABETES = (
+    "from sklearn.datasets import load_diabetes\n"
+    "def add_bias_column(X):\n"
+    "    return torch.cat((X, torch.ones(X.shape[0], 1, dtype=X.dtype)), dim=1)\n"
+    "def as_column(v):\n"
+    "    return v.reshape(-1, 1)\n"
+    "def train_test_split(X, y, n_train, seed):\n"
+    "    order = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(seed))\n"
+    "    return X[order[:n_train]], y[order[:n_train]], X[order[n_train:]], y[order[n_train:]]\n"
+    "def pinv_svd(X):\n"
+    "    return torch.linalg.pinv(X)\n"
+    "_features, _target = load_diabetes(return_X_y=True)\n"
+    "_features = torch.tensor(_features[:, [2, 8]])\n"
+    "_features = _features / _features.std(dim=0)\n"
+    "X_train, y_train, X_test, y_test = train_test_split(\n"
+    "    add_bias_column(_features), as_column(torch.tensor(_target)), 221, 0)\n"
+)
+CORRECT["diabetes_theta"] = {
+    "pinv_svd_times_y": _DIABETES + "theta = pinv_svd(X_train) @ y_train\n",
+    "lstsq": _DIABETES + "theta = torch.linalg.lstsq(X_train, y_train).solution\n",
+}
+WRONG["diabetes_theta"] = {
+    # Fitted and kept in float32 where the notebook works in float64.
+    "float32_theta": _DIABETES + "theta = pinv_svd(X_train.float()) @ y_train.float()\n",
+    "fitted_with_autograd_attached": _DIABETES + (
+        "theta = torch.zeros(3, 1, dtype=X_train.dtype, requires_grad=True)\n"
+        "theta = theta + pinv_svd(X_train) @ y_train  # the fit, still on autograd's graph\n"),
+    "fitted_to_every_row": _DIABETES + (
+        "_X, _y = torch.cat((X_train, X_test)), torch.cat((y_train, y_test))\n"
+        "theta = pinv_svd(_X) @ _y\n"),
+}
+
+#: Wrong variants that must lose exactly the points of these hidden tests (see a1_2.FAILS).
+FAILS = {
+    "linear_regression_loss_grad": {"result_on_a_graph": {"plain"}},
+    "diabetes_theta": {
+        "float32_theta": {"dtype"},
+        "fitted_with_autograd_attached": {"plain"},
+        "fitted_to_every_row": {"fit"},
+    },
+}

@@ -141,12 +141,25 @@ WRONG["logistic_regression_loss_grad"]["autograd_on_the_argument"] = (
     "    F.binary_cross_entropy_with_logits(X @ theta, y, reduction='sum').backward()\n"
     "    return theta.grad"
 )
-CORRECT["logistic_regression_loss_grad"]["probabilities_clamped"] = (
+# Accurate only to float32's level (or not at all on large scores), each on one property alone:
+# the values on order-one scores, or the large-score case, where a clamp acts.
+WRONG["logistic_regression_loss_grad"]["probabilities_clamped"] = (
     "def logistic_regression_loss_grad(theta, X, y):\n"
     "    p = torch.sigmoid(X @ theta).clamp(1e-7, 1 - 1e-7)\n"
     "    return X.T @ (p - y)"
 )
-CORRECT["logistic_regression_loss_grad"]["result_requires_grad"] = (
+WRONG["logistic_regression_loss_grad"]["scores_clamped"] = (
+    "def logistic_regression_loss_grad(theta, X, y):\n"
+    "    return X.T @ (torch.sigmoid((X @ theta).clamp(-10, 10)) - y)"
+)
+WRONG["logistic_regression_loss_grad"]["float32_inner_scores"] = (
+    "def logistic_regression_loss_grad(theta, X, y):\n"
+    "    p = torch.sigmoid((X @ theta).float()).to(theta.dtype)\n"
+    "    return X.T @ (p - y)"
+)
+# Right values with autograd's graph still attached (create_graph=True): used in a descent it
+# drags a growing graph through every step.
+WRONG["logistic_regression_loss_grad"]["result_requires_grad"] = (
     "def logistic_regression_loss_grad(theta, X, y):\n"
     "    t = theta.detach().clone().requires_grad_(True)\n"
     "    loss = F.binary_cross_entropy_with_logits(X @ t, y, reduction='sum')\n"
@@ -159,3 +172,15 @@ CORRECT["logistic_regression_loss_grad"]["result_requires_grad"] = (
 WRONG["logistic_regression_loss_grad"]["autograd_through_log_sigmoid"] = (
     CORRECT["logistic_regression_loss_grad"].pop("autograd_nll_formula")
 )
+
+#: Wrong variants that must lose exactly the points of these hidden tests (by the test's name after
+#: the question's: ``values``, ``large_scores``, ``plain``, ...): a mistake of one property costs
+#: that property's point, and no other.
+FAILS = {
+    "logistic_regression_loss_grad": {
+        "probabilities_clamped": {"large_scores"},
+        "scores_clamped": {"large_scores"},
+        "float32_inner_scores": {"values"},
+        "result_requires_grad": {"plain"},
+    },
+}

@@ -366,7 +366,8 @@ def softmax_regression_loss_grad_0(Theta, X, y):
     full = torch.cat((Theta.new_zeros(Theta.shape[0], 1), Theta), dim=1)
     return softmax_regression_loss_grad(full, X, y)[:, 1:]
 '''
-CORRECT["softmax_regression_loss_grad"]["probabilities_clamped"] = '''
+# Probabilities clamped at 1e-7: accurate only to float32's level.
+WRONG["softmax_regression_loss_grad"]["probabilities_clamped"] = '''
 def softmax_regression_loss_grad(Theta, X, y):
     P = torch.softmax(X @ Theta, dim=1).clamp(1e-7, 1.0)
     return X.T @ (P - F.one_hot(y.flatten(), Theta.shape[1]).to(P.dtype))
