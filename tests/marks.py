@@ -26,7 +26,7 @@ from labkit.checks import core
 from .conftest import RELEASED, answer_variants, released_test_source
 
 #: Per hidden test, in the test file's order, its name, the points earned and the points it is
-#: worth: ``(("q - 1", 1.0, 1.0), ("q - 2", 0.0, 1.0), ...)``.
+#: worth: ``(("example", 0.0, 0.0), ("values", 0.0, 1.0), ("dtypes", 1.0, 1.0), ...)``.
 Marks = tuple[tuple[str, float, float], ...]
 
 
@@ -67,8 +67,17 @@ def grade(variant: Variant, key: bytes | None, folder: Path) -> Marks:
     tests = ExceptionTestFile.from_file(str(path))
     with core.keyed(key):
         tests.run(env)
-    return tuple((r.test_case.name, float(r.test_case.points) if r.passed else 0.0,
-                  float(r.test_case.points)) for r in tests.test_case_results)
+    return tuple((_test_name(r.test_case, variant.question),
+                  float(r.test_case.points) if r.passed else 0.0, float(r.test_case.points))
+                 for r in tests.test_case_results)
+
+
+def _test_name(case: object, question: str) -> str:
+    """A hidden test by what it checks (``large_logits``), from its function's name after the
+    question's, else otter's numbered name."""
+    function = getattr(getattr(case, "body", None), "test_func", None)
+    name = getattr(function, "__name__", "")
+    return name.removeprefix(f"test_{question}_") or case.name
 
 
 def grade_all(variants: Sequence[Variant], keys: Sequence[bytes | None]) -> dict[Variant, dict]:
@@ -94,7 +103,7 @@ def failing(marks: Marks) -> list[str]:
 
 
 def describe(marks: Marks) -> str:
-    """``3/5 (failing q - 2, q - 4)``: the total and what failed, for a message."""
+    """``3/5 (failing values, unmodified)``: the total and what failed, for a message."""
     lost = failing(marks)
     return f"{total(marks):g}/{possible(marks):g}" + (f" (failing {', '.join(lost)})" if lost else "")
 
