@@ -23,6 +23,7 @@ from otter.test_files import ExceptionTestFile
 
 from labkit.checks import core
 
+from .answers.gpu_only import GPU_ONLY
 from .conftest import RELEASED, answer_variants, released_test_source
 
 #: Per hidden test, in the test file's order, its name, the points earned and the points it is
@@ -36,7 +37,7 @@ class Variant:
 
     stem: str
     question: str
-    kind: str  # "wrong" or "correct"
+    kind: str  # "wrong", "correct" or "gpu-only"
     name: str
     source: str
 
@@ -46,11 +47,14 @@ class Variant:
 
 
 def bank(stems: Iterable[str] = RELEASED) -> list[Variant]:
-    """Every WRONG and CORRECT variant of the answer banks of ``stems``."""
+    """Every WRONG and CORRECT variant of the answer banks of ``stems``, and the answers wrong
+    only on a GPU (``tests/answers/gpu_only.py``: full marks on the CPU, fewer on CUDA, the same
+    under every key and load either way)."""
     found = []
     for stem in stems:
         wrong, correct = answer_variants(stem)
-        for kind, questions in (("wrong", wrong), ("correct", correct)):
+        gpu_only = GPU_ONLY.get(stem, {})
+        for kind, questions in (("wrong", wrong), ("correct", correct), ("gpu-only", gpu_only)):
             for question, sources in questions.items():
                 found.extend(Variant(stem, question, kind, name, source)
                              for name, source in sources.items())
@@ -124,9 +128,11 @@ def key_differences(graded: dict[Variant, dict]) -> list[str]:
 
 
 def full_marks_lost(graded: dict[Variant, dict]) -> list[str]:
-    """One line per CORRECT variant that lost a point under some key."""
+    """One line per CORRECT variant (and, without CUDA, answer wrong only on a GPU) that lost a
+    point under some key."""
+    kept = {"correct"} if torch.cuda.is_available() else {"correct", "gpu-only"}
     return [f"{v.label} under key {key!r}: {describe(m)}"
-            for v, by_key in graded.items() if v.kind == "correct"
+            for v, by_key in graded.items() if v.kind in kept
             for key, m in by_key.items() if total(m) < possible(m)]
 
 
