@@ -1,7 +1,7 @@
 """The same mistake gets the same marks whatever the grading key: every WRONG and CORRECT variant
-of the answer banks is graded under KEYS keys (the hidden inputs differ per key, see
-``labkit.checks.core``), and each must get the same points on each hidden test under all of them;
-each CORRECT one full marks. Only the values inside the inputs may vary with the key, never the
+of the answer banks, and each answer wrong only on a GPU, is graded under KEYS keys (the hidden
+inputs differ per key, see ``labkit.checks.core``), and each must get the same points on each
+hidden test under all of them; each CORRECT one full marks (and, without CUDA, each GPU-only one). Only the values inside the inputs may vary with the key, never the
 cases that decide a property (a class missing from the labels, a rank-deficient matrix, the
 split's boundaries, large scores). ``tools/calibrate_keys.py`` prints the same over any number of
 keys.
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from . import marks
 
-#: Grading keys per variant: about 7 s of CPU time a key for the whole banks here.
+#: Grading keys per variant: about 10 s of CPU time a key for the whole banks here (2 s of it the
+#: budget a too-slow training spends), so about 200 s in all.
 KEYS = 20
 
 
