@@ -22,8 +22,10 @@ SHARDS ?=
 # submission names to its students.
 LMS ?=
 ROSTER ?=
+# make similarity: an earlier year's submissions to compare the class with (optional).
+EARLIER ?=
 
-.PHONY: help grade merge export release test bench gpu-check clean
+.PHONY: help grade merge export similarity release test bench gpu-check clean
 
 help:
 	@echo "make grade [SUBMISSIONS=dir] [OUT=dir] [WORKERS=n]  grade a folder of submissions (default: the demo class)"
@@ -31,6 +33,7 @@ help:
 	@echo "make merge SHARDS='shards/*' [OUT=dir]              merge the shards' OUTs into one OUT"
 	@echo "make test                                           run the kit's tests"
 	@echo "make export LMS=canvas|moodle ROSTER=roster.csv [OUT=dir]  write OUT's grades as the LMS's gradebook import"
+	@echo "make similarity [SUBMISSIONS=dir] [OUT=dir] [EARLIER=dir]  rank pairs of alike answers, per question (OUT/similarity.html)"
 	@echo "make release                                        regenerate student/, autograder/, solutions/, demo/ from assignments/"
 	@echo "make bench [COPIES=n]                               what grading costs against the notebooks' own cost and otter run"
 	@echo "make gpu-check [WORKERS=n]                          prove grading on CUDA (see README: Checking the GPU half)"
@@ -52,6 +55,9 @@ merge: $(INSTALLED)
 export: $(INSTALLED)
 	@test -n "$(LMS)" -a -n "$(ROSTER)" || { echo "usage: make export LMS=canvas|moodle ROSTER=roster.csv [OUT=dir]"; exit 2; }
 	$(PY) -m labkit export --lms "$(LMS)" --roster "$(ROSTER)" --out "$(OUT)"
+
+similarity: $(INSTALLED)
+	$(PY) -m labkit similarity --submissions "$(SUBMISSIONS)" --out "$(OUT)" $(if $(EARLIER),--earlier "$(EARLIER)")
 
 bench: $(INSTALLED)
 	$(PY) -m labkit.bench $(if $(COPIES),--copies $(COPIES)) $(if $(WORKERS),--workers $(WORKERS))

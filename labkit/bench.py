@@ -16,6 +16,8 @@ Every figure comes from one run on this machine:
   sampled in a run of its own on the large class (sampling slows what it samples).
 - **otter run**: the large class graded by ``otter run`` with the kit's own autograder zips, as
   many at a time as the kit has workers.
+- **Similarity**: ``make similarity`` on a synthetic class of 500 (``grade.similarity_bench``):
+  every question's 124,750 pairs, nearly all sharing fingerprints.
 - **A slow class**: copies of the reference with its gradients and loss rewritten as Python loops
   over the rows (correct, as slow as a student's first try): its marginal cost beyond its own cells'
   time, against the reference's marginal cost.
@@ -296,10 +298,18 @@ def main(argv: list[str] | None = None) -> int:
                              "2 cores)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--no-otter", action="store_true", help="skip otter run (the slowest part)")
+    parser.add_argument("--similarity-only", action="store_true",
+                        help="only the similarity page's cost, on a synthetic class of 500")
     args = parser.parse_args(argv)
+    from .grade import similarity_bench
+
+    if args.similarity_only:
+        print(similarity_bench.run(), flush=True)
+        return 0
     if args.copies <= args.small:
         parser.error("--copies must be larger than --small")
     print(run(args.small, args.copies, args.workers, otter=not args.no_otter), flush=True)
+    print(f"  {similarity_bench.run()}", flush=True)
     return 0
 
 

@@ -74,6 +74,21 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _similarity(args: argparse.Namespace) -> int:
+    from .grade.similarity_page import similarity_report
+
+    submissions = Path(args.submissions)
+    if not submissions.is_dir():
+        print(f"SUBMISSIONS is not a folder: {submissions}", file=sys.stderr)
+        return 1
+    earlier = Path(args.earlier) if args.earlier else None
+    if earlier is not None and not earlier.is_dir():
+        print(f"--earlier is not a folder: {earlier}", file=sys.stderr)
+        return 1
+    print(similarity_report(submissions, Path(args.out), earlier))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +142,18 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", default=str(paths.DEFAULT_GRADES),
                         help="the graded results folder (default grades); the file is written there")
     export.set_defaults(run=_export)
+
+    similar = commands.add_parser(
+        "similarity", help="rank the pairs of students whose answers to a question look alike "
+                           "(a page for a person to read; no grade changes)")
+    similar.add_argument("--submissions", default=str(paths.DEMO_SUBMISSIONS),
+                         help="the class, as for grade: one entry per student")
+    similar.add_argument("--out", default=str(paths.DEFAULT_GRADES),
+                         help="where similarity.html and similarity.csv go (a graded OUT links "
+                              "each student's feedback page)")
+    similar.add_argument("--earlier", default=None, metavar="DIR",
+                         help="earlier years' submissions (same layout), compared with this class")
+    similar.set_defaults(run=_similarity)
     return parser
 
 

@@ -1,0 +1,215 @@
+"""``OUT/similarity.html`` and ``OUT/similarity.csv``: the most similar pairs of a class's answers,
+question by question, for a person to read.
+
+The page holds students' work, so it is written into OUT only, under the kit's page policy
+(``pagepolicy``: its own style sheet, no script, nothing loaded from anywhere else). Student code
+and text are shown as text (escaped, in ``<pre>``), the matching parts in ``<mark>``. Each pair
+links to both students' feedback pages when OUT holds them. It changes no grade and no file of
+grading.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import markupsafe
+import numpy as np
+
+from . import autograders
+from .feedback import ENVIRONMENT, page_names
+from .gradebook import read_csv, write_atomically, write_csv
+from .pagepolicy import content_security_policy
+from .similarity import Pair, Result, boilerplate, compare_class, highlights, read_class, release
+
+#: Pairs shown side by side on the page (the best first); enough for a TA's sitting.
+MAX_SHOWN_PAIRS = 100
+#: One answer shown on the page up to this many characters (the rest is in the notebook).
+MAX_SHOWN_CHARS = 6000
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+       max-width: 80rem; margin: 2rem auto; padding: 0 1rem; color: #1d2433; line-height: 1.4; }
+.warning { border: 2px solid #b35c00; background: #fff6e8; padding: .5rem 1rem;
+           border-radius: 6px; }
+table { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; }
+th, td { border: 1px solid #ccd; padding: .3rem .5rem; text-align: left; vertical-align: top; }
+th { background: #f1f3f8; } td.num { text-align: right; white-space: nowrap; }
+.pair { border: 1px solid #ccd; border-radius: 6px; margin: 1rem 0; padding: .5rem 1rem; }
+.sides { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
+pre { background: #f7f8fb; padding: .5rem; overflow-x: auto; white-space: pre-wrap;
+      word-break: break-word; font-size: .85rem; }
+mark { background: #ffd54a; color: #1d2433; }
+.student { font-family: ui-monospace, monospace; word-break: break-all; }
+"""
+CSP = content_security_policy(styles=[STYLE])
+
+PAGE = ENVIRONMENT.from_string("""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+{{ csp | policy }}
+<title>Similar answers</title>
+<style>{{ style | safe }}</style>
+</head>
+<body>
+<h1>Similar answers, question by question</h1>
+<p class="warning"><strong>This page flags pairs of answers for a person to read; it is not a
+finding of copying.</strong> Short answers, and questions with one natural answer, can coincide
+honestly. Nothing on this page changes a grade.</p>
+<p>Each graded function and written answer is compared, for every pair of students, on the
+student's own code or text for that question only: what the student release already holds is left
+out, and comments, whitespace, the names a student chose and the order of independent statements
+do not count. <em>Similarity</em> is the share of both answers covered by matching stretches. Pairs
+are ranked by how far they stand above the rest of the class on that question: the similarity above
+the question's typical pair (the median), shared among the other students as close to either of the
+two, and scaled down for questions whose answers are mostly under two or three lines.</p>
+{% if not linked %}<p>No feedback pages in this folder (not graded here): students are not linked.</p>{% endif %}
+<h2>Questions</h2>
+<table>
+<thead><tr><th>question</th><th>answers compared</th><th>pairs with any match</th><th>typical pair</th></tr></thead>
+<tbody>
+{% for q in questions %}<tr><td>{{ q.column }}</td><td class="num">{{ q.answered }}</td><td class="num">{{ q.pairs }}</td><td class="num">{{ q.typical }}</td></tr>
+{% endfor %}
+</tbody>
+</table>
+<h2>Most similar pairs</h2>
+{% if not pairs %}<p>No two answers share anything beyond the template.</p>{% endif %}
+{% if pairs %}<table>
+<thead><tr><th>#</th><th>question</th><th>students</th><th>similarity</th><th>typical</th><th>as close</th><th>rank score</th></tr></thead>
+<tbody>
+{% for p in pairs %}<tr><td class="num"><a href="#pair-{{ loop.index }}">{{ loop.index }}</a></td><td>{{ p.column }}</td><td class="student">{{ p.first.name }} · {{ p.second.name }}</td><td class="num">{{ p.similarity }}</td><td class="num">{{ p.typical }}</td><td class="num">{{ p.crowd }}</td><td class="num">{{ p.score }}</td></tr>
+{% endfor %}
+</tbody>
+</table>{% endif %}
+{% for p in pairs %}
+<section class="pair" id="pair-{{ loop.index }}">
+<h3>{{ loop.index }}. {{ p.column }}: similarity {{ p.similarity }}, rank score {{ p.score }}</h3>
+<div class="sides">
+{% for side in (p.first, p.second) %}<div>
+<p class="student">{% if side.link %}<a class="feedback" href="{{ side.link }}">{{ side.name }}</a>{% else %}{{ side.name }}{% endif %}{% if side.earlier %} (an earlier year){% endif %}</p>
+<pre>{{ side.html }}</pre>
+</div>
+{% endfor %}</div>
+</section>
+{% endfor %}
+{% if notes %}<h2>Not compared</h2>
+<ul>{% for student, note in notes %}<li><span class="student">{{ student }}</span>: {{ note }}</li>{% endfor %}</ul>{% endif %}
+</body>
+</html>
+""")
+
+
+def marked(text: str, spans: list[tuple[int, int]]) -> markupsafe.Markup:
+    """``text`` escaped, with each span in ``<mark>``; cut at ``MAX_SHOWN_CHARS``."""
+    shown = text[:MAX_SHOWN_CHARS]
+    out, at = [], 0
+    for start, end in sorted(spans):
+        start, end = max(start, at), min(end, len(shown))
+        if start >= end:
+            continue
+        out.append(markupsafe.escape(shown[at:start]))
+        out.append(markupsafe.Markup("<mark>{}</mark>").format(shown[start:end]))
+        at = end
+    out.append(markupsafe.escape(shown[at:]))
+    if len(text) > MAX_SHOWN_CHARS:
+        out.append(markupsafe.escape(f"\n… ({len(text) - MAX_SHOWN_CHARS} more characters)"))
+    return markupsafe.Markup("").join(out)
+
+
+def feedback_links(out: Path) -> dict[str, str]:
+    """Student id -> its feedback page (relative to OUT), named as ``feedback`` names them."""
+    try:
+        students = sorted(row.get("student") or "" for row in read_csv(out / "grades.csv"))
+    except OSError:
+        return {}
+    return {student: f"feedback/{name}" for student, name in zip(students, page_names(students))
+            if (out / "feedback" / name).is_file()}
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.0f}%"
+
+
+def _side(result: Result, pair: Pair, second: bool, spans: list[tuple[int, int]],
+          links: dict[str, str]) -> dict:
+    student = pair.second if second else pair.first
+    earlier = pair.earlier and second
+    work = (result.earlier if earlier else result.work)[student]
+    text = work.answers.get(pair.column, "")
+    return {"name": student, "earlier": earlier, "html": marked(text, spans),
+            "link": None if earlier else links.get(student)}
+
+
+def render(result: Result, links: dict[str, str]) -> str:
+    """The page for a compared class."""
+    kinds = {q.column: q for q in result.questions}
+    excluded: dict[str, np.ndarray] = {}
+    shown = []
+    for pair in result.pairs[:MAX_SHOWN_PAIRS]:
+        question = kinds[pair.column]
+        if pair.column not in excluded:
+            excluded[pair.column] = boilerplate(result.templates.get(pair.column, []),
+                                                question.kind)
+        work_b = (result.earlier if pair.earlier else result.work)[pair.second]
+        a = result.work[pair.first].answers.get(pair.column, "")
+        b = work_b.answers.get(pair.column, "")
+        spans_a, spans_b = highlights(a, b, question.kind, excluded[pair.column])
+        shown.append({"column": pair.column, "similarity": _percent(pair.similarity),
+                      "typical": _percent(pair.typical), "crowd": pair.crowd,
+                      "score": f"{pair.score:.2f}",
+                      "first": _side(result, pair, False, spans_a, links),
+                      "second": _side(result, pair, True, spans_b, links)})
+    summary = []
+    for question in result.questions:
+        stats = result.stats[question.column]
+        summary.append({"column": question.column, "answered": stats.answered,
+                        "pairs": stats.matched, "typical": _percent(stats.typical)})
+    notes = [(w.student, note) for w in result.work.values() for note in w.notes]
+    notes += [(student, f"{column}: {why}") for column, stats in result.stats.items()
+              for student, why in stats.failed]
+    return PAGE.render(csp=CSP, style=STYLE, pairs=shown, questions=summary,
+                       linked=bool(links), notes=notes)
+
+
+def write(out: Path, result: Result) -> tuple[Path, Path]:
+    """Write the page and the CSV of the ranked pairs (the best ``MAX_KEPT_PAIRS``) into OUT."""
+    out.mkdir(parents=True, exist_ok=True)
+    page = out / "similarity.html"
+    write_atomically(page, render(result, feedback_links(out)))
+    table = out / "similarity.csv"
+    write_csv(table, ["rank", "question", "student", "other", "other_earlier", "similarity",
+                      "typical", "as_close", "score"],
+              ([str(n), p.column, p.first, p.second, "yes" if p.earlier else "",
+                f"{p.similarity:.3f}", f"{p.typical:.3f}", str(p.crowd), f"{p.score:.3f}"]
+               for n, p in enumerate(result.pairs, start=1)))
+    return page, table
+
+
+def similarity_report(submissions: Path, out: Path, earlier: Path | None = None) -> str:
+    """Compare a class (and an earlier year's folder, if given) and write the page; returns a
+    one-line summary."""
+    kit = release(autograders.load_all())
+    work = read_class(submissions, kit)
+    old = read_class(earlier, kit, earlier=True) if earlier is not None else []
+    result = compare_class(kit, work, old)
+    page, table = write(out, result)
+    top = result.pairs[0] if result.pairs else None
+    best = (f"; most similar: {top.column} {top.first} and {top.second} "
+            f"({_percent(top.similarity)})") if top else ""
+    matched = sum(stats.matched for stats in result.stats.values())
+    return (f"compared {len(work)} submissions on {len(kit.questions)} questions "
+            f"({matched} pairs with a match){best}; page in {page}, list in {table}")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) not in (2, 3):
+        print("usage: python -m labkit.grade.similarity_page SUBMISSIONS OUT [EARLIER]",
+              file=sys.stderr)
+        return 2
+    print(similarity_report(Path(argv[0]), Path(argv[1]), Path(argv[2]) if len(argv) > 2 else None))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
