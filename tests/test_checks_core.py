@@ -221,6 +221,34 @@ def test_a_logistic_gradient_too_slow_to_train_is_judged_on_a_smaller_case():
     assert "wrong gradient entries" in _failure(lab2.check_training, wrong)
 
 
+def test_a_linear_gradient_too_slow_to_train_is_judged_on_a_smaller_case():
+    """A loop over 1.1's rows is a correct gradient whose training time sits too near the budget
+    for a verdict independent of the machine: a gradient too slow for the budget passes on its
+    values on a few rows, and a wrong one still fails."""
+    right = _sleepy(lambda t, X, y: X.T @ (X @ t - y), 0.05)  # 400 steps: 20 s > 2 s
+    lab1.check_gradient_descent(right)
+    wrong = _sleepy(lambda t, X, y: X.T @ (X @ t - y) / X.shape[0], 0.05)
+    assert "wrong gradient entries" in _failure(lab1.check_gradient_descent, wrong)
+
+
+def test_slow_first_steps_do_not_decide_a_training():
+    """A too-slow verdict rests on CPU time spent, never on a projection from the first steps: a
+    gradient whose first calls are slow (caches warming up, lazy set-up) and which then finishes
+    well within the budget keeps the point."""
+    calls = []
+
+    def warming_up(T, X, y):
+        calls.append(None)
+        if len(calls) <= 5:  # 0.5 s in all, then about 0.1 ms a step: under 1 s for 1000 steps
+            started = time.process_time()
+            while time.process_time() - started < 0.1:
+                pass
+        return lab3.reference_grad(T, X, y)
+
+    lab3.check_grad_trains(warming_up)
+    assert len(calls) == lab3.DIGITS_ITERATIONS  # every step ran
+
+
 def test_a_softmax_gradient_too_slow_to_train_fails_and_says_how_to_vectorise():
     """1.3 asks for matrix operations: a correct but slow gradient loses the trains check with a
     message that says why and what to do."""

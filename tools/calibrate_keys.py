@@ -1,27 +1,27 @@
 """Calibrate the hidden checks' bounds over many grading keys, and grade every correct answer
-variant of ``tests/answers/`` under many keys.
+and wrong answer variant of ``tests/answers/`` under many keys.
 
 Hidden inputs depend on a key per notebook (``labkit.checks.core``), so every bound must hold
-for a correct answer whatever the key. This prints, over KEYS random keys, the reference's
-margin on each bound (training accuracy and BCE, gradient-check errors, gradient descent's
-error, the pseudoinverse's threshold cases), then grades each correct variant under VARIANT_KEYS
-keys and lists any that lost a point.
+for a correct answer whatever the key, and a mistake must cost the same points whatever the key:
+only the values inside the inputs vary with it, never the cases that decide a property. This
+prints, over KEYS random keys, the reference's margin on each bound (training accuracy and BCE,
+gradient-check errors, gradient descent's error, the pseudoinverse's threshold cases), then grades
+every variant under VARIANT_KEYS keys (default 20) and lists each whose marks (points per hidden
+test) differ between keys and each correct one that lost a point; it exits with status 1 if any
+did. ``tests/test_key_independence.py`` runs the second part in ``make test``.
 
     .venv/bin/python tools/calibrate_keys.py [KEYS] [VARIANT_KEYS]
 """
 
 from __future__ import annotations
 
-import math
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from otter.test_files import ExceptionTestFile
 
 from labkit.checks import core
 from labkit.checks import linear_regression as lab1
@@ -31,7 +31,7 @@ from labkit.checks import softmax_regression as lab3
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import RELEASED, answer_variants, released_test_source  # noqa: E402
+from tests import marks  # noqa: E402
 
 
 def _keys(count: int, salt: str) -> list[bytes]:
@@ -110,33 +110,27 @@ def graded_matrix(gen: torch.Generator, *shape: int) -> torch.Tensor:
     return torch.randn(*shape, generator=gen, dtype=torch.float64)
 
 
-def variants(count: int) -> None:
-    failures, graded = [], 0
-    with tempfile.TemporaryDirectory() as folder:
-        for stem in RELEASED:
-            _, correct = answer_variants(stem)
-            for question, sources in correct.items():
-                path = Path(folder) / f"{question}.py"
-                path.write_text(released_test_source(stem, question))
-                for variant, source in sources.items():
-                    for key in _keys(count, "variants"):
-                        env = {"torch": torch, "math": math, "F": F}
-                        exec(compile(source, variant, "exec"), env)
-                        tests = ExceptionTestFile.from_file(str(path))
-                        with core.keyed(key):
-                            tests.run(env)
-                        graded += 1
-                        if tests.score != tests.possible:
-                            failures.append(f"{stem[:3]} {question}/{variant} key {key!r}")
-    print(f"correct variants: {graded} gradings ({graded // count} variants x {count} keys), "
-          f"{len(failures)} lost points")
-    for line in failures:
+def variants(count: int) -> bool:
+    """Grade every WRONG and CORRECT variant under ``count`` keys; print each variant whose marks
+    (points per hidden test) differ between keys, and each CORRECT one that lost a point. Returns
+    whether none did."""
+    bank = marks.bank()
+    started = time.process_time()
+    graded = marks.grade_all(bank, marks.keys(count))
+    seconds = time.process_time() - started
+    differing, lost = marks.key_differences(graded), marks.full_marks_lost(graded)
+    print(f"variants: {len(bank)} variants x {count} keys in {seconds:.0f} s of CPU time "
+          f"({seconds / count:.1f} s a key); {len(differing)} with marks that depend on the key, "
+          f"{len(lost)} correct gradings that lost a point")
+    for line in [*differing, *lost]:
         print("  ", line)
+    return not differing and not lost
 
 
 if __name__ == "__main__":
     started = time.time()
     torch.set_num_threads(int(os.environ.get("THREADS", "1")))
     bounds(int(sys.argv[1]) if len(sys.argv) > 1 else 50)
-    variants(int(sys.argv[2]) if len(sys.argv) > 2 else 10)
+    same = variants(int(sys.argv[2]) if len(sys.argv) > 2 else 20)
     print(f"{time.time() - started:.0f} s")
+    sys.exit(0 if same else 1)

@@ -20,15 +20,9 @@ from typing import Any
 
 import torch
 
-#: Before stopping a descent on its projected time, at least this many steps and CPU seconds are
-#: measured: the first call of a function is often slower than the others (caches, lazy set-up).
-PROJECT_AFTER_STEPS = 5
-PROJECT_AFTER_SECONDS = 0.1
-#: A descent whose projected total exceeds its budget by this factor stops at once; one under it
-#: runs until the budget itself is spent, so that noise in the projection (step times vary by a
-#: few per cent once warm) never fails a function that would have finished in time, while a
-#: function clearly too slow costs a tenth of a second rather than the whole budget.
-PROJECT_MARGIN = 1.25
+#: A descent stops when the CPU time it has actually spent passes its budget, never on a projection
+#: from its first steps: one slow step (a cache warming up, a page fault, a neighbour on the same
+#: core) must not decide a verdict, so a too-slow verdict always rests on a whole budget spent.
 #: The wall-clock limit of a descent, in multiples of its CPU budget: only a step that waits
 #: (sleeps, blocks) rather than computes reaches it. A machine whose every core runs four other
 #: processes gives a process about a fifth of a core: 20 times leaves four times that margin.
@@ -81,8 +75,8 @@ def descend(grad: Callable[..., Any], theta: torch.Tensor, args: Sequence[Any], 
     Each call gets fresh copies of its arguments, as a call from the grader would: a function
     that changes its inputs in place cannot change what later steps see. A step placed on another
     device is moved (placement is judged by the devices check, not here). The descent stops when
-    its CPU time passes ``seconds``, as soon as its projected CPU time is ``PROJECT_MARGIN`` times
-    over them, or when ``WALL_FACTOR`` times ``seconds`` of wall-clock time have passed. Errors
+    the CPU time it has spent passes ``seconds``, or when ``WALL_FACTOR`` times ``seconds`` of
+    wall-clock time have passed (a step that waits rather than computes). Errors
     of the function propagate. ``clock`` replaces this process's CPU time where the function
     spends its time elsewhere (a composition of a notebook's function, whose process is another).
     """
@@ -97,13 +91,9 @@ def descend(grad: Callable[..., Any], theta: torch.Tensor, args: Sequence[Any], 
             return Descent(torch.stack(path), spent(theta) - started, bad_step=step)
         theta = theta - alpha * step.detach().to(theta.device)
         path.append(theta)
-        finished = done + 1
-        if finished == steps:
+        if done + 1 == steps:
             break
-        elapsed = spent(theta) - started
-        projected = elapsed / finished * steps
-        if elapsed > seconds or time.monotonic() - wall_started > WALL_FACTOR * seconds or (
-                finished >= PROJECT_AFTER_STEPS and elapsed >= PROJECT_AFTER_SECONDS
-                and projected > PROJECT_MARGIN * seconds):
+        if spent(theta) - started > seconds \
+                or time.monotonic() - wall_started > WALL_FACTOR * seconds:
             break
     return Descent(torch.stack(path), spent(theta) - started)

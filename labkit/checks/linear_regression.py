@@ -443,6 +443,8 @@ VECTORISE = (
     "Compute it with matrix operations, as the exercise asks, rather than a Python loop over the "
     "rows: `X.T @ (X @ theta - y)` is the whole gradient."
 )
+#: Rows on which a gradient too slow to train within the budget is judged instead.
+SLOW_CASE_ROWS = 20
 
 
 def check_gradient_descent(fn: Any) -> None:
@@ -452,21 +454,38 @@ def check_gradient_descent(fn: Any) -> None:
     direction contracts by 0.94 a step, so the iterate is within 1e-11 of the solution in exact
     arithmetic, and step times the largest eigenvalue is 1.3, so a gradient twice too large
     diverges (one too small by a factor is the values checks'
-    to catch). 1e-6 leaves room for rounding. 200 rows rather than more: a gradient written as a
-    Python loop over the rows (correct, if slower than the notebook asks) still trains within the
-    budget, in about a second.
+    to catch). 1e-6 leaves room for rounding.
+
+    The exercise asks for matrix operations, but this check is about where the descent goes, and
+    a Python loop over the rows is a correct gradient (about 0.7 s of CPU time for this training
+    here, against a budget of 2 s: too close for a verdict that must not depend on the machine or
+    its load). So, as in 1.2, a gradient too slow for the training budget (``core.train``) is
+    judged instead on its values on the first SLOW_CASE_ROWS rows at a seeded theta, against the
+    reference, and the check passes if they are right.
     """
     X, y, _ = synthetic_data(200, seed=41)
     solution = torch.linalg.lstsq(X, y).solution
 
     def on(device: torch.device) -> None:
         X_d, y_d = X.to(device), y.to(device)
-        theta = core.train(
-            fn, "linear_regression_loss_grad", torch.zeros(2, 1, dtype=torch.float64, device=device),
-            (X_d, y_d), alpha=0.005, steps=400, reference=_autograd_gradient,
-            what=f"gradient descent on {X.shape[0]} rows", how_to_speed_up=VECTORISE)
+        name = "linear_regression_loss_grad"
+        try:
+            theta = core.train(
+                fn, name, torch.zeros(2, 1, dtype=torch.float64, device=device), (X_d, y_d),
+                alpha=0.005, steps=400, reference=_autograd_gradient,
+                what=f"gradient descent on {X.shape[0]} rows", how_to_speed_up=VECTORISE)
+        except core.TooSlow:
+            theta0 = random_matrix(core.generator(42), 2, 1)
+            small = (theta0, X[:SLOW_CASE_ROWS], y[:SLOW_CASE_ROWS])
+            result = core.call(fn, name, *(t.to(device) for t in small))
+            core.expect_tensor(result, name, shape=theta0.shape, dtype=torch.float64, args=small)
+            core.expect_close(result, _autograd_gradient(*small), name,
+                              rtol=linear_regression_loss_grad.float64.rtol,
+                              atol=linear_regression_loss_grad.float64.atol, args=small,
+                              what="gradient entries")
+            return
         core.expect_close(
-            theta, solution, "linear_regression_loss_grad", rtol=1e-6, atol=1e-6,
+            theta, solution, name, rtol=1e-6, atol=1e-6,
             what="parameters after gradient descent",
         )
 

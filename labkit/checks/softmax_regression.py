@@ -92,7 +92,14 @@ _SHAPES = [
 
 
 def _labels(gen: torch.Generator, m: int, classes: int) -> Tensor:
-    return torch.randint(classes, (m, 1), generator=gen, dtype=torch.int64)
+    """An m x 1 column of labels in 0..classes-1 in which every class occurs (when m < classes,
+    the m largest), at places drawn under the grading key. Which classes occur decides whether
+    an answer that takes K from the labels fails a case, so it is the same under every key; only
+    the order and the other labels vary."""
+    y = torch.randint(classes, (m,), generator=gen, dtype=torch.int64)
+    placed = torch.randperm(m, generator=gen)[: min(m, classes)]
+    y[placed] = torch.arange(classes - 1, classes - 1 - len(placed), -1, dtype=torch.int64)
+    return y.reshape(m, 1)
 
 
 def _cases(seed: int, reduced: bool) -> list[Args]:

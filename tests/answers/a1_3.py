@@ -385,6 +385,19 @@ def softmax_regression_loss_grad(Theta, X, y):
             grad[:, k] += X[i] * (p[k] - (1.0 if int(y[i, 0]) == k else 0.0))
     return grad
 '''
+# The number of classes taken from the labels present: wrong whenever the last classes are absent,
+# which the hidden cases make so in the same cases under every grading key.
+WRONG["softmax_regression_loss"]["one_hot_without_num_classes"] = '''
+def softmax_regression_loss(Theta, X, y):
+    Y = F.one_hot(y.flatten()).to(X.dtype)  # too few columns when the last classes are absent
+    return -(Y * torch.log_softmax(X @ Theta, dim=1)).sum()
+'''
+WRONG["softmax_regression_loss_grad_0"]["one_hot_without_num_classes"] = '''
+def softmax_regression_loss_grad_0(Theta, X, y):
+    P = torch.softmax(torch.cat((X @ Theta, X.new_zeros(X.shape[0], 1)), dim=1), dim=1)
+    Y = F.one_hot(y.flatten()).to(P.dtype)  # too few columns when the last classes are absent
+    return X.T @ (P[:, : Y.shape[1]] - Y)[:, : Theta.shape[1]]
+'''
 
 #: The words a TA would use for each wrong answer: the feedback of its failed tests must contain
 #: each of them (case-insensitive). tests/test_answer_variants.py checks that every WRONG
@@ -402,6 +415,7 @@ WORDS = {
         "modifies_y_in_place": ("in place",),
         "returns_python_float": ("Python float", ".item()"),
         "keeps_a_dimension": ("0-d",),
+        "one_hot_without_num_classes": ("number of classes",),
         "hard_coded_sanity_value": ("does not change when `Theta` changes",),
     },
     "softmax_regression_loss_grad": {
@@ -435,5 +449,6 @@ WORDS = {
         "modifies_y_in_place": ("in place",),
         "no_max_shift": ("row's maximum logit",),
         "zero_column_first_on_own_grad": ("last column",),
+        "one_hot_without_num_classes": ("number of classes",),
     },
 }
