@@ -33,26 +33,35 @@ def released_test_source(stem: str, question: str) -> str:
         return archive.read(f"tests/{question}.py").decode("utf-8")
 
 
-def grade_source(stem: str, question: str, source: str, folder: Path,
-                 key: bytes | None = None) -> tuple[float, float, list[str]]:
-    """Grade one answer's source with the released tests of its question (the autograder zip's
-    own file, run by otter's runner): (score, possible, what the feedback page shows for each
-    failed test, as ``feedback.student_message`` keeps it)."""
+def run_released_tests(stem: str, question: str, source: str, folder: Path,
+                       key: bytes | None = None):
+    """Run one answer's source with the released tests of its question (the autograder zip's own
+    file, run by otter's runner) under ``key``; returns otter's test file with its results."""
     import math
 
     import torch.nn.functional as F
     from otter.test_files import ExceptionTestFile
 
     from labkit.checks import core
-    from labkit.grade import feedback
 
-    test_file = folder / f"{question}.py"
-    test_file.write_text(released_test_source(stem, question))
+    test_file = folder / f"{stem}-{question}.py"
+    if not test_file.exists():
+        test_file.write_text(released_test_source(stem, question))
     tests = ExceptionTestFile.from_file(str(test_file))
     env = {"torch": torch, "math": math, "F": F}
     exec(compile(source, f"<{question} answer>", "exec"), env)
     with core.keyed(key):
         tests.run(env)
+    return tests
+
+
+def grade_source(stem: str, question: str, source: str, folder: Path,
+                 key: bytes | None = None) -> tuple[float, float, list[str]]:
+    """Grade one answer's source with the released tests of its question: (score, possible, what
+    the feedback page shows for each failed test, as ``feedback.student_message`` keeps it)."""
+    from labkit.grade import feedback
+
+    tests = run_released_tests(stem, question, source, folder, key)
     shown = [feedback.student_message(r.message) for r in tests.test_case_results if not r.passed]
     return tests.score, tests.possible, shown
 

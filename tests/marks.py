@@ -11,20 +11,15 @@ test gives the same points: the same total and the same failing tests.
 
 from __future__ import annotations
 
-import math
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from otter.test_files import ExceptionTestFile
-
-from labkit.checks import core
 
 from .answers.gpu_only import GPU_ONLY
-from .conftest import RELEASED, answer_variants, released_test_source
+from .conftest import RELEASED, answer_variants, run_released_tests
 
 #: Per hidden test, in the test file's order, its name, the points earned and the points it is
 #: worth: ``(("example", 0.0, 0.0), ("values", 0.0, 1.0), ("dtypes", 1.0, 1.0), ...)``.
@@ -63,20 +58,13 @@ def bank(stems: Iterable[str] = RELEASED) -> list[Variant]:
 
 def grade(variant: Variant, key: bytes | None, folder: Path) -> Marks:
     """The points ``variant`` earns on each hidden test of its question under ``key``."""
-    path = folder / f"{variant.stem}-{variant.question}.py"
-    if not path.exists():
-        path.write_text(released_test_source(variant.stem, variant.question))
-    env = {"torch": torch, "math": math, "F": F}
-    exec(compile(variant.source, f"<{variant.label}>", "exec"), env)
-    tests = ExceptionTestFile.from_file(str(path))
-    with core.keyed(key):
-        tests.run(env)
-    return tuple((_test_name(r.test_case, variant.question),
+    tests = run_released_tests(variant.stem, variant.question, variant.source, folder, key)
+    return tuple((test_name(r.test_case, variant.question),
                   float(r.test_case.points) if r.passed else 0.0, float(r.test_case.points))
                  for r in tests.test_case_results)
 
 
-def _test_name(case: object, question: str) -> str:
+def test_name(case: object, question: str) -> str:
     """A hidden test by what it checks (``large_logits``), from its function's name after the
     question's, else otter's numbered name."""
     function = getattr(getattr(case, "body", None), "test_func", None)

@@ -197,8 +197,10 @@ def test_a_cell_name_is_one_safe_line_of_bounded_length():
 
 
 def test_every_kind_of_failed_check_is_shown_whole():
-    """Each exception type the checks raise carries the check's own message, never cut."""
+    """Each exception type the checks raise carries the check's own message, never cut (the
+    grader's own kinds included: a call that stopped the notebook's process)."""
     from labkit.checks import core
+    from labkit.grade import remote  # noqa: F401 (its NotebookStopped is one of the kinds)
 
     kinds, todo = set(), [core.CheckFailed]
     while todo:
