@@ -16,7 +16,7 @@ from labkit.audit import equivalence, mutants, operators, run_audit
 from labkit.cli import main
 
 from .answers import a1_1
-from .test_answer_variants import KEYS, _grade
+from .conftest import run_released_tests
 
 
 def _mutants(operator: str, source: str, lines: set[int] | None = None) -> list[str]:
@@ -155,13 +155,18 @@ def test_a_mutant_that_loops_for_ever_is_stopped():
 
 # --- the hidden cases added for the audit's survivors ------------------------------------------
 
+#: The seeds as written, then four grading keys.
+KEYS = [None, *(f"ci key {i}".encode() for i in range(1, 5))]
+
+
 @pytest.mark.parametrize("key", KEYS, ids=["seeds-as-written", *(f"key{i}" for i in range(1, 5))])
 @pytest.mark.parametrize("question, source", [
     pytest.param(question, source, id=f"{question}-{variant}")
     for question, variants in a1_1.AUDIT_KILLED.items() for variant, source in variants.items()])
 def test_a_survivor_of_the_audit_now_loses_a_point(question, source, key, tmp_path):
-    score, possible, messages = _grade("1_1_linear_regression", question, source, tmp_path, key)
-    assert score == possible - 1, f"{score}/{possible}:\n{messages}"
+    tests = run_released_tests("1_1_linear_regression", question, source, tmp_path, key)
+    messages = "\n".join(r.message for r in tests.test_case_results if not r.passed)
+    assert tests.score == tests.possible - 1, f"{tests.score}/{tests.possible}:\n{messages}"
 
 
 # --- a slice of the audit, through the real grading path -----------------------------------------
