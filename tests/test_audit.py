@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import textwrap
 
@@ -199,9 +200,13 @@ def test_a_slice_of_the_audit_kills_or_excuses_every_mutant(tmp_path):
 
 def test_make_audit_writes_to_audit_unless_told_and_passes_the_slice():
     def dry_run(*assignments: str) -> str:
-        done = subprocess.run(["make", "-n", "audit", *assignments], cwd=paths.ROOT,
-                              capture_output=True, text=True, check=True)
-        return done.stdout.strip().splitlines()[-1]
+        # Under `make test` this make is a sub-make: without MAKELEVEL and MAKEFLAGS it prints
+        # only its own commands (no "Entering directory" lines).
+        env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+        done = subprocess.run(["make", "--no-print-directory", "-n", "audit", *assignments],
+                              cwd=paths.ROOT, capture_output=True, text=True, check=True, env=env)
+        return next(line for line in reversed(done.stdout.splitlines())
+                    if "-m labkit audit" in line)
 
     assert '-m labkit audit --out "audit"' in dry_run()
     line = dry_run("OUT=elsewhere", "PER_QUESTION=2", "WORKERS=1",
