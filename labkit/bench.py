@@ -44,8 +44,8 @@ import nbformat
 import psutil
 
 from . import paths
-from .grade import autograders
-from .grade.sandbox import process_tree
+from .course import autograders
+from .sandbox.confine import process_tree
 
 #: Loop-based, correct versions of the lab's heaviest functions: each is added as a cell right
 #: after the cell that defines the function, so the notebook's own code and the hidden checks use
@@ -301,15 +301,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--similarity-only", action="store_true",
                         help="only the similarity page's cost, on a synthetic class of 500")
     args = parser.parse_args(argv)
-    from .grade import similarity_bench
+    from .similarity import bench
 
     if args.similarity_only:
-        print(similarity_bench.run(), flush=True)
+        print(bench.run(), flush=True)
         return 0
     if args.copies <= args.small:
         parser.error("--copies must be larger than --small")
     print(run(args.small, args.copies, args.workers, otter=not args.no_otter), flush=True)
-    print(f"  {similarity_bench.run()}", flush=True)
+    print(f"  {bench.run()}", flush=True)
     return 0
 
 

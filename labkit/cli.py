@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 from . import paths
 
 if TYPE_CHECKING:
-    from .grade.shards import Shard
+    from .grading.shards import Shard
 
 
 def _release(args: argparse.Namespace) -> int:
-    from .release import ReleaseError, release
+    from .course.release import ReleaseError, release
 
     try:
         release(args.assignments or None)
@@ -25,8 +25,8 @@ def _release(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from .grade.batch import grade_class
-    from .grade.sandbox import Limits
+    from .grading.classrun import grade_class
+    from .sandbox.confine import Limits
 
     limits = Limits(notebook_seconds=args.timeout, cell_seconds=min(args.cell_timeout, args.timeout),
                     memory_bytes=args.memory_mb << 20, confine=not args.unconfined)
@@ -40,7 +40,7 @@ def _grade(args: argparse.Namespace) -> int:
 
 def _shard(text: str) -> Shard:
     """``--shard K/N``; a bad one is refused by argparse with the reason, in one line."""
-    from .grade.shards import parse
+    from .grading.shards import parse
 
     try:
         return parse(text)
@@ -49,7 +49,7 @@ def _shard(text: str) -> Shard:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from .grade.merge import MergeError, merge_shards
+    from .grading.merge import MergeError, merge_shards
 
     try:
         summary = merge_shards([Path(p) for p in args.shards], Path(args.out),
@@ -63,7 +63,7 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .grade.lms import ExportError, export
+    from .outputs.lms import ExportError, export
 
     try:
         result = export(Path(args.out), args.lms, Path(args.roster))
@@ -75,7 +75,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _similarity(args: argparse.Namespace) -> int:
-    from .grade.similarity_page import similarity_report
+    from .similarity.page import similarity_report
 
     submissions = Path(args.submissions)
     if not submissions.is_dir():
@@ -91,7 +91,7 @@ def _similarity(args: argparse.Namespace) -> int:
 
 def _audit(args: argparse.Namespace) -> int:
     from .audit import operators, run_audit, table
-    from .grade.sandbox import Limits
+    from .sandbox.confine import Limits
 
     unknown = sorted(set(args.operators or []) - set(operators.BY_NAME))
     if unknown:

@@ -168,9 +168,9 @@ def _grade_command(submissions: Path, out: Path, args: argparse.Namespace, worke
 def confinement() -> bool:
     """Say whether notebooks can be confined here; grading goes on unconfined where they cannot
     (this check is about devices; the confinement has its own tests)."""
-    from .grade import sandbox
+    from .sandbox import confine
 
-    reason = sandbox.probe()
+    reason = confine.probe()
     if reason is None:
         print("gpu-check: notebooks are confined (user, pid, mount, network namespaces)")
         return True

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from labkit import paths
-from labkit.grade import cgroups
+from labkit.sandbox import cgroups
 
 TA_USER = "labkit-ta"
 RUNUSER = shutil.which("runuser") or "runuser"

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from labkit.grade import cgroups
+from labkit.sandbox import cgroups
 
 MIB = 1 << 20
 #: The notebook's budget in these tests, and what each hog tries to hold (half as much again).

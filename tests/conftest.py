@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from labkit import paths
-from labkit.grade import autograders, batch
+from labkit.course import autograders
+from labkit.grading import classrun
 
 RELEASED = paths.assignment_stems()
 
@@ -59,7 +60,7 @@ def grade_source(stem: str, question: str, source: str, folder: Path,
                  key: bytes | None = None) -> tuple[float, float, list[str]]:
     """Grade one answer's source with the released tests of its question: (score, possible, what
     the feedback page shows for each failed test, as ``feedback.student_message`` keeps it)."""
-    from labkit.grade import feedback
+    from labkit.outputs import feedback
 
     tests = run_released_tests(stem, question, source, folder, key)
     shown = [feedback.student_message(r.message) for r in tests.test_case_results if not r.passed]
@@ -86,7 +87,7 @@ def graded_demo(tmp_path_factory) -> GradedClass:
     before = tree_digest(submissions)
     out = tmp_path_factory.mktemp("grades")
     # A short cell limit: the demo's hanging student would otherwise cost the default minute.
-    batch.grade_class(submissions, out, workers=2, limits=batch.Limits(cell_seconds=15))
+    classrun.grade_class(submissions, out, workers=2, limits=classrun.Limits(cell_seconds=15))
     return GradedClass(submissions, out, before)
 
 

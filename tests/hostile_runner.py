@@ -14,10 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-from labkit.grade import batch
-from labkit.grade.engine import ForkServer, NotebookSession
-from labkit.grade.remote import RemoteEnv
-from labkit.grade.sandbox import Limits
+from labkit.grading import classrun
+from labkit.sandbox.session import ForkServer, NotebookSession
+from labkit.grading.standins import RemoteEnv
+from labkit.sandbox.confine import Limits
 
 #: Short limits, so that the hostile classes are graded in seconds.
 LIMITS = Limits(cell_seconds=8, notebook_seconds=90, call_seconds=6, memory_bytes=2 << 30)
@@ -42,7 +42,7 @@ def observe(notebook: Path, hidden: list[Path]) -> dict:
 
 def grade(submissions: Path, out: Path) -> dict:
     started = time.monotonic()
-    summary = batch.grade_class(submissions, out, workers=2, limits=LIMITS)
+    summary = classrun.grade_class(submissions, out, workers=2, limits=LIMITS)
     return {"summary": summary, "seconds": time.monotonic() - started}
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from labkit import paths
-from labkit.grade import cgroups
+from labkit.sandbox import cgroups
 from tests import cgroup_delegation as delegation
 from tests.cgroup_hogs import (BUDGET, IN_CHILDREN, IN_MEMFD, QUIET, in_tmpfs, start_in,
                                wait_for_oom_kill)
@@ -251,7 +251,7 @@ def test_a_ta_in_a_delegated_subtree_gets_the_same_memory_limit():
 
 def test_without_delegation_probe_says_what_to_do():
     _as_ta()
-    code = "from labkit.grade import cgroups; print(cgroups.probe())"
+    code = "from labkit.sandbox import cgroups; print(cgroups.probe())"
     with delegation.opened_for_others(delegation.kit_paths()):
         result = subprocess.run(
             [delegation.RUNUSER, "-u", delegation.TA_USER, "--", sys.executable, "-c", code],
@@ -313,7 +313,7 @@ def test_on_v2_a_ta_in_a_delegated_cgroup_makes_joins_and_kills_groups_beneath_i
     # own, a child moved in through a descriptor, its CPU time, cgroup.kill, removal.
     code = """
 import json, os, time
-from labkit.grade import cgroups
+from labkit.sandbox import cgroups
 from tests.cgroup_hogs import QUIET, start_in
 own = cgroups.own_unified_cgroup()
 (own / "run").mkdir()
@@ -346,7 +346,7 @@ def test_the_groups_of_a_run_killed_before_it_cleaned_up_are_removed_by_the_next
     """A grading worker killed (SIGKILL) leaves its run's groups behind; the next run removes
     them, but never the groups of a run that is alive, nor a group a process is still in."""
     made = subprocess.run(
-        [sys.executable, "-c", "import os\nfrom labkit.grade import cgroups\n"
+        [sys.executable, "-c", "import os\nfrom labkit.sandbox import cgroups\n"
          "run = cgroups.RunGroups.create('killed')\nrun.notebook(1 << 26, 4)\n"
          "print(*run.folders.values())\nos._exit(0)"],
         capture_output=True, text=True, check=True, cwd=paths.ROOT)

@@ -12,7 +12,7 @@ from labkit.checks import core, graded
 from labkit.checks import linear_regression as lab1
 from labkit.checks import logistic_regression as lab2
 from labkit.checks import softmax_regression as lab3
-from labkit.grade import feedback
+from labkit.outputs import feedback
 
 
 def _failure(check, *args, **kwargs) -> str:

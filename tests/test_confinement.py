@@ -30,7 +30,8 @@ import nbformat
 import pytest
 
 from labkit import paths
-from labkit.grade import autograders, cgroups, sandbox
+from labkit.course import autograders
+from labkit.sandbox import cgroups, confine
 
 from . import cgroup_delegation
 
@@ -87,7 +88,7 @@ def ta_subtree(request):
 
 
 def _probe_as_ta() -> str | None:
-    code = "from labkit.grade import sandbox; print(sandbox.probe() or '')"
+    code = "from labkit.sandbox import confine; print(confine.probe() or '')"
     result = subprocess.run([RUNUSER, "-u", TA_USER, "--", sys.executable, "-c", code],
                             capture_output=True, text=True, cwd="/", env=_environment(Path("/")))
     return result.stdout.strip() or (result.stderr.strip()[-300:] if result.returncode else None)
@@ -284,11 +285,11 @@ def test_a_notebook_sees_nothing_of_the_kit_the_class_or_the_ta(observation):
     assert seen["home"] == "/tmp/notebook"
     assert set(seen["environment"]) <= {"PATH", "HOME", "TMPDIR", "LANG", "MPLBACKEND",
                                         "MPLCONFIGDIR", "OMP_NUM_THREADS",
-                                        "PYTHONDONTWRITEBYTECODE", *sandbox.KEPT_VARIABLES}
+                                        "PYTHONDONTWRITEBYTECODE", *confine.KEPT_VARIABLES}
 
 
 def _interpreter_tops() -> set[str]:
-    return {folder.parts[1] for folder in sandbox.interpreter_folders([]) if len(folder.parts) > 1}
+    return {folder.parts[1] for folder in confine.interpreter_folders([]) if len(folder.parts) > 1}
 
 
 def test_no_path_of_the_class_reaches_the_notebooks_memory(observation):
@@ -334,10 +335,10 @@ def test_a_notebook_holds_no_capability_and_cannot_trace_or_unshare(observation)
 
 def test_the_notebook_runs_as_nobody_or_as_the_ta_outside(observation, mode):
     confinement = observation["result"]["confinement"]
-    expected = sandbox.NOBODY_UID if mode == "root" else pwd.getpwnam(TA_USER).pw_uid
+    expected = confine.NOBODY_UID if mode == "root" else pwd.getpwnam(TA_USER).pw_uid
     assert confinement["namespaces"] and confinement["new_root"]
     assert confinement["outside_uid"] == expected
-    assert observation["result"]["seen"]["uid"] == sandbox.SANDBOX_UID
+    assert observation["result"]["seen"]["uid"] == confine.SANDBOX_UID
     assert observation["result"]["seen"]["hostname"] == "notebook"
 
 
@@ -366,8 +367,8 @@ _FIND_CONNECTION = ("import gc, socket, struct, sys, time\n"
                     " and o.fileno() >= 0][0]\n")
 
 #: The runner's modules, as a notebook that rewrites them finds them.
-_RUNNER = ("import sys, torch\n_child = sys.modules['labkit.grade.child']\n"
-           "_protocol = sys.modules['labkit.grade.protocol']\n")
+_RUNNER = ("import sys, torch\n_child = sys.modules['labkit.sandbox.runner']\n"
+           "_protocol = sys.modules['labkit.sandbox.protocol']\n")
 
 
 def _code_index_of_inserted_cell() -> int:
@@ -403,7 +404,7 @@ ATTACKS = {
         "import signal\nme, end = os.getuid(), time.time() + 60\nwhile time.time() < end:\n"
         "    for p in os.listdir('/proc'):\n"
         "        if p.isdigit() and int(p) not in (1, 2, os.getpid()):\n"
-        "            try:\n                if os.stat('/proc/' + p).st_uid == me and b'labkit.grade'"
+        "            try:\n                if os.stat('/proc/' + p).st_uid == me and b'labkit.sandbox'"
         " in open('/proc/' + p + '/cmdline', 'rb').read():\n"
         "                    os.kill(int(p), signal.SIGKILL)\n            except OSError:\n"
         "                pass\n    time.sleep(0.1)")),
@@ -414,7 +415,7 @@ ATTACKS = {
         "subprocess.Popen(['sleep', '4242'], start_new_session=True)"),
     # 3: forged cell events keep a 20 s cell alive past the 8 s cell limit.
     "forger": _with_cell(
-        _FIND_CONNECTION + "import threading\n_protocol = sys.modules['labkit.grade.protocol']\n"
+        _FIND_CONNECTION + "import threading\n_protocol = sys.modules['labkit.sandbox.protocol']\n"
         "def _forge():\n    for index in range(200):\n        time.sleep(2)\n"
         "        _protocol.send(_conn, {'event': 'cell', 'index': index})\n"
         "threading.Thread(target=_forge, daemon=True).start()\ntime.sleep(20)"),
@@ -700,10 +701,10 @@ def test_only_the_interpreters_own_folders_reach_the_notebook_and_tmp_stays_priv
     /tmp here) is neither importable nor visible in the notebook, whose /tmp holds only its own
     folder and the interpreter's folders that live under the host's /tmp (a fresh clone's
     environment)."""
-    from labkit.grade import forkserver
-    from labkit.grade.engine import ForkServer, NotebookSession
-    from labkit.grade.remote import RemoteEnv
-    from labkit.grade.sandbox import Limits
+    from labkit.sandbox import forkserver
+    from labkit.sandbox.session import ForkServer, NotebookSession
+    from labkit.grading.standins import RemoteEnv
+    from labkit.sandbox.confine import Limits
 
     folder = Path(tempfile.mkdtemp(prefix="labkit-site-", dir="/tmp"))
     notebook_folder = Path(tempfile.mkdtemp(prefix="labkit-nb-", dir="/tmp"))

@@ -13,7 +13,8 @@ import nbformat
 import pytest
 
 from labkit import notebooks, paths
-from labkit.grade import batch, feedback, secret
+from labkit.grading import classrun, keys
+from labkit.outputs import feedback
 
 from .answers import a1_3
 
@@ -71,10 +72,10 @@ def graded(tmp_path_factory):
         nbformat.write(nb, submissions / name / f"{stem}.ipynb")
     outs = []
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(secret.ENVIRONMENT_VARIABLE, "a class secret for this test")
+        patch.setenv(keys.ENVIRONMENT_VARIABLE, "a class secret for this test")
         for run in ("first", "second"):
             out = tmp_path_factory.mktemp(run)
-            batch.grade_class(submissions, out, workers=2, limits=batch.Limits(cell_seconds=15))
+            classrun.grade_class(submissions, out, workers=2, limits=classrun.Limits(cell_seconds=15))
             outs.append(out)
     return outs, cell
 
@@ -144,14 +145,14 @@ def test_grading_the_same_files_twice_gives_the_same_results(graded):
 
 
 def test_the_secret_comes_from_the_environment_or_a_file_made_once(tmp_path, monkeypatch):
-    monkeypatch.delenv(secret.ENVIRONMENT_VARIABLE, raising=False)
+    monkeypatch.delenv(keys.ENVIRONMENT_VARIABLE, raising=False)
     path = tmp_path / ".grading-secret"
-    made = secret.grading_secret(path)
-    assert len(made) == secret.SECRET_BYTES and secret.grading_secret(path) == made
+    made = keys.grading_secret(path)
+    assert len(made) == keys.SECRET_BYTES and keys.grading_secret(path) == made
     assert path.stat().st_mode & 0o077 == 0
-    monkeypatch.setenv(secret.ENVIRONMENT_VARIABLE, "shared")
-    assert secret.grading_secret(path) == b"shared"
-    assert secret.notebook_key(b"nb", b"shared") != secret.notebook_key(b"nb2", b"shared")
+    monkeypatch.setenv(keys.ENVIRONMENT_VARIABLE, "shared")
+    assert keys.grading_secret(path) == b"shared"
+    assert keys.notebook_key(b"nb", b"shared") != keys.notebook_key(b"nb2", b"shared")
 
 
 def _notebook_bytes(*cells: tuple[str, str]) -> bytes:
@@ -200,7 +201,7 @@ def test_every_kind_of_failed_check_is_shown_whole():
     """Each exception type the checks raise carries the check's own message, never cut (the
     grader's own kinds included: a call that stopped the notebook's process)."""
     from labkit.checks import core
-    from labkit.grade import remote  # noqa: F401 (its NotebookStopped is one of the kinds)
+    from labkit.grading import standins  # noqa: F401 (its NotebookStopped is one of the kinds)
 
     kinds, todo = set(), [core.CheckFailed]
     while todo:

@@ -12,9 +12,9 @@ import nbformat
 import pytest
 import torch
 
-from labkit.grade.engine import ForkServer, NotebookSession
-from labkit.grade.remote import RemoteEnv
-from labkit.grade.sandbox import Limits
+from labkit.sandbox.session import ForkServer, NotebookSession
+from labkit.grading.standins import RemoteEnv
+from labkit.sandbox.confine import Limits
 
 cuda = pytest.mark.cuda
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

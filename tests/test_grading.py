@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from labkit import notebooks
-from labkit.demo import HANGING_CELL, TYPICAL_MISTAKES
+from labkit.course.demo import HANGING_CELL, TYPICAL_MISTAKES
 
 from .conftest import tree_digest
 

@@ -11,7 +11,8 @@ import nbformat
 import pytest
 
 from labkit import paths
-from labkit.grade import autograders, batch
+from labkit.course import autograders
+from labkit.grading import classrun
 
 from .conftest import tree_digest
 
@@ -134,9 +135,9 @@ def hostile_class(tmp_path_factory):
 
     before = tree_digest(submissions)
     out = tmp_path_factory.mktemp("hostile_out")
-    limits = batch.Limits(cell_seconds=20, notebook_seconds=150, call_seconds=20,
+    limits = classrun.Limits(cell_seconds=20, notebook_seconds=150, call_seconds=20,
                           memory_bytes=2 << 30, output_bytes=1 << 20)
-    summary = batch.grade_class(submissions, out, workers=2, limits=limits)
+    summary = classrun.grade_class(submissions, out, workers=2, limits=limits)
     with open(out / "grades.csv", newline="") as f:
         rows = {row["student"]: row for row in csv.DictReader(f)}
     return {"rows": rows, "out": out, "summary": summary, "submissions": submissions,
@@ -236,10 +237,10 @@ def test_a_function_that_kills_its_process_loses_only_its_own_points(hostile_cla
 
 
 def test_student_code_finds_no_hidden_test_and_no_grader_environment(hostile_class, tmp_path):
-    from labkit.grade import sandbox
-    from labkit.grade.engine import ForkServer, NotebookSession
-    from labkit.grade.remote import RemoteEnv
-    from labkit.grade.sandbox import Limits
+    from labkit.sandbox import confine
+    from labkit.sandbox.session import ForkServer, NotebookSession
+    from labkit.grading.standins import RemoteEnv
+    from labkit.sandbox.confine import Limits
 
     notebook = hostile_class["submissions"] / "searches_disk" / f"{STEM}.ipynb"
     server = ForkServer()
@@ -256,7 +257,7 @@ def test_student_code_finds_no_hidden_test_and_no_grader_environment(hostile_cla
     assert environment is not None
     assert set(environment) <= {"PATH", "HOME", "TMPDIR", "LANG", "MPLBACKEND", "MPLCONFIGDIR",
                                 "OMP_NUM_THREADS", "PYTHONDONTWRITEBYTECODE",
-                                *sandbox.KEPT_VARIABLES}
+                                *confine.KEPT_VARIABLES}
 
 
 @pytest.mark.parametrize("student, said", [

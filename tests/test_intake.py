@@ -21,7 +21,9 @@ import nbformat
 import pytest
 
 from labkit import notebooks, paths
-from labkit.grade import discover, feedback, gradebook, lms, manual, protocol
+from labkit.grading import intake
+from labkit.outputs import feedback, gradebook, lms, written
+from labkit.sandbox import protocol
 
 STEM = "1_1_linear_regression"
 
@@ -45,9 +47,9 @@ _DISCOVER_IN_1_GB = """
 import json, resource, sys, tracemalloc
 from pathlib import Path
 resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-from labkit.grade import discover
+from labkit.grading import intake
 tracemalloc.start()
-submission = discover.discover(Path(sys.argv[1]), [sys.argv[2]], Path(sys.argv[3]))
+submission = intake.discover(Path(sys.argv[1]), [sys.argv[2]], Path(sys.argv[3]))
 print(json.dumps({"notes": submission.notes, "notebooks": sorted(submission.notebooks),
                   "peak_mb": tracemalloc.get_traced_memory()[1] / (1 << 20)}))
 """
@@ -69,7 +71,7 @@ def test_a_zip_bomb_is_refused_unread_with_a_note_naming_the_budget(tmp_path):
     assert found["notebooks"] == []
     [note] = found["notes"]
     assert note.startswith("bomb.zip: its notebooks would unpack to 1960 MB")
-    assert f"{discover.MAX_SUBMISSION_BYTES >> 20} MB" in note
+    assert f"{intake.MAX_SUBMISSION_BYTES >> 20} MB" in note
     assert found["peak_mb"] < 5
 
 
@@ -95,13 +97,13 @@ def test_a_zip_of_too_many_members_is_refused_with_a_note(tmp_path):
     path = tmp_path / "many.zip"
     with zipfile.ZipFile(path, "w") as archive:
         archive.write(_solution(), f"{STEM}.ipynb")
-        for index in range(discover.MAX_ZIP_MEMBERS):
+        for index in range(intake.MAX_ZIP_MEMBERS):
             archive.writestr(f"data/{index}.txt", b"")
-    submission = discover.discover(path, [STEM], tmp_path / "work")
+    submission = intake.discover(path, [STEM], tmp_path / "work")
     assert submission.notebooks == {}
     [note] = submission.notes
     assert note.startswith("many.zip: holds 1001 files")
-    assert f"budget of {discover.MAX_ZIP_MEMBERS} files in a zip" in note
+    assert f"budget of {intake.MAX_ZIP_MEMBERS} files in a zip" in note
 
 
 def test_a_zip_whose_member_list_is_huge_is_refused_before_it_is_parsed(tmp_path):
@@ -113,7 +115,7 @@ def test_a_zip_whose_member_list_is_huge_is_refused_before_it_is_parsed(tmp_path
     end = data.rfind(b"PK\x05\x06")
     struct.pack_into("<L", data, end + 12, 64 << 20)
     path.write_bytes(bytes(data))
-    submission = discover.discover(path, [STEM], tmp_path / "work")
+    submission = intake.discover(path, [STEM], tmp_path / "work")
     assert submission.notebooks == {}
     assert "its list of files takes 64 MB, over the budget of 1024 KB" in submission.notes[0]
 
@@ -123,7 +125,7 @@ def test_a_zip_within_budgets_is_graded_as_before(tmp_path):
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.write(_solution(), f"{STEM}.ipynb")
         archive.writestr("notes.txt", "hello")
-    submission = discover.discover(path, [STEM], tmp_path / "work")
+    submission = intake.discover(path, [STEM], tmp_path / "work")
     assert submission.notes == []
     assert submission.notebooks[STEM].read_bytes() == _solution().read_bytes()
     assert not any(p.name.startswith(".discover") for p in (tmp_path / "work").iterdir())
@@ -133,10 +135,10 @@ def test_a_folder_of_too_many_files_is_looked_at_only_up_to_the_budget(tmp_path)
     entry = tmp_path / "gina"
     (entry / "data").mkdir(parents=True)
     shutil.copy(_solution(), entry / f"{STEM}.ipynb")
-    for index in range(discover.MAX_ENTRY_FILES + 10):
+    for index in range(intake.MAX_ENTRY_FILES + 10):
         (entry / "data" / f"{index}.txt").touch()
-    submission = discover.discover(entry, [STEM], tmp_path / "work")
-    assert f"gina: more than {discover.MAX_ENTRY_FILES} files and folders" in submission.notes[0]
+    submission = intake.discover(entry, [STEM], tmp_path / "work")
+    assert f"gina: more than {intake.MAX_ENTRY_FILES} files and folders" in submission.notes[0]
 
 
 # --- links and special files -----------------------------------------------------------------
@@ -150,11 +152,11 @@ def test_a_link_to_another_students_notebook_is_never_followed(tmp_path):
     (submissions / "eve.ipynb").symlink_to(submissions / "alice" / f"{STEM}.ipynb")
     (submissions / "mallory").symlink_to(submissions / "alice")
     for name in ("bob", "eve.ipynb", "mallory"):
-        submission = discover.discover(submissions / name, [STEM], tmp_path / "work" / name)
+        submission = intake.discover(submissions / name, [STEM], tmp_path / "work" / name)
         assert submission.notebooks == {}, name
         [note] = submission.notes
         assert "symbolic link or special file" in note and "not graded" in note, note
-    alice = discover.discover(submissions / "alice", [STEM], tmp_path / "work" / "alice")
+    alice = intake.discover(submissions / "alice", [STEM], tmp_path / "work" / "alice")
     assert list(alice.notebooks) == [STEM] and alice.notes == []
 
 
@@ -166,7 +168,7 @@ def test_fifos_and_sockets_are_never_opened(tmp_path):
     server = socket.socket(socket.AF_UNIX)
     server.bind(str(entry / "lab.ipynb"))
     try:
-        submission = discover.discover(entry, [STEM], tmp_path / "work")
+        submission = intake.discover(entry, [STEM], tmp_path / "work")
     finally:
         server.close()
     assert submission.notebooks == {}
@@ -185,7 +187,7 @@ def test_two_entries_with_one_id_are_both_refused_and_make_one_row(tmp_path, ass
     shutil.copy(_solution(), submissions / "solo.ipynb")
     rows = []
     for entry in sorted(submissions.iterdir()):
-        submission = discover.discover(entry, [STEM], tmp_path / "work" / entry.name)
+        submission = intake.discover(entry, [STEM], tmp_path / "work" / entry.name)
         rows.append(gradebook.StudentRow(submission.student, notes=submission.notes))
         if entry.name != "solo.ipynb":
             assert submission.notebooks == {}
@@ -244,18 +246,18 @@ def test_feedback_and_lms_read_the_escaped_ids_back_to_the_same_students(tmp_pat
 
 
 def test_the_scores_template_names_each_student_safely_and_reads_back(tmp_path):
-    question = manual.WrittenQuestion(STEM, "q_written", 2.0)
+    question = written.WrittenQuestion(STEM, "q_written", 2.0)
     path = tmp_path / "manual_scores.csv"
-    manual.write_template(path, ["=2+5", "-x"], [question])
+    written.write_template(path, ["=2+5", "-x"], [question])
     text = path.read_text()
     assert "\n'=2+5," in text and "\n'-x," in text
     filled = text.replace(f"'=2+5,{STEM},q_written,,", f"'=2+5,{STEM},q_written,1.5,")
     filled += f"-x,{STEM},q_written,2,saved by a spreadsheet without the apostrophe\n"
     path.write_text(filled)
-    sheet = manual.read_scores(path, ["=2+5", "-x"], [question])
+    sheet = written.read_scores(path, ["=2+5", "-x"], [question])
     assert sheet.problems == []
     assert sheet.points == {"=2+5": {question.column: 1.5}, "-x": {question.column: 2.0}}
-    assert manual.add_missing_rows(path, ["=2+5", "-x", "@new"], [question]) == 1
+    assert written.add_missing_rows(path, ["=2+5", "-x", "@new"], [question]) == 1
     assert path.read_text().endswith(f"'@new,{STEM},q_written,,\n")
 
 

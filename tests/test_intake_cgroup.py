@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from labkit import paths
-from labkit.grade import gradebook
+from labkit.outputs import gradebook
 
 from .test_intake import STEM, _bomb
 

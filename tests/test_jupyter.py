@@ -26,7 +26,8 @@ import requests
 # running only the grading path), where these tests then skip.
 websocket = pytest.importorskip("websocket")
 
-from labkit import paths, requirements
+from labkit import paths
+from labkit.course import requirements
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """``make export LMS=canvas|moodle ROSTER=roster.csv``: a graded OUT becomes the CSV file that
 Canvas's or Moodle's gradebook import reads, in the column layout each documents (see
-``labkit.grade.lms``), mapping students through a roster; roster students without a submission
+``labkit.outputs.lms``), mapping students through a roster; roster students without a submission
 get an empty grade, and submissions no roster line names are listed, never dropped silently.
 
 OUT is written by the kit's own gradebook writers from the released autograders (no notebook
@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from labkit import paths
-from labkit.grade import autograders, gradebook, lms
+from labkit.course import autograders
+from labkit.outputs import gradebook, lms
 
 LINEAR, LOGISTIC, SOFTMAX = ("1_1_linear_regression", "1_2_logistic_regression",
                              "1_3_softmax_regression")

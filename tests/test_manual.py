@@ -22,7 +22,9 @@ import pytest
 
 from labkit import paths
 from labkit.cli import build_parser
-from labkit.grade import autograders, batch, feedback, gradebook, manual, pages
+from labkit.course import autograders
+from labkit.grading import classrun
+from labkit.outputs import feedback, gradebook, written, pages
 
 LINEAR, LOGISTIC = "1_1_linear_regression", "1_2_logistic_regression"
 DERIVATION = f"{LINEAR}/gradient_derivation"
@@ -38,8 +40,8 @@ def assignments() -> list[autograders.Assignment]:
 
 
 @pytest.fixture(scope="module")
-def questions(assignments) -> list[manual.WrittenQuestion]:
-    return manual.written_questions(assignments)
+def questions(assignments) -> list[written.WrittenQuestion]:
+    return written.written_questions(assignments)
 
 
 def _released(stem: str) -> dict:
@@ -48,7 +50,7 @@ def _released(stem: str) -> dict:
 
 def _answer_cell(nb: dict, k: int) -> dict:
     """The k-th written question's answer cell (otter's placeholder, as released)."""
-    begin, _ = manual.regions(nb["cells"])[k]
+    begin, _ = written.regions(nb["cells"])[k]
     cell = nb["cells"][begin + 1]
     assert "otter_answer_cell" in cell["metadata"]["tags"]
     return cell
@@ -92,11 +94,11 @@ def test_written_questions_come_from_the_masters(assignments, questions) -> None
 
 def test_released_notebook_is_unanswered_and_solutions_are_answered(questions) -> None:
     asked = _of(questions, LINEAR)
-    blank = manual.read_answers(_released(LINEAR)["cells"], asked)
-    assert [blank[q.column].status for q in asked] == [manual.UNANSWERED] * 2
+    blank = written.read_answers(_released(LINEAR)["cells"], asked)
+    assert [blank[q.column].status for q in asked] == [written.UNANSWERED] * 2
     solved = json.loads(paths.solution_notebook(LINEAR).read_text("utf-8"))["cells"]
-    answers = manual.read_answers(solved, asked)
-    assert [answers[q.column].status for q in asked] == [manual.ANSWERED] * 2
+    answers = written.read_answers(solved, asked)
+    assert [answers[q.column].status for q in asked] == [written.ANSWERED] * 2
     assert answers[DERIVATION].parts[0].markdown.startswith("**SOLUTION:** Write $")
     assert "Type your answer here" not in json.dumps([p.markdown for a in answers.values() for p in a.parts])
 
@@ -104,12 +106,12 @@ def test_released_notebook_is_unanswered_and_solutions_are_answered(questions) -
 def test_answers_are_found_when_students_add_and_move_cells(questions) -> None:
     asked = _of(questions, LINEAR)
     nb = _answered(LINEAR, "_Type your answer here, replacing this text._ First part.", "Observed.")
-    begin, _ = manual.regions(nb["cells"])[0]
+    begin, _ = written.regions(nb["cells"])[0]
     nb["cells"].insert(begin + 2, _markdown("Second part, in a cell of my own."))
     nb["cells"].insert(begin + 3, {"cell_type": "code", "metadata": {}, "outputs": [],
                                    "execution_count": None, "source": "print(1)"})
     nb["cells"][0:0] = [_markdown("My notes"), _markdown("<!-- BEGIN QUESTION -->\n\nnot otter's")]
-    answers = manual.read_answers(nb["cells"], asked)
+    answers = written.read_answers(nb["cells"], asked)
     derivation = [p.markdown for p in answers[DERIVATION].parts]
     assert derivation == ["First part.", "Second part, in a cell of my own.", "```python\nprint(1)\n```"]
     assert [p.markdown for p in answers[OBSERVATIONS].parts] == ["Observed."]
@@ -119,34 +121,34 @@ def test_answers_are_found_when_students_add_and_move_cells(questions) -> None:
 def test_answers_are_found_when_otters_markers_are_gone(questions) -> None:
     asked = _of(questions, LINEAR)
     nb = _answered(LINEAR, "By hand.", None)
-    begin, _ = manual.regions(nb["cells"])[0]
-    nb["cells"][begin]["source"] = nb["cells"][begin]["source"].replace(manual.BEGIN_MARKER, "")
-    answers = manual.read_answers(nb["cells"], asked)
+    begin, _ = written.regions(nb["cells"])[0]
+    nb["cells"][begin]["source"] = nb["cells"][begin]["source"].replace(written.BEGIN_MARKER, "")
+    answers = written.read_answers(nb["cells"], asked)
     assert [p.markdown for p in answers[DERIVATION].parts] == ["By hand."]
     assert "markers are missing" in answers[DERIVATION].notes[0]
-    assert answers[OBSERVATIONS].status == manual.UNANSWERED
+    assert answers[OBSERVATIONS].status == written.UNANSWERED
     # Typed into the question's own cell (Colab and VS Code do not lock cells).
     nb = _released(LINEAR)
-    begin, _ = manual.regions(nb["cells"])[1]
+    begin, _ = written.regions(nb["cells"])[1]
     nb["cells"][begin]["source"] += "\n\nMy answer here."
-    typed = manual.read_answers(nb["cells"], asked)
+    typed = written.read_answers(nb["cells"], asked)
     assert [p.markdown for p in typed[OBSERVATIONS].parts] == ["My answer here."]
     # Both question cells deleted: said so, not guessed.
     nb = _released(LOGISTIC)
-    begin, end = manual.regions(nb["cells"])[0]
+    begin, end = written.regions(nb["cells"])[0]
     del nb["cells"][begin:end + 1]
-    lost = manual.read_answers(nb["cells"], _of(questions, LOGISTIC))
-    assert lost[TRAINING].status == manual.NOT_FOUND
+    lost = written.read_answers(nb["cells"], _of(questions, LOGISTIC))
+    assert lost[TRAINING].status == written.NOT_FOUND
 
 
 def test_odd_cells_do_not_stop_the_reading(questions) -> None:
     nb = _answered(LOGISTIC, None)
-    begin, _ = manual.regions(nb["cells"])[0]
+    begin, _ = written.regions(nb["cells"])[0]
     nb["cells"][begin + 1] = {"cell_type": "markdown", "metadata": ["odd"],
                               "source": ["Line one\n", "line two"], "attachments": "odd"}
     nb["cells"].insert(begin + 2, "not a cell")
     nb["cells"][begin + 3]["metadata"] = None  # the END cell
-    answers = manual.read_answers(manual._cells(nb), _of(questions, LOGISTIC))
+    answers = written.read_answers(written._cells(nb), _of(questions, LOGISTIC))
     assert [p.markdown for p in answers[TRAINING].parts] == ["Line one\nline two"]
 
 
@@ -164,8 +166,8 @@ def class_pages(tmp_path_factory, assignments, questions) -> Path:
     _write(submissions / "mia", _released(LOGISTIC), LOGISTIC)
     (submissions / "bob.ipynb").write_text("{not json", encoding="utf-8")
     entries = [submissions / name for name in ("zoe", "mia", "bob.ipynb", "adam")]
-    answers = manual.collect(entries, [a.stem for a in assignments], questions)
-    manual.write_pages(out, questions, answers, {"zoe": {DERIVATION: 1.5}})
+    answers = written.collect(entries, [a.stem for a in assignments], questions)
+    written.write_pages(out, questions, answers, {"zoe": {DERIVATION: 1.5}})
     return out
 
 
@@ -227,9 +229,9 @@ def test_pages_escape_hostile_answers(class_pages) -> None:
 
 
 def test_markdown_rendering_is_safe_and_shows_attachments() -> None:
-    shown = {"p.png": manual.Shown(src="attachments/ab.png"), "big.png": manual.Shown(note="too big")}
+    shown = {"p.png": written.Shown(src="attachments/ab.png"), "big.png": written.Shown(note="too big")}
     used: set[str] = set()
-    html = manual.render_markdown("![photo](attachment:p.png) ![away](https://example.org/x.png) "
+    html = written.render_markdown("![photo](attachment:p.png) ![away](https://example.org/x.png) "
                                   "![](attachment:big.png) ![](attachment:gone.png)",
                                   shown.get, used)
     assert '<img src="attachments/ab.png" alt="photo" loading="lazy">' in html
@@ -238,16 +240,16 @@ def test_markdown_rendering_is_safe_and_shows_attachments() -> None:
     assert "[image: away (https://example.org/x.png)]" in html and html.count("<img") == 1
     assert "[image: attachment:big.png, not shown: too big]" in html
     assert "attachment:gone.png, not shown: not among the notebook's attachments" in html
-    assert "<b>" not in manual.render_markdown("<b>bold</b>")
-    assert manual.render_markdown("\\begin{align}a &= b\\end{align}").startswith(
+    assert "<b>" not in written.render_markdown("<b>bold</b>")
+    assert written.render_markdown("\\begin{align}a &= b\\end{align}").startswith(
         '<div class="math display"><math display="block"><mrow><mtable')
     # What latex2mathml cannot convert, or would pass through unsafely, shows as LaTeX source.
-    assert '<code class="tex">$\\left( x \\right$</code>' in manual.render_markdown("$\\left( x \\right$")
-    assert '<code class="tex">$\\text{&lt;b&gt;}$</code>' in manual.render_markdown("$\\text{<b>}$")
-    linked = manual.render_markdown("$\\href{javascript:alert(1)}{x} \\style{color:red}{y}$")
+    assert '<code class="tex">$\\left( x \\right$</code>' in written.render_markdown("$\\left( x \\right$")
+    assert '<code class="tex">$\\text{&lt;b&gt;}$</code>' in written.render_markdown("$\\text{<b>}$")
+    linked = written.render_markdown("$\\href{javascript:alert(1)}{x} \\style{color:red}{y}$")
     assert "<math" in linked and "href" not in linked and "style" not in linked
     # A table's alignment is a class: the pages' policy refuses style attributes.
-    table = manual.render_markdown("| a |\n|--:|\n| 1 |")
+    table = written.render_markdown("| a |\n|--:|\n| 1 |")
     assert '<td class="align-right">1</td>' in table and "style=" not in table
 
 
@@ -266,17 +268,17 @@ def test_attachments_are_checked_and_written_once_by_content(tmp_path) -> None:
     cell = {"cell_type": "markdown", "metadata": {}, "source": "x", "attachments": {
         "a.png": {"image/png": b64(small)}, "same.png": {"image/png": b64(small)},
         "drawing.svg": {"image/svg+xml": "PHN2Zz48L3N2Zz4="},
-        "big.png": {"image/png": "A" * (manual.MAX_ATTACHMENT_BYTES * 3 // 2 + 1)},
+        "big.png": {"image/png": "A" * (written.MAX_ATTACHMENT_BYTES * 3 // 2 + 1)},
         "bomb.png": {"image/png": b64(huge)}, "giant.png": {"image/png": b64(giant)},
         "text.png": {"image/png": b64(b"<svg></svg>")},
         "broken.png": {"image/png": "not base64!"}}}
-    part = manual._part(cell)
+    part = written._part(cell)
     assert part.skipped == {"drawing.svg": "not a png, jpeg or gif image",
-                            "big.png": f"larger than {manual.MAX_ATTACHMENT_BYTES >> 20} MB"}
-    files = manual.AttachmentFiles(tmp_path / manual.ATTACHMENTS_FOLDER)
-    look = manual._lookup(part, files)
+                            "big.png": f"larger than {written.MAX_ATTACHMENT_BYTES >> 20} MB"}
+    files = written.AttachmentFiles(tmp_path / written.ATTACHMENTS_FOLDER)
+    look = written._lookup(part, files)
     name = f"{hashlib.sha256(small).hexdigest()}.png"
-    assert look("a.png") == look("same.png") == manual.Shown(src=f"attachments/{name}")
+    assert look("a.png") == look("same.png") == written.Shown(src=f"attachments/{name}")
     assert look("bomb.png").note == "10000 x 6000 pixels, more than 50 megapixels"
     assert look("giant.png").note == "more than 50 megapixels"
     assert look("text.png").note == "not a png, jpeg or gif image"
@@ -310,13 +312,13 @@ def _scores(path: Path, rows: list[list[str]], header=("student", "assignment", 
 
 def test_template_has_one_empty_row_per_student_and_question(tmp_path, questions) -> None:
     path = tmp_path / "scores.csv"
-    manual.write_template(path, ["zoe", "adam", "mia", "zoe"], questions)
+    written.write_template(path, ["zoe", "adam", "mia", "zoe"], questions)
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == len(questions) * 3
     assert rows[:3] == [{"student": s, "assignment": LINEAR, "question": "gradient_derivation",
                          "points": "", "comment": ""} for s in STUDENTS]
-    sheet = manual.read_scores(path, STUDENTS, questions)
+    sheet = written.read_scores(path, STUDENTS, questions)
     assert sheet.exists and sheet.points == {} and sheet.problems == []
 
 
@@ -336,7 +338,7 @@ def test_bad_rows_are_reported_and_skipped_while_good_rows_merge(tmp_path, quest
         ["zoe", LINEAR, "gradient_derivation", "1.5"],          # repeats line 2: fine
         [" mia ", "", f"{LOGISTIC}/training_observations", " 0 "],  # good, loosely written
     ])
-    sheet = manual.read_scores(path, STUDENTS, questions)
+    sheet = written.read_scores(path, STUDENTS, questions)
     assert sheet.points == {"zoe": {DERIVATION: 1.5}, "adam": {DERIVATION: 2.0},
                             "mia": {TRAINING: 0.0}}
     problems = sheet.problems
@@ -350,18 +352,18 @@ def test_bad_rows_are_reported_and_skipped_while_good_rows_merge(tmp_path, quest
     assert "not a number" in problems[6]
     assert "a second score" in problems[7] and "line 2 gives 1.5" in problems[7]
     assert all(p.endswith("skipped") for p in problems)
-    written = manual.write_problems(tmp_path, sheet)
-    assert written.read_text("utf-8").splitlines()[1:] == problems
-    manual.write_problems(tmp_path, manual.ScoreSheet(path))  # no problems: no stale file
-    assert not written.exists()
+    problems_file = written.write_problems(tmp_path, sheet)
+    assert problems_file.read_text("utf-8").splitlines()[1:] == problems
+    written.write_problems(tmp_path, written.ScoreSheet(path))  # no problems: no stale file
+    assert not problems_file.exists()
 
 
 def test_scores_from_a_spreadsheet_and_a_broken_header(tmp_path, questions) -> None:
     path = _scores(tmp_path / "s.csv", [["zoe", LOGISTIC, "training_observations", "2"]],
                    delimiter=";", encoding="utf-8-sig")
-    assert manual.read_scores(path, STUDENTS, questions).points == {"zoe": {TRAINING: 2.0}}
+    assert written.read_scores(path, STUDENTS, questions).points == {"zoe": {TRAINING: 2.0}}
     path = _scores(tmp_path / "t.csv", [["zoe", "2"]], header=("id", "score"))
-    sheet = manual.read_scores(path, STUDENTS, questions)
+    sheet = written.read_scores(path, STUDENTS, questions)
     assert sheet.points == {} and "nothing merged" in sheet.problems[0]
 
 
@@ -409,23 +411,23 @@ def test_students_added_later_get_rows_appended_and_entered_scores_stay_byte_for
                f"zoe;{LINEAR};gradient_derivation;1,5;\"Good; but \"\"why\"\"?\"\r\n"
                f"mia;{LOGISTIC};training_observations;2;")
     path.write_bytes(entered.encode("utf-8"))
-    sheet = manual.read_scores(path, ["mia", "zoe", "adam"], questions)
+    sheet = written.read_scores(path, ["mia", "zoe", "adam"], questions)
     assert sheet.points == {"zoe": {DERIVATION: 1.5}, "mia": {TRAINING: 2.0}}  # "1,5" too
     assert sheet.comments == {"zoe": {DERIVATION: 'Good; but "why"?'}}
-    added = manual.prepare_scores_file(path, ["mia", "zoe", "adam"], questions, sheet)
+    added = written.prepare_scores_file(path, ["mia", "zoe", "adam"], questions, sheet)
     assert added == 3 * 3 - 2
     text = path.read_bytes().decode("utf-8")
     assert text.startswith(entered + "\r\n")
     appended = text[len(entered) + 2:].split("\r\n")
     assert appended[0] == f"adam;{LINEAR};gradient_derivation;;" and appended[-1] == ""
     assert len(appended) - 1 == added
-    again = manual.read_scores(path, ["mia", "zoe", "adam"], questions)
-    assert manual.prepare_scores_file(path, ["mia", "zoe", "adam"], questions, again) == 0
+    again = written.read_scores(path, ["mia", "zoe", "adam"], questions)
+    assert written.prepare_scores_file(path, ["mia", "zoe", "adam"], questions, again) == 0
     assert path.read_bytes().decode("utf-8") == text  # nothing more to add: untouched
     broken = _scores(tmp_path / "broken.csv", [["zoe", "2"]], header=("id", "score"))
     before = broken.read_bytes()
-    sheet = manual.read_scores(broken, ["zoe"], questions)
-    assert manual.prepare_scores_file(broken, ["zoe"], questions, sheet) == 0
+    sheet = written.read_scores(broken, ["zoe"], questions)
+    assert written.prepare_scores_file(broken, ["zoe"], questions, sheet) == 0
     assert broken.read_bytes() == before  # an unreadable header: left alone, reported instead
 
 
@@ -436,7 +438,7 @@ def test_comments_are_read_with_the_scores_and_reach_the_feedback_page(
         ["mia", LINEAR, "gradient_derivation", "", "Started, not finished <b>"],
         ["adam", LINEAR, "gradient_derivation", "9", "over the points: skipped with its comment"],
     ], header=("student", "assignment", "question", "points", "comment"))
-    sheet = manual.read_scores(path, STUDENTS, questions)
+    sheet = written.read_scores(path, STUDENTS, questions)
     assert sheet.comments == {"zoe": {DERIVATION: "Right idea; the sign of r is off."},
                               "mia": {DERIVATION: "Started, not finished <b>"}}
     out = tmp_path / "out"
@@ -471,7 +473,7 @@ def test_make_grade_writes_pages_and_template_then_merges_without_regrading(tmp_
     submissions.mkdir()
     shutil.copy(paths.solution_notebook(LOGISTIC), submissions / "ada.ipynb")
     shutil.copy(paths.student_notebook(LOGISTIC), submissions / "bo.ipynb")
-    first = batch.grade_class(submissions, out, workers=2)
+    first = classrun.grade_class(submissions, out, workers=2)
     assert "2 new or changed" in first and "wrote a template" in first
     template = out / "manual_scores.csv"
     with open(template, newline="") as handle:
@@ -489,12 +491,12 @@ def test_make_grade_writes_pages_and_template_then_merges_without_regrading(tmp_
                        ["cy", LOGISTIC, "training_observations", "1"],
                        ["bo", LINEAR, "gradient_derivation", ""]])
     entered = template.read_text("utf-8")
-    second = batch.grade_class(submissions, out, workers=2)
+    second = classrun.grade_class(submissions, out, workers=2)
     assert "0 new or changed, 2 unchanged" in second  # no notebook ran again
     assert "merged 1 of 6 scores" in second
     assert "2 row(s) of manual_scores.csv skipped" in second
     assert "line 3: points 5 for 'bo'" in second and "unknown student 'cy'" in second
-    problems = (out / manual.PROBLEMS_FILE).read_text("utf-8")
+    problems = (out / written.PROBLEMS_FILE).read_text("utf-8")
     assert "line 3" in problems and "line 4" in problems
     with open(out / "grades.csv", newline="") as handle:
         after = {r["student"]: r for r in csv.DictReader(handle)}

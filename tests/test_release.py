@@ -11,8 +11,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit import masters, paths
-from labkit.release import master_paths
+from labkit.course import masters
+from labkit import paths
+from labkit.course.release import master_paths
 
 pytestmark = pytest.mark.slow
 

@@ -46,9 +46,9 @@ def argument_requires_grad(theta):
 
 @pytest.fixture(scope="module")
 def notebook_env(tmp_path_factory):
-    from labkit.grade.engine import ForkServer, NotebookSession
-    from labkit.grade.remote import RemoteEnv
-    from labkit.grade.sandbox import Limits
+    from labkit.sandbox.session import ForkServer, NotebookSession
+    from labkit.grading.standins import RemoteEnv
+    from labkit.sandbox.confine import Limits
 
     nb = nbformat.read(paths.solution_notebook(STEM), 4)
     nb.cells.append(nbformat.v4.new_code_cell(EXTRA_CELL))
@@ -117,9 +117,9 @@ def test_a_sandbox_that_fails_before_any_student_code_is_started_again(tmp_path)
     """A start that fails for the grader's own reasons (here the first process is killed before
     it reports that it started, as when memory runs short or the fork server dies) is retried,
     and the notebook is graded as if nothing had happened: never charged to the student."""
-    from labkit.grade.engine import ForkServer, NotebookSession
-    from labkit.grade.remote import RemoteEnv
-    from labkit.grade.sandbox import Limits
+    from labkit.sandbox.session import ForkServer, NotebookSession
+    from labkit.grading.standins import RemoteEnv
+    from labkit.sandbox.confine import Limits
 
     class FailsOnce(ForkServer):
         failed = 0

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from labkit.grade import feedback, pages, report
+from labkit.outputs import feedback, pages, report
 
 CHROMIUM = Path("/usr/bin/chromium")
 needs_chromium = pytest.mark.skipif(
@@ -104,7 +104,7 @@ STUDENTS = {
 
 
 def build_out(out: Path) -> Path:
-    """A graded OUT folder as ``labkit.grade.batch`` writes it."""
+    """A graded OUT folder as ``labkit.grading.classrun`` writes it."""
     out.mkdir(parents=True, exist_ok=True)
     columns = [f"{a}/{q}" for a, q, _ in QUESTIONS]
     with open(out / "questions.csv", "w", newline="", encoding="utf-8") as handle:
@@ -283,11 +283,11 @@ def test_report_is_deterministic(out: Path, tmp_path: Path) -> None:
 
 def test_pages_command_line(tmp_path: Path) -> None:
     built = build_out(tmp_path / "out")
-    done = subprocess.run([sys.executable, "-m", "labkit.grade.pages", str(built)],
+    done = subprocess.run([sys.executable, "-m", "labkit.outputs.pages", str(built)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert (built / "report.html").is_file() and len(list((built / "feedback").iterdir())) == len(STUDENTS)
-    missing = subprocess.run([sys.executable, "-m", "labkit.grade.pages", str(tmp_path / "nope")],
+    missing = subprocess.run([sys.executable, "-m", "labkit.outputs.pages", str(tmp_path / "nope")],
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1 and "not a graded folder" in missing.stderr
 

@@ -118,7 +118,7 @@ def _kill_worker_while_grading(grader: subprocess.Popen, out, record_count: int)
         records = list((out / "records").glob("*.json")) if (out / "records").is_dir() else []
         process = psutil.Process(grader.pid)
         worker = _worker_of(process)
-        notebooks = _grader_child(process, "labkit.grade.forkserver")
+        notebooks = _grader_child(process, "labkit.sandbox.forkserver")
         try:
             running = worker is not None and notebooks is not None and bool(notebooks.children())
         except psutil.NoSuchProcess:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from labkit import paths
-from labkit.grade import batch, feedback
+from labkit.grading import classrun
+from labkit.outputs import feedback
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +34,7 @@ def graded(tmp_path_factory) -> tuple[Path, Path, str]:
     submissions.mkdir()
     shutil.copy(paths.solution_notebook(LOGISTIC), submissions / "ada.ipynb")
     shutil.copy(paths.student_notebook(LOGISTIC), submissions / "bo.ipynb")
-    summary = batch.grade_class(submissions, out, workers=2)
+    summary = classrun.grade_class(submissions, out, workers=2)
     return submissions, out, summary
 
 
@@ -111,7 +112,7 @@ def test_scores_typed_in_the_browser_download_merge_and_reach_the_feedback(grade
     assert got[("bo", DERIVATION)] == ("", "")
 
     shutil.copy(saved, out / "manual_scores.csv")  # as the page says
-    summary = batch.grade_class(submissions, out, workers=2)
+    summary = classrun.grade_class(submissions, out, workers=2)
     assert "0 new or changed" in summary and "merged 3 of 6 scores" in summary
     assert "skipped" not in summary
     with open(out / "grades.csv", newline="") as handle:

@@ -21,8 +21,9 @@ import pytest
 
 from labkit import paths
 from labkit.cli import build_parser
-from labkit.grade import batch, manual, shards
-from labkit.grade.merge import MergeError, merge_shards
+from labkit.grading import classrun, shards
+from labkit.outputs import written
+from labkit.grading.merge import MergeError, merge_shards
 from .conftest import tree_digest
 
 LINEAR, LOGISTIC = "1_1_linear_regression", "1_2_logistic_regression"
@@ -90,7 +91,7 @@ def test_a_shard_without_students_still_merges(tmp_path) -> None:
     submissions.mkdir()
     shutil.copy(paths.student_notebook(LOGISTIC), submissions / "ada.ipynb")
     empty = shards.Shard(1 - SHARD_OF["ada"], 2)
-    summary = batch.grade_class(submissions, tmp_path / "shard", workers=1, shard=empty)
+    summary = classrun.grade_class(submissions, tmp_path / "shard", workers=1, shard=empty)
     assert summary.startswith(f"shard {empty} of {submissions}: graded 0 submissions")
     assert shards.read_manifest(tmp_path / "shard").entries == {}
     merge_shards([tmp_path / "shard"], tmp_path / "out", allow_missing=True)
@@ -166,7 +167,7 @@ def test_each_shard_grades_its_own_students_and_keeps_their_answers(sharded) -> 
         assert sorted(Path(entry).stem for entry in manifest.entries) == own
         assert sorted(a.student for a in manifest.answers) == own
     ada = next(a for a in shards.read_manifest(sharded.shard_outs[0]).answers if a.student == "ada")
-    assert ada.answers[f"{LOGISTIC}/training_observations"].status == manual.ANSWERED
+    assert ada.answers[f"{LOGISTIC}/training_observations"].status == written.ANSWERED
     assert not (sharded.single / shards.MANIFEST_FILE).exists()
 
 

@@ -21,8 +21,11 @@ from pathlib import Path
 import pytest
 
 from labkit import cli, paths
-from labkit.grade import autograders, feedback, similarity, similarity_page
-from labkit.grade.gradebook import write_csv
+from labkit.course import autograders
+from labkit.outputs import feedback
+from labkit.similarity import compare
+from labkit.similarity.page import similarity_report
+from labkit.outputs.gradebook import write_csv
 from tests.answers import a1_1
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -56,7 +59,7 @@ def _variants(question: str) -> list[str]:
 def _own(code: str) -> set[str]:
     tree = ast.parse(code)
     graded = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
-    return similarity.own_names(tree) - graded
+    return compare.own_names(tree) - graded
 
 
 def renamed(code: str) -> str:
@@ -79,7 +82,7 @@ def _swappable(code: str) -> int | None:
     for first, second in zip(body, body[1:]):
         if first.lineno != first.end_lineno or second.lineno != second.end_lineno:
             continue
-        (r1, w1), (r2, w2) = similarity._names(first), similarity._names(second)  # noqa: SLF001
+        (r1, w1), (r2, w2) = compare._names(first), compare._names(second)  # noqa: SLF001
         if not (w1 & (r2 | w2) or r1 & w2) and isinstance(first, ast.Assign) \
                 and isinstance(second, ast.Assign):
             return first.lineno - 1
@@ -167,18 +170,18 @@ def build_out(out: Path, students: list[str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def compared(tmp_path_factory) -> tuple[Path, Path, dict, similarity.Result]:
+def compared(tmp_path_factory) -> tuple[Path, Path, dict, compare.Result]:
     root = tmp_path_factory.mktemp("similarity")
     submissions, copies = build_class(root)
     out = root / "out"
     build_out(out, sorted(p.name for p in submissions.iterdir()))
     assert cli.main(["similarity", "--submissions", str(submissions), "--out", str(out)]) == 0
-    kit = similarity.release([autograders.load(LINEAR)])
-    result = similarity.compare_class(kit, similarity.read_class(submissions, kit))
+    kit = compare.release([autograders.load(LINEAR)])
+    result = compare.compare_class(kit, compare.read_class(submissions, kit))
     return submissions, out, copies, result
 
 
-def _position(result: similarity.Result, column: str, a: str, b: str) -> int:
+def _position(result: compare.Result, column: str, a: str, b: str) -> int:
     return next(i for i, p in enumerate(result.pairs)
                 if p.column == column and {p.first, p.second} == {a, b})
 
@@ -216,13 +219,13 @@ def test_normalising_keeps_the_library_and_drops_what_a_copier_changes() -> None
     one = "def f(X):\n    a = X.sum()  # total\n    b = X.max()\n    return a / b"
     two = "def f(Z):\n    # largest first\n    top = Z.max()\n    s = Z.sum()\n    return s / top"
     three = "def f(X):\n    a = X.min()\n    b = X.max()\n    return a / b"
-    prints = [similarity.fingerprint(c, "code", similarity.boilerplate([], "code"))
+    prints = [compare.fingerprint(c, "code", compare.boilerplate([], "code"))
               for c in (one, two, three)]
-    order = [[line.split(".")[-1] for line in similarity.canonical_code(code)[0].splitlines()[1:3]]
+    order = [[line.split(".")[-1] for line in compare.canonical_code(code)[0].splitlines()[1:3]]
              for code in (one, two)]
     assert order[0] == order[1] == ["max()", "sum()"]  # one order, whoever wrote which first
-    assert similarity._compare(prints[0], prints[1])[0] == pytest.approx(1.0)  # noqa: SLF001
-    assert similarity._compare(prints[0], prints[2])[0] < 1.0  # noqa: SLF001 (min is not sum)
+    assert compare._compare(prints[0], prints[1])[0] == pytest.approx(1.0)  # noqa: SLF001
+    assert compare._compare(prints[0], prints[2])[0] < 1.0  # noqa: SLF001 (min is not sum)
 
 
 def test_hostile_answers_are_read_within_budget(tmp_path: Path) -> None:
@@ -236,7 +239,7 @@ def test_hostile_answers_are_read_within_budget(tmp_path: Path) -> None:
         (submissions / name / f"{LINEAR}.ipynb").write_text(
             json.dumps(_notebook({"pinv_svd": code}, None)), "utf-8")
     (submissions / "junk.ipynb").write_text("{not json", "utf-8")
-    summary = similarity_page.similarity_report(submissions, tmp_path / "out")
+    summary = similarity_report(submissions, tmp_path / "out")
     assert "compared 5 submissions" in summary
     page = (tmp_path / "out" / "similarity.html").read_text("utf-8")
     assert "longer than 8000 characters" in page and "not a readable notebook" in page
@@ -304,7 +307,7 @@ def test_an_earlier_year_is_compared_with_the_class_only(compared, tmp_path: Pat
         (earlier / name / f"{LINEAR}.ipynb").write_text(json.dumps(_notebook(
             {"pinv_svd": renamed(_variants("pinv_svd")[5])}, None)), "utf-8")
     out = tmp_path / "out"
-    similarity_page.similarity_report(submissions, out, earlier)
+    similarity_report(submissions, out, earlier)
     rows = (out / "similarity.csv").read_text("utf-8").splitlines()
     old = [r for r in rows if ",old_" in r]
     assert old and all(r.split(",")[4] == "yes" for r in old)

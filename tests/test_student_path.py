@@ -25,7 +25,8 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 from labkit import notebooks, paths
-from labkit.grade import autograders, batch
+from labkit.course import autograders
+from labkit.grading import classrun
 
 pytestmark = pytest.mark.slow
 
@@ -113,7 +114,7 @@ def test_export_round_trip_full_marks_and_a_flagged_mistake(tmp_path):
     shutil.copy(right_zip, submissions / "ada")
     shutil.copy(wrong_zip, submissions / "bob.zip")
     out = tmp_path / "out"
-    batch.grade_class(submissions, out, workers=2)
+    classrun.grade_class(submissions, out, workers=2)
     with open(out / "grades.csv", newline="") as f:
         rows = {row["student"]: row for row in csv.DictReader(f)}
     (assignment,) = [a for a in autograders.load_all() if a.stem == STEM]
@@ -245,7 +246,7 @@ def test_a_renamed_copy_checks_and_exports_itself_and_grades_full_marks(tmp_path
     submissions.mkdir()
     shutil.copy(exported, submissions / "cleo.zip")
     out = tmp_path / "out"
-    batch.grade_class(submissions, out, workers=1)
+    classrun.grade_class(submissions, out, workers=1)
     with open(out / "grades.csv", newline="") as f:
         (row,) = csv.DictReader(f)
     (assignment,) = [a for a in autograders.load_all() if a.stem == COLAB_STEM]

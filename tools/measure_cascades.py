@@ -2,7 +2,7 @@
 
 Every wrong answer variant of ``tests/answers/`` is put into the reference solution notebook of its
 assignment (a code cell redefining the function, right after the cell that defines it), and the
-whole class of such notebooks is graded through the real path (``labkit.grade.batch``). For each
+whole class of such notebooks is graded through the real path (``labkit.grading.classrun``). For each
 variant the points lost in its own question and in every other question are counted.
 
     .venv/bin/python tools/measure_cascades.py OUT_FOLDER
@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 
 from labkit import paths
-from labkit.grade import batch
+from labkit.grading import classrun
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,7 +65,7 @@ def main(out: Path) -> None:
         folder = submissions / f"{stem[:3]}-{question}-{variant}"
         folder.mkdir(exist_ok=True)
         nbformat.write(_notebook(stem, question, source), folder / f"{stem}.ipynb")
-    batch.grade_class(submissions, out / "grades", workers=2)
+    classrun.grade_class(submissions, out / "grades", workers=2)
     with open(out / "grades" / "questions.csv", newline="") as handle:
         possible = {f"{r['assignment']}/{r['question']}": float(r["points"]) for r in csv.DictReader(handle)}
     with open(out / "grades" / "grades.csv", newline="") as handle:

@@ -26,9 +26,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import paths
-from ..grade import autograders, batch, gradebook
-from ..grade.sandbox import Limits
+from labkit import paths
+from labkit.course import autograders
+from labkit.grading import classrun
+from labkit.outputs import gradebook
+from labkit.sandbox.confine import Limits
 from . import equivalence, mutants, operators
 
 #: The folder of OUT the mutants are written to, one notebook each.
@@ -147,7 +149,7 @@ def run_audit(out: Path, stems: list[str] | None = None, *, per_question: int | 
     every, controls = prepare(out, stems, per_question, chosen)
     log(f"{len(every)} mutants of {len(stems)} assignment(s) written to {out / SUBMISSIONS}")
     prepared = time.monotonic()
-    summary = batch.grade_class(out / SUBMISSIONS, out, workers=workers, limits=limits,
+    summary = classrun.grade_class(out / SUBMISSIONS, out, workers=workers, limits=limits,
                                 progress=progress)
     log(summary.splitlines()[0])
     graded = time.monotonic()

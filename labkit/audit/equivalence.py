@@ -32,7 +32,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any
 
-from .. import notebooks, paths
+from labkit import notebooks, paths
 
 #: Grading keys the inputs are drawn under: the seeds as written, then these.
 KEYS = 8
@@ -181,7 +181,7 @@ def _difference(result: Any, expected: Any, relative: float) -> str | None:
 
 def _run(fn: Any, args: tuple) -> tuple[Any, tuple]:
     """The result (or the exception) of ``fn`` on copies of ``args``, and the copies after."""
-    from ..checks import core
+    from labkit.checks import core
 
     inputs = core.copies(args)
     try:
@@ -195,8 +195,8 @@ def _inputs(graded: Any) -> list[tuple[str, tuple, str]]:
     """(label, arguments, precision) for every input tried."""
     import torch
 
-    from ..checks import core
-    from ..checks.graded import cast
+    from labkit.checks import core
+    from labkit.checks.graded import cast
 
     tried = []
     for number in range(KEYS):
@@ -219,7 +219,7 @@ def compare(request: dict) -> Verdict:
     """The child's work: the mutant against the reference on every input (see the module)."""
     import torch
 
-    from ..checks.graded import GradedFunction, cast
+    from labkit.checks.graded import GradedFunction, cast
 
     torch.set_num_threads(1)
     module = importlib.import_module(request["module"])

@@ -17,8 +17,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import masters, notebooks, paths
-from ..grade import autograders
+from labkit.course import masters
+from labkit import notebooks, paths
+from labkit.course import autograders
 from . import operators
 
 _BEGIN = re.compile(r"^\s*#\s*BEGIN SOLUTION", re.IGNORECASE)

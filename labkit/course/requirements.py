@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .paths import ROOT
+from labkit.paths import ROOT
 
 #: What a student installs to work locally: the lab's libraries, the grading client, JupyterLab.
 STUDENT_PACKAGES = ("torch", "scikit-learn", "matplotlib", "otter-grader", "jupyterlab")

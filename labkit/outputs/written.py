@@ -61,15 +61,13 @@ from mdit_py_plugins.amsmath import amsmath_plugin
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 from PIL import Image
 
-from .. import paths
-from . import discover
-from .autograders import Assignment
+from labkit import paths
+from labkit.grading import intake
+from labkit.course.autograders import Assignment
 from .feedback import ENVIRONMENT, TOLERANCE, page_names
 from .gradebook import csv_line, from_spreadsheet, read_comments, write_atomically, write_csv
 from .mathml import to_mathml
-from .pagepolicy import (
-    ALIGN_STYLE, SAME_FOLDER, content_security_policy, neutralise,
-)
+from .page_policy import ALIGN_STYLE, SAME_FOLDER, content_security_policy, neutralise
 
 BEGIN_MARKER = "<!-- BEGIN QUESTION -->"
 END_MARKER = "<!-- END QUESTION -->"
@@ -376,9 +374,9 @@ def collect(entries: list[Path], stems: list[str], questions: list[WrittenQuesti
     collected = []
     with tempfile.TemporaryDirectory(prefix="labkit-answers-") as tmp:
         for index, entry in enumerate(entries):
-            student = StudentAnswers(discover.student_id(entry), entry.name)
+            student = StudentAnswers(intake.student_id(entry), entry.name)
             try:
-                submission = discover.discover(entry, stems, Path(tmp) / str(index))
+                submission = intake.discover(entry, stems, Path(tmp) / str(index))
                 notebooks = submission.notebooks
             except Exception:  # an entry the grader could not read has no answers either
                 notebooks = {}

@@ -15,13 +15,13 @@ from pathlib import Path
 
 from otter.test_files import ExceptionTestFile
 
-from .. import notebooks
-from ..checks import core
-from . import secret
-from .autograders import Assignment
-from .engine import ForkServer, NotebookSession, SessionFailed
-from .remote import RemoteEnv
-from .sandbox import Limits
+from labkit import notebooks
+from labkit.checks import core
+from . import keys
+from labkit.course.autograders import Assignment
+from labkit.sandbox.session import ForkServer, NotebookSession, SessionFailed
+from .standins import RemoteEnv
+from labkit.sandbox.confine import Limits
 
 #: At most this many crashed cells are named in the notes (the first ones: later errors often
 #: follow from them).
@@ -168,8 +168,8 @@ def grade_notebook(
             result.problem = f"the notebook could not be run: {failure}"
             return result
         env = _TestEnv(RemoteEnv(session), functools.partial(why_missing, session))
-        # This notebook's own hidden inputs (see labkit.grade.secret).
-        core.set_key(secret.notebook_key(notebook.read_bytes(), secret.grading_secret()))
+        # This notebook's own hidden inputs (see labkit.grading.keys).
+        core.set_key(keys.notebook_key(notebook.read_bytes(), keys.grading_secret()))
         for test_file in _test_files(assignment):
             test_file.run(env)
             result.scores[test_file.name] = float(test_file.score)

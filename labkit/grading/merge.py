@@ -18,7 +18,9 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import autograders, batch, classfiles, gradebook, manual, shards
+from labkit.course import autograders
+from . import classrun, class_outputs, shards
+from labkit.outputs import gradebook, written
 
 
 class MergeError(Exception):
@@ -70,7 +72,7 @@ def _rows(out: Path, manifest: shards.Manifest) -> dict[str, gradebook.StudentRo
     """Entry name -> row, each as its shard recorded it in the run its manifest describes."""
     rows = {}
     for entry, fingerprint in manifest.entries.items():
-        row = batch.load_record(out, entry, fingerprint)
+        row = classrun.load_record(out, entry, fingerprint)
         if row is None:
             raise MergeError(f"{out} lacks the record of entry {entry!r} that its {shards.MANIFEST_FILE}"
                              f" names: grade shard {manifest.shard} again")
@@ -101,7 +103,7 @@ def merge_shards(inputs: Sequence[Path], out: Path, *, manual_scores: Path | Non
     if not assignments:
         raise MergeError("no released autograders found: run `make release` first")
     found = _manifests(inputs)
-    _check(found, batch.release_fingerprint(assignments), allow_missing)
+    _check(found, classrun.release_fingerprint(assignments), allow_missing)
     by_entry: dict[str, gradebook.StudentRow] = {}
     for source, manifest in found:
         by_entry.update(_rows(source, manifest))
@@ -110,9 +112,9 @@ def merge_shards(inputs: Sequence[Path], out: Path, *, manual_scores: Path | Non
     shards.remove_manifest(out)  # the merged OUT is the whole class, no shard
     for source, manifest in found:
         for entry in manifest.entries:
-            target = batch.record_path(out, entry)
+            target = classrun.record_path(out, entry)
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(batch.record_path(source, entry), target)
+            shutil.copyfile(classrun.record_path(source, entry), target)
         _copy_results(source, out, {by_entry[entry].student for entry in manifest.entries})
 
     # Entries in name order, as grade lists SUBMISSIONS, so that the files come out the same.
@@ -120,10 +122,10 @@ def merge_shards(inputs: Sequence[Path], out: Path, *, manual_scores: Path | Non
     answers = [answer for _, manifest in found for answer in manifest.answers]
     answers.sort(key=lambda s: (s.student, s.entry))
     students = [row.student for row in rows]
-    questions = manual.written_questions(assignments)
-    scores_path = manual_scores or out / manual.DEFAULT_SCORES_FILE
-    sheet = manual.read_scores(scores_path, students, questions)
-    classfiles.write_class_files(out, assignments, rows, answers, sheet, questions, students,
+    questions = written.written_questions(assignments)
+    scores_path = manual_scores or out / written.DEFAULT_SCORES_FILE
+    sheet = written.read_scores(scores_path, students, questions)
+    class_outputs.write_class_files(out, assignments, rows, answers, sheet, questions, students,
                                  scores_path)
     n = found[0][1].shard.n
     with_problems = sum(1 for row in rows if gradebook.has_problems(row.notes))
@@ -131,5 +133,5 @@ def merge_shards(inputs: Sequence[Path], out: Path, *, manual_scores: Path | Non
         f"merged {len(found)} of {n} shards: {len(rows)} submissions ({with_problems} with "
         f"problems), none graded again; results in {out}/grades.csv, report in "
         f"{out}/report.html, feedback in {out}/feedback/"
-    ) + classfiles.scores_summary(sheet, questions, students, out, scores_path,
+    ) + class_outputs.scores_summary(sheet, questions, students, out, scores_path,
                                   again="the merge")

@@ -14,10 +14,10 @@ from typing import Any
 
 import torch
 
-from ..checks import descent
-from ..checks.core import CheckFailed
-from . import protocol
-from .engine import NotebookSession, SessionFailed
+from labkit.checks import descent
+from labkit.checks.core import CheckFailed
+from labkit.sandbox import protocol
+from labkit.sandbox.session import NotebookSession, SessionFailed
 
 #: Exception types rebuilt by name, so that checks can tell a device error from other errors.
 _REBUILT = {

@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .. import paths
+from labkit import paths
 from . import cgroups, namespaces
 
 #: Where graders keep their work: never made visible as a whole.

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .autograders import Assignment
+from labkit.course.autograders import Assignment
 
 
 @dataclass

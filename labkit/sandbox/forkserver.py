@@ -5,7 +5,7 @@ milliseconds. The server imports what notebooks of this lab use, runs no torch o
 pools do not survive a fork) and never touches CUDA, then waits for jobs on a Unix socket. Each job
 arrives with three file descriptors (the grader's connection to the new process, the pipe for its
 printed output, and the notebook, opened); the server forks, and the child confines itself and runs the notebook
-(``labkit.grade.child``). The server never reads tests or autograders: a child inherits nothing
+(``labkit.sandbox.runner``). The server never reads tests or autograders: a child inherits nothing
 secret from it.
 
 One server serves a whole grading run: the grader starts it first (``engine.SharedForkServer``),
@@ -33,7 +33,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import sandbox
+from . import confine
 
 
 def _preload() -> None:
@@ -53,9 +53,9 @@ def _preload() -> None:
 
     # Everything of the kit that a confined process runs: its folder is covered there. The
     # seccomp library is loaded here too (finding it runs ldconfig, which the sandbox lacks).
-    from .. import notebooks, paths  # noqa: F401
-    from ..checks import descent  # noqa: F401
-    from . import child, namespaces, protocol, sandbox  # noqa: F401
+    from labkit import notebooks, paths  # noqa: F401
+    from labkit.checks import descent  # noqa: F401
+    from . import runner, namespaces, protocol, confine  # noqa: F401
 
     try:
         import pyseccomp  # noqa: F401
@@ -86,7 +86,7 @@ PRELOADED = ("labkit", "torch", "numpy", "otter", "sklearn", "IPython", "matplot
 #: How the server's interpreter starts: isolated (``-I``: no PYTHONPATH, no user site folder, not
 #: the current folder), with the folders the grader chose put first on its path.
 _BOOT = ("import json, sys; sys.path[:0] = json.loads(sys.argv.pop(1)); "
-         "from labkit.grade.forkserver import main; main()")
+         "from labkit.sandbox.forkserver import main; main()")
 
 
 def package_folders(names: tuple[str, ...] = PRELOADED) -> list[str]:
@@ -129,7 +129,7 @@ def server_environment() -> dict[str, str]:
         "PYTORCH_NVML_BASED_CUDA_CHECK": "1",
     }
     # Where matplotlib keeps its font cache (rebuilt at every start without it), and the GPU's.
-    kept = ("HOME", "MPLCONFIGDIR", "XDG_CACHE_HOME", *sandbox.KEPT_VARIABLES)
+    kept = ("HOME", "MPLCONFIGDIR", "XDG_CACHE_HOME", *confine.KEPT_VARIABLES)
     environment.update({k: os.environ[k] for k in kept if k in os.environ})
     return environment
 
@@ -197,9 +197,9 @@ def _run_job(control: socket.socket, job: dict, fds: list[int], others: list[soc
             connection.close()
         for fd in (unshared_read, go_write, *placement):
             os.close(fd)
-        from . import child
+        from . import runner
 
-        child.main(socket.socket(fileno=fds[0]), fds[1], fds[2], job, (unshared_write, go_read))
+        runner.main(socket.socket(fileno=fds[0]), fds[1], fds[2], job, (unshared_write, go_read))
     # In the notebook's cgroups before it goes on: it waits for "go" (``map_user``) first.
     try:
         for fd in placement:
@@ -208,7 +208,7 @@ def _run_job(control: socket.socket, job: dict, fds: list[int], others: list[soc
         os.kill(pid, signal.SIGKILL)  # never run a notebook outside its limits
     for fd in (*fds, unshared_write, go_read):
         os.close(fd)
-    sandbox.map_user(pid, unshared_read, go_write)
+    confine.map_user(pid, unshared_read, go_write)
     control.sendall(json.dumps({"pid": pid}).encode() + b"\n")
 
 
@@ -263,7 +263,7 @@ def main() -> None:
     # The grader checks this: a fork server that has started CUDA would hand every notebook a
     # broken CUDA.
     ready = json.dumps({"ready": True, "cuda_initialized": bool(torch.cuda.is_initialized()),
-                        "interpreter": sandbox.interpreter_paths()}).encode() + b"\n"
+                        "interpreter": confine.interpreter_paths()}).encode() + b"\n"
     owner.sendall(ready)
     serve(owner, listener, ready)
     os._exit(0)  # nothing to flush or clean up: skip the interpreter's slow teardown of torch

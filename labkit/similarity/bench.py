@@ -2,7 +2,7 @@
 solutions, every student's copy changed as students' answers differ (own variable names, own
 comments, a line of their own, words of the written answers left out), so that nearly every pair
 shares fingerprints: the comparison's worst realistic case, since pairs with nothing in common
-cost nothing. Run by ``make bench``; ``python -m labkit.grade.similarity_bench [STUDENTS]`` alone.
+cost nothing. Run by ``make bench``; ``python -m labkit.similarity.bench [STUDENTS]`` alone.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from .. import paths
-from . import autograders
-from .similarity import compare_class, own_names, read_class, release
-from .similarity_page import write
+from labkit import paths
+from labkit.course import autograders
+from .compare import compare_class, own_names, read_class, release
+from .page import write
 
 _MARKER = re.compile(r"^\s*#\s*(BEGIN|END) SOLUTION.*$|\s*#\s*SOLUTION\s*$", re.MULTILINE)
 

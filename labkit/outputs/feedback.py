@@ -26,7 +26,7 @@ import markupsafe
 from markdown_it import MarkdownIt
 
 from .gradebook import read_comments, read_csv, write_atomically
-from .pagepolicy import content_security_policy, meta_tags, neutralise
+from .page_policy import content_security_policy, meta_tags, neutralise
 
 #: Exception types whose text the checks write for students: shown whole, without the type
 #: name. ``CheckFailed`` and its subclasses (``labkit.checks.core``: a training too slow for its

@@ -2,7 +2,7 @@
 
 Python's standard library has no ``unshare``, ``mount``, ``pivot_root``, ``capset`` or
 ``prctl``; these are thin ``ctypes`` bindings to the C library, raising ``OSError`` with the
-kernel's own error, so that ``labkit.grade.sandbox`` can compose them the way bubblewrap does
+kernel's own error, so that ``labkit.sandbox.confine`` can compose them the way bubblewrap does
 (see its docstring for the order and for what each step stops). Nothing here may run after
 student code has started: these calls only make a process *less* capable.
 """

@@ -54,9 +54,10 @@ from pygments.lexers.python import PythonLexer
 from pygments.token import Token
 from scipy import sparse
 
-from .. import paths
-from . import discover, manual
-from .autograders import Assignment
+from labkit import paths
+from labkit.grading import intake
+from labkit.outputs import written
+from labkit.course.autograders import Assignment
 
 #: One question's code or text is compared up to this many characters: the longest correct
 #: answer of the lab is under 600, a student's with helpers and prints a few thousand; an
@@ -167,8 +168,8 @@ def given_cells(cells: list[dict]) -> set[str]:
             and _ANSWER_TAG not in (c.get("metadata") or {}).get("tags", [])}
 
 
-def written_text(answer: manual.Answer) -> str:
-    return "\n\n".join(part.markdown for part in answer.parts) if answer.status == manual.ANSWERED \
+def written_text(answer: written.Answer) -> str:
+    return "\n\n".join(part.markdown for part in answer.parts) if answer.status == written.ANSWERED \
         else ""
 
 
@@ -181,14 +182,14 @@ class Release:
     questions: list[Question]
     templates: dict[str, list[str]]
     given: dict[str, set[str]]
-    written: list[manual.WrittenQuestion]
+    written: list[written.WrittenQuestion]
 
 
 def release(assignments: list[Assignment]) -> Release:
     """Every graded function and written question of the assignments, with their templates
     read from the student release (``student/``)."""
     questions, templates, given = [], {}, {}
-    written = manual.written_questions(assignments)
+    asked_in_writing = written.written_questions(assignments)
     for assignment in assignments:
         cells = _cells(paths.student_notebook(assignment.stem))
         given[assignment.stem] = given_cells(cells)
@@ -197,11 +198,11 @@ def release(assignments: list[Assignment]) -> Release:
             questions.append(question)
             templates[question.column] = [question_code(cells, name),
                                           *sorted(given[assignment.stem])]
-    for item in written:
+    for item in asked_in_writing:
         question = Question(item.assignment, item.name, "text")
         questions.append(question)
         templates[question.column] = [item.prompt]
-    return Release(questions, templates, given, written)
+    return Release(questions, templates, given, asked_in_writing)
 
 
 def _cut(text: str, column: str, notes: list[str]) -> str:
@@ -214,9 +215,9 @@ def _cut(text: str, column: str, notes: list[str]) -> str:
 def read_work(entry: Path, kit: Release, workdir: Path, earlier: bool = False) -> Work:
     """One entry's answers, found as grading finds its notebooks (``discover``); whatever
     cannot be read is a note, never an error."""
-    work = Work(discover.student_id(entry), earlier)
+    work = Work(intake.student_id(entry), earlier)
     try:
-        submission = discover.discover(entry, list(kit.given), workdir)
+        submission = intake.discover(entry, list(kit.given), workdir)
     except Exception as error:  # one odd entry must not cost the class its comparison
         work.notes.append(f"{entry.name}: could not be read ({type(error).__name__})")
         return work
@@ -229,7 +230,7 @@ def read_work(entry: Path, kit: Release, workdir: Path, earlier: bool = False) -
                     code = question_code(cells, question.name, kit.given[stem])
                     work.answers[question.column] = _cut(code, question.column, work.notes)
             asked = [q for q in kit.written if q.assignment == stem]
-            for column, answer in manual.read_answers(cells, asked).items():
+            for column, answer in written.read_answers(cells, asked).items():
                 work.answers[column] = _cut(written_text(answer), column, work.notes)
         except Exception as error:  # noqa: BLE001 (a notebook of any shape)
             work.notes.append(f"{stem}: its answers could not be read ({type(error).__name__})")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from . import notebooks, paths
+from labkit import notebooks, paths
 
 #: assignment -> [(solution text, mistaken text, what the mistake is)]
 TYPICAL_MISTAKES: dict[str, list[tuple[str, str, str]]] = {

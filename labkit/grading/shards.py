@@ -25,8 +25,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import manual
-from .gradebook import write_atomically
+from labkit.outputs import written
+from labkit.outputs.gradebook import write_atomically
 
 #: What a shard leaves in its OUT besides its records: written last, once its grading is done.
 MANIFEST_FILE = "shard.json"
@@ -80,7 +80,7 @@ class Manifest:
     #: every entry the shard owns -> the fingerprint its record must carry
     entries: dict[str, str]
     #: the written answers of those entries, read from their notebooks
-    answers: list[manual.StudentAnswers]
+    answers: list[written.StudentAnswers]
 
 
 class ManifestError(ValueError):
@@ -97,7 +97,7 @@ def write_manifest(out: Path, manifest: Manifest) -> None:
     write_atomically(out / MANIFEST_FILE, json.dumps({
         "version": MANIFEST_VERSION, "k": manifest.shard.k, "n": manifest.shard.n,
         "grading": manifest.grading, "release": manifest.release,
-        "entries": manifest.entries, "answers": manual.answers_to_json(manifest.answers),
+        "entries": manifest.entries, "answers": written.answers_to_json(manifest.answers),
     }, sort_keys=True, ensure_ascii=False))
 
 
@@ -123,6 +123,6 @@ def read_manifest(out: Path) -> Manifest:
             raise ValueError(f"shard {shard}")
         return Manifest(shard, str(data["grading"]), str(data["release"]),
                         {str(name): str(value) for name, value in data["entries"].items()},
-                        manual.answers_from_json(data["answers"]))
+                        written.answers_from_json(data["answers"]))
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ManifestError(f"{path} is malformed ({type(error).__name__}: {error})") from None

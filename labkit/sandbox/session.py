@@ -1,6 +1,6 @@
 """The grader's side of execution: start confined notebook processes and talk to them.
 
-``ForkServer`` keeps one pre-started interpreter (``labkit.grade.forkserver``) and restarts it if
+``ForkServer`` keeps one pre-started interpreter (``labkit.sandbox.forkserver``) and restarts it if
 it dies. ``NotebookSession`` runs one notebook in a fresh confined process, under a per-cell and a
 per-notebook time limit, a memory limit and an output cap; if a cell hangs, exits the process or
 crashes it, the session says which cell and runs the notebook again without it, so that what does
@@ -30,9 +30,9 @@ from typing import Any
 
 import psutil
 
-from ..notebooks import binds, code_cell_names, code_cell_sources, is_export_source
+from labkit.notebooks import binds, code_cell_names, code_cell_sources, is_export_source
 from . import cgroups, forkserver, protocol
-from .sandbox import Limits, interpreter_folders, memory_usage, process_tree
+from .confine import Limits, interpreter_folders, memory_usage, process_tree
 
 #: How often resident memory is sampled while a notebook runs.
 _MEMORY_POLL_SECONDS = 0.05
@@ -74,7 +74,7 @@ def notebook_groups() -> cgroups.RunGroups | None:
 
 
 class ForkServer:
-    """A connection to a pre-started interpreter (``labkit.grade.forkserver``), shared by every
+    """A connection to a pre-started interpreter (``labkit.sandbox.forkserver``), shared by every
     thread of this process.
 
     With ``address`` it connects to the grading run's shared server; without one, or when the

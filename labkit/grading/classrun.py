@@ -32,13 +32,15 @@ from tqdm import tqdm
 
 from typing import TYPE_CHECKING
 
-from .. import paths
-from . import (autograders, cgroups, classfiles, discover, forkserver, gradebook, manual,
-               sandbox, secret, shards)
-from .sandbox import Limits
+from labkit import paths
+from labkit.course import autograders
+from labkit.sandbox import cgroups, forkserver, confine
+from . import class_outputs, intake, keys, shards
+from labkit.outputs import gradebook, written
+from labkit.sandbox.confine import Limits
 
 if TYPE_CHECKING:  # the grader's own process never grades: torch and otter load in workers only
-    from .engine import ForkServer
+    from labkit.sandbox.session import ForkServer
 
 #: Bump when the meaning of a recorded row changes, so that old records are not reused.
 RECORD_VERSION = 3
@@ -51,10 +53,10 @@ def _grade_student(
     entry: Path, assignments: list[autograders.Assignment], workdir: Path, out: Path,
     server: ForkServer, limits: Limits, hidden: list[Path],
 ) -> gradebook.StudentRow:
-    from . import run
+    from . import judge
 
     by_stem = {a.stem: a for a in assignments}
-    submission = discover.discover(entry, list(by_stem), workdir)
+    submission = intake.discover(entry, list(by_stem), workdir)
     row = gradebook.StudentRow(student=submission.student, notes=list(submission.notes))
     if not limits.confine:
         row.notes.append(UNCONFINED_NOTE)
@@ -63,7 +65,7 @@ def _grade_student(
         if notebook is None:
             row.notes.append(f"{stem}: no notebook submitted")
             continue
-        result = run.grade_notebook(notebook, by_stem[stem], server=server, limits=limits,
+        result = judge.grade_notebook(notebook, by_stem[stem], server=server, limits=limits,
                                     hidden=hidden)
         if result.problem:
             row.notes.append(f"{stem}: {result.problem}")
@@ -84,7 +86,7 @@ def _grade_student_safely(entry: Path, *args) -> gradebook.StudentRow:
         return _grade_student(entry, *args)
     except Exception as error:
         return gradebook.StudentRow(
-            student=discover.student_id(entry),
+            student=intake.student_id(entry),
             notes=[f"the grader failed on this submission ({type(error).__name__}: {error}); "
                    "please report it"])
 
@@ -94,9 +96,9 @@ _WORKER: dict = {}
 
 
 #: What every worker imports, loaded once per run by the process the workers are forked from.
-WORKER_PRELOAD = ["torch", "sklearn.datasets", "labkit.grade.run", "labkit.grade.engine",
+WORKER_PRELOAD = ["torch", "sklearn.datasets", "labkit.grading.judge", "labkit.sandbox.session",
                   "labkit.checks.linear_regression", "labkit.checks.logistic_regression",
-                  "labkit.checks.softmax_regression", "labkit.grade.zygote"]
+                  "labkit.checks.softmax_regression", "labkit.sandbox.zygote"]
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
@@ -120,12 +122,12 @@ def _start_worker(grader: int, environment: dict[str, str], cwd: str,
     small operations that extra threads only slow down."""
     import torch
 
-    from .engine import ForkServer
+    from labkit.sandbox.session import ForkServer
 
     # A worker whose grader was killed would otherwise wait for work forever (its parent, the
     # process it was forked from, waits for it in turn).
-    sandbox.die_with(grader)
-    sandbox.die_with_parent(os.getppid())
+    confine.die_with(grader)
+    confine.die_with_parent(os.getppid())
     # That process was started earlier, maybe elsewhere: take the grader's place and variables
     # (the grading secret, the GPUs to use) as they are now.
     os.chdir(cwd)
@@ -158,7 +160,7 @@ def grading_fingerprint(assignments: list[autograders.Assignment], limits: Limit
     the limits and the grading secret."""
     digest = hashlib.sha256(f"v{RECORD_VERSION} {sorted(vars(limits).items())}".encode())
     # The hidden inputs depend on the secret: rows graded under another one are not reused.
-    digest.update(hashlib.sha256(secret.grading_secret()).digest())
+    digest.update(hashlib.sha256(keys.grading_secret()).digest())
     for assignment in assignments:
         digest.update(assignment.stem.encode())
         _digest_file(digest, assignment.zip_path)
@@ -185,8 +187,8 @@ def entry_fingerprint(entry: Path, grading: str) -> str:
     digest = hashlib.sha256(grading.encode())
     # The files discovery reads (links and fifos are never opened), and any entry that shares
     # the id: its arrival or removal changes whether this one is graded.
-    files, _ = discover.regular_files(entry)
-    digest.update("\0".join(discover.same_id(entry)).encode())
+    files, _ = intake.regular_files(entry)
+    digest.update("\0".join(intake.same_id(entry)).encode())
     for path in files:
         digest.update(str(path.relative_to(entry.parent)).encode() + b"\0")
         try:
@@ -263,7 +265,7 @@ def _grade_in_pools(todo: list[Path], tmp: Path, out: Path, workers: int, worker
             deaths[entry] = deaths.get(entry, 0) + 1
             if deaths[entry] >= MAX_WORKER_DEATHS:
                 record(entry, gradebook.StudentRow(
-                    student=discover.student_id(entry),
+                    student=intake.student_id(entry),
                     notes=[f"grading this submission ended the grader's worker process "
                            f"{deaths[entry]} times; it was not graded (please report it)"]))
                 done.add(entry)
@@ -293,20 +295,20 @@ def grade_class(
     entries = sorted(p for p in submissions.iterdir() if not p.name.startswith("."))
     if shard is not None:
         entries = [entry for entry in entries
-                   if shards.shard_of(discover.student_id(entry), shard.n) == shard.k]
+                   if shards.shard_of(intake.student_id(entry), shard.n) == shard.k]
     workers = workers or os.cpu_count() or 1
     limits = limits or Limits()
-    if limits.confine and (reason := sandbox.probe()) is not None:
+    if limits.confine and (reason := confine.probe()) is not None:
         raise SystemExit(f"cannot confine student code on this machine: {reason}")
     if (reason := cgroups.probe()) is not None:
         print(f"note: notebooks get no cgroups of their own here: {reason}.", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     shards.remove_manifest(out)
     # The scores given by hand, read first so that every write of grades.csv carries them.
-    questions = manual.written_questions(assignments)
-    students = [discover.student_id(entry) for entry in entries]
-    scores_path = manual_scores or out / manual.DEFAULT_SCORES_FILE
-    sheet = manual.read_scores(scores_path, students, questions)
+    questions = written.written_questions(assignments)
+    students = [intake.student_id(entry) for entry in entries]
+    scores_path = manual_scores or out / written.DEFAULT_SCORES_FILE
+    sheet = written.read_scores(scores_path, students, questions)
     grading = grading_fingerprint(assignments, limits)
     fingerprints = {entry: entry_fingerprint(entry, grading) for entry in entries}
     rows: dict[Path, gradebook.StudentRow] = {}
@@ -316,7 +318,7 @@ def grade_class(
     reused = len(rows)
     todo = [entry for entry in entries if entry not in rows]
     # Nothing of these is ever bound into a notebook's sandbox, nor any folder holding one of
-    # them (see sandbox.interpreter_folders): the class's submissions, its results and the scores
+    # them (see confine.interpreter_folders): the class's submissions, its results and the scores
     # given by hand, wherever that file lives.
     hidden = [submissions.resolve(), out.resolve(), scores_path.resolve()]
     # On a terminal only (disable=None): a log file gets the summary line, not a bar.
@@ -346,9 +348,9 @@ def grade_class(
                              hidden, address), record)
     finally:
         bar.close()
-        answers = manual.collect(entries, [a.stem for a in assignments], questions)
+        answers = written.collect(entries, [a.stem for a in assignments], questions)
         # In the order of SUBMISSIONS, not of completion: the same class gives the same files.
-        classfiles.write_class_files(
+        class_outputs.write_class_files(
             out, assignments, [rows[entry] for entry in entries if entry in rows], answers, sheet,
             questions, students, scores_path)
     if shard is not None:
@@ -361,4 +363,4 @@ def grade_class(
         f"graded {len(rows)} submissions ({len(todo)} new or changed, {reused} unchanged; "
         f"{with_problems} with problems) in {elapsed:.0f} s; results in {out}/grades.csv, "
         f"report in {out}/report.html, feedback in {out}/feedback/"
-    ) + classfiles.scores_summary(sheet, questions, students, out, scores_path)
+    ) + class_outputs.scores_summary(sheet, questions, students, out, scores_path)

@@ -20,9 +20,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ..checks import descent
-from ..notebooks import code_cell_sources
-from . import protocol, sandbox
+from labkit.checks import descent
+from labkit.notebooks import code_cell_sources
+from . import protocol, confine
 
 #: The longest error text of student code that reaches the grader.
 ERROR_CHARS = 200
@@ -236,7 +236,7 @@ def main(conn: socket.socket, output_fd: int, notebook_fd: int, job: dict[str, A
     The notebook arrives as an open file and the job names no path of the grader's: nothing in
     this process's memory says where the class's submissions or results are. ``handshake`` holds
     this side's ends of the pipes through which the fork server maps the sandbox's user
-    (``sandbox.map_user``).
+    (``confine.map_user``).
     """
     code = 0
     try:
@@ -244,12 +244,12 @@ def main(conn: socket.socket, output_fd: int, notebook_fd: int, job: dict[str, A
         os.dup2(output_fd, 2)
         os.close(output_fd)
         notebook_bytes = _read_all(notebook_fd)
-        limits = sandbox.Limits(**job.get("limits", {}))
+        limits = confine.Limits(**job.get("limits", {}))
         notebook_name = str(job["notebook_name"])
         folders = [Path(p) for p in job.get("keep", [])]
         job.clear()  # the fork server's frame holds the same dict
         try:
-            _, confinement, host_pid = sandbox.enter(
+            _, confinement, host_pid = confine.enter(
                 notebook_bytes, notebook_name, limits, folders, handshake, {conn.fileno()},
             )
         except BaseException as error:  # no student code has run yet: say what broke

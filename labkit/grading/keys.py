@@ -20,7 +20,7 @@ import hmac
 import os
 from pathlib import Path
 
-from .. import paths
+from labkit import paths
 
 ENVIRONMENT_VARIABLE = "LABKIT_GRADING_SECRET"
 SECRET_FILE = paths.ROOT / ".grading-secret"

@@ -1,7 +1,7 @@
 """The HTML pages made from a graded OUT: one feedback page per student and the class report.
 
 Called by the batch once ``grades.csv`` and ``results/`` are complete; also runnable on its own,
-``python -m labkit.grade.pages OUT``, to remake the pages of an OUT graded earlier.
+``python -m labkit.outputs.pages OUT``, to remake the pages of an OUT graded earlier.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def write_pages(out: Path) -> None:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m labkit.grade.pages OUT", file=sys.stderr)
+        print("usage: python -m labkit.outputs.pages OUT", file=sys.stderr)
         return 2
     out = Path(argv[0])
     if not (out / "grades.csv").is_file() or not (out / "questions.csv").is_file():

@@ -16,11 +16,11 @@ from pathlib import Path
 import markupsafe
 import numpy as np
 
-from . import autograders
-from .feedback import ENVIRONMENT, page_names
-from .gradebook import read_csv, write_atomically, write_csv
-from .pagepolicy import content_security_policy
-from .similarity import Pair, Result, boilerplate, compare_class, highlights, read_class, release
+from labkit.course import autograders
+from labkit.outputs.feedback import ENVIRONMENT, page_names
+from labkit.outputs.gradebook import read_csv, write_atomically, write_csv
+from labkit.outputs.page_policy import content_security_policy
+from .compare import Pair, Result, boilerplate, compare_class, highlights, read_class, release
 
 #: Pairs shown side by side on the page (the best first); enough for a TA's sitting.
 MAX_SHOWN_PAIRS = 100
@@ -204,7 +204,7 @@ def similarity_report(submissions: Path, out: Path, earlier: Path | None = None)
 
 def main(argv: list[str]) -> int:
     if len(argv) not in (2, 3):
-        print("usage: python -m labkit.grade.similarity_page SUBMISSIONS OUT [EARLIER]",
+        print("usage: python -m labkit.similarity.page SUBMISSIONS OUT [EARLIER]",
               file=sys.stderr)
         return 2
     print(similarity_report(Path(argv[0]), Path(argv[1]), Path(argv[2]) if len(argv) > 2 else None))

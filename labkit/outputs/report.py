@@ -22,12 +22,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .feedback import (
-    ENVIRONMENT, TOLERANCE, ClassResults, Question, load_class, page_names, student_message,
-)
+from .feedback import (ENVIRONMENT, TOLERANCE, ClassResults, Question, load_class, page_names, student_message)
 from .gradebook import has_problems, write_atomically
-from .manual import page_name
-from .pagepolicy import EMBEDDED, content_security_policy
+from .written import page_name
+from .page_policy import EMBEDDED, content_security_policy
 
 #: How many of the most common failures the report lists.
 TOP_FAILURES = 15

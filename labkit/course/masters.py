@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from . import notebooks
+from labkit import notebooks
 
 _BEGIN = re.compile(r"^\s*#\s*BEGIN\s+(QUESTION|SOLUTION|TESTS)\b", re.IGNORECASE)
 _END = re.compile(r"^\s*#\s*END\s+(QUESTION|SOLUTION|TESTS)\b", re.IGNORECASE)

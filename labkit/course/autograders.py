@@ -12,7 +12,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import masters, paths
+from . import masters
+from labkit import paths
 
 
 @dataclass(frozen=True)
