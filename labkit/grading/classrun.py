@@ -36,7 +36,10 @@ from labkit import paths
 from labkit.course import autograders
 from labkit.sandbox import cgroups, forkserver, confine
 from . import class_outputs, intake, keys, shards
-from labkit.outputs import gradebook, written
+from labkit.outputs import gradebook
+from labkit.course import written
+from labkit.grading import written_answers
+from labkit.outputs.manual_scores import DEFAULT_SCORES_FILE, read_scores
 from labkit.sandbox.confine import Limits
 
 if TYPE_CHECKING:  # the grader's own process never grades: torch and otter load in workers only
@@ -307,8 +310,8 @@ def grade_class(
     # The scores given by hand, read first so that every write of grades.csv carries them.
     questions = written.written_questions(assignments)
     students = [intake.student_id(entry) for entry in entries]
-    scores_path = manual_scores or out / written.DEFAULT_SCORES_FILE
-    sheet = written.read_scores(scores_path, students, questions)
+    scores_path = manual_scores or out / DEFAULT_SCORES_FILE
+    sheet = read_scores(scores_path, students, questions)
     grading = grading_fingerprint(assignments, limits)
     fingerprints = {entry: entry_fingerprint(entry, grading) for entry in entries}
     rows: dict[Path, gradebook.StudentRow] = {}
@@ -348,7 +351,7 @@ def grade_class(
                              hidden, address), record)
     finally:
         bar.close()
-        answers = written.collect(entries, [a.stem for a in assignments], questions)
+        answers = written_answers.collect(entries, [a.stem for a in assignments], questions)
         # In the order of SUBMISSIONS, not of completion: the same class gives the same files.
         class_outputs.write_class_files(
             out, assignments, [rows[entry] for entry in entries if entry in rows], answers, sheet,

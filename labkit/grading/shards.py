@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from labkit.outputs import written
+from labkit.course import written
 from labkit.outputs.gradebook import write_atomically
 
 #: What a shard leaves in its OUT besides its records: written last, once its grading is done.

@@ -24,7 +24,7 @@ from matplotlib.ticker import MaxNLocator
 
 from .feedback import (ENVIRONMENT, TOLERANCE, ClassResults, Question, load_class, page_names, student_message)
 from .gradebook import has_problems, write_atomically
-from .written import page_name
+from labkit.course.written import page_name
 from .page_policy import EMBEDDED, content_security_policy
 
 #: How many of the most common failures the report lists.

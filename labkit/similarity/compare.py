@@ -56,7 +56,7 @@ from scipy import sparse
 
 from labkit import paths
 from labkit.grading import intake
-from labkit.outputs import written
+from labkit.course import written
 from labkit.course.autograders import Assignment
 
 #: One question's code or text is compared up to this many characters: the longest correct
