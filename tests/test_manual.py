@@ -23,6 +23,7 @@ import pytest
 from labkit import paths
 from labkit.cli import build_parser
 from labkit.course import autograders
+from labkit.course.questions import Question
 from labkit.grading import classrun
 from labkit.outputs import feedback, gradebook, pages
 from labkit.course import written
@@ -43,8 +44,8 @@ def assignments() -> list[autograders.Assignment]:
 
 
 @pytest.fixture(scope="module")
-def questions(assignments) -> list[written.WrittenQuestion]:
-    return written.written_questions(assignments)
+def questions(assignments) -> list[Question]:
+    return autograders.written_questions(assignments)
 
 
 def _released(stem: str) -> dict:
@@ -76,6 +77,10 @@ def _write(folder: Path, nb: dict, stem: str) -> None:
     (folder / f"{stem}.ipynb").write_text(json.dumps(nb), encoding="utf-8")
 
 
+def _page(question: Question) -> str:
+    return written.page_name(question.assignment, question.name)
+
+
 def _of(questions, stem):
     return [q for q in questions if q.assignment == stem]
 
@@ -90,9 +95,10 @@ def test_written_questions_come_from_the_masters(assignments, questions) -> None
     assert "<!--" not in derivation.prompt
     assert derivation.solution.startswith("**SOLUTION:**")
     by_stem = {a.stem: a for a in assignments}
-    assert by_stem[LINEAR].manual == (("gradient_derivation", 2.0), ("learning_rate_observations", 2.0))
+    assert [(q.name, q.points) for q in by_stem[LINEAR].written] == [
+        ("gradient_derivation", 2.0), ("learning_rate_observations", 2.0)]
     assert gradebook.columns(assignments)[:len(by_stem[LINEAR].columns)] == [
-        f"{LINEAR}/{q}" for q, _ in [*by_stem[LINEAR].questions, *by_stem[LINEAR].manual]]
+        f"{LINEAR}/{q.name}" for q in [*by_stem[LINEAR].graded, *by_stem[LINEAR].written]]
 
 
 def test_released_notebook_is_unanswered_and_solutions_are_answered(questions) -> None:
@@ -182,10 +188,10 @@ def _sections(html: str) -> list[tuple[str, str]]:
 
 def test_one_page_per_written_question_in_order_of_student(class_pages, questions) -> None:
     written = sorted(p.name for p in (class_pages / "manual").iterdir())
-    assert written == sorted([q.page for q in questions] + ["index.html"])
+    assert written == sorted([_page(q) for q in questions] + ["index.html"])
     assert (class_pages / "manual" / f"{LINEAR}-gradient_derivation.html").is_file()
     for question in questions:
-        html = (class_pages / "manual" / question.page).read_text("utf-8")
+        html = (class_pages / "manual" / _page(question)).read_text("utf-8")
         assert [s for s, _ in _sections(html)] == ["adam", "bob", "mia", "zoe"]
         # An empty score box and comment box for each student, out of the question's points.
         assert html.count('<input class="points" type="text"') == 4 and "value=" not in html
@@ -193,7 +199,7 @@ def test_one_page_per_written_question_in_order_of_student(class_pages, question
         assert html.count(" / 2\n") == 4
         assert question.prompt.splitlines()[0].lstrip("# ") in html
     index = (class_pages / "manual" / "index.html").read_text("utf-8")
-    assert all(f'href="{q.page}"' in index for q in questions)
+    assert all(f'href="{_page(q)}"' in index for q in questions)
 
 
 def test_pages_render_answers_and_latex_as_mathml(class_pages) -> None:
@@ -404,7 +410,7 @@ def test_scores_merge_into_grades_and_feedback(tmp_path, assignments, questions)
     assert "<script" not in report.lower()
     # An OUT graded before written questions existed (no "manual" column) still reads.
     (out / "questions.csv").write_text("assignment,question,points\nA,q,1\n", encoding="utf-8")
-    assert feedback.read_questions(out) == [feedback.Question("A", "q", 1.0, False)]
+    assert feedback.read_questions(out) == [Question("A", "q", 1.0, written=False)]
 
 
 def test_students_added_later_get_rows_appended_and_entered_scores_stay_byte_for_byte(

@@ -25,6 +25,8 @@ import jinja2
 import markupsafe
 from markdown_it import MarkdownIt
 
+from labkit.course.questions import Question
+
 from .gradebook import read_comments, read_csv, write_atomically
 from .page_policy import content_security_policy, meta_tags, neutralise
 
@@ -51,20 +53,6 @@ _EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*): ?(.*)$", re.DOTALL)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 #: Where a fragment of the "; "-joined notes column starts a new note ("<prefix>: ...").
 _NOTE_START = re.compile(r"^[^\s:;][^:;]*: |^no notebook found$")
-
-
-@dataclass(frozen=True)
-class Question:
-    assignment: str
-    name: str
-    points: float
-    #: a written question, graded by hand (its points come from the teaching team's scores)
-    manual: bool = False
-
-    @property
-    def column(self) -> str:
-        """The question's column in ``grades.csv``."""
-        return f"{self.assignment}/{self.name}"
 
 
 @dataclass
@@ -130,14 +118,14 @@ def read_questions(out: Path) -> list[Question]:
     """The questions of ``questions.csv``; a file without the ``manual`` column (written before
     there were written questions) lists autograded questions only."""
     return [Question(row["assignment"], row["question"], _number(row["points"]),
-                     (row.get("manual") or "").strip().lower() == "true")
+                     written=(row.get("manual") or "").strip().lower() == "true")
             for row in read_csv(out / "questions.csv")]
 
 
 def _points(questions: list[Question], row: dict[str, str]) -> dict[str, float]:
     """A row's points; an empty cell of a written question means not graded yet, so is absent."""
     return {q.column: _number(row.get(q.column, "")) for q in questions
-            if not (q.manual and not (row.get(q.column) or "").strip())}
+            if not (q.written and not (row.get(q.column) or "").strip())}
 
 
 def _result_folders(out: Path) -> dict[str, Path]:
@@ -326,11 +314,11 @@ def _question_view(question: Question, student: Student, record: dict | None) ->
     public = [c for c in cases if not c.get("hidden")]
     hidden = [c for c in cases if c.get("hidden")]
     earned = student.points.get(question.column, 0.0)
-    pending = question.manual and question.column not in student.points
+    pending = question.written and question.column not in student.points
     return QuestionView(
         name=question.name, earned=earned, possible=question.points,
         status="pending" if pending else _status(earned, question.points),
-        manual=question.manual, pending=pending,
+        manual=question.written, pending=pending,
         public_passed=sum(1 for c in public if c.get("passed")), public_total=len(public),
         hidden_passed=sum(1 for c in hidden if c.get("passed")), hidden_total=len(hidden),
         failures=_failures(cases), comment=student.comments.get(question.column, ""),
@@ -463,10 +451,10 @@ failed hidden test you see what went wrong, not the inputs or expected values th
 
 def render_page(data: ClassResults, student: Student) -> str:
     pending = sum(q.points for q in data.questions
-                  if q.manual and q.column not in student.points)
+                  if q.written and q.column not in student.points)
     return PAGE.render(student=student, max_total=data.max_total, style=STYLE, csp=CSP,
                        pending=pending,
-                       has_written=any(q.manual for q in data.questions),
+                       has_written=any(q.written for q in data.questions),
                        assignments=assignment_views(data, student))
 
 

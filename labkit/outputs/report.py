@@ -22,8 +22,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .feedback import (ENVIRONMENT, TOLERANCE, ClassResults, Question, load_class, page_names, student_message)
+from .feedback import (ENVIRONMENT, TOLERANCE, ClassResults, load_class, page_names, student_message)
 from .gradebook import has_problems, write_atomically
+from labkit.course.questions import Question, column_key
 from labkit.course.written import page_name
 from .page_policy import EMBEDDED, content_security_policy
 
@@ -72,7 +73,7 @@ def question_stats(data: ClassResults) -> list[QuestionStats]:
     stats = []
     for question in data.questions:
         earned = [s.points.get(question.column, 0.0) for s in data.students
-                  if not question.manual or question.column in s.points]
+                  if not question.written or question.column in s.points]
         stats.append(QuestionStats(
             question=question,
             mean=sum(earned) / len(earned) if earned else 0.0,
@@ -100,7 +101,8 @@ def common_failures(data: ClassResults, top: int = TOP_FAILURES) -> list[Failure
             for case in record.get("cases", []):
                 if not isinstance(case, dict) or case.get("passed"):
                     continue
-                key = (f"{stem}/{case.get('question')}", normalise(str(case.get("message") or "")))
+                key = (column_key(stem, str(case.get("question"))),
+                       normalise(str(case.get("message") or "")))
                 who[key].add(index)
                 kinds[key].add("hidden" if case.get("hidden") else "public")
     ranked = sorted(who, key=lambda key: (-len(who[key]), key))
@@ -204,14 +206,14 @@ PAGE = ENVIRONMENT.from_string("""<!DOCTYPE html>
 
 <h2 id="questions">Per question</h2>
 <p>Means over all {{ students }} students of grades.csv; work not handed in counts as 0.
-{% if stats | selectattr("question.manual") | list %}Written questions, graded by hand, are
+{% if stats | selectattr("question.written") | list %}Written questions, graded by hand, are
 marked &#9998;: their means are over the students graded so far.{% endif %}</p>
 <table id="questions-table">
 <thead><tr><th>Assignment</th><th>Question</th><th>Points possible</th><th>Mean points</th>
 <th>Mean (% of possible)</th><th>Full marks</th></tr></thead>
 <tbody>
 {% for s in stats %}
-{% if s.question.manual %}
+{% if s.question.written %}
 <tr><td>{{ s.question.assignment }}</td><td>&#9998; <a href="manual/{{ pages[s.question.column] }}">{{ s.question.name }}</a>
 ({{ s.students }} of {{ s.total_students }} graded)</td>
 {% else %}
@@ -276,7 +278,7 @@ def render_report(data: ClassResults) -> str:
         graded=sum(1 for s in data.students if s.graded), problems=problems,
         histogram=totals_histogram(data), stats=stats, chart=questions_chart(stats),
         failures=common_failures(data), top=TOP_FAILURES,
-        pages={q.column: page_name(q.assignment, q.name) for q in data.questions if q.manual},
+        pages={q.column: page_name(q.assignment, q.name) for q in data.questions if q.written},
     )
 
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labkit.course.written import ANSWERED, NO_NOTEBOOK, Answer, StudentAnswers, WrittenQuestion
+from labkit.course.questions import Question
+from labkit.course.written import ANSWERED, NO_NOTEBOOK, Answer, StudentAnswers, page_name
 
 from .feedback import ENVIRONMENT, page_names
 from .gradebook import read_comments, write_atomically
@@ -223,7 +224,7 @@ the file at <code>{{ scores_file }}</code>; <code>make grade</code> merges it in
 <thead><tr><th>Assignment</th><th>Question</th><th>Points</th><th>Answered</th><th>Scores recorded</th></tr></thead>
 <tbody>
 {% for row in rows %}
-<tr><td>{{ row.q.assignment }}</td><td><a href="{{ row.q.page }}">{{ row.q.name }}</a></td>
+<tr><td>{{ row.q.assignment }}</td><td><a href="{{ row.page }}">{{ row.q.name }}</a></td>
 <td class="num">{{ row.q.points | pts }}</td><td class="num">{{ row.answered }} of {{ row.students }}</td>
 <td class="num">{{ row.recorded }} of {{ row.students }}</td></tr>
 {% endfor %}
@@ -253,7 +254,7 @@ def _json_for_html(value: Any) -> str:
             .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
-def _form_data(out: Path, questions: list[WrittenQuestion], students: list[str],
+def _form_data(out: Path, questions: list[Question], students: list[str],
                scores: dict[str, dict[str, float]], comments: dict[str, dict[str, str]],
                scores_file: str) -> dict[str, Any]:
     """What every question page's form needs: the class, and what the scores file holds.
@@ -274,7 +275,7 @@ def _form_data(out: Path, questions: list[WrittenQuestion], students: list[str],
             "path": scores_file if Path(scores_file).is_absolute() else str(out / scores_file)}
 
 
-def write_pages(out: Path, questions: list[WrittenQuestion], answers: list[StudentAnswers],
+def write_pages(out: Path, questions: list[Question], answers: list[StudentAnswers],
                 scores: dict[str, dict[str, float]] | None = None,
                 scores_file: str = DEFAULT_SCORES_FILE) -> list[Path]:
     """Write ``OUT/manual/<assignment>-<question>.html`` per written question and an index, and
@@ -309,7 +310,7 @@ def write_pages(out: Path, questions: list[WrittenQuestion], answers: list[Stude
                 too_large="" if size <= MAX_ANSWER_HTML_BYTES else
                 f"{size / 1e6:.1f} MB as a page, over the {MAX_ANSWER_HTML_BYTES >> 20} MB limit"))
         answered = sum(1 for v in views if v.answer.status == ANSWERED)
-        page = folder / question.page
+        page = folder / page_name(question.assignment, question.name)
         write_atomically(page, QUESTION_PAGE.render(
             title=f"{question.column} (written)", csp=CSP, style=STYLE, q=question,
             prompt=render_markdown(question.prompt) if question.prompt else "",
@@ -318,7 +319,7 @@ def write_pages(out: Path, questions: list[WrittenQuestion], answers: list[Stude
             data=_json_for_html({**form, "column": question.column, "points": question.points}),
             scoring_script=SCORING_SCRIPT))
         written.append(page)
-        rows.append({"q": question, "students": len(views), "answered": answered,
+        rows.append({"q": question, "page": page.name, "students": len(views), "answered": answered,
                      "recorded": sum(1 for v in views if v.recorded is not None)})
     write_atomically(folder / "index.html", INDEX_PAGE.render(
         title="Written questions", csp=INDEX_CSP, style=STYLE, rows=rows, scores_file=scores_file))
