@@ -22,7 +22,8 @@ from labkit.course.written import ANSWERED, NO_NOTEBOOK, Answer, StudentAnswers,
 from .feedback import ENVIRONMENT, page_names
 from .gradebook import read_comments, write_atomically
 from .manual_scores import DEFAULT_SCORES_FILE
-from .markdown import ATTACHMENTS_FOLDER, MAX_ANSWER_HTML_BYTES, AttachmentFiles, render_answer, render_markdown
+from .markdown import (ATTACHMENTS_FOLDER, MAX_ANSWER_HTML_BYTES, AttachmentFiles, render_answer,
+                       render_markdown)
 from .page_policy import ALIGN_STYLE, SAME_FOLDER, content_security_policy
 
 # --- the pages -------------------------------------------------------------------------------
