@@ -226,7 +226,7 @@ def remote_class(tmp_path_factory, remote) -> Path:
     questions = [q for q in written.written_questions(autograders.load_all())
                  if q.assignment == LOGISTIC]
     written_pages.write_pages(out, questions, written_answers.collect([entry], [LOGISTIC], questions))
-    pages.write_pages(out)
+    pages.write_feedback_and_report(out)
     return out
 
 

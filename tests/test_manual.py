@@ -393,7 +393,7 @@ def test_scores_merge_into_grades_and_feedback(tmp_path, assignments, questions)
         == {(q.assignment, q.name, "2") for q in questions}
     assert {r["manual"] for r in listed} == {"true", "false"}
 
-    pages.write_pages(out)
+    pages.write_feedback_and_report(out)
     names = dict(zip(["mia", "zoe"], page_files.page_names(["mia", "zoe"])))
     zoe = (out / "feedback" / names["zoe"]).read_text("utf-8")
     assert re.search(r"<td>gradient_derivation</td><td class=\"num points\">1.5 / 2</td>", zoe)
@@ -453,7 +453,7 @@ def test_comments_are_read_with_the_scores_and_reach_the_feedback_page(
     gradebook.write_grades(out / "grades.csv", assignments, rows, sheet.points)
     gradebook.write_questions(out / "questions.csv", assignments)
     gradebook.write_comments(out, sheet.comments)
-    pages.write_pages(out)
+    pages.write_feedback_and_report(out)
     names = dict(zip(STUDENTS, page_files.page_names(STUDENTS)))
     zoe = (out / "feedback" / names["zoe"]).read_text("utf-8")
     assert "Comment from the teaching team:</strong> <span class=\"ta-comment\">Right idea; the sign of r is off.</span>" in zoe

@@ -45,8 +45,8 @@ LOOKS_LIKE = {
                        re.IGNORECASE),
     "a Jinja template": re.compile(r"\{%-?\s*(?:if|for|block|extends|include|set|macro)\b"),
     "CSS": re.compile(r"[^{};\n]+\{[^{}]*?[a-z-]+\s*:\s*[^;{}]+;[^{}]*\}"),
-    "JavaScript": re.compile(r"\bfunction\s*[\w$]*\s*\([\w$,\s]*\)\s*\{|\baddEventListener\b|\bdocument\."
-                             r"|\bvar\s+[\w$]+\s*="),
+    "JavaScript": re.compile(r"\bfunction\s*[\w$]*\s*\([\w$,\s]*\)\s*\{|\baddEventListener\b"
+                             r"|\bdocument\.|\bvar\s+[\w$]+\s*="),
 }
 
 
@@ -139,8 +139,9 @@ def test_a_wheel_holds_the_page_files_and_its_pages_load_them(tmp_path: Path) ->
     page_files = {path.relative_to(PACKAGE.parent).as_posix()
                   for folder in PAGE_FILES for path in folder.rglob("*") if path.is_file()}
     assert page_files and page_files <= held
+    installed_path = {**os.environ, "PYTHONPATH": str(tmp_path / "installed")}
     done = subprocess.run([sys.executable, "-c", POLICIES], capture_output=True, text=True,
-                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path / "installed")})
+                          cwd=tmp_path, env=installed_path)
     assert done.returncode == 0, done.stderr[-2000:]
     installed = json.loads(done.stdout)
     assert installed["from"].startswith(str(tmp_path / "installed"))

@@ -34,7 +34,8 @@ from mdit_py_plugins.amsmath import amsmath_plugin
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 from PIL import Image
 
-from labkit.course.written import IMAGE_FORMATS, MAX_ATTACHMENT_BYTES, MAX_ATTACHMENT_PIXELS, Answer, Part
+from labkit.course.written import (IMAGE_FORMATS, MAX_ATTACHMENT_BYTES, MAX_ATTACHMENT_PIXELS,
+                                   Answer, Part)
 
 from .mathml import to_mathml
 from .page_policy import neutralise

@@ -23,7 +23,8 @@ from labkit.course.written import ANSWERED, NO_NOTEBOOK, Answer, StudentAnswers,
 
 from .gradebook import read_comments, write_atomically
 from .manual_scores import DEFAULT_SCORES_FILE
-from .markdown import ATTACHMENTS_FOLDER, MAX_ANSWER_HTML_BYTES, AttachmentFiles, render_answer, render_markdown
+from .markdown import (ATTACHMENTS_FOLDER, MAX_ANSWER_HTML_BYTES, AttachmentFiles, render_answer,
+                       render_markdown)
 from .page_files import page_names, written_page
 from .page_policy import SAME_FOLDER, content_security_policy
 from .templating import embedded, template
