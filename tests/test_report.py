@@ -128,7 +128,7 @@ def build_out(out: Path) -> Path:
 @pytest.fixture
 def out(tmp_path: Path) -> Path:
     built = build_out(tmp_path / "out")
-    pages.write_pages(built)
+    pages.write_feedback_and_report(built)
     return built
 
 
@@ -247,7 +247,7 @@ def test_a_hostile_results_folder_name_is_never_followed(tmp_path: Path) -> None
     (out / f"{LINEAR}.json").write_text(json.dumps(decoy), encoding="utf-8")
     data = feedback.load_class(out)
     assert all(s.results == {} for s in data.students if s.student in ("..", "../evil"))
-    pages.write_pages(out)
+    pages.write_feedback_and_report(out)
     assert all("DECOY" not in text for _, text in _all_html(out))
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from . import demo, masters, requirements, student_readme, student_setup
 from labkit import notebooks
-from labkit.paths import (ASSIGNMENTS, AUTOGRADER, CHECKS_PACKAGE, DEMO_SUBMISSIONS, ROOT, SOLUTIONS, STUDENT, autograder_zip, solution_notebook, student_notebook)
+from labkit.paths import (ASSIGNMENTS, AUTOGRADER, CHECKS_PACKAGE, DEMO_SUBMISSIONS, ROOT,
+                          SOLUTIONS, STUDENT, autograder_zip, solution_notebook, student_notebook)
 
 #: Every zip entry gets this timestamp (the earliest a zip can hold), so zips depend on content only.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
