@@ -12,7 +12,6 @@ import ast
 import json
 import random
 import re
-import sys
 import tempfile
 import time
 from pathlib import Path
