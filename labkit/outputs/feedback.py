@@ -28,7 +28,7 @@ from .templating import embedded, template
 #: Exception types whose text the checks write for students: shown whole, without the type
 #: name. ``CheckFailed`` and its subclasses (``labkit.checks.core``: a training too slow for its
 #: budget, a call that failed only for where its tensors live, a call that stopped the
-#: notebook's process: ``grade.remote``) carry the check's own advice, so
+#: notebook's process: ``labkit.grading.standins``) carry the check's own advice, so
 #: they are never cut; only a student's own error text is (``MAX_ERROR_CHARS``).
 STUDENT_FACING = ("CheckFailed", "TooSlow", "PlacementFailed", "NotebookStopped",
                   "AssertionError")
