@@ -25,7 +25,7 @@ from labkit.cli import build_parser
 from labkit.course import autograders
 from labkit.course.questions import Question
 from labkit.grading import classrun
-from labkit.outputs import feedback, gradebook, pages
+from labkit.outputs import feedback, gradebook, page_files, pages
 from labkit.course import written
 from labkit.grading import written_answers
 from labkit.outputs import manual_scores, markdown, written_pages
@@ -75,10 +75,6 @@ def _markdown(text: str) -> dict:
 def _write(folder: Path, nb: dict, stem: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{stem}.ipynb").write_text(json.dumps(nb), encoding="utf-8")
-
-
-def _page(question: Question) -> str:
-    return written.page_name(question.assignment, question.name)
 
 
 def _of(questions, stem):
@@ -184,6 +180,10 @@ def _sections(html: str) -> list[tuple[str, str]]:
     """(student id, section html) for each answer on a page, in page order."""
     parts = re.split(r'<section class="answer"', html)[1:]
     return [(re.search(r'<span class="id">([^<]*)</span>', p).group(1), p) for p in parts]
+
+
+def _page(question: Question) -> str:
+    return page_files.written_page(question.assignment, question.name)
 
 
 def test_one_page_per_written_question_in_order_of_student(class_pages, questions) -> None:
@@ -395,8 +395,8 @@ def test_scores_merge_into_grades_and_feedback(tmp_path, assignments, questions)
         == {(q.assignment, q.name, "2") for q in questions}
     assert {r["manual"] for r in listed} == {"true", "false"}
 
-    pages.write_pages(out)
-    names = dict(zip(["mia", "zoe"], feedback.page_names(["mia", "zoe"])))
+    pages.write_feedback_and_report(out)
+    names = dict(zip(["mia", "zoe"], page_files.page_names(["mia", "zoe"])))
     zoe = (out / "feedback" / names["zoe"]).read_text("utf-8")
     assert re.search(r"<td>gradient_derivation</td><td class=\"num points\">1.5 / 2</td>", zoe)
     assert re.search(r"<td>learning_rate_observations</td><td class=\"num points\">not graded yet / 2</td>", zoe)
@@ -455,8 +455,8 @@ def test_comments_are_read_with_the_scores_and_reach_the_feedback_page(
     gradebook.write_grades(out / "grades.csv", assignments, rows, sheet.points)
     gradebook.write_questions(out / "questions.csv", assignments)
     gradebook.write_comments(out, sheet.comments)
-    pages.write_pages(out)
-    names = dict(zip(STUDENTS, feedback.page_names(STUDENTS)))
+    pages.write_feedback_and_report(out)
+    names = dict(zip(STUDENTS, page_files.page_names(STUDENTS)))
     zoe = (out / "feedback" / names["zoe"]).read_text("utf-8")
     assert "Comment from the teaching team:</strong> <span class=\"ta-comment\">Right idea; the sign of r is off.</span>" in zoe
     mia = (out / "feedback" / names["mia"]).read_text("utf-8")
@@ -512,7 +512,7 @@ def test_make_grade_writes_pages_and_template_then_merges_without_regrading(tmp_
     assert after["ada"][TRAINING] == "1.5" and after["bo"][TRAINING] == ""
     assert float(after["ada"]["total"]) == float(before["ada"]["total"]) + 1.5
     assert after["bo"]["total"] == before["bo"]["total"]
-    names = dict(zip(["ada", "bo"], feedback.page_names(["ada", "bo"])))
+    names = dict(zip(["ada", "bo"], page_files.page_names(["ada", "bo"])))
     ada = (out / "feedback" / names["ada"]).read_text("utf-8")
     assert re.search(r"<td>training_observations</td><td class=\"num points\">1.5 / 2</td>", ada)
     # The TAs' file is never rewritten: the pairs it lacked are appended, empty.

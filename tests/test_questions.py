@@ -10,13 +10,13 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from labkit import paths
 from labkit.course import autograders, masters, release, written
 from labkit.course.questions import Question, column_key
+from labkit.outputs import page_files
 
 MASTERS = release.master_paths()
 LOGISTIC = "1_2_logistic_regression"
@@ -109,7 +109,7 @@ def test_grading_reads_the_manifest_and_no_master_or_released_notebook(tmp_path)
         (ada,) = csv.DictReader(handle)
     assert all(float(ada[q.column]) == q.points for q in released.graded)
     (question,) = released.written
-    page = (out / "manual" / written.page_name(LOGISTIC, question.name)).read_text("utf-8")
+    page = (out / "manual" / page_files.written_page(LOGISTIC, question.name)).read_text("utf-8")
     assert '<div class="prompt"><h3>Exercise 2 (written) — what do you observe?</h3>' in page
     assert ('<summary>Reference solution</summary><p><strong>SOLUTION:</strong> The random start '
             'has only positive weights') in page

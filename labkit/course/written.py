@@ -42,12 +42,6 @@ IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif")
 
 # --- the questions ---------------------------------------------------------------------------
 
-
-def page_name(assignment: str, question: str) -> str:
-    """The file name of a written question's page in ``OUT/manual``."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{assignment}-{question}") + ".html"
-
-
 def _source(cell: Any) -> str:
     source = cell.get("source", "") if isinstance(cell, dict) else ""
     if isinstance(source, list):

@@ -16,7 +16,7 @@ from labkit.course.questions import Question
 from labkit.outputs import gradebook
 from labkit.course import written
 from labkit.outputs import manual_scores, written_pages
-from labkit.outputs.pages import write_pages
+from labkit.outputs.pages import write_feedback_and_report
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -40,7 +40,7 @@ def write_class_files(out: Path, assignments: list[autograders.Assignment],
     written_pages.write_pages(out, questions, answers, sheet.points, scores_file=shown)
     # Pages are remade whole, so a student no longer in the class keeps no page.
     shutil.rmtree(out / "feedback", ignore_errors=True)
-    write_pages(out)
+    write_feedback_and_report(out)
 
 
 def manual_summary(sheet: manual_scores.ScoreSheet, template: bool, problems: Path | None,

@@ -6,9 +6,9 @@ same OUT reuses every record whose fingerprint still matches, so an interrupted 
 already graded and a re-run grades only new or changed submissions. ``grades.csv`` is rewritten
 (atomically) after every student.
 
-The written questions are graded by hand (``manual``): their scores are read from a CSV file the
-teaching team fills in and applied on top of the recorded rows, so recording a score never makes a
-notebook run again.
+The written questions are graded by hand (``labkit.outputs.manual_scores``): their scores are read
+from a CSV file the teaching team fills in and applied on top of the recorded rows, so recording a
+score never makes a notebook run again.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from labkit.outputs.manual_scores import DEFAULT_SCORES_FILE, read_scores
 from labkit.sandbox.confine import Limits
 
 if TYPE_CHECKING:  # the grader's own process never grades: torch and otter load in workers only
-    from labkit.sandbox.session import ForkServer
+    from labkit.sandbox.session import ForkServerClient
 
 #: Bump when the meaning of a recorded row changes, so that old records are not reused.
 RECORD_VERSION = 3
@@ -54,7 +54,7 @@ UNCONFINED_NOTE = ("graded unconfined (--unconfined): this notebook's code could
 
 def _grade_student(
     entry: Path, assignments: list[autograders.Assignment], workdir: Path, out: Path,
-    server: ForkServer, limits: Limits, hidden: list[Path],
+    server: ForkServerClient, limits: Limits, hidden: list[Path],
 ) -> gradebook.StudentRow:
     from . import judge
 
@@ -125,7 +125,7 @@ def _start_worker(grader: int, environment: dict[str, str], cwd: str,
     small operations that extra threads only slow down."""
     import torch
 
-    from labkit.sandbox.session import ForkServer
+    from labkit.sandbox.session import ForkServerClient
 
     # A worker whose grader was killed would otherwise wait for work forever (its parent, the
     # process it was forked from, waits for it in turn).
@@ -137,7 +137,7 @@ def _start_worker(grader: int, environment: dict[str, str], cwd: str,
     os.environ.clear()
     os.environ.update(environment)
     torch.set_num_threads(1)
-    server = ForkServer(server_address)
+    server = ForkServerClient(server_address)
     multiprocessing.util.Finalize(server, server.close, exitpriority=10)
     _WORKER.update(server=server, assignments=assignments, limits=limits, hidden=hidden)
 

@@ -1,8 +1,8 @@
 """Grade one notebook with one released autograder: the single place where grading happens.
 
-The notebook runs in a confined process (``engine``); the autograder's own test files (otter's
-format, from the released zip) run here, in the grader, against proxies of the notebook's names
-(``remote``). The student's code never shares a process with a test, a reference or a comparison.
+The notebook runs in a confined process (``labkit.sandbox.session``); the autograder's own test
+files (otter's format, from the released zip) run here, in the grader, against proxies of the
+notebook's names (``standins``). The student's code never shares a process with a test, a reference or a comparison.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from labkit import notebooks
 from labkit.checks import core
 from . import keys
 from labkit.course.autograders import Assignment
-from labkit.sandbox.session import ForkServer, NotebookSession, SessionFailed
+from labkit.sandbox.session import ForkServerClient, NotebookSession, SessionFailed
 from .standins import RemoteEnv
 from labkit.sandbox.confine import Limits
 
@@ -152,7 +152,7 @@ def _session_notes(session: NotebookSession, limits: Limits) -> list[str]:
 
 
 def grade_notebook(
-    notebook: Path, assignment: Assignment, *, server: ForkServer, limits: Limits,
+    notebook: Path, assignment: Assignment, *, server: ForkServerClient, limits: Limits,
     hidden: list[Path] = (),
 ) -> NotebookResult:
     result = NotebookResult(assignment=assignment.stem)

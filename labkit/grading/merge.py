@@ -4,7 +4,7 @@ for file, as one run over the whole class would have written.
 Nothing is graded again and SUBMISSIONS is not read, so the merge can run where the submissions
 are not: the rows come from the shards' records, each notebook's results from their
 ``results/``, the written answers from their manifests (``shards``), and the class files are
-written by ``classfiles``, as ``grade`` writes them. The records are copied too, so that a later
+written by ``class_outputs``, as ``grade`` writes them. The records are copied too, so that a later
 ``grade`` of the whole class into the merged OUT reuses every one of them.
 
 Every check runs before anything is written: shards graded differently (autograders, limits,

@@ -73,9 +73,9 @@ class Manifest:
     """What ``merge`` needs of a shard that lives in SUBMISSIONS or in the grader's settings."""
 
     shard: Shard
-    #: ``batch.grading_fingerprint``: the autograders, the limits and the grading secret
+    #: ``classrun.grading_fingerprint``: the autograders, the limits and the grading secret
     grading: str
-    #: ``batch.release_fingerprint``: the released assignments the class files are written from
+    #: ``classrun.release_fingerprint``: the released assignments the class files are written from
     release: str
     #: every entry the shard owns -> the fingerprint its record must carry
     entries: dict[str, str]
