@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from labkit.grading import classrun
-from labkit.sandbox.session import ForkServer, NotebookSession
+from labkit.sandbox.session import ForkServerClient, NotebookSession
 from labkit.grading.standins import RemoteEnv
 from labkit.sandbox.confine import Limits
 
@@ -28,7 +28,7 @@ OBSERVE_LIMITS = Limits(cell_seconds=60, notebook_seconds=120, call_seconds=6,
 
 def observe(notebook: Path, hidden: list[Path]) -> dict:
     """Run the observer notebook confined and return what it saw (its ``seen`` variable)."""
-    server = ForkServer()
+    server = ForkServerClient()
     session = NotebookSession(server, notebook, notebook.name, OBSERVE_LIMITS, hidden)
     try:
         session.start()

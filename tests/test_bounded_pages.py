@@ -32,7 +32,10 @@ from PIL import Image
 
 from labkit import paths
 from labkit.course import autograders
-from labkit.outputs import feedback, pages, results, written
+from labkit.outputs import feedback, pages, results
+from labkit.course import written
+from labkit.grading import written_answers
+from labkit.outputs import markdown, written_pages
 
 CHROMIUM = Path("/usr/bin/chromium")
 needs_chromium = pytest.mark.skipif(
@@ -111,12 +114,12 @@ def test_one_attachment_referenced_thousands_of_times_is_one_file_on_a_small_pag
     assert page.stat().st_size < 1_000_000, page.stat().st_size
     for other in [*(out / "manual").glob("*.html"), out / "report.html", *(out / "feedback").iterdir()]:
         assert other.stat().st_size < 1_000_000, other
-    files = list((out / "manual" / written.ATTACHMENTS_FOLDER).iterdir())
+    files = list((out / "manual" / markdown.ATTACHMENTS_FOLDER).iterdir())
     name = f"{hashlib.sha256(big).hexdigest()}.png"
     assert [f.name for f in files] == [name]  # written once; "huge"'s own image is not kept
     assert files[0].read_bytes() == big
     flood = _sections(page.read_text("utf-8"))["flood"]
-    assert flood.count(f'<img src="{written.ATTACHMENTS_FOLDER}/{name}"') == REFERENCES
+    assert flood.count(f'<img src="{markdown.ATTACHMENTS_FOLDER}/{name}"') == REFERENCES
     assert "data:" not in flood
     # The class's files are written as usual.
     with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
@@ -131,7 +134,7 @@ def test_an_answer_over_the_budget_is_replaced_by_a_note(flooded) -> None:
                          .read_text("utf-8"))
     huge = " ".join(sections["huge"].split())
     assert "This answer is too large to show here (" in huge
-    assert f"over the {written.MAX_ANSWER_HTML_BYTES >> 20} MB limit" in huge
+    assert f"over the {markdown.MAX_ANSWER_HTML_BYTES >> 20} MB limit" in huge
     assert "open the student's notebook (huge.ipynb) to read it." in huge
     assert "example.org" not in huge and "<img" not in huge
     assert "<p>The loss falls quickly, then levels off.</p>" in sections["ada"]
@@ -220,8 +223,8 @@ def remote_class(tmp_path_factory, remote) -> Path:
         r"$\frac{\partial J}{\partial \theta} = X^\top (\sigma(X\theta) - y)$")), encoding="utf-8")
     questions = [q for q in written.written_questions(autograders.load_all())
                  if q.assignment == LOGISTIC]
-    written.write_pages(out, questions, written.collect([entry], [LOGISTIC], questions))
-    pages.write_pages(out)
+    written_pages.write_pages(out, questions, written_answers.collect([entry], [LOGISTIC], questions))
+    pages.write_feedback_and_report(out)
     return out
 
 
@@ -247,7 +250,7 @@ def test_every_page_carries_the_policy_and_no_outside_source(remote_class, remot
         assert "unsafe" not in csp and "http" not in csp and "*" not in csp, csp
         # Every src is one of the kit's own: an attachment's file or a chart it drew.
         for src in re.findall(r"\bsrc\s*=\s*[\"']?([^\"'\s>]*)", html, re.IGNORECASE):
-            assert src.startswith((f"{written.ATTACHMENTS_FOLDER}/", "data:image/png;base64,")), (path, src)
+            assert src.startswith((f"{markdown.ATTACHMENTS_FOLDER}/", "data:image/png;base64,")), (path, src)
         assert "mathjax" not in html.lower() and "jsdelivr" not in html
     eve = (remote_class / "feedback" / feedback.page_names(["eve"])[0]).read_text("utf-8")
     assert f"ValueError: [image: x ({base}/feedback.png)]" in eve  # shown as text

@@ -702,7 +702,7 @@ def test_only_the_interpreters_own_folders_reach_the_notebook_and_tmp_stays_priv
     folder and the interpreter's folders that live under the host's /tmp (a fresh clone's
     environment)."""
     from labkit.sandbox import forkserver
-    from labkit.sandbox.session import ForkServer, NotebookSession
+    from labkit.sandbox.session import ForkServerClient, NotebookSession
     from labkit.grading.standins import RemoteEnv
     from labkit.sandbox.confine import Limits
 
@@ -720,7 +720,7 @@ def test_only_the_interpreters_own_folders_reach_the_notebook_and_tmp_stays_priv
             "try:\n    import extra_site_module\n    value = extra_site_module.VALUE\n"
             "except ImportError:\n    value = None\nin_tmp = sorted(os.listdir('/tmp'))")]),
             notebook)
-        server = ForkServer()
+        server = ForkServerClient()
         session = NotebookSession(server, notebook, notebook.name, Limits(), [])
         try:
             session.start()

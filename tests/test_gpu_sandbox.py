@@ -12,7 +12,7 @@ import nbformat
 import pytest
 import torch
 
-from labkit.sandbox.session import ForkServer, NotebookSession
+from labkit.sandbox.session import ForkServerClient, NotebookSession
 from labkit.grading.standins import RemoteEnv
 from labkit.sandbox.confine import Limits
 
@@ -25,7 +25,7 @@ def _run(tmp_path: Path, cells: list[str], names: list[str], limits: Limits) -> 
     notebook = tmp_path / "gpu.ipynb"
     nbformat.write(nbformat.v4.new_notebook(
         cells=[nbformat.v4.new_code_cell(source) for source in cells]), notebook)
-    server = ForkServer()
+    server = ForkServerClient()
     session = NotebookSession(server, notebook, notebook.name, limits, [tmp_path])
     try:
         session.start()
@@ -63,7 +63,7 @@ def test_gpu_memory_beyond_the_notebooks_cap_fails_in_its_own_cell(tmp_path):
 
 def test_the_fork_server_has_not_started_cuda(tmp_path):
     """The server reports, once it has imported everything it preloads, whether CUDA started in
-    it (``ForkServer.cuda_initialized``, asserted in ``_run``); a notebook forked from it then
+    it (``ForkServerClient.cuda_initialized``, asserted in ``_run``); a notebook forked from it then
     finds CUDA as the machine has it."""
     values, _ = _run(tmp_path, ["import torch\navailable = torch.cuda.is_available()"],
                      ["available"], Limits())

@@ -238,12 +238,12 @@ def test_a_function_that_kills_its_process_loses_only_its_own_points(hostile_cla
 
 def test_student_code_finds_no_hidden_test_and_no_grader_environment(hostile_class, tmp_path):
     from labkit.sandbox import confine
-    from labkit.sandbox.session import ForkServer, NotebookSession
+    from labkit.sandbox.session import ForkServerClient, NotebookSession
     from labkit.grading.standins import RemoteEnv
     from labkit.sandbox.confine import Limits
 
     notebook = hostile_class["submissions"] / "searches_disk" / f"{STEM}.ipynb"
-    server = ForkServer()
+    server = ForkServerClient()
     session = NotebookSession(server, notebook, f"{STEM}.ipynb", Limits(),
                               [hostile_class["submissions"], hostile_class["out"]])
     try:

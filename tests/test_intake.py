@@ -22,7 +22,9 @@ import pytest
 
 from labkit import notebooks, paths
 from labkit.grading import intake
-from labkit.outputs import feedback, gradebook, lms, written
+from labkit.outputs import feedback, gradebook, lms
+from labkit.course import written
+from labkit.outputs import manual_scores
 from labkit.sandbox import protocol
 
 STEM = "1_1_linear_regression"
@@ -248,16 +250,16 @@ def test_feedback_and_lms_read_the_escaped_ids_back_to_the_same_students(tmp_pat
 def test_the_scores_template_names_each_student_safely_and_reads_back(tmp_path):
     question = written.WrittenQuestion(STEM, "q_written", 2.0)
     path = tmp_path / "manual_scores.csv"
-    written.write_template(path, ["=2+5", "-x"], [question])
+    manual_scores.write_template(path, ["=2+5", "-x"], [question])
     text = path.read_text()
     assert "\n'=2+5," in text and "\n'-x," in text
     filled = text.replace(f"'=2+5,{STEM},q_written,,", f"'=2+5,{STEM},q_written,1.5,")
     filled += f"-x,{STEM},q_written,2,saved by a spreadsheet without the apostrophe\n"
     path.write_text(filled)
-    sheet = written.read_scores(path, ["=2+5", "-x"], [question])
+    sheet = manual_scores.read_scores(path, ["=2+5", "-x"], [question])
     assert sheet.problems == []
     assert sheet.points == {"=2+5": {question.column: 1.5}, "-x": {question.column: 2.0}}
-    assert written.add_missing_rows(path, ["=2+5", "-x", "@new"], [question]) == 1
+    assert manual_scores.add_missing_rows(path, ["=2+5", "-x", "@new"], [question]) == 1
     assert path.read_text().endswith(f"'@new,{STEM},q_written,,\n")
 
 

@@ -24,7 +24,10 @@ from labkit import paths
 from labkit.cli import build_parser
 from labkit.course import autograders
 from labkit.grading import classrun
-from labkit.outputs import feedback, gradebook, written, pages
+from labkit.outputs import feedback, gradebook, pages
+from labkit.course import written
+from labkit.grading import written_answers
+from labkit.outputs import manual_scores, markdown, written_pages
 
 LINEAR, LOGISTIC = "1_1_linear_regression", "1_2_logistic_regression"
 DERIVATION = f"{LINEAR}/gradient_derivation"
@@ -166,8 +169,8 @@ def class_pages(tmp_path_factory, assignments, questions) -> Path:
     _write(submissions / "mia", _released(LOGISTIC), LOGISTIC)
     (submissions / "bob.ipynb").write_text("{not json", encoding="utf-8")
     entries = [submissions / name for name in ("zoe", "mia", "bob.ipynb", "adam")]
-    answers = written.collect(entries, [a.stem for a in assignments], questions)
-    written.write_pages(out, questions, answers, {"zoe": {DERIVATION: 1.5}})
+    answers = written_answers.collect(entries, [a.stem for a in assignments], questions)
+    written_pages.write_pages(out, questions, answers, {"zoe": {DERIVATION: 1.5}})
     return out
 
 
@@ -229,9 +232,9 @@ def test_pages_escape_hostile_answers(class_pages) -> None:
 
 
 def test_markdown_rendering_is_safe_and_shows_attachments() -> None:
-    shown = {"p.png": written.Shown(src="attachments/ab.png"), "big.png": written.Shown(note="too big")}
+    shown = {"p.png": markdown.Shown(src="attachments/ab.png"), "big.png": markdown.Shown(note="too big")}
     used: set[str] = set()
-    html = written.render_markdown("![photo](attachment:p.png) ![away](https://example.org/x.png) "
+    html = markdown.render_markdown("![photo](attachment:p.png) ![away](https://example.org/x.png) "
                                   "![](attachment:big.png) ![](attachment:gone.png)",
                                   shown.get, used)
     assert '<img src="attachments/ab.png" alt="photo" loading="lazy">' in html
@@ -240,16 +243,16 @@ def test_markdown_rendering_is_safe_and_shows_attachments() -> None:
     assert "[image: away (https://example.org/x.png)]" in html and html.count("<img") == 1
     assert "[image: attachment:big.png, not shown: too big]" in html
     assert "attachment:gone.png, not shown: not among the notebook's attachments" in html
-    assert "<b>" not in written.render_markdown("<b>bold</b>")
-    assert written.render_markdown("\\begin{align}a &= b\\end{align}").startswith(
+    assert "<b>" not in markdown.render_markdown("<b>bold</b>")
+    assert markdown.render_markdown("\\begin{align}a &= b\\end{align}").startswith(
         '<div class="math display"><math display="block"><mrow><mtable')
     # What latex2mathml cannot convert, or would pass through unsafely, shows as LaTeX source.
-    assert '<code class="tex">$\\left( x \\right$</code>' in written.render_markdown("$\\left( x \\right$")
-    assert '<code class="tex">$\\text{&lt;b&gt;}$</code>' in written.render_markdown("$\\text{<b>}$")
-    linked = written.render_markdown("$\\href{javascript:alert(1)}{x} \\style{color:red}{y}$")
+    assert '<code class="tex">$\\left( x \\right$</code>' in markdown.render_markdown("$\\left( x \\right$")
+    assert '<code class="tex">$\\text{&lt;b&gt;}$</code>' in markdown.render_markdown("$\\text{<b>}$")
+    linked = markdown.render_markdown("$\\href{javascript:alert(1)}{x} \\style{color:red}{y}$")
     assert "<math" in linked and "href" not in linked and "style" not in linked
     # A table's alignment is a class: the pages' policy refuses style attributes.
-    table = written.render_markdown("| a |\n|--:|\n| 1 |")
+    table = markdown.render_markdown("| a |\n|--:|\n| 1 |")
     assert '<td class="align-right">1</td>' in table and "style=" not in table
 
 
@@ -275,10 +278,10 @@ def test_attachments_are_checked_and_written_once_by_content(tmp_path) -> None:
     part = written._part(cell)
     assert part.skipped == {"drawing.svg": "not a png, jpeg or gif image",
                             "big.png": f"larger than {written.MAX_ATTACHMENT_BYTES >> 20} MB"}
-    files = written.AttachmentFiles(tmp_path / written.ATTACHMENTS_FOLDER)
-    look = written._lookup(part, files)
+    files = markdown.AttachmentFiles(tmp_path / markdown.ATTACHMENTS_FOLDER)
+    look = markdown._lookup(part, files)
     name = f"{hashlib.sha256(small).hexdigest()}.png"
-    assert look("a.png") == look("same.png") == written.Shown(src=f"attachments/{name}")
+    assert look("a.png") == look("same.png") == markdown.Shown(src=f"attachments/{name}")
     assert look("bomb.png").note == "10000 x 6000 pixels, more than 50 megapixels"
     assert look("giant.png").note == "more than 50 megapixels"
     assert look("text.png").note == "not a png, jpeg or gif image"
@@ -312,13 +315,13 @@ def _scores(path: Path, rows: list[list[str]], header=("student", "assignment", 
 
 def test_template_has_one_empty_row_per_student_and_question(tmp_path, questions) -> None:
     path = tmp_path / "scores.csv"
-    written.write_template(path, ["zoe", "adam", "mia", "zoe"], questions)
+    manual_scores.write_template(path, ["zoe", "adam", "mia", "zoe"], questions)
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == len(questions) * 3
     assert rows[:3] == [{"student": s, "assignment": LINEAR, "question": "gradient_derivation",
                          "points": "", "comment": ""} for s in STUDENTS]
-    sheet = written.read_scores(path, STUDENTS, questions)
+    sheet = manual_scores.read_scores(path, STUDENTS, questions)
     assert sheet.exists and sheet.points == {} and sheet.problems == []
 
 
@@ -338,7 +341,7 @@ def test_bad_rows_are_reported_and_skipped_while_good_rows_merge(tmp_path, quest
         ["zoe", LINEAR, "gradient_derivation", "1.5"],          # repeats line 2: fine
         [" mia ", "", f"{LOGISTIC}/training_observations", " 0 "],  # good, loosely written
     ])
-    sheet = written.read_scores(path, STUDENTS, questions)
+    sheet = manual_scores.read_scores(path, STUDENTS, questions)
     assert sheet.points == {"zoe": {DERIVATION: 1.5}, "adam": {DERIVATION: 2.0},
                             "mia": {TRAINING: 0.0}}
     problems = sheet.problems
@@ -352,18 +355,18 @@ def test_bad_rows_are_reported_and_skipped_while_good_rows_merge(tmp_path, quest
     assert "not a number" in problems[6]
     assert "a second score" in problems[7] and "line 2 gives 1.5" in problems[7]
     assert all(p.endswith("skipped") for p in problems)
-    problems_file = written.write_problems(tmp_path, sheet)
+    problems_file = manual_scores.write_problems(tmp_path, sheet)
     assert problems_file.read_text("utf-8").splitlines()[1:] == problems
-    written.write_problems(tmp_path, written.ScoreSheet(path))  # no problems: no stale file
+    manual_scores.write_problems(tmp_path, manual_scores.ScoreSheet(path))  # no problems: no stale file
     assert not problems_file.exists()
 
 
 def test_scores_from_a_spreadsheet_and_a_broken_header(tmp_path, questions) -> None:
     path = _scores(tmp_path / "s.csv", [["zoe", LOGISTIC, "training_observations", "2"]],
                    delimiter=";", encoding="utf-8-sig")
-    assert written.read_scores(path, STUDENTS, questions).points == {"zoe": {TRAINING: 2.0}}
+    assert manual_scores.read_scores(path, STUDENTS, questions).points == {"zoe": {TRAINING: 2.0}}
     path = _scores(tmp_path / "t.csv", [["zoe", "2"]], header=("id", "score"))
-    sheet = written.read_scores(path, STUDENTS, questions)
+    sheet = manual_scores.read_scores(path, STUDENTS, questions)
     assert sheet.points == {} and "nothing merged" in sheet.problems[0]
 
 
@@ -386,7 +389,7 @@ def test_scores_merge_into_grades_and_feedback(tmp_path, assignments, questions)
         == {(q.assignment, q.name, "2") for q in questions}
     assert {r["manual"] for r in listed} == {"true", "false"}
 
-    pages.write_pages(out)
+    pages.write_feedback_and_report(out)
     names = dict(zip(["mia", "zoe"], feedback.page_names(["mia", "zoe"])))
     zoe = (out / "feedback" / names["zoe"]).read_text("utf-8")
     assert re.search(r"<td>gradient_derivation</td><td class=\"num points\">1.5 / 2</td>", zoe)
@@ -411,23 +414,23 @@ def test_students_added_later_get_rows_appended_and_entered_scores_stay_byte_for
                f"zoe;{LINEAR};gradient_derivation;1,5;\"Good; but \"\"why\"\"?\"\r\n"
                f"mia;{LOGISTIC};training_observations;2;")
     path.write_bytes(entered.encode("utf-8"))
-    sheet = written.read_scores(path, ["mia", "zoe", "adam"], questions)
+    sheet = manual_scores.read_scores(path, ["mia", "zoe", "adam"], questions)
     assert sheet.points == {"zoe": {DERIVATION: 1.5}, "mia": {TRAINING: 2.0}}  # "1,5" too
     assert sheet.comments == {"zoe": {DERIVATION: 'Good; but "why"?'}}
-    added = written.prepare_scores_file(path, ["mia", "zoe", "adam"], questions, sheet)
+    added = manual_scores.prepare_scores_file(path, ["mia", "zoe", "adam"], questions, sheet)
     assert added == 3 * 3 - 2
     text = path.read_bytes().decode("utf-8")
     assert text.startswith(entered + "\r\n")
     appended = text[len(entered) + 2:].split("\r\n")
     assert appended[0] == f"adam;{LINEAR};gradient_derivation;;" and appended[-1] == ""
     assert len(appended) - 1 == added
-    again = written.read_scores(path, ["mia", "zoe", "adam"], questions)
-    assert written.prepare_scores_file(path, ["mia", "zoe", "adam"], questions, again) == 0
+    again = manual_scores.read_scores(path, ["mia", "zoe", "adam"], questions)
+    assert manual_scores.prepare_scores_file(path, ["mia", "zoe", "adam"], questions, again) == 0
     assert path.read_bytes().decode("utf-8") == text  # nothing more to add: untouched
     broken = _scores(tmp_path / "broken.csv", [["zoe", "2"]], header=("id", "score"))
     before = broken.read_bytes()
-    sheet = written.read_scores(broken, ["zoe"], questions)
-    assert written.prepare_scores_file(broken, ["zoe"], questions, sheet) == 0
+    sheet = manual_scores.read_scores(broken, ["zoe"], questions)
+    assert manual_scores.prepare_scores_file(broken, ["zoe"], questions, sheet) == 0
     assert broken.read_bytes() == before  # an unreadable header: left alone, reported instead
 
 
@@ -438,7 +441,7 @@ def test_comments_are_read_with_the_scores_and_reach_the_feedback_page(
         ["mia", LINEAR, "gradient_derivation", "", "Started, not finished <b>"],
         ["adam", LINEAR, "gradient_derivation", "9", "over the points: skipped with its comment"],
     ], header=("student", "assignment", "question", "points", "comment"))
-    sheet = written.read_scores(path, STUDENTS, questions)
+    sheet = manual_scores.read_scores(path, STUDENTS, questions)
     assert sheet.comments == {"zoe": {DERIVATION: "Right idea; the sign of r is off."},
                               "mia": {DERIVATION: "Started, not finished <b>"}}
     out = tmp_path / "out"
@@ -446,7 +449,7 @@ def test_comments_are_read_with_the_scores_and_reach_the_feedback_page(
     gradebook.write_grades(out / "grades.csv", assignments, rows, sheet.points)
     gradebook.write_questions(out / "questions.csv", assignments)
     gradebook.write_comments(out, sheet.comments)
-    pages.write_pages(out)
+    pages.write_feedback_and_report(out)
     names = dict(zip(STUDENTS, feedback.page_names(STUDENTS)))
     zoe = (out / "feedback" / names["zoe"]).read_text("utf-8")
     assert "Comment from the teaching team:</strong> <span class=\"ta-comment\">Right idea; the sign of r is off.</span>" in zoe
@@ -496,7 +499,7 @@ def test_make_grade_writes_pages_and_template_then_merges_without_regrading(tmp_
     assert "merged 1 of 6 scores" in second
     assert "2 row(s) of manual_scores.csv skipped" in second
     assert "line 3: points 5 for 'bo'" in second and "unknown student 'cy'" in second
-    problems = (out / written.PROBLEMS_FILE).read_text("utf-8")
+    problems = (out / manual_scores.PROBLEMS_FILE).read_text("utf-8")
     assert "line 3" in problems and "line 4" in problems
     with open(out / "grades.csv", newline="") as handle:
         after = {r["student"]: r for r in csv.DictReader(handle)}

@@ -46,7 +46,7 @@ def argument_requires_grad(theta):
 
 @pytest.fixture(scope="module")
 def notebook_env(tmp_path_factory):
-    from labkit.sandbox.session import ForkServer, NotebookSession
+    from labkit.sandbox.session import ForkServerClient, NotebookSession
     from labkit.grading.standins import RemoteEnv
     from labkit.sandbox.confine import Limits
 
@@ -54,7 +54,7 @@ def notebook_env(tmp_path_factory):
     nb.cells.append(nbformat.v4.new_code_cell(EXTRA_CELL))
     notebook = tmp_path_factory.mktemp("remote") / f"{STEM}.ipynb"
     nbformat.write(nb, notebook)
-    server = ForkServer()
+    server = ForkServerClient()
     session = NotebookSession(server, notebook, f"{STEM}.ipynb", Limits(), [])
     session.start()
     yield RemoteEnv(session)
@@ -117,11 +117,11 @@ def test_a_sandbox_that_fails_before_any_student_code_is_started_again(tmp_path)
     """A start that fails for the grader's own reasons (here the first process is killed before
     it reports that it started, as when memory runs short or the fork server dies) is retried,
     and the notebook is graded as if nothing had happened: never charged to the student."""
-    from labkit.sandbox.session import ForkServer, NotebookSession
+    from labkit.sandbox.session import ForkServerClient, NotebookSession
     from labkit.grading.standins import RemoteEnv
     from labkit.sandbox.confine import Limits
 
-    class FailsOnce(ForkServer):
+    class FailsOnce(ForkServerClient):
         failed = 0
 
         def spawn(self, *args, **kwargs):

@@ -132,7 +132,7 @@ def build_out(out: Path) -> Path:
 @pytest.fixture
 def out(tmp_path: Path) -> Path:
     built = build_out(tmp_path / "out")
-    pages.write_pages(built)
+    pages.write_feedback_and_report(built)
     return built
 
 
@@ -167,7 +167,7 @@ def test_a_case_recorded_in_otters_text_shows_a_neutral_sentence(tmp_path: Path)
         {"question": "as_column", "hidden": True, "points": 2, "passed": False,
          "message": _otter("as_column", 19, HIDDEN_CODE, "CheckFailed: returned NoneType")}]}
     (out / "results" / "alice" / f"{LINEAR}.json").write_text(json.dumps(record), "utf-8")
-    pages.write_pages(out)
+    pages.write_feedback_and_report(out)
     page = _page(out, "alice")
     assert "Hidden test 2 (2 points) failed:" in page and results.UNREADABLE in page
     assert HIDDEN_CODE not in page and "Error at line" not in page and "NoneType" not in page
@@ -255,7 +255,7 @@ def test_a_hostile_results_folder_name_is_never_followed(tmp_path: Path) -> None
     (out / f"{LINEAR}.json").write_text(json.dumps(decoy), encoding="utf-8")
     data = feedback.load_class(out)
     assert all(s.results == {} for s in data.students if s.student in ("..", "../evil"))
-    pages.write_pages(out)
+    pages.write_feedback_and_report(out)
     assert all("DECOY" not in text for _, text in _all_html(out))
 
 

@@ -22,7 +22,7 @@ import pytest
 from labkit import paths
 from labkit.cli import build_parser
 from labkit.grading import classrun, shards
-from labkit.outputs import written
+from labkit.course import written
 from labkit.grading.merge import MergeError, merge_shards
 from .conftest import tree_digest
 

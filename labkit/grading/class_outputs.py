@@ -12,8 +12,10 @@ import shutil
 from pathlib import Path
 
 from labkit.course import autograders
-from labkit.outputs import gradebook, results, written
-from labkit.outputs.pages import write_pages
+from labkit.outputs import gradebook, results
+from labkit.course import written
+from labkit.outputs import manual_scores, written_pages
+from labkit.outputs.pages import write_feedback_and_report
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -23,7 +25,7 @@ def _inside(path: Path, folder: Path) -> bool:
 
 def write_class_files(out: Path, assignments: list[autograders.Assignment],
                       rows: list[gradebook.StudentRow], answers: list[written.StudentAnswers],
-                      sheet: written.ScoreSheet, questions: list[written.WrittenQuestion],
+                      sheet: manual_scores.ScoreSheet, questions: list[written.WrittenQuestion],
                       students: list[str], scores_path: Path) -> None:
     """The gradebook, the question list, each student's notes, the written answers' pages, the
     feedback and the report, from the rows graded so far: written whatever stopped the grading."""
@@ -32,18 +34,18 @@ def write_class_files(out: Path, assignments: list[autograders.Assignment],
     for row in gradebook.one_row_per_student(rows):
         results.write_notes(out, row.student, row.notes)
     gradebook.write_questions(out / "questions.csv", assignments)
-    written.prepare_scores_file(scores_path, students, questions, sheet)
+    manual_scores.prepare_scores_file(scores_path, students, questions, sheet)
     gradebook.write_comments(out, sheet.comments)
-    written.write_problems(out, sheet)
+    manual_scores.write_problems(out, sheet)
     shown = str(scores_path) if not _inside(scores_path, out) else \
         str(scores_path.resolve().relative_to(out.resolve()))
-    written.write_pages(out, questions, answers, sheet.points, scores_file=shown)
+    written_pages.write_pages(out, questions, answers, sheet.points, scores_file=shown)
     # Pages are remade whole, so a student no longer in the class keeps no page.
     shutil.rmtree(out / "feedback", ignore_errors=True)
-    write_pages(out)
+    write_feedback_and_report(out)
 
 
-def manual_summary(sheet: written.ScoreSheet, template: bool, problems: Path | None,
+def manual_summary(sheet: manual_scores.ScoreSheet, template: bool, problems: Path | None,
                    questions: list[written.WrittenQuestion], students: list[str], out: Path,
                    again: str = "make grade") -> str:
     """The summary's lines about the written questions; ``again`` names the command that merges
@@ -65,12 +67,12 @@ def manual_summary(sheet: written.ScoreSheet, template: bool, problems: Path | N
     return "\n" + "\n".join(lines)
 
 
-def scores_summary(sheet: written.ScoreSheet, questions: list[written.WrittenQuestion],
+def scores_summary(sheet: manual_scores.ScoreSheet, questions: list[written.WrittenQuestion],
                    students: list[str], out: Path, scores_path: Path,
                    again: str = "make grade") -> str:
     """Everything the summary says about the scores file, once the class files are written."""
     template = bool(questions) and not sheet.exists
-    problems = out / written.PROBLEMS_FILE if sheet.problems else None
+    problems = out / manual_scores.PROBLEMS_FILE if sheet.problems else None
     return manual_summary(sheet, template, problems, questions, students, out, again) + (
         f"\nadded empty rows to {scores_path} for {sheet.added} score(s) of students new to it"
         if sheet.added else "")

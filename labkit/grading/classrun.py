@@ -7,9 +7,9 @@ already graded and a re-run grades only new or changed submissions. ``grades.csv
 class files are written once, from the rows, when the run ends (however it ends, short of being
 killed: then the next run writes them, from the records).
 
-The written questions are graded by hand (``manual``): their scores are read from a CSV file the
-teaching team fills in and applied on top of the recorded rows, so recording a score never makes a
-notebook run again.
+The written questions are graded by hand (``labkit.outputs.manual_scores``): their scores are read
+from a CSV file the teaching team fills in and applied on top of the recorded rows, so recording a
+score never makes a notebook run again.
 """
 
 from __future__ import annotations
@@ -37,11 +37,14 @@ from labkit import paths
 from labkit.course import autograders
 from labkit.sandbox import cgroups, forkserver, confine
 from . import class_outputs, intake, keys, shards
-from labkit.outputs import gradebook, results, written
+from labkit.outputs import gradebook, results
+from labkit.course import written
+from labkit.grading import written_answers
+from labkit.outputs.manual_scores import DEFAULT_SCORES_FILE, read_scores
 from labkit.sandbox.confine import Limits
 
 if TYPE_CHECKING:  # the grader's own process never grades: torch and otter load in workers only
-    from labkit.sandbox.session import ForkServer
+    from labkit.sandbox.session import ForkServerClient
 
 #: Bump when the meaning of a recorded row changes, so that old records are not reused (4: the
 #: results files hold each case's outcome as data, ``outputs.results``).
@@ -53,7 +56,7 @@ UNCONFINED_NOTE = ("graded unconfined (--unconfined): this notebook's code could
 
 def _grade_student(
     entry: Path, assignments: list[autograders.Assignment], workdir: Path, out: Path,
-    server: ForkServer, limits: Limits, hidden: list[Path],
+    server: ForkServerClient, limits: Limits, hidden: list[Path],
 ) -> gradebook.StudentRow:
     from . import judge
 
@@ -121,7 +124,7 @@ def _start_worker(grader: int, environment: dict[str, str], cwd: str,
     small operations that extra threads only slow down."""
     import torch
 
-    from labkit.sandbox.session import ForkServer
+    from labkit.sandbox.session import ForkServerClient
 
     # A worker whose grader was killed would otherwise wait for work forever (its parent, the
     # process it was forked from, waits for it in turn).
@@ -133,7 +136,7 @@ def _start_worker(grader: int, environment: dict[str, str], cwd: str,
     os.environ.clear()
     os.environ.update(environment)
     torch.set_num_threads(1)
-    server = ForkServer(server_address)
+    server = ForkServerClient(server_address)
     multiprocessing.util.Finalize(server, server.close, exitpriority=10)
     _WORKER.update(server=server, assignments=assignments, limits=limits, hidden=hidden)
 
@@ -306,8 +309,8 @@ def grade_class(
     # The scores given by hand, merged into the class files when the run ends.
     questions = written.written_questions(assignments)
     students = [intake.student_id(entry) for entry in entries]
-    scores_path = manual_scores or out / written.DEFAULT_SCORES_FILE
-    sheet = written.read_scores(scores_path, students, questions)
+    scores_path = manual_scores or out / DEFAULT_SCORES_FILE
+    sheet = read_scores(scores_path, students, questions)
     grading = grading_fingerprint(assignments, limits)
     fingerprints = {entry: entry_fingerprint(entry, grading) for entry in entries}
     rows: dict[Path, gradebook.StudentRow] = {}
@@ -346,7 +349,7 @@ def grade_class(
                              hidden, address), record)
     finally:
         bar.close()
-        answers = written.collect(entries, [a.stem for a in assignments], questions)
+        answers = written_answers.collect(entries, [a.stem for a in assignments], questions)
         # In the order of SUBMISSIONS, not of completion: the same class gives the same files.
         class_outputs.write_class_files(
             out, assignments, [rows[entry] for entry in entries if entry in rows], answers, sheet,

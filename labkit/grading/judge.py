@@ -1,8 +1,9 @@
 """Grade one notebook with one released autograder: the single place where grading happens.
 
-The notebook runs in a confined process (``engine``); the autograder's own test files (otter's
-format, from the released zip) run here, in the grader, case by case (``outcomes``), against
-proxies of the notebook's names (``standins``). The student's code never shares a process with a test, a reference or a comparison.
+The notebook runs in a confined process (``labkit.sandbox.session``); the autograder's own test
+files (otter's format, from the released zip) run here, in the grader, case by case
+(``outcomes``), against proxies of the notebook's names (``standins``). The student's code never
+shares a process with a test, a reference or a comparison.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from labkit.checks import core
 from labkit.course.autograders import Assignment
 from labkit.outputs.results import CaseOutcome
 from labkit.sandbox.confine import Limits
-from labkit.sandbox.session import ForkServer, NotebookSession, SessionFailed
+from labkit.sandbox.session import ForkServerClient, NotebookSession, SessionFailed
 from . import keys, outcomes
 from .standins import RemoteEnv
 
@@ -144,7 +145,7 @@ def _session_notes(session: NotebookSession, limits: Limits) -> list[str]:
 
 
 def grade_notebook(
-    notebook: Path, assignment: Assignment, *, server: ForkServer, limits: Limits,
+    notebook: Path, assignment: Assignment, *, server: ForkServerClient, limits: Limits,
     hidden: list[Path] = (),
 ) -> NotebookResult:
     result = NotebookResult(assignment=assignment.stem)

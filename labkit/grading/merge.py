@@ -4,7 +4,7 @@ for file, as one run over the whole class would have written.
 Nothing is graded again and SUBMISSIONS is not read, so the merge can run where the submissions
 are not: the rows come from the shards' records, each notebook's results from their
 ``results/``, the written answers from their manifests (``shards``), and the class files are
-written by ``classfiles``, as ``grade`` writes them. The records are copied too, so that a later
+written by ``class_outputs``, as ``grade`` writes them. The records are copied too, so that a later
 ``grade`` of the whole class into the merged OUT reuses every one of them.
 
 Every check runs before anything is written: shards graded differently (autograders, limits,
@@ -20,7 +20,9 @@ from pathlib import Path
 
 from labkit.course import autograders
 from . import classrun, class_outputs, shards
-from labkit.outputs import gradebook, written
+from labkit.outputs import gradebook
+from labkit.course import written
+from labkit.outputs.manual_scores import DEFAULT_SCORES_FILE, read_scores
 
 
 class MergeError(Exception):
@@ -123,8 +125,8 @@ def merge_shards(inputs: Sequence[Path], out: Path, *, manual_scores: Path | Non
     answers.sort(key=lambda s: (s.student, s.entry))
     students = [row.student for row in rows]
     questions = written.written_questions(assignments)
-    scores_path = manual_scores or out / written.DEFAULT_SCORES_FILE
-    sheet = written.read_scores(scores_path, students, questions)
+    scores_path = manual_scores or out / DEFAULT_SCORES_FILE
+    sheet = read_scores(scores_path, students, questions)
     class_outputs.write_class_files(out, assignments, rows, answers, sheet, questions, students,
                                  scores_path)
     n = found[0][1].shard.n

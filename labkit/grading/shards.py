@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from labkit.outputs import written
+from labkit.course import written
 from labkit.outputs.gradebook import write_atomically
 
 #: What a shard leaves in its OUT besides its records: written last, once its grading is done.
@@ -73,9 +73,9 @@ class Manifest:
     """What ``merge`` needs of a shard that lives in SUBMISSIONS or in the grader's settings."""
 
     shard: Shard
-    #: ``batch.grading_fingerprint``: the autograders, the limits and the grading secret
+    #: ``classrun.grading_fingerprint``: the autograders, the limits and the grading secret
     grading: str
-    #: ``batch.release_fingerprint``: the released assignments the class files are written from
+    #: ``classrun.release_fingerprint``: the released assignments the class files are written from
     release: str
     #: every entry the shard owns -> the fingerprint its record must carry
     entries: dict[str, str]

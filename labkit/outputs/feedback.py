@@ -8,7 +8,7 @@ problems with the submission and, for each failed check, the text grading kept f
 since it would name the hidden checks. Student ids come from file names that students chose, so every string is
 HTML-escaped (jinja2's autoescape) and every file name is a slug built here, never the id itself.
 An error text comes from student code: its markdown images are shown as text, and the page's
-Content-Security-Policy (``pagepolicy``) lets it load nothing at all.
+Content-Security-Policy (``page_policy``) lets it load nothing at all.
 """
 
 from __future__ import annotations

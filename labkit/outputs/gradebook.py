@@ -1,7 +1,7 @@
 """The gradebook files: ``grades.csv`` (one row per student) and ``questions.csv``.
 
 Written (manual) questions have a column of their own in both; in ``grades.csv`` it is empty until
-the teaching team records a score (see ``manual``).
+the teaching team records a score (see ``manual_scores``).
 
 Files are written to a temporary name and renamed into place, so a reader never sees half a file.
 """

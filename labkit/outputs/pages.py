@@ -1,6 +1,6 @@
 """The HTML pages made from a graded OUT: one feedback page per student and the class report.
 
-Called by the batch once ``grades.csv`` and ``results/`` are complete; also runnable on its own,
+Called by the class run once ``grades.csv`` and ``results/`` are complete; also runnable on its own,
 ``python -m labkit.outputs.pages OUT``, to remake the pages of an OUT graded earlier.
 """
 
@@ -13,7 +13,7 @@ from .feedback import load_class, write_feedback
 from .report import write_report
 
 
-def write_pages(out: Path) -> None:
+def write_feedback_and_report(out: Path) -> None:
     """Write ``OUT/feedback/*.html`` and ``OUT/report.html``, reading OUT only once."""
     data = load_class(out)
     write_feedback(out, data)
@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
     if not (out / "grades.csv").is_file() or not (out / "questions.csv").is_file():
         print(f"not a graded folder (no grades.csv/questions.csv): {out}", file=sys.stderr)
         return 1
-    write_pages(out)
+    write_feedback_and_report(out)
     print(f"wrote {out / 'report.html'} and {out / 'feedback'}/")
     return 0
 

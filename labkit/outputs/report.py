@@ -2,7 +2,7 @@
 
 One self-contained page (inline CSS, plots as inline base64 PNG drawn with matplotlib's Agg
 backend), so it can be mailed or archived as a single file. Its Content-Security-Policy
-(``pagepolicy``) allows its own style sheet and ``data:`` images, the kit's charts, and nothing
+(``page_policy``) allows its own style sheet and ``data:`` images, the kit's charts, and nothing
 else: no script, and nothing from any other place. It is built only from what grading
 wrote to OUT and holds no timestamps, so the same OUT always gives the same bytes and a rerun
 shows up in ``diff`` only when results changed.
@@ -24,7 +24,7 @@ from matplotlib.ticker import MaxNLocator
 
 from .feedback import ENVIRONMENT, TOLERANCE, ClassResults, Question, load_class, page_names
 from .gradebook import has_problems, write_atomically
-from .written import page_name
+from labkit.course.written import page_name
 from .page_policy import EMBEDDED, content_security_policy
 
 #: How many of the most common failures the report lists.

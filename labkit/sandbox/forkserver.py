@@ -8,7 +8,7 @@ printed output, and the notebook, opened); the server forks, and the child confi
 (``labkit.sandbox.runner``). The server never reads tests or autograders: a child inherits nothing
 secret from it.
 
-One server serves a whole grading run: the grader starts it first (``engine.SharedForkServer``),
+One server serves a whole grading run: the grader starts it first (``SharedForkServer``, below),
 so that its imports run while the workers start, and every worker connects to its listening
 socket, in a folder only the grading user can open and no sandbox can see. Its preloaded memory is
 then held once, not once per worker. A worker that cannot reach it starts a server of its own.

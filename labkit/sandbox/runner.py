@@ -7,7 +7,7 @@ the code cell the grader names, through IPython (magics work as in Jupyter), and
 ended; it reads a variable; it calls a function on inputs the grader sends (twice on the same
 objects, with the arguments as the calls left them, when asked); and it runs a gradient descent
 with a function of the notebook, sending back every theta it went through. Results go back as
-plain tensors; the grader judges them, and measures time itself (``engine``).
+plain tensors; the grader judges them, and measures time itself (``session``).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def _state(value: Any) -> Any:
             "grad": None if value.grad is None else protocol.encode(value.grad)}
 
 
-#: Tensors the grader sent once and refers to by id in later calls (``remote.KeptTensors``): the
+#: Tensors the grader sent once and refers to by id in later calls (``labkit.grading.standins.KeptTensors``): the
 #: first copy received, never handed to student code; each call gets a clone.
 _kept: dict[int, Any] = {}
 

@@ -1,6 +1,6 @@
 """The grader's side of execution: start confined notebook processes and talk to them.
 
-``ForkServer`` keeps one pre-started interpreter (``labkit.sandbox.forkserver``) and restarts it if
+``ForkServerClient`` keeps one pre-started interpreter (``labkit.sandbox.forkserver``) and restarts it if
 it dies. ``NotebookSession`` runs one notebook in a fresh confined process, under a per-cell and a
 per-notebook time limit, a memory limit and an output cap; if a cell hangs, exits the process or
 crashes it, the session says which cell and runs the notebook again without it, so that what does
@@ -73,7 +73,7 @@ def notebook_groups() -> cgroups.RunGroups | None:
     return _GROUPS["groups"]
 
 
-class ForkServer:
+class ForkServerClient:
     """A connection to a pre-started interpreter (``labkit.sandbox.forkserver``), shared by every
     thread of this process.
 
@@ -115,7 +115,7 @@ class ForkServer:
             raise RuntimeError("the grading interpreter failed to start")
         #: Whether the server had started CUDA before forking (it must never have).
         self.cuda_initialized = bool(ready.get("cuda_initialized"))
-        #: Where the server's (isolated) interpreter reads code from (``sandbox.interpreter_paths``).
+        #: Where the server's (isolated) interpreter reads code from (``confine.interpreter_paths``).
         interpreter = ready.get("interpreter")
         self.interpreter = interpreter if isinstance(interpreter, dict) else None
 
@@ -237,7 +237,7 @@ class NotebookSession:
     what the process reports.
     """
 
-    def __init__(self, server: ForkServer, notebook: Path, notebook_name: str, limits: Limits,
+    def __init__(self, server: ForkServerClient, notebook: Path, notebook_name: str, limits: Limits,
                  hidden: list[Path]):
         self.server, self.notebook, self.notebook_name = server, notebook, notebook_name
         self.limits, self.hidden = limits, hidden
@@ -260,7 +260,7 @@ class NotebookSession:
         #: bounds the memory, processes and CPU time of everything the notebook starts.
         self._group: cgroups.NotebookGroup | None = None
         #: Counts the processes started for this notebook: what one process was sent (tensors it
-        #: keeps, see ``remote``) is unknown to the next.
+        #: keeps, see ``labkit.grading.standins``) is unknown to the next.
         self.generation = 0
 
     # -- process lifetime -------------------------------------------------------------------

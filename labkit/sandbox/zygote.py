@@ -1,4 +1,4 @@
-"""Preloaded only by the process grading workers are forked from (``batch._worker_context``).
+"""Preloaded only by the process grading workers are forked from (``labkit.grading.classrun._worker_context``).
 
 That process ends when the grader does, and an interpreter holding torch, scikit-learn and otter
 takes over a second of a core to tear itself down, during which it still holds the grader's

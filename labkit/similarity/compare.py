@@ -56,7 +56,7 @@ from scipy import sparse
 
 from labkit import paths
 from labkit.grading import intake
-from labkit.outputs import written
+from labkit.course import written
 from labkit.course.autograders import Assignment
 
 #: One question's code or text is compared up to this many characters: the longest correct
@@ -213,7 +213,7 @@ def _cut(text: str, column: str, notes: list[str]) -> str:
 
 
 def read_work(entry: Path, kit: Release, workdir: Path, earlier: bool = False) -> Work:
-    """One entry's answers, found as grading finds its notebooks (``discover``); whatever
+    """One entry's answers, found as grading finds its notebooks (``labkit.grading.intake``); whatever
     cannot be read is a note, never an error."""
     work = Work(intake.student_id(entry), earlier)
     try:

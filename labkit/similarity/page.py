@@ -2,7 +2,7 @@
 question by question, for a person to read.
 
 The page holds students' work, so it is written into OUT only, under the kit's page policy
-(``pagepolicy``: its own style sheet, no script, nothing loaded from anywhere else). Student code
+(``page_policy``: its own style sheet, no script, nothing loaded from anywhere else). Student code
 and text are shown as text (escaped, in ``<pre>``), the matching parts in ``<mark>``. Each pair
 links to both students' feedback pages when OUT holds them. It changes no grade and no file of
 grading.
