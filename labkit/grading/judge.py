@@ -63,7 +63,9 @@ def _test_sources(zip_path: Path, size: int, modified: int) -> tuple[tuple[str, 
 
 
 def _test_files(assignment: Assignment) -> list[ExceptionTestFile]:
-    """Fresh test-file objects (they hold their results) in the order of the questions."""
+    """The test files as otter parses them (their cases, each case's points) in the order of the
+    questions; parsed anew for each notebook, so that nothing a test leaves in its file's globals
+    reaches the next notebook's grading."""
     stat = assignment.zip_path.stat()
     sources = _test_sources(assignment.zip_path, stat.st_size, stat.st_mtime_ns)
     order = {question: i for i, (question, _) in enumerate(assignment.questions)}

@@ -5,10 +5,10 @@ The pages are built only from what grading already wrote (``grades.csv``, ``ques
 a notebook again. A page is meant to be handed to its student as is: it shows the points, the
 problems with the submission and, for each failed check, the text grading kept for the student
 (a check's own message, or an error's type and first line); no line of test code is ever kept,
-since it would name the hidden checks. Student ids come from file names that students chose, so every string is
-HTML-escaped (jinja2's autoescape) and every file name is a slug built here, never the id itself.
-An error text comes from student code: its markdown images are shown as text, and the page's
-Content-Security-Policy (``page_policy``) lets it load nothing at all.
+since it would name the hidden checks. Student ids come from file names that students chose, so
+every string is HTML-escaped (jinja2's autoescape) and every file name is a slug built here,
+never the id itself. An error text comes from student code: its markdown images are shown as
+text, and the page's Content-Security-Policy (``page_policy``) lets it load nothing at all.
 """
 
 from __future__ import annotations
@@ -114,10 +114,10 @@ def _result_folders(out: Path) -> dict[str, Path]:
     Looking folders up in a listing means a hostile id ("..", "../x") can never point the
     reader outside ``OUT/results``.
     """
-    results = out / "results"
-    if not results.is_dir():
+    folder = out / "results"
+    if not folder.is_dir():
         return {}
-    return {p.name: p for p in results.iterdir() if p.is_dir() and not p.is_symlink()}
+    return {p.name: p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()}
 
 
 def _read_results(folder: Path | None, assignments: list[str]) -> dict[str, dict]:
