@@ -719,7 +719,7 @@ def _object_messages(graded_objects, question: str) -> str:
                     if case["question"] == question)
 
 
-def test_a_hostile_object_costs_only_the_checks_that_touch_it(graded_objects):
+def test_hostile_objects_cost_only_the_checks_that_touch_them(graded_objects):
     """An attribute lookup that loops forever, a lying ``__eq__``/``__bool__``, a ``__del__``
     that kills its process and more text than the notebook's memory holds each fail their own
     checks; the module, the vector class and every question after them keep their points."""
