@@ -76,6 +76,8 @@ def test_an_object_is_a_handle_and_results_are_data_or_handles(notebook):
     assert isinstance(vec.norm, RemoteObject)  # a bound method, called next
     assert vec.norm() == pytest.approx(5 ** 0.5)
     assert isinstance(vec + vec, RemoteObject)
+    before = vec.cpu_seconds()  # the kernel's count for the notebook, as for its functions
+    assert 0 < before <= env["Vec"].cpu_seconds()
     with pytest.raises(AttributeError):
         vec.missing
     with pytest.raises(AttributeError, match="'int' object has no attribute 'x'"):

@@ -205,6 +205,11 @@ class NotebookObject:
             raise AttributeError(name)
         return self._answer("attribute", attribute=name)
 
+    def cpu_seconds(self) -> float:
+        """The CPU time of the notebook's processes so far, as the kernel counts it: what a loop
+        run here over calls of this function (or requests about this object) spends there."""
+        return self._session.cpu_seconds()
+
     def __str__(self) -> str:
         text = self._request("str", ()).get("result")
         if not isinstance(text, str):
@@ -394,11 +399,6 @@ class RemoteFunction(NotebookObject):
         if not isinstance(results, list) or len(results) != len(firsts):
             raise self._wrong()
         return [protocol.decode(result) for result in results]
-
-    def cpu_seconds(self) -> float:
-        """The CPU time of the notebook's processes so far, as the kernel counts it: what a loop
-        run here over calls of this function spends there."""
-        return self._session.cpu_seconds()
 
     def call_twice(self, *args: Any) -> tuple[Any, Any, list[Any]]:
         """Call the function, then again on the same objects (as a training loop does), in the
