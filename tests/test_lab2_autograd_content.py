@@ -73,7 +73,8 @@ def assigned(tmp_path_factory) -> Path:
     staged = stage(build)
     result = subprocess.run([sys.executable, "-m", "otter", "assign", staged.name, "dist"],
                             cwd=build, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"otter assign failed:\n{result.stdout[-4000:]}{result.stderr[-4000:]}"
+    assert result.returncode == 0, \
+        f"otter assign failed:\n{result.stdout[-4000:]}{result.stderr[-4000:]}"
     return build / "dist"
 
 

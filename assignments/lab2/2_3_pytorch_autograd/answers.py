@@ -101,14 +101,18 @@ WRONG = {
         "weights_on_the_cpu": (
             "def two_output_grads(x):\n"
             "    X = x.detach().reshape(1, 1).repeat(2, 1).requires_grad_(True)\n"
-            "    outputs = torch.cat((2 * X[:1] + torch.sin(X[:1]), 4 * X[1:] + torch.cos(X[1:])))\n"
+            "    z = 2 * X[:1] + torch.sin(X[:1])\n"
+            "    v = 4 * X[1:] + torch.cos(X[1:])\n"
+            "    outputs = torch.cat((z, v))\n"
             "    outputs.backward(torch.ones(2, 1, dtype=x.dtype))\n"
             "    return X.grad"
         ),
         "float32_leaf": (
             "def two_output_grads(x):\n"
             "    X = torch.full((2, 1), float(x), requires_grad=True)\n"
-            "    outputs = torch.cat((2 * X[:1] + torch.sin(X[:1]), 4 * X[1:] + torch.cos(X[1:])))\n"
+            "    z = 2 * X[:1] + torch.sin(X[:1])\n"
+            "    v = 4 * X[1:] + torch.cos(X[1:])\n"
+            "    outputs = torch.cat((z, v))\n"
             "    outputs.backward(torch.ones_like(outputs))\n"
             "    return X.grad"
         ),
@@ -188,7 +192,8 @@ WRONG = {
     "sample": {
         "detach_breaks_the_gradient_to_sigma": (
             "def sample(mu, sigma, generator):\n"
-            "    zeta = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)\n"
+            "    zeta = torch.randn(mu.shape, generator=generator, dtype=mu.dtype,\n"
+            "                       device=mu.device)\n"
             "    return mu + sigma.detach() * zeta"
         ),
         "zeta_sampled_with_requires_grad": (
@@ -208,12 +213,14 @@ WRONG = {
         ),
         "uniform_noise": (
             "def sample(mu, sigma, generator):\n"
-            "    zeta = torch.rand(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)\n"
+            "    zeta = torch.rand(mu.shape, generator=generator, dtype=mu.dtype,\n"
+            "                      device=mu.device)\n"
             "    return mu + sigma * zeta"
         ),
         "variance_for_scale": (
             "def sample(mu, sigma, generator):\n"
-            "    zeta = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)\n"
+            "    zeta = torch.randn(mu.shape, generator=generator, dtype=mu.dtype,\n"
+            "                       device=mu.device)\n"
             "    return mu + sigma ** 2 * zeta"
         ),
         "noise_on_the_cpu": (
@@ -224,17 +231,20 @@ WRONG = {
         "noise_from_numpy": (
             "import numpy as np\n"
             "def sample(mu, sigma, generator):\n"
-            "    zeta = torch.from_numpy(np.random.default_rng().standard_normal(tuple(mu.shape)))\n"
+            "    noise = np.random.default_rng().standard_normal(tuple(mu.shape))\n"
+            "    zeta = torch.from_numpy(noise)\n"
             "    return mu + sigma * zeta.to(mu.dtype)"
         ),
         "float32_result": (
             "def sample(mu, sigma, generator):\n"
-            "    zeta = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)\n"
+            "    zeta = torch.randn(mu.shape, generator=generator, dtype=mu.dtype,\n"
+            "                       device=mu.device)\n"
             "    return (mu + sigma * zeta).float()"
         ),
         "adds_to_mu_in_place": (
             "def sample(mu, sigma, generator):\n"
-            "    zeta = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)\n"
+            "    zeta = torch.randn(mu.shape, generator=generator, dtype=mu.dtype,\n"
+            "                       device=mu.device)\n"
             "    return mu.add_(sigma * zeta)"
         ),
     },
@@ -284,7 +294,8 @@ CORRECT = {
         "jacobian_diagonal": (
             "def two_output_grads(x):\n"
             "    def outputs(X):\n"
-            "        return torch.cat((2 * X[:1] + torch.sin(X[:1]), 4 * X[1:] + torch.cos(X[1:])))\n"
+            "        return torch.cat((2 * X[:1] + torch.sin(X[:1]),\n"
+            "                          4 * X[1:] + torch.cos(X[1:])))\n"
             "    X = x.detach().expand(2, 1).clone()\n"
             "    J = torch.func.jacrev(outputs)(X).reshape(2, 2)\n"
             "    return J.diagonal().reshape(2, 1)"
@@ -329,12 +340,14 @@ CORRECT = {
         ),
         "standard_normal_by_torch_normal": (
             "def sample(mu, sigma, generator):\n"
-            "    zeta = torch.normal(torch.zeros_like(mu), torch.ones_like(sigma), generator=generator)\n"
+            "    zeta = torch.normal(torch.zeros_like(mu), torch.ones_like(sigma),\n"
+            "                        generator=generator)\n"
             "    return sigma * zeta + mu"
         ),
         "addcmul": (
             "def sample(mu, sigma, generator):\n"
-            "    zeta = torch.randn(mu.size(), generator=generator, dtype=mu.dtype, device=mu.device)\n"
+            "    zeta = torch.randn(mu.size(), generator=generator, dtype=mu.dtype,\n"
+            "                       device=mu.device)\n"
             "    return torch.addcmul(mu, sigma, zeta)"
         ),
     },

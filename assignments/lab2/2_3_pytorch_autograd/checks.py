@@ -276,12 +276,25 @@ def sample_generator(seed: int, device: torch.device | str) -> torch.Generator:
     return torch.Generator(device=where).manual_seed(seed)
 
 
+def with_generator(fn: Any, seed: int) -> Any:
+    """The student's ``sample`` as a function of (mu, sigma) alone, each call handed a fresh
+    generator seeded with ``seed`` on mu's device (``sample_generator``). So the core checks that
+    call a function twice on the same tensors (``core.expect_unmodified``) or on another device
+    (``core.check_placement``) give it the same noise each time, as a student's notebook would."""
+    fn = core.require_function(fn, SAMPLE)
+
+    def drawn(mu: torch.Tensor, sigma: torch.Tensor) -> Any:
+        return fn(mu, sigma, sample_generator(seed, mu.device))
+
+    drawn.__name__ = SAMPLE
+    return drawn
+
+
 def _draw(fn: Any, mu: torch.Tensor, sigma: torch.Tensor, seed: int) -> torch.Tensor:
-    """The student's sample for these tensors and a fresh generator seeded with ``seed``; a
-    tensor of mu's shape (values are judged by the caller)."""
-    args = (mu, sigma, sample_generator(seed, mu.device))
-    result = core.call(fn, SAMPLE, *args)
-    return core.expect_tensor(result, SAMPLE, shape=mu.shape, args=args[:2])
+    """The student's sample for copies of these tensors and a fresh generator seeded with
+    ``seed``: a tensor of mu's shape (values are judged by the caller)."""
+    result = core.call(with_generator(fn, seed), SAMPLE, mu, sigma)
+    return core.expect_tensor(result, SAMPLE, shape=mu.shape, args=(mu, sigma))
 
 
 def _zeta(z: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -357,7 +370,7 @@ def check_sample_gradients(fn: Any) -> None:
             with torch.enable_grad():
                 # The check's own leaves, not copies: copies (``core.call``) would not require
                 # grad, and the graph must lead back to these tensors.
-                z = core.expect_tensor(_call_on_own(fn, [mu_l, sigma_l], seed), SAMPLE,
+                z = core.expect_tensor(_call_on_own(fn, (mu_l, sigma_l), seed), SAMPLE,
                                        shape=mu.shape, args=(mu_l, sigma_l))
                 if not z.requires_grad:
                     raise core.CheckFailed(
@@ -392,14 +405,13 @@ def check_sample_generator(fn: Any) -> None:
     def on(device: torch.device) -> None:
         mu, sigma, seed = _sample_cases()[0]
         mu, sigma = mu.to(device), sigma.to(device)
-        state = torch.random.get_rng_state()
-        try:
+        # The global random state is changed between two draws, and restored afterwards.
+        with torch.random.fork_rng(
+                devices=[torch.cuda.current_device()] if device.type == "cuda" else []):
             first = _draw(fn, mu, sigma, seed)
             torch.manual_seed(core.seed_for(2307))
             again = _draw(fn, mu, sigma, seed)
             other = _draw(fn, mu, sigma, seed + 1)
-        finally:
-            torch.random.set_rng_state(state)
         if not torch.equal(first.detach().cpu(), again.detach().cpu()):
             raise core.CheckFailed(
                 f"`{SAMPLE}` gives other values for two generators seeded alike: draw zeta from "
@@ -445,52 +457,35 @@ def check_sample_dtypes(fn: Any) -> None:
 
 def check_sample_unmodified(fn: Any) -> None:
     """mu and sigma keep their values, requires_grad and .grad, and a second call with a
-    generator seeded alike gives the same z (no state kept between calls)."""
+    generator seeded alike gives the same z (no state kept between calls):
+    ``core.expect_unmodified`` on the sample with a fresh generator at each call."""
 
     def on(device: torch.device) -> None:
         for mu, sigma, seed in _sample_cases():
-            args = [mu.to(device), sigma.to(device)]
-            before = core.snapshot(args)
-            first = _call_on_own(fn, args, seed)
-            for arg_name, old, new in zip(("mu", "sigma"), before, core.snapshot(args)):
-                if core._changed(old, new):
-                    raise core.CheckFailed(core._modified_message(SAMPLE, arg_name,
-                                                                  core._changed(old, new)))
-            again = _call_on_own(fn, args, seed)
-            if isinstance(first, torch.Tensor) and not (
-                    isinstance(again, torch.Tensor) and again.shape == first.shape
-                    and torch.equal(again.detach().cpu(), first.detach().cpu())):
-                raise core.CheckFailed(
-                    f"`{SAMPLE}` gives a different result when called twice with generators "
-                    "seeded alike: it keeps state between calls. Compute z from its arguments "
-                    "alone.")
-            core.expect_tensor(first, SAMPLE, shape=mu.shape, args=args)
+            args = (mu.to(device), sigma.to(device))
+            result = core.expect_unmodified(with_generator(fn, seed), SAMPLE, ("mu", "sigma"),
+                                            args)
+            core.expect_tensor(result, SAMPLE, shape=mu.shape, args=args)
 
     core.on_every_device(on)
 
 
-def _call_on_own(fn: Any, args: list[torch.Tensor], seed: int) -> Any:
-    """Call the function on the check's own tensors (not copies): the one check that sees what
-    it does to them."""
-    fn = core.require_function(fn, SAMPLE)
+def _call_on_own(fn: Any, args: tuple[torch.Tensor, torch.Tensor], seed: int) -> Any:
+    """Call the sample on the check's own tensors, not on copies (``core.call`` copies, and
+    copies neither require grad nor lead a graph back to the check's leaves)."""
+    drawn = with_generator(fn, seed)
     try:
-        return fn(*args, sample_generator(seed, args[0].device))
+        return drawn(*args)
     except core.CheckFailed:
         raise
     except Exception as error:  # the student's code may raise anything
         raise core.CheckFailed(f"`{SAMPLE}` raised {core.short_error(error)}\n  when called "
-                               f"with {core.describe(tuple(args))}.") from None
+                               f"with {core.describe(args)}.") from None
 
 
 def check_sample_devices(fn: Any) -> None:
-    """z is on mu's device: on CUDA (with a CUDA generator) where there is one, else by meta
-    propagation (a CPU generator, which meta accepts), decisive only for a device mismatch,
-    ``.numpy()`` or a result elsewhere (``core.check_meta_propagation``)."""
+    """z is on mu's device: decided on CUDA where present (with a CUDA generator), else by meta
+    propagation (with a CPU generator, which meta accepts), as ``core.check_placement`` decides
+    for every graded function."""
     mu, sigma, seed = _sample_cases()[0]
-    if torch.cuda.is_available():
-        args = (mu.to("cuda"), sigma.to("cuda"))
-        with core.full_precision():
-            result = core.call(fn, SAMPLE, *args, sample_generator(seed, "cuda"))
-        core._expect_outputs_on(result, SAMPLE, "cuda")
-    else:
-        core.check_meta_propagation(fn, SAMPLE, (mu, sigma, sample_generator(seed, "cpu")))
+    core.check_placement(with_generator(fn, seed), SAMPLE, (mu, sigma))
