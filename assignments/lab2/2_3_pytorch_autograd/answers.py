@@ -414,7 +414,7 @@ WORDS = {
     },
     "gradient_descent": {
         "rebinds_x_instead_of_x_data": ("autograd history", "x.data"),
-        "rebinds_x_with_backward": ("NoneType",),
+        "rebinds_x_with_backward": ("NoneType", "no longer a leaf", "x.data"),
         "forgets_to_zero_the_grad": ("never zeroed",),
         "returns_a_detached_copy": ("does not require grad",),
         "descends_on_the_argument_itself": ("x0",),

@@ -190,6 +190,25 @@ gradient_descent = GradedFunction(
 )
 
 
+#: What a descent that failed on a missing gradient is told: the usual cause is rebinding x.
+NO_GRAD_ADVICE = (
+    "A `.grad` was None at the second step: after `x = x - step * x.grad` the name x is no "
+    "longer a leaf but a new tensor computed from the old one, and `backward()` fills `.grad` for "
+    "leaves only. Update the leaf in place instead: `x.data -= step * x.grad` (or inside "
+    "`with torch.no_grad():`).")
+
+
+def check_descent_values(fn: Any) -> None:
+    """``gradient_descent.check_values``, naming the usual cause when the descent stops on a
+    ``.grad`` that is None (x rebound to a non-leaf)."""
+    try:
+        gradient_descent.check_values(fn)
+    except core.CheckFailed as failure:
+        if "NoneType" not in str(failure):
+            raise
+        raise core.CheckFailed(f"{failure}\n  {NO_GRAD_ADVICE}") from None
+
+
 def _descent_results(fn: Any) -> list[tuple[Args, torch.Tensor, torch.Tensor]]:
     """(inputs, result, expected) for the first two cases, on every device, as far as the result
     is a tensor of x0's shape."""
