@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from labkit import notebooks, paths
 from labkit.checks import core
-from labkit.course import masters, release
+from labkit.course import masters, release, student_setup
 
 from . import marks
 
@@ -182,8 +182,15 @@ def test_the_master_assigns_and_its_solution_passes_every_test(assigned):
     assert [q.name for q in parsed.questions if q.manual] == list(WRITTEN)
     leaks = masters.find_leaks(parsed, assigned / "student" / MASTER.name)
     assert not leaks, leaks
-    student = (assigned / "student" / MASTER.name).read_text()
-    assert "pip install" not in student and "checks.check_" not in student
+    student = notebooks.read(assigned / "student" / MASTER.name)
+    assert "checks." not in "".join(cell.source for cell in student.cells)
+    # The release's first cell is the kit's setup cell (no pip cell of the notebook's own), and
+    # it carries the four public checks.
+    assert not any("pip install" in cell.source for cell in student.cells)
+    student_setup.install(student, MASTER.stem)
+    first = student.cells[0].source
+    assert first.startswith("# Setup: the grading client")
+    assert all(f"test_{question}_example" in first for question in QUESTIONS)
 
 
 def test_the_error_demonstrations_are_caught_so_run_all_survives_them(capsys):
