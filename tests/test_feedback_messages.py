@@ -15,7 +15,7 @@ import pytest
 
 from labkit import notebooks, paths
 from labkit.grading import classrun, keys
-from labkit.outputs import feedback
+from labkit.outputs import markdown, page_files
 
 from .answers import a1_3
 
@@ -93,7 +93,7 @@ def _rows(out) -> dict[str, dict[str, str]]:
 
 
 def _page(out, student: str) -> str:
-    names = dict(zip(STUDENTS, feedback.page_names(STUDENTS)))
+    names = dict(zip(STUDENTS, page_files.page_names(STUDENTS)))
     return (out / "feedback" / names[student]).read_text("utf-8")
 
 
@@ -158,7 +158,7 @@ def test_a_message_holding_otters_own_words_and_semicolons_reaches_the_page_whol
     for case in checks:
         assert case["message"].startswith(f"`pinv_svd` raised ValueError: {MARKERS}\n  when "
                                           "called with (a float")
-        assert str(feedback.render_message(case["message"])) in page
+        assert str(markdown.render_message(case["message"])) in page
 
 
 def test_grading_the_same_files_twice_gives_the_same_results(graded):
