@@ -128,17 +128,21 @@ def solution_env(*extra: str) -> dict:
 def grade(env: dict, hidden_tests: dict[str, Path], key: bytes | None = None, *,
           hidden: bool = True) -> dict[str, dict[str, tuple[bool, str]]]:
     """Per question, per hidden test (by its name after the question's): passed, and its
-    message. The public checks (no points) are left out, as points are the hidden tests'; with
-    ``hidden=False``, the public checks alone."""
+    message as the feedback page shows it (each case run as the grader runs it). The public
+    checks (no points) are left out, as points are the hidden tests'; with ``hidden=False``, the
+    public checks alone."""
     from otter.test_files import ExceptionTestFile
+
+    from labkit.grading import outcomes
 
     graded = {}
     for question, path in hidden_tests.items():
         tests = ExceptionTestFile.from_file(str(path))
         with core.keyed(key):
-            tests.run(env)
-        graded[question] = {marks.test_name(r.test_case, question): (r.passed, r.message or "")
-                            for r in tests.test_case_results if r.test_case.hidden == hidden}
+            _, results = outcomes.run_question(tests, env)
+        graded[question] = {marks.test_name(case, question): (result.passed, result.message)
+                            for case, result in zip(tests.test_cases, results)
+                            if case.hidden == hidden}
     return graded
 
 
