@@ -1,56 +1,31 @@
 """One feedback page per student, ``OUT/feedback/<slug>.html``, read back from a graded OUT.
 
 The pages are built only from what grading already wrote (``grades.csv``, ``questions.csv``,
-``results/<student>/<assignment>.json``), so they can be regenerated at any time without running
+``results/<student>/``: see ``results``), so they can be regenerated at any time without running
 a notebook again. A page is meant to be handed to its student as is: it shows the points, the
-problems with the submission and, for each failed check, only the part of otter's message that
-the check wrote for students. The line of test code otter quotes is never shown, since it names
-the hidden checks. Student ids come from file names that students chose, so every string is
-HTML-escaped (jinja2's autoescape) and every file name is a slug built here, never the id itself.
-An error text comes from student code: its markdown images are shown as text, and the page's
-Content-Security-Policy (``page_policy``) lets it load nothing at all.
+problems with the submission and, for each failed check, the text grading kept for the student
+(a check's own message, or an error's type and first line); no line of test code is ever kept,
+since it would name the hidden checks. Student ids come from file names that students chose, so every string is
+HTML-escaped (jinja2's autoescape) and every file name is a slug (``page_files``), never the id
+itself. An error text comes from student code: its markdown images are shown as text, and the
+page's Content-Security-Policy (``page_policy``) lets it load nothing at all. The page is
+``templates/feedback.html.j2`` with ``static/feedback.css``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 import sys
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jinja2
-import markupsafe
-from markdown_it import MarkdownIt
-
+from . import results
 from .gradebook import read_comments, read_csv, write_atomically
-from .page_policy import content_security_policy, meta_tags, neutralise
+from .page_files import page_names
+from .page_policy import content_security_policy
+from .templating import embedded, template
 
-#: Exception types whose text the checks write for students: shown whole, without the type
-#: name. ``CheckFailed`` and its subclasses (``labkit.checks.core``: a training too slow for its
-#: budget, a call that failed only for where its tensors live, a call that stopped the
-#: notebook's process: ``labkit.grading.standins``) carry the check's own advice, so
-#: they are never cut; only a student's own error text is (``MAX_ERROR_CHARS``).
-STUDENT_FACING = ("CheckFailed", "TooSlow", "PlacementFailed", "NotebookStopped",
-                  "AssertionError")
-#: What a student sees when a message cannot be parsed safely (so nothing else leaks).
-UNREADABLE = "This check failed (no further detail is available)."
-EMPTY = "This check failed without a message."
 #: Below this difference two point values are the same (the CSV holds ``%g`` text).
 TOLERANCE = 1e-9
-#: Longest error text of student code shown (its type and first line): enough to act on, too
-#: little to carry hidden inputs out through an exception's text.
-MAX_ERROR_CHARS = 200
-#: Messages are markdown (code spans, emphasis); raw HTML in them is shown as text, never run.
-_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False})
-
-_HEADER = re.compile(r"^Error at line \d+ in test .*:$")
-_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*): ?(.*)$", re.DOTALL)
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-#: Where a fragment of the "; "-joined notes column starts a new note ("<prefix>: ...").
-_NOTE_START = re.compile(r"^[^\s:;][^:;]*: |^no notebook found$")
 
 
 @dataclass(frozen=True)
@@ -74,7 +49,8 @@ class Student:
     points: dict[str, float]
     total: float
     notes: list[str]
-    #: assignment -> its results JSON (absent when the assignment left no record)
+    #: assignment -> its results record (``results.read_assignment``: its cases as
+    #: ``results.CaseOutcome``); absent when the assignment left no record
     results: dict[str, dict] = field(default_factory=dict)
     #: written question's column -> the teaching team's comment
     comments: dict[str, str] = field(default_factory=dict)
@@ -110,22 +86,6 @@ def _number(text: str) -> float:
         return 0.0
 
 
-def split_notes(joined: str) -> list[str]:
-    """The notes of ``grades.csv`` as a list.
-
-    The column joins notes with "; ", but a note may itself hold "; " ("...; graded without
-    code cell 3"), so a fragment that does not start like a note ("<prefix>: ") is glued back
-    onto the one before it.
-    """
-    notes: list[str] = []
-    for fragment in joined.split("; ") if joined else []:
-        if notes and not _NOTE_START.match(fragment):
-            notes[-1] = f"{notes[-1]}; {fragment}"
-        else:
-            notes.append(fragment)
-    return notes
-
-
 def read_questions(out: Path) -> list[Question]:
     """The questions of ``questions.csv``; a file without the ``manual`` column (written before
     there were written questions) lists autograded questions only."""
@@ -146,23 +106,29 @@ def _result_folders(out: Path) -> dict[str, Path]:
     Looking folders up in a listing means a hostile id ("..", "../x") can never point the
     reader outside ``OUT/results``.
     """
-    results = out / "results"
-    if not results.is_dir():
+    folder = out / "results"
+    if not folder.is_dir():
         return {}
-    return {p.name: p for p in results.iterdir() if p.is_dir() and not p.is_symlink()}
+    return {p.name: p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()}
 
 
 def _read_results(folder: Path | None, assignments: list[str]) -> dict[str, dict]:
     found: dict[str, dict] = {}
     for stem in assignments if folder else []:
-        path = folder / f"{stem}.json"
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(record, dict):
+        if (record := results.read_assignment(folder, stem)) is not None:
             found[stem] = record
     return found
+
+
+def _notes(folder: Path | None, row: dict[str, str]) -> list[str]:
+    """The student's notes as grading kept them (``results.NOTES_FILE``). Where none were kept
+    (an OUT graded before they were), the notes column of ``grades.csv`` is shown as it is, as
+    one note: it joins notes with "; ", which a note may hold too, so it is never split."""
+    kept = results.read_notes(folder) if folder is not None else None
+    if kept is not None:
+        return kept
+    joined = row.get("notes") or ""
+    return [joined] if joined else []
 
 
 def load_class(out: Path) -> ClassResults:
@@ -174,88 +140,17 @@ def load_class(out: Path) -> ClassResults:
     students = []
     for row in read_csv(out / "grades.csv"):
         student = row.get("student") or ""
+        folder = folders.get(student)
         students.append(Student(
             student=student,
             points=_points(questions, row),
             total=_number(row.get("total", "")),
-            notes=split_notes(row.get("notes") or ""),
-            results=_read_results(folders.get(student), assignments),
+            notes=_notes(folder, row),
+            results=_read_results(folder, assignments),
             comments=comments.get(student, {}),
         ))
     students.sort(key=lambda s: s.student)
     return ClassResults(questions, students)
-
-
-# --- messages --------------------------------------------------------------------------------
-
-def student_message(message: str) -> str:
-    """The part of otter's failure message a student may see.
-
-    Otter writes "❌ Test case failed", "Error at line N in test Q:", the one line of test code
-    (which names hidden checks) and then "Type: text". Only "Type: text" is kept, without the type
-    for the checks' own messages. A message in any other shape is replaced by a neutral
-    sentence rather than shown, since it cannot be told apart from test code.
-    """
-    lines = message.split("\n")
-    header = next((i for i, line in enumerate(lines) if _HEADER.match(line)), None)
-    if header is None or header + 2 >= len(lines):
-        return UNREADABLE
-    match = _EXCEPTION.match("\n".join(lines[header + 2:]))
-    if match is None:
-        return UNREADABLE
-    kind, text = match.group(1), match.group(2).strip()
-    if kind.rsplit(".", 1)[-1] in STUDENT_FACING:
-        return text or EMPTY
-    whole = f"{kind}: {text.splitlines()[0]}" if text else kind
-    return whole if len(whole) <= MAX_ERROR_CHARS else whole[: MAX_ERROR_CHARS - 3] + "..."
-
-
-def render_message(message: str) -> markupsafe.Markup:
-    """A message as HTML: its markdown rendered, with raw HTML escaped (markdown-it's ``html``
-    option off), links limited to markdown-it's safe schemes and images shown as text (a link is
-    the reader's choice to follow; an image would be fetched by merely opening the page)."""
-    env: dict = {}
-    tokens = neutralise(_MARKDOWN.parse(message, env))
-    return markupsafe.Markup(_MARKDOWN.renderer.render(tokens, _MARKDOWN.options, env))
-
-
-# --- file names ------------------------------------------------------------------------------
-
-def _digest(student: str) -> str:
-    return hashlib.sha256(student.encode("utf-8", "surrogatepass")).hexdigest()[:10]
-
-
-def _slug(student: str) -> str:
-    """A file-name-safe stem for one id: the id itself when it is already safe, else a cleaned
-    prefix plus a hash of the id, so two ids that clean to the same text stay apart."""
-    cleaned = _UNSAFE.sub("_", student).strip("._-")[:60]
-    if cleaned and cleaned == student:
-        return cleaned
-    return f"{cleaned or 'student'}-{_digest(student)}"
-
-
-def page_names(students: list[str]) -> list[str]:
-    """File names (``<slug>.html``) for a list of ids, unique even ignoring case (for case-
-    insensitive file systems).
-
-    Safe ids that clash ignoring case ("Alice", "alice") both get a hash suffix, so a student's
-    name does not depend on the order of the list; only an id listed twice gets "-2".
-    """
-    distinct = set(students)
-    clashes = Counter(_slug(student).lower() for student in distinct)
-    names: list[str] = []
-    taken: set[str] = set()
-    for student in students:
-        stem = _slug(student)
-        if clashes[stem.lower()] > 1 and stem == student:
-            stem = f"{stem}-{_digest(student)}"
-        name, number = f"{stem}.html", 1
-        while name.lower() in taken:
-            number += 1
-            name = f"{stem}-{number}.html"
-        taken.add(name.lower())
-        names.append(name)
-    return names
 
 
 # --- the page --------------------------------------------------------------------------------
@@ -301,38 +196,36 @@ def _status(earned: float, possible: float) -> str:
     return "partial" if earned > TOLERANCE else "none"
 
 
-def _failures(cases: list[dict]) -> list[CaseView]:
+def _failures(cases: list[results.CaseOutcome]) -> list[CaseView]:
     views, hidden_number, public_number = [], 0, 0
     for case in cases:
-        hidden = bool(case.get("hidden"))
-        if hidden:
+        if case.hidden:
             hidden_number += 1
         else:
             public_number += 1
-        if case.get("passed"):
+        if case.passed:
             continue
-        if hidden:
-            points = _number(case.get("points"))
+        if case.hidden:
+            points = case.possible
             label = f"Hidden test {hidden_number} ({points:g} point{'s' if points != 1 else ''})"
         else:
             label = f"Public check {public_number} (0 points, for you to test with)"
-        views.append(CaseView(label, student_message(str(case.get("message") or ""))))
+        views.append(CaseView(label, case.message))
     return views
 
 
 def _question_view(question: Question, student: Student, record: dict | None) -> QuestionView:
-    cases = [c for c in (record or {}).get("cases", [])
-             if isinstance(c, dict) and c.get("question") == question.name]
-    public = [c for c in cases if not c.get("hidden")]
-    hidden = [c for c in cases if c.get("hidden")]
+    cases = [c for c in (record or {}).get("cases", []) if c.question == question.name]
+    public = [c for c in cases if not c.hidden]
+    hidden = [c for c in cases if c.hidden]
     earned = student.points.get(question.column, 0.0)
     pending = question.manual and question.column not in student.points
     return QuestionView(
         name=question.name, earned=earned, possible=question.points,
         status="pending" if pending else _status(earned, question.points),
         manual=question.manual, pending=pending,
-        public_passed=sum(1 for c in public if c.get("passed")), public_total=len(public),
-        hidden_passed=sum(1 for c in hidden if c.get("passed")), hidden_total=len(hidden),
+        public_passed=sum(1 for c in public if c.passed), public_total=len(public),
+        hidden_passed=sum(1 for c in hidden if c.passed), hidden_total=len(hidden),
         failures=_failures(cases), comment=student.comments.get(question.column, ""),
     )
 
@@ -353,112 +246,10 @@ def assignment_views(data: ClassResults, student: Student) -> list[AssignmentVie
     return views
 
 
-ENVIRONMENT = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
-                                  trim_blocks=True, lstrip_blocks=True)
-ENVIRONMENT.filters["pts"] = lambda value: f"{value:g}"
-ENVIRONMENT.filters["markdown"] = render_message
-ENVIRONMENT.filters["policy"] = meta_tags
-
-STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
-       max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #1d2433; line-height: 1.45; }
-h1 { margin-bottom: .2rem; } h1 .id { font-family: ui-monospace, monospace; word-break: break-all; }
-.total { font-size: 1.3rem; margin: .3rem 0 1.2rem; }
-.notes { border: 2px solid #c0392b; background: #fdecea; border-radius: 6px; padding: .6rem 1rem;
-         margin: 1rem 0; }
-.notes h2 { margin: .2rem 0 .4rem; color: #a93226; font-size: 1.15rem; }
-.notes li { white-space: pre-wrap; word-break: break-word; }
-.about { background: #eef3fb; border-left: 4px solid #3c6fb4; padding: .5rem 1rem; margin: 1rem 0; }
-section.assignment { border-top: 1px solid #ccd; margin-top: 1.5rem; }
-h2 .score, h3 .score { float: right; font-weight: normal; }
-table { border-collapse: collapse; width: 100%; margin: .5rem 0; }
-th, td { border: 1px solid #ccd; padding: .3rem .5rem; text-align: left; vertical-align: top; }
-th { background: #f1f3f8; } td.num { text-align: right; white-space: nowrap; }
-tr.full td.points { background: #e3f4e8; } tr.partial td.points { background: #fff4d6; }
-tr.none td.points { background: #fbe3e1; } tr.pending td.points { background: #eef0f4; }
-.failure { margin: .35rem 0; } .failure .label { font-weight: 600; }
-.failure .message { word-break: break-word; margin: .15rem 0 0; background: #f7f7f9;
-                    padding: .1rem .5rem; border-radius: 4px; }
-.failure .message p { margin: .3rem 0; }
-.failure code { font-family: ui-monospace, monospace; font-size: .9rem; }
-.ta-comment { white-space: pre-wrap; } .ok { color: #1e7b3a; } .problem { color: #a93226; font-weight: 600; }
-"""
 #: Its own style sheet, nothing else: no script, no image.
+STYLE = embedded("feedback.css")
 CSP = content_security_policy(styles=[STYLE])
-
-PAGE = ENVIRONMENT.from_string("""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-{{ csp | policy }}
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Feedback for {{ student.student }}</title>
-<style>{{ style | safe }}</style>
-</head>
-<body>
-<h1>Feedback for <span class="id">{{ student.student }}</span></h1>
-<p class="total">Total: <strong>{{ student.total | pts }} / {{ max_total | pts }}</strong> points</p>
-{% if pending %}
-<p class="pending-note">Written questions worth {{ pending | pts }} point{{ "s" if pending != 1 }} are not graded yet; they count 0 in this total for now.</p>
-{% endif %}
-{% if student.notes %}
-<div class="notes" id="problems">
-<h2>Problems with your submission</h2>
-<p>These may have cost you points; read them first.</p>
-<ul>
-{% for note in student.notes %}
-<li>{{ note }}</li>
-{% endfor %}
-</ul>
-</div>
-{% endif %}
-<div class="about">
-<p><strong>How this was graded.</strong> Each question has <em>public checks</em>, the ones you
-could run yourself with <code>grader.check</code>; they are worth 0 points and only help you.
-Your grade is decided by the <em>hidden tests</em>, which try your code on other inputs. For a
-failed hidden test you see what went wrong, not the inputs or expected values themselves.{% if has_written %} Written answers are graded by the teaching team.{% endif %}</p>
-</div>
-{% for assignment in assignments %}
-<section class="assignment">
-<h2>{{ assignment.name }} <span class="score">{{ assignment.earned | pts }} / {{ assignment.possible | pts }} points</span></h2>
-{% if assignment.problem %}
-<p class="problem">Not graded: {{ assignment.problem }}</p>
-{% elif not assignment.recorded %}
-<p class="problem">No test results for this assignment{% if student.notes %} (see the problems above){% endif %}.</p>
-{% endif %}
-<table>
-<thead><tr><th>Question</th><th>Points</th><th>Hidden tests passed</th><th>Public checks passed</th></tr></thead>
-<tbody>
-{% for q in assignment.questions %}
-{% if q.manual %}
-<tr class="{{ q.status }}"><td>{{ q.name }}</td><td class="num points">{% if q.pending %}not graded yet / {{ q.possible | pts }}{% else %}{{ q.earned | pts }} / {{ q.possible | pts }}{% endif %}</td>
-<td colspan="2">written answer, graded by the teaching team</td></tr>
-{% if q.comment %}
-<tr class="comment"><td colspan="4"><strong>Comment from the teaching team:</strong> <span class="ta-comment">{{ q.comment }}</span></td></tr>
-{% endif %}
-{% else %}
-<tr class="{{ q.status }}"><td>{{ q.name }}</td><td class="num points">{{ q.earned | pts }} / {{ q.possible | pts }}</td>
-<td class="num">{% if q.hidden_total %}{{ q.hidden_passed }} of {{ q.hidden_total }}{% else %}&ndash;{% endif %}</td>
-<td class="num">{% if q.public_total %}{{ q.public_passed }} of {{ q.public_total }}{% else %}&ndash;{% endif %}</td></tr>
-{% endif %}
-{% endfor %}
-</tbody>
-</table>
-{% for q in assignment.questions if q.failures %}
-<h3>{{ q.name }} <span class="score">{{ q.earned | pts }} / {{ q.possible | pts }}</span></h3>
-{% for failure in q.failures %}
-<div class="failure"><span class="label">{{ failure.label }} failed:</span>
-<div class="message">{{ failure.message | markdown }}</div></div>
-{% endfor %}
-{% endfor %}
-{% if assignment.recorded and not assignment.problem and not assignment.questions | selectattr("failures") | list %}
-<p class="ok">Every check passed.</p>
-{% endif %}
-</section>
-{% endfor %}
-</body>
-</html>
-""")
+PAGE = template("feedback.html.j2")
 
 
 def render_page(data: ClassResults, student: Student) -> str:
