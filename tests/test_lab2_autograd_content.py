@@ -192,9 +192,10 @@ def test_the_master_assigns_and_its_solution_passes_every_test(assigned):
     # it carries the four public checks.
     assert not any("pip install" in cell.source for cell in student.cells)
     student_setup.install(student, MASTER.stem)
-    first = student.cells[0].source
-    assert first.startswith("# Setup: the grading client")
-    assert all(f"test_{question}_example" in first for question in QUESTIONS)
+    setup = student.cells[1]  # under the title
+    assert student_setup.is_setup_cell(setup)
+    carried = student_setup.carried_code(setup.source)
+    assert all(f"test_{question}_example" in carried for question in QUESTIONS)
 
 
 def test_the_error_demonstrations_are_caught_so_run_all_survives_them(capsys):
