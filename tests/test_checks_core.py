@@ -273,3 +273,13 @@ def test_what_was_found_instead_of_a_tensor_is_said_in_a_students_words():
         core.expect_tensor(..., "theta", shape=(3, 1), variable=True)
     with pytest.raises(core.CheckFailed, match=r"`f` returned None \(did you forget `return`\?\)"):
         core.expect_tensor(None, "f", shape=(3, 1))
+
+
+def test_every_student_error_text_is_cut_by_one_rule():
+    from labkit.sandbox import runner
+
+    long = ValueError("v" * 500 + "\nsecond line")
+    cut = core.short_error(long)
+    assert len(cut) == core.MAX_ERROR_CHARS and cut.endswith("...")
+    assert runner._error_text(long) == cut  # noqa: SLF001 (the runner's cut, inside the sandbox)
+    assert core.clip_error("short") == "short"

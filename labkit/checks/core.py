@@ -70,11 +70,16 @@ def seed_for(seed: int) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
+def clip_error(text: str) -> str:
+    """A student's error text cut to ``MAX_ERROR_CHARS`` characters, "..." included: the one rule
+    for every error text of student code that reaches a message, wherever it is cut."""
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
+
+
 def short_error(error: BaseException) -> str:
-    """``Type: first line`` of a student's exception, cut to MAX_ERROR_CHARS characters."""
+    """``Type: first line`` of a student's exception, cut as ``clip_error`` cuts."""
     text = str(error).strip().split("\n", 1)[0]
-    whole = f"{type(error).__name__}: {text}" if text else type(error).__name__
-    return whole if len(whole) <= MAX_ERROR_CHARS else whole[: MAX_ERROR_CHARS - 3] + "..."
+    return clip_error(f"{type(error).__name__}: {text}" if text else type(error).__name__)
 
 
 def available_devices() -> list[torch.device]:
