@@ -91,6 +91,15 @@ def load_all() -> list[Assignment]:
     return [load(stem) for stem in paths.assignment_stems()]
 
 
+def load_released() -> list[Assignment]:
+    """Every released assignment, for a command that needs at least one: raises
+    ``ManifestError`` saying what to do when none is released or a manifest is unreadable."""
+    assignments = load_all()
+    if not assignments:
+        raise ManifestError("no released autograders found: run `make release` first")
+    return assignments
+
+
 def written_questions(assignments: list[Assignment]) -> list[Question]:
     """The written questions, in the order of ``grades.csv``."""
     return [q for assignment in assignments for q in assignment.written]
