@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from labkit.course.autograders import Assignment
+from labkit.course.questions import Question
 from labkit.grading import classrun, judge
 from labkit.sandbox.session import ForkServerClient, NotebookSession
 from labkit.grading.standins import RemoteEnv
@@ -54,8 +55,8 @@ def objects(notebook: Path, zip_path: Path, questions: list[list]) -> dict:
     """Grade ``notebook`` with the test files of ``zip_path``; the grader's own peak memory
     comes back too."""
     started = time.monotonic()
-    assignment = Assignment(stem=notebook.stem, zip_path=zip_path,
-                            questions=tuple((q, float(p)) for q, p in questions))
+    assignment = Assignment(stem=notebook.stem, zip_path=zip_path, questions=tuple(
+        Question(notebook.stem, q, float(p)) for q, p in questions))
     server = ForkServerClient()
     try:
         result = judge.grade_notebook(notebook, assignment, server=server, limits=LIMITS)

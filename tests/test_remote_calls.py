@@ -110,7 +110,7 @@ def test_a_step_that_is_no_tensor_fails_as_a_call_would(notebook_env):
                                 "not_a_step", torch.zeros(2, 1, dtype=torch.float64), (X, y),
                                 alpha=0.005, steps=10, reference=lab1._autograd_gradient,
                                 what="gradient descent", how_to_speed_up="").value)
-    assert "`not_a_step` returned str" in failure and "expected a torch.Tensor" in failure
+    assert "`not_a_step` returned an object of type `str`" in failure and "expected a torch.Tensor" in failure
 
 
 def test_a_sandbox_that_fails_before_any_student_code_is_started_again(tmp_path):
