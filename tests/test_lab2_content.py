@@ -329,6 +329,7 @@ def test_public_checks_pass_on_the_solution_and_fail_on_the_blank_notebook(assig
                     stem, question, should_pass, [r.message for r in public])
 
 
+@pytest.mark.slow
 def test_otter_run_gives_the_solution_full_marks(assigned, tmp_path):
     """otter's own grading of the solution notebook with its autograder zip: the notebook runs in
     a kernel, and the hidden tests import the checks shipped in the zip."""

@@ -184,6 +184,7 @@ CORRECT = {
 FAILS = {
     "var_operators": {
         "grad_overwrites_instead_of_summing": {"used_twice", "diamond", "order"},
+        "sub_weights_swapped": {"sub", "diamond"},
         "quotient_without_b_squared": {"div", "used_twice", "diamond"},
         "pow_ignores_ln_term": {"pow", "used_twice"},
         "add_records_self_only": {"add", "used_twice", "diamond", "order"},

@@ -353,16 +353,18 @@ def check_used_twice(Var: Any, sin: Any) -> None:
     """A variable used twice (x * x, x - x, sin(x) * x, ...): its gradient sums both paths."""
     _check_graphs(Var, sin, _USED_TWICE, 2306,
                   "A variable used in several places gets the sum of the derivatives through each "
-                  "of them: every use must record its own child, and `grad` must add up "
-                  "weight * child.grad() over all children (not keep only one).")
+                  "of them: every use must record its own child, with the local derivative of the "
+                  "table, and `grad` must add up weight * child.grad() over all children (not keep "
+                  "only one).")
 
 
 def check_diamond(Var: Any, sin: Any) -> None:
     """A shared subexpression (s = x * y; z = s * s + s): each path through s counted once."""
     _check_graphs(Var, sin, _DIAMONDS, 2307,
                   "A shared intermediate s reaches z by several paths: s's gradient sums them, and "
-                  "x and y get theirs through s (each path counted once; cache `grad_value` or "
-                  "recompute, but do not add a path twice).")
+                  "x and y get theirs through s, each operation recording the local derivatives of "
+                  "the table (each path counted once: cache `grad_value` or recompute, but do not "
+                  "add a path twice).")
 
 
 def check_order(Var: Any, sin: Any) -> None:
