@@ -424,3 +424,14 @@ def test_stored_results_must_be_plain_floats(checks_importable):
                 check(wrong)
         with pytest.raises(core.CheckFailed, match="no variable named `dzdy`"):
             check(core.MissingName("dzdy"))
+
+
+def test_a_missing_class_or_function_is_named_in_the_message(checks_importable):
+    forward, reverse = checks_importable.values()
+    with pytest.raises(core.CheckFailed, match="no class named `DualNumber`"):
+        forward.check_add(core.MissingName("DualNumber"))
+    with pytest.raises(core.CheckFailed, match="no class named `Var`"):
+        reverse.check_used_twice(core.MissingName("Var"), lambda x: x)
+    env = notebook_namespace("2_2_reverse_mode")
+    with pytest.raises(core.CheckFailed, match="no function named `tan`"):
+        reverse.check_tan(wrap(env["Var"]), core.MissingName("tan"))

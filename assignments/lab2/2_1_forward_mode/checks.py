@@ -94,6 +94,9 @@ def _pair(obj: Any, what: str) -> Pair:
 
 
 def _make(DualNumber: Any, value: float, dvalue: float) -> Any:
+    if isinstance(DualNumber, core.MissingName):
+        raise core.CheckFailed(DualNumber.absent("class named `DualNumber`",
+                                               "Run the cell that defines it, and keep its name."))
     DualNumber = core.require_function(DualNumber, "DualNumber")
     return _attempt("`DualNumber(value, dvalue)`", lambda: DualNumber(value, dvalue))
 

@@ -95,6 +95,9 @@ def _grad(var: Any, name: str, what: str) -> float:
 
 
 def _make(Var: Any, value: float) -> Any:
+    if isinstance(Var, core.MissingName):
+        raise core.CheckFailed(Var.absent("class named `Var`",
+                                          "Run the cell that defines it, and keep its name."))
     Var = core.require_function(Var, "Var")
     return _attempt("`Var(value)`", lambda: Var(value))
 
