@@ -27,8 +27,11 @@ from labkit.checks import core
 #: size 0.5 to 2, each rounding by at most 2**-53 (1.1e-16) relative; equivalent formulas (a**b
 #: as exp(b ln a), 1/cos^2 as 1 + tan^2, a quotient as a product with 1/b) differ by at most
 #: about 100 ulps of terms below 100, about 1e-12. A wrong formula (a missing term, a sign, a
-#: missing b^2 or chain-rule factor) is off by 1e-2 or more on these inputs. 1e-9, relative to
-#: the expected size with a floor of 1, lies between with a thousandfold margin on each side.
+#: missing b^2 or chain-rule factor) is off by 1e-2 or more on some of a check's random inputs
+#: (a wrong formula agrees with the right one only on a thin set, such as b = 1 for a quotient
+#: without b^2 or a = pi/4 for tan' as 1/sin^2, near which a check's draws do not all fall).
+#: 1e-9, relative to the expected size with a floor of 1, lies between with a thousandfold margin
+#: above the first and ten millionfold below the second.
 TOLERANCE = 1e-9
 #: The stored results are judged against their exact values (0.5 is a float, and the notebook's
 #: computation reaches it exactly): 1e-12 only forgives another float route to them (a few ulps).

@@ -30,12 +30,16 @@ from labkit.checks import core
 #: size 0.5 to 2, each rounding by at most 2**-53 (1.1e-16) relative; equivalent formulas (a**b
 #: as exp(b ln a), 1/cos^2 as 1 + tan^2, gradients summed in another order) differ by at most
 #: about 100 ulps of terms below 100, about 1e-12. A wrong local derivative or a lost path is off
-#: by 1e-2 or more on these inputs. 1e-9, relative to the expected size with a floor of 1, lies
-#: between with a thousandfold margin on each side.
+#: by 1e-2 or more on some of a check's random inputs (a wrong formula agrees with the right one
+#: only on a thin set, such as b = 1 for a quotient without b^2 or a = pi/4 for tan' as 1/sin^2,
+#: near which a check's draws do not all fall). 1e-9, relative to the expected size with
+#: a floor of 1, lies between with a thousandfold margin above the first and ten millionfold below
+#: the second.
 TOLERANCE = 1e-9
-#: The stored results are judged against their exact values (0.5 and 1.5 are floats, and the
-#: notebook's reverse pass reaches them exactly: sums of products of 0.5, 1 and 4.2 seeded by 1.0
-#: where only 4.2 * 0 or 0.5 * 1 meet): 1e-12 only forgives another float route (a few ulps).
+#: The stored results are judged against their exact values: 0.5 and 1.5 are floats, and the
+#: notebook's reverse pass reaches them exactly (dz/dy = 0.5 * 1 * 1.0; the algorithm's gradient
+#: sums products of 0.5, 0.25, 1 and 1.25, all sums of powers of two). 1e-12 only forgives another
+#: float route to them (a few ulps).
 STORED_TOLERANCE = 1e-12
 
 #: The point the notebook evaluates z = x*y + sin(x) at, and the algorithm's x, as it states them.
