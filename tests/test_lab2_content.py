@@ -435,3 +435,66 @@ def test_a_missing_class_or_function_is_named_in_the_message(checks_importable):
     env = notebook_namespace("2_2_reverse_mode")
     with pytest.raises(core.CheckFailed, match="no function named `tan`"):
         reverse.check_tan(wrap(env["Var"]), core.MissingName("tan"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Through the grader's own handles, where the grader has them.
+
+
+def _grader_has_handles() -> bool:
+    """Whether the grader serves a notebook's objects as handles (``standins.RemoteObject``)."""
+    from labkit.grading import standins
+
+    return hasattr(standins, "RemoteObject")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _grader_has_handles(),
+                    reason="the grader does not serve a notebook's objects as handles yet")
+@pytest.mark.parametrize("stem", STEMS)
+def test_hidden_tests_judge_a_confined_notebook_through_the_graders_handles(stem, assigned,
+                                                                            checks_importable,
+                                                                            tmp_path):
+    """The solution and every variant of the bank run as a notebook in the grader's confined
+    process, their objects reached by the grader's own stand-ins: the solution keeps full marks
+    and each wrong variant loses points in its own question only, as on the local stand-ins."""
+    import nbformat
+    from otter.test_files import ExceptionTestFile
+
+    from labkit.grading import standins
+    from labkit.sandbox.confine import Limits
+    from labkit.sandbox.session import ForkServerClient, NotebookSession
+
+    answers = _answers(stem)
+    runs = [("solution", None, "")] + [
+        (f"{question}/{name}", question, source)
+        for question, variants in answers.WRONG.items() for name, source in variants.items()]
+    names = ("DualNumber", "Var", "sin", "cos", "tan", "exp", "z", "dzdy", "grad")
+    server = ForkServerClient()
+    try:
+        for label, own, source in runs:
+            path = tmp_path / label.replace("/", "-") / f"{stem}.ipynb"
+            path.parent.mkdir()
+            nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)
+                                                 for code in [*_master_code(stem), source]])
+            nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                         "language": "python"}
+            nbformat.write(nb, path)
+            session = NotebookSession(server, path, path.name, Limits(call_seconds=10), [])
+            session.start()
+            try:
+                env = standins.RemoteEnv(session)
+                given = {name: env.get(name, core.MissingName(name)) for name in names}
+                lost = set()
+                for question, test_source in assigned[stem].tests.items():
+                    test_file = path.parent / f"{question}.py"
+                    test_file.write_text(test_source)
+                    tests = ExceptionTestFile.from_file(str(test_file))
+                    tests.run(dict(given))
+                    if any(r.test_case.hidden and not r.passed for r in tests.test_case_results):
+                        lost.add(question)
+            finally:
+                session.close()
+            assert lost == ({own} if own else set()), (label, lost)
+    finally:
+        server.close()
