@@ -15,7 +15,7 @@ MANUAL_SCORES ?=
 # UNCONFINED=1 grades without confining student code (only where user namespaces are forbidden).
 UNCONFINED ?=
 # SHARD=K/N grades only shard K (0 to N-1) of N, into its own OUT; make merge SHARDS="out0 out1 ..."
-# then writes the whole class's OUT from the shards' (see README: Grading a large class on a cluster).
+# then writes the whole class's OUT from the shards' (see docs/ta-cluster.md).
 SHARD ?=
 SHARDS ?=
 # make export: the learning management system (canvas or moodle) and the roster mapping
@@ -43,7 +43,7 @@ help:
 	@echo "make similarity [SUBMISSIONS=dir] [OUT=dir] [EARLIER=dir]  rank pairs of alike answers, per question (OUT/similarity.html)"
 	@echo "make release                                        regenerate student/, autograder/, solutions/, demo/ from assignments/"
 	@echo "make bench [COPIES=n]                               what grading costs against the notebooks' own cost and otter run"
-	@echo "make gpu-check [WORKERS=n]                          prove grading on CUDA (see README: Checking the GPU half)"
+	@echo "make gpu-check [WORKERS=n]                          prove grading on CUDA (see docs/maintainers.md)"
 
 $(INSTALLED): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -16,7 +16,7 @@ Every figure comes from one run on this machine:
   sampled in a run of its own on the large class (sampling slows what it samples).
 - **otter run**: the large class graded by ``otter run`` with the kit's own autograder zips, as
   many at a time as the kit has workers.
-- **Similarity**: ``make similarity`` on a synthetic class of 500 (``grade.similarity_bench``):
+- **Similarity**: ``make similarity`` on a synthetic class of 500 (``labkit.similarity.bench``):
   every question's 124,750 pairs, nearly all sharing fingerprints.
 - **A slow class**: copies of the reference with its gradients and loss rewritten as Python loops
   over the rows (correct, as slow as a student's first try): its marginal cost beyond its own cells'

@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     merge.set_defaults(run=_merge)
 
     audit = commands.add_parser(
-        "audit", help="mutation score of each question's hidden tests (see README: make audit)")
+        "audit", help="mutation score of each question's hidden tests (see docs/instructors.md: make audit)")
     audit.add_argument("assignments", nargs="*", help="assignment stems (default: all)")
     audit.add_argument("--out", default=str(paths.ROOT / "audit"),
                        help="results folder: the graded mutants, audit.md and audit.json "

@@ -5,16 +5,20 @@ ways a course grades (a server, a TA's laptop) face the same attacks:
 
     python -m tests.hostile_runner observe NOTEBOOK HIDDEN...   the observer notebook's findings
     python -m tests.hostile_runner grade SUBMISSIONS OUT        grade a class with short limits
+    python -m tests.hostile_runner objects NOTEBOOK ZIP         grade one notebook with the checks
+                                                                of an autograder zip (its cases)
 """
 
 from __future__ import annotations
 
 import json
+import resource
 import sys
 import time
 from pathlib import Path
 
-from labkit.grading import classrun
+from labkit.course.autograders import Assignment
+from labkit.grading import classrun, judge
 from labkit.sandbox.session import ForkServerClient, NotebookSession
 from labkit.grading.standins import RemoteEnv
 from labkit.sandbox.confine import Limits
@@ -46,10 +50,29 @@ def grade(submissions: Path, out: Path) -> dict:
     return {"summary": summary, "seconds": time.monotonic() - started}
 
 
+def objects(notebook: Path, zip_path: Path, questions: list[list]) -> dict:
+    """Grade ``notebook`` with the test files of ``zip_path``; the grader's own peak memory
+    comes back too."""
+    started = time.monotonic()
+    assignment = Assignment(stem=notebook.stem, zip_path=zip_path,
+                            questions=tuple((q, float(p)) for q, p in questions))
+    server = ForkServerClient()
+    try:
+        result = judge.grade_notebook(notebook, assignment, server=server, limits=LIMITS)
+    finally:
+        server.close()
+    return {"scores": result.scores, "problem": result.problem, "notes": result.notes,
+            "cases": [case.__dict__ for case in result.cases],
+            "seconds": time.monotonic() - started,
+            "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+
+
 def main(argv: list[str]) -> int:
     command, *args = argv
     if command == "observe":
         result = observe(Path(args[0]), [Path(p) for p in args[1:]])
+    elif command == "objects":
+        result = objects(Path(args[0]), Path(args[1]), json.loads(args[2]))
     else:
         result = grade(Path(args[0]), Path(args[1]))
     print(json.dumps(result, default=str))

@@ -32,7 +32,7 @@ from PIL import Image
 
 from labkit import paths
 from labkit.course import autograders
-from labkit.outputs import feedback, pages
+from labkit.outputs import page_files, pages
 from labkit.course import written
 from labkit.grading import written_answers
 from labkit.outputs import markdown, written_pages
@@ -254,7 +254,7 @@ def test_every_page_carries_the_policy_and_no_outside_source(remote_class, remot
         for src in re.findall(r"\bsrc\s*=\s*[\"']?([^\"'\s>]*)", html, re.IGNORECASE):
             assert src.startswith((f"{markdown.ATTACHMENTS_FOLDER}/", "data:image/png;base64,")), (path, src)
         assert "mathjax" not in html.lower() and "jsdelivr" not in html
-    eve = (remote_class / "feedback" / feedback.page_names(["eve"])[0]).read_text("utf-8")
+    eve = (remote_class / "feedback" / page_files.page_names(["eve"])[0]).read_text("utf-8")
     assert f"ValueError: [image: x ({base}/feedback.png)]" in eve  # shown as text
     answer = (remote_class / "manual" / f"{LOGISTIC}-training_observations.html").read_text("utf-8")
     assert f"[image: x ({base}/answer.png)]" in answer

@@ -12,7 +12,7 @@ from labkit.checks import core, graded
 from labkit.checks import linear_regression as lab1
 from labkit.checks import logistic_regression as lab2
 from labkit.checks import softmax_regression as lab3
-from labkit.outputs import feedback
+from labkit.outputs import markdown
 
 
 def _failure(check, *args, **kwargs) -> str:
@@ -165,7 +165,7 @@ def test_a_float32_result_costs_the_dtype_test_only():
 
 
 def test_feedback_renders_markdown_and_shows_html_as_text():
-    html = feedback.render_message("Use `X.new_ones` and *sum*.\n<script>alert(1)</script>")
+    html = markdown.render_message("Use `X.new_ones` and *sum*.\n<script>alert(1)</script>")
     assert "<code>X.new_ones</code>" in html and "<em>sum</em>" in html
     assert "<script>" not in html and "&lt;script&gt;" in html
 

@@ -98,7 +98,7 @@ def test_a_meta_branch_does_not_fool_the_gpu_verdict():
 
 
 def test_without_a_gpu_a_meta_branch_is_not_caught():
-    """What the README says: meta propagation cannot see a deliberate meta branch."""
+    """What docs/instructors.md says: meta propagation cannot see a deliberate meta branch."""
     def add_bias_column(X):
         if X.device.type == "meta":
             return torch.cat((X, X.new_ones(X.shape[0], 1)), dim=1)

@@ -33,7 +33,7 @@ from labkit import paths
 from labkit.course import autograders
 from labkit.sandbox import cgroups, confine
 
-from . import cgroup_delegation
+from . import cgroup_delegation, object_checks
 
 pytestmark = pytest.mark.slow
 
@@ -693,6 +693,55 @@ def test_no_notebook_can_touch_the_class_the_gradebook_or_the_graders_environmen
     assert not Path(sysconfig.get_paths()["purelib"], "evil.pth").exists()
     assert not (paths.ROOT / "evil.txt").exists()
     _assert_full(hostile_class["rows"]["editor"])
+
+
+# -- objects that attack whoever touches them ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def graded_objects(mode):
+    """A notebook of objects beyond tensors, hostile ones among them (``object_checks``), graded
+    with checks written for local objects, as root or as the TA."""
+    workspace = _workspace(mode)
+    notebook, zip_path = workspace / "objects.ipynb", workspace / "objects.zip"
+    nbformat.write(object_checks.notebook(), notebook)
+    questions = object_checks.write_autograder(zip_path)
+    _chown_tree(workspace, mode)
+    started = time.monotonic()
+    result = _run(mode, workspace, "objects", str(notebook), str(zip_path),
+                  json.dumps(questions))
+    result["wall_seconds"] = time.monotonic() - started
+    yield result
+    shutil.rmtree(workspace, ignore_errors=True)
+
+
+def _object_messages(graded_objects, question: str) -> str:
+    return " ".join(case["message"] for case in graded_objects["cases"]
+                    if case["question"] == question)
+
+
+def test_hostile_objects_cost_only_the_checks_that_touch_them(graded_objects):
+    """An attribute lookup that loops forever, a lying ``__eq__``/``__bool__``, a ``__del__``
+    that kills its process and more text than the notebook's memory holds each fail their own
+    checks; the module, the vector class and every question after them keep their points."""
+    assert graded_objects["problem"] is None, graded_objects["notes"]
+    assert graded_objects["scores"] == {
+        "arithmetic": 1, "model": 1, "loops": 0, "looper": 1, "liar": 0, "doomed": 0,
+        "huge": 2, "enormous": 0, "after": 1}, graded_objects["cases"]
+    assert "the call ran longer than 6 s" in _object_messages(graded_objects, "loops")
+    liar = _object_messages(graded_objects, "liar")
+    assert "its value should be 2" in liar and "NotebookObjectMisused" in liar
+    assert "for its truth, which only the notebook would answer" in liar
+    assert "ended the notebook's process" in _object_messages(graded_objects, "doomed")
+    enormous = _object_messages(graded_objects, "enormous")
+    assert "used more than 2048 MB of memory" in enormous or "MemoryError" in enormous, enormous
+
+
+def test_the_grader_neither_hangs_nor_holds_a_hostile_objects_text(graded_objects):
+    """The grader's own memory stays far below the gigabyte of text one object's ``str()``
+    builds in the notebook (it receives ``STR_CHARS`` of it), and the notebook is graded within
+    its limits."""
+    assert graded_objects["max_rss_kb"] < 1 << 20  # under 1 GB
+    assert graded_objects["seconds"] < 90 + 30
 
 
 def test_only_the_interpreters_own_folders_reach_the_notebook_and_tmp_stays_private(monkeypatch):

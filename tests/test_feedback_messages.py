@@ -14,7 +14,7 @@ import pytest
 
 from labkit import notebooks, paths
 from labkit.grading import classrun, keys
-from labkit.outputs import feedback
+from labkit.outputs import feedback, page_files
 
 from .answers import a1_3
 
@@ -86,7 +86,7 @@ def _rows(out) -> dict[str, dict[str, str]]:
 
 
 def _page(out, student: str) -> str:
-    names = dict(zip(STUDENTS, feedback.page_names(STUDENTS)))
+    names = dict(zip(STUDENTS, page_files.page_names(STUDENTS)))
     return (out / "feedback" / names[student]).read_text("utf-8")
 
 

@@ -24,7 +24,7 @@ from labkit import paths
 from labkit.cli import build_parser
 from labkit.course import autograders
 from labkit.grading import classrun
-from labkit.outputs import feedback, gradebook, pages
+from labkit.outputs import feedback, gradebook, page_files, pages
 from labkit.course import written
 from labkit.grading import written_answers
 from labkit.outputs import manual_scores, markdown, written_pages
@@ -180,12 +180,16 @@ def _sections(html: str) -> list[tuple[str, str]]:
     return [(re.search(r'<span class="id">([^<]*)</span>', p).group(1), p) for p in parts]
 
 
+def _page(question: written.WrittenQuestion) -> str:
+    return page_files.written_page(question.assignment, question.name)
+
+
 def test_one_page_per_written_question_in_order_of_student(class_pages, questions) -> None:
     written = sorted(p.name for p in (class_pages / "manual").iterdir())
-    assert written == sorted([q.page for q in questions] + ["index.html"])
+    assert written == sorted([_page(q) for q in questions] + ["index.html"])
     assert (class_pages / "manual" / f"{LINEAR}-gradient_derivation.html").is_file()
     for question in questions:
-        html = (class_pages / "manual" / question.page).read_text("utf-8")
+        html = (class_pages / "manual" / _page(question)).read_text("utf-8")
         assert [s for s, _ in _sections(html)] == ["adam", "bob", "mia", "zoe"]
         # An empty score box and comment box for each student, out of the question's points.
         assert html.count('<input class="points" type="text"') == 4 and "value=" not in html
@@ -193,7 +197,7 @@ def test_one_page_per_written_question_in_order_of_student(class_pages, question
         assert html.count(" / 2\n") == 4
         assert question.prompt.splitlines()[0].lstrip("# ") in html
     index = (class_pages / "manual" / "index.html").read_text("utf-8")
-    assert all(f'href="{q.page}"' in index for q in questions)
+    assert all(f'href="{_page(q)}"' in index for q in questions)
 
 
 def test_pages_render_answers_and_latex_as_mathml(class_pages) -> None:
@@ -390,7 +394,7 @@ def test_scores_merge_into_grades_and_feedback(tmp_path, assignments, questions)
     assert {r["manual"] for r in listed} == {"true", "false"}
 
     pages.write_feedback_and_report(out)
-    names = dict(zip(["mia", "zoe"], feedback.page_names(["mia", "zoe"])))
+    names = dict(zip(["mia", "zoe"], page_files.page_names(["mia", "zoe"])))
     zoe = (out / "feedback" / names["zoe"]).read_text("utf-8")
     assert re.search(r"<td>gradient_derivation</td><td class=\"num points\">1.5 / 2</td>", zoe)
     assert re.search(r"<td>learning_rate_observations</td><td class=\"num points\">not graded yet / 2</td>", zoe)
@@ -450,7 +454,7 @@ def test_comments_are_read_with_the_scores_and_reach_the_feedback_page(
     gradebook.write_questions(out / "questions.csv", assignments)
     gradebook.write_comments(out, sheet.comments)
     pages.write_feedback_and_report(out)
-    names = dict(zip(STUDENTS, feedback.page_names(STUDENTS)))
+    names = dict(zip(STUDENTS, page_files.page_names(STUDENTS)))
     zoe = (out / "feedback" / names["zoe"]).read_text("utf-8")
     assert "Comment from the teaching team:</strong> <span class=\"ta-comment\">Right idea; the sign of r is off.</span>" in zoe
     mia = (out / "feedback" / names["mia"]).read_text("utf-8")
@@ -506,7 +510,7 @@ def test_make_grade_writes_pages_and_template_then_merges_without_regrading(tmp_
     assert after["ada"][TRAINING] == "1.5" and after["bo"][TRAINING] == ""
     assert float(after["ada"]["total"]) == float(before["ada"]["total"]) + 1.5
     assert after["bo"]["total"] == before["bo"]["total"]
-    names = dict(zip(["ada", "bo"], feedback.page_names(["ada", "bo"])))
+    names = dict(zip(["ada", "bo"], page_files.page_names(["ada", "bo"])))
     ada = (out / "feedback" / names["ada"]).read_text("utf-8")
     assert re.search(r"<td>training_observations</td><td class=\"num points\">1.5 / 2</td>", ada)
     # The TAs' file is never rewritten: the pairs it lacked are appended, empty.

@@ -13,6 +13,7 @@ import pytest
 
 from labkit.course import masters
 from labkit import paths
+from labkit.course import student_readme
 from labkit.course.release import master_paths
 
 pytestmark = pytest.mark.slow
@@ -24,6 +25,8 @@ def _copy_sources(root: Path) -> None:
     shutil.copytree(paths.ROOT / "labkit", root / "labkit",
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(paths.ROOT / "requirements.txt", root / "requirements.txt")
+    (root / "docs").mkdir()
+    shutil.copy(student_readme.SOURCE, root / "docs" / student_readme.SOURCE.name)
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +64,18 @@ def test_solutions_match_a_fresh_release_cell_for_cell(fresh_release):
         for a, b in zip(fresh.cells, committed.cells):
             if a.cell_type == "code":
                 assert [o.output_type for o in a.outputs] == [o.output_type for o in b.outputs]
+
+
+def test_the_students_readme_is_the_marked_part_of_the_students_guide():
+    """student/README.md is what a release writes from docs/students.md: the students' guide
+    between its markers, under a title, and nothing of the guide outside them."""
+    source = student_readme.SOURCE.read_text(encoding="utf-8")
+    released = (paths.STUDENT / "README.md").read_text(encoding="utf-8")
+    assert released == student_readme.render(source), (
+        "student/README.md differs from docs/students.md: run `make release` and commit it")
+    inside = source.split(student_readme.START)[1].split(student_readme.END)[0].strip()
+    assert inside and inside in released
+    assert "# For students" not in released  # the page's own introduction stays in docs/
 
 
 def test_releases_exist_for_every_master():

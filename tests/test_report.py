@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from labkit.outputs import feedback, pages, report
+from labkit.outputs import feedback, page_files, pages, report
 
 CHROMIUM = Path("/usr/bin/chromium")
 needs_chromium = pytest.mark.skipif(
@@ -133,7 +133,7 @@ def out(tmp_path: Path) -> Path:
 
 
 def _page(out: Path, student: str) -> str:
-    names = feedback.page_names(sorted(STUDENTS))
+    names = page_files.page_names(sorted(STUDENTS))
     return (out / "feedback" / names[sorted(STUDENTS).index(student)]).read_text("utf-8")
 
 
@@ -231,13 +231,13 @@ def test_feedback_file_names_stay_inside_and_are_unique(out: Path) -> None:
 
 def test_page_names_are_unique_ignoring_case_and_for_repeated_ids() -> None:
     ids = ["alice", "ALICE", "alice", "a/b", "a?b", "", "..", ".", "bob"]
-    names = feedback.page_names(ids)
+    names = page_files.page_names(ids)
     assert len({n.lower() for n in names}) == len(names)
     assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*\.html", n) for n in names), names
     assert names[-1] == "bob.html"
     assert names[2] == names[0].replace(".html", "-2.html")  # the same id listed twice
     # A student's name does not depend on the order of the class.
-    assert dict(zip(ids, names))["ALICE"] == dict(zip(ids[::-1], feedback.page_names(ids[::-1])))["ALICE"]
+    assert dict(zip(ids, names))["ALICE"] == dict(zip(ids[::-1], page_files.page_names(ids[::-1])))["ALICE"]
 
 
 def test_a_hostile_results_folder_name_is_never_followed(tmp_path: Path) -> None:
@@ -333,7 +333,7 @@ def test_report_renders_in_chromium(out: Path, tmp_path: Path) -> None:
 
 @needs_chromium
 def test_feedback_page_renders_in_chromium(out: Path, tmp_path: Path) -> None:
-    names = dict(zip(sorted(STUDENTS), feedback.page_names(sorted(STUDENTS))))
+    names = dict(zip(sorted(STUDENTS), page_files.page_names(sorted(STUDENTS))))
     _screenshot(tmp_path, out / "feedback" / names["bob"], "bob")
     dom = _dom(tmp_path, out / "feedback" / names["bob"])
     assert "<h1>Feedback for <span class=\"id\">bob</span></h1>" in dom

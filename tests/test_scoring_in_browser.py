@@ -14,7 +14,7 @@ import pytest
 
 from labkit import paths
 from labkit.grading import classrun
-from labkit.outputs import feedback
+from labkit.outputs import page_files
 
 pytestmark = pytest.mark.slow
 
@@ -119,7 +119,7 @@ def test_scores_typed_in_the_browser_download_merge_and_reach_the_feedback(grade
         grades = {r["student"]: r for r in csv.DictReader(handle)}
     assert grades["ada"][TRAINING] == "1.5" and grades["bo"][TRAINING] == "0"
     assert grades["ada"][DERIVATION] == "2"
-    names = dict(zip(["ada", "bo"], feedback.page_names(["ada", "bo"])))
+    names = dict(zip(["ada", "bo"], page_files.page_names(["ada", "bo"])))
     page = (out / "feedback" / names["ada"]).read_text("utf-8")
     assert ("Clear, but say why the weights grow: &#34;separable&#34; data." in page
             or "Clear, but say why the weights grow: &quot;separable&quot; data." in page)

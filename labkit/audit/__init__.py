@@ -3,7 +3,7 @@
 Each graded question's reference answer (``mutants``) is changed by one student-like mistake at a
 time (``operators``); each mutant becomes a submission, the released solution notebook with that
 one answer replaced, and the mutants are graded as one class through the real grading path
-(``grade.batch.grade_class``: the released autograders, the sandbox, the workers, the usual
+(``labkit.grading.classrun.grade_class``: the released autograders, the sandbox, the workers, the usual
 limits). A mutant is **killed** when its own question loses at least one point. One that keeps
 full marks is compared with the reference on many inputs (``equivalence``): **equivalent** when
 no input tells them apart (no test could catch it), else a **survivor**, listed with its diff so

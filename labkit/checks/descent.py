@@ -2,8 +2,8 @@
 
 The hidden training checks run hundreds of steps ``theta <- theta - alpha * grad(theta, *args)``.
 Run by the grader one call at a time, every step would cross the sandbox's connection twice; so the
-loop runs where the function lives (the notebook's confined process, ``grade.child``), and the
-whole trajectory (every theta it went through) comes back. Nothing in the reply is believed as a
+loop runs where the function lives (the notebook's confined process, ``labkit.sandbox.runner``),
+and the whole trajectory (every theta it went through) comes back. Nothing in the reply is believed as a
 claim: the grader replays steps of it with fresh calls (``core.verify_trajectory``), measures the
 CPU time the notebook's processes used from the kernel, and judges the last theta itself.
 

@@ -1,4 +1,5 @@
-"""``make release``: turn each master notebook into its student, autograder and solution files.
+"""``make release``: turn each master notebook into its student, autograder and solution files
+(and write the students' ``requirements.txt`` and ``README.md`` beside their notebooks).
 
 otter assign does the split. Around it, this module stages the hidden-test helpers next to the
 master, refuses a release that would leak solutions or hidden tests, and makes the output
@@ -15,7 +16,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from . import demo, masters, requirements, student_setup
+from . import demo, masters, requirements, student_readme, student_setup
 from labkit import notebooks
 from labkit.paths import (ASSIGNMENTS, AUTOGRADER, CHECKS_PACKAGE, DEMO_SUBMISSIONS, ROOT,
                           SOLUTIONS, STUDENT, autograder_zip, solution_notebook, student_notebook)
@@ -152,6 +153,7 @@ def release(names: list[str] | None = None) -> list[Path]:
     for folder in (STUDENT, AUTOGRADER, SOLUTIONS):
         folder.mkdir(exist_ok=True)
     requirements.write_student_requirements(STUDENT / "requirements.txt")
+    student_readme.write()
     for master in chosen:
         print(f"releasing {master.name} ...", flush=True)
         release_one(master)

@@ -55,15 +55,6 @@ class WrittenQuestion:
         """The question's column in ``grades.csv``."""
         return f"{self.assignment}/{self.name}"
 
-    @property
-    def page(self) -> str:
-        return page_name(self.assignment, self.name)
-
-
-def page_name(assignment: str, question: str) -> str:
-    """The file name of a written question's page in ``OUT/manual``."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{assignment}-{question}") + ".html"
-
 
 def _source(cell: Any) -> str:
     source = cell.get("source", "") if isinstance(cell, dict) else ""

@@ -4,13 +4,23 @@ The released tests call ``pinv_svd(X)`` or read ``env.get("theta")`` as they wou
 notebook; here those names resolve to proxies that send the inputs to the confined process and
 rebuild what comes back as plain tensors. Every comparison then runs in the grader, on objects the
 student's code never touched: patching torch or the checks inside the notebook changes nothing.
+
+An object that is not a plain value (an instance, a class, a module, a bound method) stays in the
+notebook's process and is stood for here by a ``RemoteObject`` holding its handle: a check written
+for local objects (``obj.attr``, ``obj(x)``, ``Cls(a, b)``, ``a + b``, ``2 * a``, ``-a``, ``a < b``,
+``str(a)``) runs unchanged on it, each operation one request, each answer again data to judge or
+another handle. A check never learns a notebook object's truth, hash, length or items: those raise
+``NotebookObjectMisused``, so that it compares plain numbers it read instead. A handle is good
+only for the process that handed it out: once that process is stopped or restarted, using it
+fails its check (``NotebookStopped``).
 """
 
 from __future__ import annotations
 
 import builtins
 import weakref
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import torch
 
@@ -34,7 +44,13 @@ class StudentError(Exception):
 
 class NotebookStopped(CheckFailed):
     """The notebook's process ended, hung or broke the protocol while a function of it was being
-    called: a failed check wherever it happens (never an inconclusive one, as on meta)."""
+    called, or a handle of a process that has ended was used: a failed check wherever it happens
+    (never an inconclusive one, as on meta)."""
+
+
+class NotebookObjectMisused(TypeError):
+    """A check asked an object of the notebook for what only the notebook would answer, and
+    nothing in the grader could verify: its truth, hash, length or items."""
 
 
 def _rebuild_error(reply: dict[str, Any]) -> Exception:
@@ -81,13 +97,15 @@ class KeptTensors:
             del self._held[key]
             self._dropped.append(kept_id)
 
-    def arguments(self, args: tuple[Any, ...]) -> dict[str, Any]:
-        """The ``args``, ``keep`` and ``drop`` fields of a call request."""
+    def arguments(self, args: tuple[Any, ...],
+                  encode: Callable[[Any], Any] = protocol.encode) -> dict[str, Any]:
+        """The ``args``, ``keep`` and ``drop`` fields of a call request; ``encode`` sends what is
+        not kept."""
         encoded, keep = [], []
         for index, value in enumerate(args):
             if not isinstance(value, torch.Tensor) or value.device.type == "meta" \
                     or value.numel() * value.element_size() < self.MIN_BYTES:
-                encoded.append(protocol.encode(value))
+                encoded.append(encode(value))
                 continue
             held = self._held.get(id(value))
             if held is not None and held[0]() is value and held[1] == value._version:
@@ -103,33 +121,62 @@ class KeptTensors:
         return {"args": encoded, "keep": keep, "drop": dropped}
 
 
-class RemoteFunction:
-    """Calls the student's function of this name in the notebook's process.
+#: The longest ``str()`` of a notebook's object that a check receives.
+STR_CHARS = 10_000
 
-    The arguments travel as copies: whatever the function does to them in place happens to the
-    notebook's copies, never to the grader's, so a check may keep using its own tensors after a
-    call (``receives_copies``: ``core.call`` need not copy them first). What a call does to its
-    arguments is asked for by ``call_twice``, which brings them back as data for the grader to
-    compare with its own: the process is never asked whether they changed.
+
+def _misused(what: str) -> NoReturn:
+    raise NotebookObjectMisused(
+        f"a check asked an object of the notebook for its {what}, which only the notebook would "
+        f"answer: read plain numbers or tensors from it (an attribute, a call) and compare those")
+
+
+class NotebookObject:
+    """What the grader can ask about one object of the notebook's, each in one request under the
+    call limit: an attribute (``obj.attr``), a call (``obj(...)``: a function, a bound method, a
+    class), an operator of ``labkit.sandbox.objects.OPERATORS`` (``a + b``, ``2 * a``, ``-a``,
+    ``a < b``...) and ``str(obj)``. Arguments may be data, tensors (kept ones by reference) or
+    other such objects; answers are data, or objects of this kind again.
+
+    The arguments travel as copies: whatever the notebook does to them in place happens to the
+    notebook's copies, never to the grader's (``receives_copies``: ``core.call`` need not copy
+    them first). Truth, hashing, length and iteration raise ``NotebookObjectMisused``: the answer
+    would be the notebook's word, where a check must judge values itself.
     """
 
     receives_copies = True
+    #: The attributes of the stand-in itself: never asked of the notebook.
+    _OWN = frozenset({"_session", "_kept", "_generation", "_handle", "_type_name", "_object"})
 
-    def __init__(self, session: NotebookSession, name: str, kept: KeptTensors):
-        self._session, self.__name__, self._kept = session, name, kept
+    _session: NotebookSession
+    _kept: KeptTensors
 
-    def __repr__(self) -> str:
-        return f"<student function {self.__name__}>"
+    # -- what each kind of stand-in says about itself ---------------------------------------
+
+    def _label(self) -> str:
+        """The object as messages name it."""
+        raise NotImplementedError
+
+    def _address(self) -> dict[str, Any]:
+        """The request's fields that name the object; the process is running when it returns."""
+        raise NotImplementedError
+
+    def _reference(self) -> dict[str, Any]:
+        """The object as an argument of a request (a handle entry)."""
+        raise NotImplementedError
+
+    # -- requests ---------------------------------------------------------------------------
 
     def _request(self, op: str, args: tuple[Any, ...], wait: float | None = None,
                  **fields: Any) -> dict[str, Any]:
-        """Send one request about this function with ``args`` (kept tensors by reference), wait
+        """Send one request about this object with ``args`` (kept tensors by reference), wait
         ``wait`` seconds at most (default: the call limit), and return its successful reply; a
         student error is raised as rebuilt, a stopped process as ``NotebookStopped``."""
         try:
-            self._session.ensure_running()
+            address = self._address()
             self._kept.reset(self._session.generation)
-            request = {"op": op, "name": self.__name__, **fields, **self._kept.arguments(args)}
+            request = {"op": op, **address, **fields,
+                       **self._kept.arguments(args, _argument_encoder(self._session))}
             reply = self._session.request(request, wait)
         except SessionFailed as failure:
             raise self._stopped(failure) from None
@@ -138,13 +185,211 @@ class RemoteFunction:
         return reply
 
     def _stopped(self, failure: SessionFailed) -> NotebookStopped:
-        return NotebookStopped(f"`{self.__name__}` stopped the notebook's process: {failure}")
+        return NotebookStopped(f"{self._label()} stopped the notebook's process: {failure}")
 
     def _wrong(self) -> NotebookStopped:
-        return NotebookStopped(f"`{self.__name__}`: the notebook's process answered wrongly")
+        return NotebookStopped(f"{self._label()}: the notebook's process answered wrongly")
 
-    def __call__(self, *args: Any) -> Any:
-        return protocol.decode(self._request("call", args).get("result"))
+    def _answer(self, op: str, args: tuple[Any, ...] = (), **fields: Any) -> Any:
+        """The result of one request: data, with stand-ins for the process's objects."""
+        reply = self._request(op, args, **fields)
+        return _decode_result(self._session, self._kept, reply.get("result"))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        fields = {"kwargs": {str(k): _argument_encoder(self._session)(v)
+                             for k, v in kwargs.items()}} if kwargs else {}
+        return self._answer("call", args, **fields)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in NotebookObject._OWN or name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return self._answer("attribute", attribute=name)
+
+    def cpu_seconds(self) -> float:
+        """The CPU time of the notebook's processes so far, as the kernel counts it: what a loop
+        run here over calls of this function (or requests about this object) spends there."""
+        return self._session.cpu_seconds()
+
+    def __str__(self) -> str:
+        text = self._request("str", ()).get("result")
+        if not isinstance(text, str):
+            raise self._wrong()
+        return text[:STR_CHARS]
+
+    def _operator(self, name: str, *other: Any, reflected: bool = False) -> Any:
+        return self._answer("operator", other, operator=name,
+                            **({"reflected": True} if reflected else {}))
+
+    def __add__(self, other: Any) -> Any:
+        return self._operator("add", other)
+
+    def __radd__(self, other: Any) -> Any:
+        return self._operator("add", other, reflected=True)
+
+    def __sub__(self, other: Any) -> Any:
+        return self._operator("sub", other)
+
+    def __rsub__(self, other: Any) -> Any:
+        return self._operator("sub", other, reflected=True)
+
+    def __mul__(self, other: Any) -> Any:
+        return self._operator("mul", other)
+
+    def __rmul__(self, other: Any) -> Any:
+        return self._operator("mul", other, reflected=True)
+
+    def __truediv__(self, other: Any) -> Any:
+        return self._operator("truediv", other)
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return self._operator("truediv", other, reflected=True)
+
+    def __pow__(self, other: Any) -> Any:
+        return self._operator("pow", other)
+
+    def __rpow__(self, other: Any) -> Any:
+        return self._operator("pow", other, reflected=True)
+
+    def __neg__(self) -> Any:
+        return self._operator("neg")
+
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        return self._operator("eq", other)
+
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        return self._operator("ne", other)
+
+    def __lt__(self, other: Any) -> Any:
+        return self._operator("lt", other)
+
+    def __le__(self, other: Any) -> Any:
+        return self._operator("le", other)
+
+    def __gt__(self, other: Any) -> Any:
+        return self._operator("gt", other)
+
+    def __ge__(self, other: Any) -> Any:
+        return self._operator("ge", other)
+
+    def __copy__(self) -> NotebookObject:
+        return self  # a stand-in refers to the notebook's object; it is never copied here
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> NotebookObject:
+        return self
+
+    def __bool__(self) -> bool:
+        _misused("truth")
+
+    def __hash__(self) -> int:
+        _misused("hash")
+
+    def __len__(self) -> int:
+        _misused("length")
+
+    def __iter__(self) -> Any:
+        _misused("items")
+
+    def __contains__(self, item: Any) -> bool:
+        _misused("items")
+
+
+class RemoteObject(NotebookObject):
+    """An object the notebook's process handed out as a handle: good only while that process
+    runs (a restarted notebook holds other objects under the same numbers)."""
+
+    def __init__(self, session: NotebookSession, kept: KeptTensors, generation: int, handle: int,
+                 type_name: str):
+        self._session, self._kept = session, kept
+        self._generation, self._handle, self._type_name = generation, handle, type_name
+
+    def __repr__(self) -> str:
+        return f"<notebook object {self._type_name}>"
+
+    def _label(self) -> str:
+        return f"the notebook's {self._type_name} object"
+
+    def _address(self) -> dict[str, Any]:
+        if not self._session.running or self._session.generation != self._generation:
+            raise NotebookStopped(
+                f"{self._label()} is gone: the notebook's process that held it was stopped or "
+                f"restarted since (an earlier error, a hang or a crash)")
+        return {"handle": self._handle}
+
+    def _reference(self) -> dict[str, Any]:
+        self._address()
+        return protocol.handle_entry(self._handle, self._type_name)
+
+
+def _argument_encoder(session: NotebookSession) -> Callable[[Any], Any]:
+    """How a request carries an argument: stand-ins of the notebook's objects by their handles
+    (only those of the running process), all else as ``protocol.encode`` does."""
+
+    def encode(value: Any) -> Any:
+        if isinstance(value, NotebookObject):
+            if value._session is not session:
+                raise TypeError("an object of another notebook cannot be an argument here")
+            return value._reference()
+        if isinstance(value, (list, tuple)):
+            return {"__seq__": [encode(v) for v in value], "tuple": isinstance(value, tuple)}
+        if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+            return {"__map__": [[k, encode(v)] for k, v in value.items()]}
+        return protocol.encode(value)
+
+    return encode
+
+
+def _decode_result(session: NotebookSession, kept: KeptTensors, value: Any) -> Any:
+    """A value the running process sent: data, with ``RemoteObject`` for its handles."""
+    generation = session.generation
+    return protocol.decode(value, handle=lambda handle, type_name: RemoteObject(
+        session, kept, generation, handle, type_name))
+
+
+class RemoteFunction(NotebookObject):
+    """Calls the student's function of this name in the notebook's process (its current one:
+    a name, unlike a handle, lives on when the notebook is run again).
+
+    What a call does to its arguments is asked for by ``call_twice``, which brings them back as
+    data for the grader to compare with its own: the process is never asked whether they
+    changed.
+    """
+
+    def __init__(self, session: NotebookSession, name: str, kept: KeptTensors,
+                 handle: dict[str, Any] | None = None):
+        self._session, self.__name__, self._kept = session, name, kept
+        self._object = None
+        try:  # the runner's word: a handle entry, or nothing to keep
+            entry = protocol.decode(handle, handle=protocol.handle_entry)
+        except protocol.BadMessage:
+            entry = None
+        if isinstance(entry, dict) and "__handle__" in entry:
+            self._object = (session.generation, entry)
+
+    def __repr__(self) -> str:
+        return f"<student function {self.__name__}>"
+
+    def _label(self) -> str:
+        return f"`{self.__name__}`"
+
+    def _address(self) -> dict[str, Any]:
+        self._session.ensure_running()
+        return {"name": self.__name__}
+
+    def _reference(self) -> dict[str, Any]:
+        """The function's handle in the running process, asked for again after a restart."""
+        if self._object is None or self._object[0] != self._session.generation \
+                or not self._session.running:
+            try:
+                self._session.ensure_running()
+                reply = self._session.request({"op": "get", "name": self.__name__})
+            except SessionFailed as failure:
+                raise self._stopped(failure) from None
+            again = RemoteFunction(self._session, self.__name__, self._kept,
+                                   reply.get("object") if isinstance(reply, dict) else None)
+            if again._object is None or reply.get("kind") != "function":
+                raise TypeError(f"`{self.__name__}` is no longer a function of the notebook")
+            self._object = again._object
+        return self._object[1]
 
     def call_each(self, firsts: list[torch.Tensor], rest: tuple[Any, ...]) -> list[Any]:
         """``fn(first, *rest)`` for each of ``firsts``, each on fresh copies, in one request:
@@ -154,11 +399,6 @@ class RemoteFunction:
         if not isinstance(results, list) or len(results) != len(firsts):
             raise self._wrong()
         return [protocol.decode(result) for result in results]
-
-    def cpu_seconds(self) -> float:
-        """The CPU time of the notebook's processes so far, as the kernel counts it: what a loop
-        run here over calls of this function spends there."""
-        return self._session.cpu_seconds()
 
     def call_twice(self, *args: Any) -> tuple[Any, Any, list[Any]]:
         """Call the function, then again on the same objects (as a training loop does), in the
@@ -225,9 +465,11 @@ class RemoteEnv(dict):
             return default
         kind = reply.get("kind") if isinstance(reply, dict) else None
         if kind == "function":
-            return RemoteFunction(self._session, name, self._kept)
+            handle = reply.get("object")
+            return RemoteFunction(self._session, name, self._kept,
+                                  handle if isinstance(handle, dict) else None)
         if kind in ("tensor", "value"):
-            return protocol.decode(reply.get("value"))
+            return _decode_result(self._session, self._kept, reply.get("value"))
         if kind == "other":
             return protocol.Opaque(str(reply.get("type", "object")))
         return default

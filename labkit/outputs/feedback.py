@@ -6,32 +6,29 @@ a notebook again. A page is meant to be handed to its student as is: it shows th
 problems with the submission and, for each failed check, only the part of otter's message that
 the check wrote for students. The line of test code otter quotes is never shown, since it names
 the hidden checks. Student ids come from file names that students chose, so every string is
-HTML-escaped (jinja2's autoescape) and every file name is a slug built here, never the id itself.
-An error text comes from student code: its markdown images are shown as text, and the page's
-Content-Security-Policy (``page_policy``) lets it load nothing at all.
+HTML-escaped (jinja2's autoescape) and every file name is a slug (``page_files``), never the id
+itself. An error text comes from student code: its markdown images are shown as text, and the
+page's Content-Security-Policy (``page_policy``) lets it load nothing at all. The page is
+``templates/feedback.html.j2`` with ``static/feedback.css``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import sys
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jinja2
-import markupsafe
-from markdown_it import MarkdownIt
-
 from .gradebook import read_comments, read_csv, write_atomically
-from .page_policy import content_security_policy, meta_tags, neutralise
+from .page_files import page_names
+from .page_policy import content_security_policy
+from .templating import embedded, template
 
 #: Exception types whose text the checks write for students: shown whole, without the type
 #: name. ``CheckFailed`` and its subclasses (``labkit.checks.core``: a training too slow for its
 #: budget, a call that failed only for where its tensors live, a call that stopped the
-#: notebook's process: ``grade.remote``) carry the check's own advice, so
+#: notebook's process: ``labkit.grading.standins``) carry the check's own advice, so
 #: they are never cut; only a student's own error text is (``MAX_ERROR_CHARS``).
 STUDENT_FACING = ("CheckFailed", "TooSlow", "PlacementFailed", "NotebookStopped",
                   "AssertionError")
@@ -43,12 +40,9 @@ TOLERANCE = 1e-9
 #: Longest error text of student code shown (its type and first line): enough to act on, too
 #: little to carry hidden inputs out through an exception's text.
 MAX_ERROR_CHARS = 200
-#: Messages are markdown (code spans, emphasis); raw HTML in them is shown as text, never run.
-_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False})
 
 _HEADER = re.compile(r"^Error at line \d+ in test .*:$")
 _EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*): ?(.*)$", re.DOTALL)
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 #: Where a fragment of the "; "-joined notes column starts a new note ("<prefix>: ...").
 _NOTE_START = re.compile(r"^[^\s:;][^:;]*: |^no notebook found$")
 
@@ -210,54 +204,6 @@ def student_message(message: str) -> str:
     return whole if len(whole) <= MAX_ERROR_CHARS else whole[: MAX_ERROR_CHARS - 3] + "..."
 
 
-def render_message(message: str) -> markupsafe.Markup:
-    """A message as HTML: its markdown rendered, with raw HTML escaped (markdown-it's ``html``
-    option off), links limited to markdown-it's safe schemes and images shown as text (a link is
-    the reader's choice to follow; an image would be fetched by merely opening the page)."""
-    env: dict = {}
-    tokens = neutralise(_MARKDOWN.parse(message, env))
-    return markupsafe.Markup(_MARKDOWN.renderer.render(tokens, _MARKDOWN.options, env))
-
-
-# --- file names ------------------------------------------------------------------------------
-
-def _digest(student: str) -> str:
-    return hashlib.sha256(student.encode("utf-8", "surrogatepass")).hexdigest()[:10]
-
-
-def _slug(student: str) -> str:
-    """A file-name-safe stem for one id: the id itself when it is already safe, else a cleaned
-    prefix plus a hash of the id, so two ids that clean to the same text stay apart."""
-    cleaned = _UNSAFE.sub("_", student).strip("._-")[:60]
-    if cleaned and cleaned == student:
-        return cleaned
-    return f"{cleaned or 'student'}-{_digest(student)}"
-
-
-def page_names(students: list[str]) -> list[str]:
-    """File names (``<slug>.html``) for a list of ids, unique even ignoring case (for case-
-    insensitive file systems).
-
-    Safe ids that clash ignoring case ("Alice", "alice") both get a hash suffix, so a student's
-    name does not depend on the order of the list; only an id listed twice gets "-2".
-    """
-    distinct = set(students)
-    clashes = Counter(_slug(student).lower() for student in distinct)
-    names: list[str] = []
-    taken: set[str] = set()
-    for student in students:
-        stem = _slug(student)
-        if clashes[stem.lower()] > 1 and stem == student:
-            stem = f"{stem}-{_digest(student)}"
-        name, number = f"{stem}.html", 1
-        while name.lower() in taken:
-            number += 1
-            name = f"{stem}-{number}.html"
-        taken.add(name.lower())
-        names.append(name)
-    return names
-
-
 # --- the page --------------------------------------------------------------------------------
 
 @dataclass
@@ -353,112 +299,10 @@ def assignment_views(data: ClassResults, student: Student) -> list[AssignmentVie
     return views
 
 
-ENVIRONMENT = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
-                                  trim_blocks=True, lstrip_blocks=True)
-ENVIRONMENT.filters["pts"] = lambda value: f"{value:g}"
-ENVIRONMENT.filters["markdown"] = render_message
-ENVIRONMENT.filters["policy"] = meta_tags
-
-STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
-       max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #1d2433; line-height: 1.45; }
-h1 { margin-bottom: .2rem; } h1 .id { font-family: ui-monospace, monospace; word-break: break-all; }
-.total { font-size: 1.3rem; margin: .3rem 0 1.2rem; }
-.notes { border: 2px solid #c0392b; background: #fdecea; border-radius: 6px; padding: .6rem 1rem;
-         margin: 1rem 0; }
-.notes h2 { margin: .2rem 0 .4rem; color: #a93226; font-size: 1.15rem; }
-.notes li { white-space: pre-wrap; word-break: break-word; }
-.about { background: #eef3fb; border-left: 4px solid #3c6fb4; padding: .5rem 1rem; margin: 1rem 0; }
-section.assignment { border-top: 1px solid #ccd; margin-top: 1.5rem; }
-h2 .score, h3 .score { float: right; font-weight: normal; }
-table { border-collapse: collapse; width: 100%; margin: .5rem 0; }
-th, td { border: 1px solid #ccd; padding: .3rem .5rem; text-align: left; vertical-align: top; }
-th { background: #f1f3f8; } td.num { text-align: right; white-space: nowrap; }
-tr.full td.points { background: #e3f4e8; } tr.partial td.points { background: #fff4d6; }
-tr.none td.points { background: #fbe3e1; } tr.pending td.points { background: #eef0f4; }
-.failure { margin: .35rem 0; } .failure .label { font-weight: 600; }
-.failure .message { word-break: break-word; margin: .15rem 0 0; background: #f7f7f9;
-                    padding: .1rem .5rem; border-radius: 4px; }
-.failure .message p { margin: .3rem 0; }
-.failure code { font-family: ui-monospace, monospace; font-size: .9rem; }
-.ta-comment { white-space: pre-wrap; } .ok { color: #1e7b3a; } .problem { color: #a93226; font-weight: 600; }
-"""
 #: Its own style sheet, nothing else: no script, no image.
+STYLE = embedded("feedback.css")
 CSP = content_security_policy(styles=[STYLE])
-
-PAGE = ENVIRONMENT.from_string("""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-{{ csp | policy }}
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Feedback for {{ student.student }}</title>
-<style>{{ style | safe }}</style>
-</head>
-<body>
-<h1>Feedback for <span class="id">{{ student.student }}</span></h1>
-<p class="total">Total: <strong>{{ student.total | pts }} / {{ max_total | pts }}</strong> points</p>
-{% if pending %}
-<p class="pending-note">Written questions worth {{ pending | pts }} point{{ "s" if pending != 1 }} are not graded yet; they count 0 in this total for now.</p>
-{% endif %}
-{% if student.notes %}
-<div class="notes" id="problems">
-<h2>Problems with your submission</h2>
-<p>These may have cost you points; read them first.</p>
-<ul>
-{% for note in student.notes %}
-<li>{{ note }}</li>
-{% endfor %}
-</ul>
-</div>
-{% endif %}
-<div class="about">
-<p><strong>How this was graded.</strong> Each question has <em>public checks</em>, the ones you
-could run yourself with <code>grader.check</code>; they are worth 0 points and only help you.
-Your grade is decided by the <em>hidden tests</em>, which try your code on other inputs. For a
-failed hidden test you see what went wrong, not the inputs or expected values themselves.{% if has_written %} Written answers are graded by the teaching team.{% endif %}</p>
-</div>
-{% for assignment in assignments %}
-<section class="assignment">
-<h2>{{ assignment.name }} <span class="score">{{ assignment.earned | pts }} / {{ assignment.possible | pts }} points</span></h2>
-{% if assignment.problem %}
-<p class="problem">Not graded: {{ assignment.problem }}</p>
-{% elif not assignment.recorded %}
-<p class="problem">No test results for this assignment{% if student.notes %} (see the problems above){% endif %}.</p>
-{% endif %}
-<table>
-<thead><tr><th>Question</th><th>Points</th><th>Hidden tests passed</th><th>Public checks passed</th></tr></thead>
-<tbody>
-{% for q in assignment.questions %}
-{% if q.manual %}
-<tr class="{{ q.status }}"><td>{{ q.name }}</td><td class="num points">{% if q.pending %}not graded yet / {{ q.possible | pts }}{% else %}{{ q.earned | pts }} / {{ q.possible | pts }}{% endif %}</td>
-<td colspan="2">written answer, graded by the teaching team</td></tr>
-{% if q.comment %}
-<tr class="comment"><td colspan="4"><strong>Comment from the teaching team:</strong> <span class="ta-comment">{{ q.comment }}</span></td></tr>
-{% endif %}
-{% else %}
-<tr class="{{ q.status }}"><td>{{ q.name }}</td><td class="num points">{{ q.earned | pts }} / {{ q.possible | pts }}</td>
-<td class="num">{% if q.hidden_total %}{{ q.hidden_passed }} of {{ q.hidden_total }}{% else %}&ndash;{% endif %}</td>
-<td class="num">{% if q.public_total %}{{ q.public_passed }} of {{ q.public_total }}{% else %}&ndash;{% endif %}</td></tr>
-{% endif %}
-{% endfor %}
-</tbody>
-</table>
-{% for q in assignment.questions if q.failures %}
-<h3>{{ q.name }} <span class="score">{{ q.earned | pts }} / {{ q.possible | pts }}</span></h3>
-{% for failure in q.failures %}
-<div class="failure"><span class="label">{{ failure.label }} failed:</span>
-<div class="message">{{ failure.message | markdown }}</div></div>
-{% endfor %}
-{% endfor %}
-{% if assignment.recorded and not assignment.problem and not assignment.questions | selectattr("failures") | list %}
-<p class="ok">Every check passed.</p>
-{% endif %}
-</section>
-{% endfor %}
-</body>
-</html>
-""")
+PAGE = template("feedback.html.j2")
 
 
 def render_page(data: ClassResults, student: Student) -> str:

@@ -1,4 +1,4 @@
-"""Student markdown as HTML a page may show.
+"""Student markdown as HTML a page may show: written answers, and the checks' messages.
 
 Student content is untrusted. Markdown is rendered by markdown-it-py with raw HTML disabled (so
 ``<script>`` shows as text) and its link checks (no ``javascript:`` links). An image is shown
@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
+
+import markupsafe
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
 from markdown_it.token import Token
@@ -126,6 +128,21 @@ def render_markdown(text: str, attachment: Callable[[str], Shown | None] = lambd
 
     tokens = neutralise(MARKDOWN.parse(text, env), keep)
     return MARKDOWN.renderer.render(tokens, MARKDOWN.options, env)
+
+
+#: A check's message to a student is markdown (code spans, emphasis), without math; raw HTML in
+#: it is shown as text, never run.
+_MESSAGE_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False})
+
+
+def render_message(message: str) -> markupsafe.Markup:
+    """A message as HTML: its markdown rendered, with raw HTML escaped (markdown-it's ``html``
+    option off), links limited to markdown-it's safe schemes and images shown as text (a link is
+    the reader's choice to follow; an image would be fetched by merely opening the page)."""
+    env: dict = {}
+    tokens = neutralise(_MESSAGE_MARKDOWN.parse(message, env))
+    html = _MESSAGE_MARKDOWN.renderer.render(tokens, _MESSAGE_MARKDOWN.options, env)
+    return markupsafe.Markup(html)
 
 
 class AttachmentFiles:

@@ -17,7 +17,6 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable
 
-import markupsafe
 from markdown_it.token import Token
 
 #: Images written by the kit next to the page (``OUT/manual/attachments/``).
@@ -26,9 +25,6 @@ SAME_FOLDER = "'self'"
 EMBEDDED = "data:"
 #: What markdown tables put in a ``style`` attribute; the pages style it by class instead.
 _ALIGN = re.compile(r"text-align:(left|right|center)")
-#: The classes ``styles_as_classes`` gives, for the pages' style sheets.
-ALIGN_STYLE = ".align-left { text-align: left; } .align-right { text-align: right; } " \
-              ".align-center { text-align: center; }"
 
 
 def source_hash(text: str) -> str:
@@ -56,16 +52,6 @@ def content_security_policy(styles: Iterable[str] = (), scripts: Iterable[str] =
     ])
 
 
-def meta_tags(policy: str) -> markupsafe.Markup:
-    """The head of every page, before anything it governs: the policy, no referrer sent when a
-    reader follows a link out of a page, and no DNS lookups of the links' hosts ahead of a
-    click."""
-    return markupsafe.Markup(
-        '<meta http-equiv="Content-Security-Policy" content="{}">\n'
-        '<meta name="referrer" content="no-referrer">\n'
-        '<meta http-equiv="x-dns-prefetch-control" content="off">').format(policy)
-
-
 def images_as_text(tokens: list[Token], keep: Callable[[Token], bool] = lambda _: False) -> None:
     """Replace, in parsed markdown, every image that ``keep`` refuses by its alt text and URL as
     plain text: the reader sees what the author pointed at, and the browser fetches nothing."""
@@ -85,7 +71,7 @@ def image_text(image: Token) -> str:
 
 def styles_as_classes(tokens: list[Token]) -> None:
     """Move table cells' alignment out of ``style`` attributes (which the policy refuses) into
-    classes (``ALIGN_STYLE``), and drop any other ``style`` attribute."""
+    classes (styled by ``static/table-align.css``), and drop any other ``style`` attribute."""
     for token in tokens:
         style = token.attrs.pop("style", None) if token.attrs else None
         match = _ALIGN.fullmatch(str(style)) if style is not None else None

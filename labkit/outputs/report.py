@@ -5,7 +5,8 @@ backend), so it can be mailed or archived as a single file. Its Content-Security
 (``page_policy``) allows its own style sheet and ``data:`` images, the kit's charts, and nothing
 else: no script, and nothing from any other place. It is built only from what grading
 wrote to OUT and holds no timestamps, so the same OUT always gives the same bytes and a rerun
-shows up in ``diff`` only when results changed.
+shows up in ``diff`` only when results changed. The page is ``templates/report.html.j2`` with
+``static/report.css``.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .feedback import (ENVIRONMENT, TOLERANCE, ClassResults, Question, load_class, page_names,
-                       student_message)
+from .feedback import TOLERANCE, ClassResults, Question, load_class, student_message
 from .gradebook import has_problems, write_atomically
-from labkit.course.written import page_name
+from .page_files import page_names, written_page
 from .page_policy import EMBEDDED, content_security_policy
+from .templating import embedded, template
 
 #: How many of the most common failures the report lists.
 TOP_FAILURES = 15
@@ -166,106 +167,12 @@ def questions_chart(stats: list[QuestionStats]) -> str:
 
 # --- the page ----------------------------------------------------------------------------------
 
-STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
-       max-width: 64rem; margin: 2rem auto; padding: 0 1rem; color: #1d2433; line-height: 1.4; }
-.counts { display: flex; gap: 1rem; margin: 1rem 0; }
-.count { border: 1px solid #ccd; border-radius: 6px; padding: .5rem 1rem; min-width: 8rem; }
-.count strong { display: block; font-size: 1.6rem; }
-table { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; }
-th, td { border: 1px solid #ccd; padding: .3rem .5rem; text-align: left; vertical-align: top; }
-th { background: #f1f3f8; } td.num { text-align: right; white-space: nowrap; }
-td.message, td.notes { word-break: break-word; } td.notes ul { margin: 0; padding-left: 1.1rem; }
-td.student { font-family: ui-monospace, monospace; word-break: break-all; }
-img { max-width: 100%; display: block; margin: .5rem 0; }
-"""
+STYLE = embedded("report.css")
 #: The charts are embedded so that the report stays one file to mail or archive; no student text
 #: is rendered as markup on it, and a ``data:`` image reaches no network.
 CSP = content_security_policy(styles=[STYLE], images=[EMBEDDED])
 
-PAGE = ENVIRONMENT.from_string("""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-{{ csp | policy }}
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Class report</title>
-<style>{{ style | safe }}</style>
-</head>
-<body>
-<h1>Class report</h1>
-<div class="counts" id="counts">
-<div class="count"><strong>{{ students }}</strong>students</div>
-<div class="count"><strong>{{ graded }}</strong>graded (a notebook ran)</div>
-<div class="count"><strong>{{ problems | length }}</strong>with problems</div>
-</div>
-
-<h2 id="totals">Distribution of totals</h2>
-<img alt="Histogram of total points per student" src="data:image/png;base64,{{ histogram }}">
-
-<h2 id="questions">Per question</h2>
-<p>Means over all {{ students }} students of grades.csv; work not handed in counts as 0.
-{% if stats | selectattr("question.manual") | list %}Written questions, graded by hand, are
-marked &#9998;: their means are over the students graded so far.{% endif %}</p>
-<table id="questions-table">
-<thead><tr><th>Assignment</th><th>Question</th><th>Points possible</th><th>Mean points</th>
-<th>Mean (% of possible)</th><th>Full marks</th></tr></thead>
-<tbody>
-{% for s in stats %}
-{% if s.question.manual %}
-<tr><td>{{ s.question.assignment }}</td><td>&#9998; <a href="manual/{{ pages[s.question.column] }}">{{ s.question.name }}</a>
-({{ s.students }} of {{ s.total_students }} graded)</td>
-{% else %}
-<tr><td>{{ s.question.assignment }}</td><td>{{ s.question.name }}</td>
-{% endif %}
-<td class="num">{{ s.question.points | pts }}</td>
-{% if s.students %}
-<td class="num">{{ "%.2f" | format(s.mean) }}</td>
-<td class="num">{{ "%.0f" | format(100 * s.mean_share) }}%</td>
-<td class="num">{{ s.full }} of {{ s.students }} ({{ "%.0f" | format(100 * s.full_share) }}%)</td></tr>
-{% else %}
-<td class="num">&mdash;</td><td class="num">&mdash;</td><td class="num">&mdash;</td></tr>
-{% endif %}
-{% endfor %}
-</tbody>
-</table>
-<img alt="Bar chart of mean points and share of full marks per question" src="data:image/png;base64,{{ chart }}">
-
-<h2 id="failures">Checks that fail most often</h2>
-<p>Failed checks grouped by question and by their message to students, with inputs, shapes and
-numbers blanked (&hellip;); counted in students. Top {{ top }}.</p>
-{% if failures %}
-<table id="failures-table">
-<thead><tr><th>#</th><th>Question</th><th>Check</th><th>Message (normalised)</th><th>Students</th></tr></thead>
-<tbody>
-{% for f in failures %}
-<tr><td class="num">{{ loop.index }}</td><td>{{ f.column }}</td><td>{{ f.kind }}</td>
-<td class="message">{{ f.message }}</td><td class="num">{{ f.students }}</td></tr>
-{% endfor %}
-</tbody>
-</table>
-{% else %}
-<p>No check failed.</p>
-{% endif %}
-
-<h2 id="problems">Submissions with problems</h2>
-{% if problems %}
-<table id="problems-table">
-<thead><tr><th>Student</th><th>Total</th><th>Problems</th></tr></thead>
-<tbody>
-{% for student, page in problems %}
-<tr><td class="student"><a href="feedback/{{ page }}">{{ student.student }}</a></td>
-<td class="num">{{ student.total | pts }}</td>
-<td class="notes"><ul>{% for note in student.notes %}<li>{{ note }}</li>{% endfor %}</ul></td></tr>
-{% endfor %}
-</tbody>
-</table>
-{% else %}
-<p>None.</p>
-{% endif %}
-</body>
-</html>
-""")
+PAGE = template("report.html.j2")
 
 
 def render_report(data: ClassResults) -> str:
@@ -277,7 +184,7 @@ def render_report(data: ClassResults) -> str:
         graded=sum(1 for s in data.students if s.graded), problems=problems,
         histogram=totals_histogram(data), stats=stats, chart=questions_chart(stats),
         failures=common_failures(data), top=TOP_FAILURES,
-        pages={q.column: page_name(q.assignment, q.name) for q in data.questions if q.manual},
+        pages={q.column: written_page(q.assignment, q.name) for q in data.questions if q.manual},
     )
 
 

@@ -15,6 +15,7 @@ import re
 import socket
 import struct
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -206,8 +207,16 @@ def plain_tensor(value: torch.Tensor) -> torch.Tensor:
     return copy
 
 
-def encode(value: Any) -> Any:
-    """Turn a value into what ``send`` carries: plain CPU tensors, numbers, strings, containers."""
+#: The longest type name a handle carries: it is display text, chosen by the notebook.
+TYPE_NAME_CHARS = 80
+
+
+def encode(value: Any, keep: Callable[[Any], dict[str, Any]] | None = None) -> Any:
+    """Turn a value into what ``send`` carries: plain CPU tensors, numbers, strings, containers.
+
+    Any other object is named by its type (``Opaque`` on the other side); with ``keep`` (the
+    notebook's side, ``labkit.sandbox.objects``) it is handed to ``keep`` instead, which keeps it
+    and returns its handle entry, so that the grader can make requests about it later."""
     if isinstance(value, torch.Tensor):
         if value.device.type == "meta":
             return {"__tensor__": None, "device": "meta", "dtype": str(value.dtype),
@@ -215,11 +224,15 @@ def encode(value: Any) -> Any:
         return {"__tensor__": plain_tensor(value), "device": value.device.type,
                 "requires_grad": bool(value.requires_grad)}
     if isinstance(value, (list, tuple)):
-        return {"__seq__": [encode(v) for v in value], "tuple": isinstance(value, tuple)}
+        return {"__seq__": [encode(v, keep) for v in value], "tuple": isinstance(value, tuple)}
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        return {"__map__": [[k, encode(v)] for k, v in value.items()]}
+        return {"__map__": [[k, encode(v, keep)] for k, v in value.items()]}
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if isinstance(value, complex):
+        return {"__complex__": [value.real, value.imag]}
+    if keep is not None:
+        return keep(value)
     return {"__object__": type(value).__name__}
 
 
@@ -233,12 +246,29 @@ class Opaque:
         return f"<{self.type_name} object>"
 
 
-def decode(value: Any, *, grad_flags: bool = True) -> Any:
+def handle_entry(handle: int, type_name: str) -> dict[str, Any]:
+    """How a kept object travels: its handle, and its type's name as display text only."""
+    return {"__handle__": handle, "type": type_name[:TYPE_NAME_CHARS]}
+
+
+def _handle(value: dict[str, Any], handle: Callable[[int, str], Any] | None) -> Any:
+    number, type_name = value.get("__handle__"), value.get("type", "object")
+    if not isinstance(number, int) or isinstance(number, bool) or number < 0 \
+            or not isinstance(type_name, str):
+        raise BadMessage("a malformed handle")
+    type_name = type_name[:TYPE_NAME_CHARS]
+    return Opaque(type_name) if handle is None else handle(number, type_name)
+
+
+def decode(value: Any, *, grad_flags: bool = True,
+           handle: Callable[[int, str], Any] | None = None) -> Any:
     """Rebuild a value sent by ``encode``, on the device it came from where that device exists.
 
     With ``grad_flags`` a tensor that required grad requires grad again (the grader's view of a
     result); the notebook's side passes False, so that arguments reach student code detached, as
-    the grader's own calls give them (``core.call``)."""
+    the grader's own calls give them (``core.call``). A handle entry becomes ``handle(number,
+    type_name)``: a proxy on the grader's side, the kept object on the notebook's; without
+    ``handle`` it is named only (``Opaque``)."""
     if isinstance(value, dict):
         if "__tensor__" in value:
             device = value.get("device")
@@ -258,10 +288,19 @@ def decode(value: Any, *, grad_flags: bool = True) -> Any:
                 tensor.requires_grad_(True)
             return tensor
         if "__seq__" in value:
-            items = [decode(v, grad_flags=grad_flags) for v in value["__seq__"]]
+            items = [decode(v, grad_flags=grad_flags, handle=handle) for v in value["__seq__"]]
             return tuple(items) if value.get("tuple") else items
         if "__map__" in value:
-            return {str(k): decode(v, grad_flags=grad_flags) for k, v in value["__map__"]}
+            return {str(k): decode(v, grad_flags=grad_flags, handle=handle)
+                    for k, v in value["__map__"]}
+        if "__handle__" in value:
+            return _handle(value, handle)
+        if "__complex__" in value:
+            parts = value["__complex__"]
+            if not isinstance(parts, list) or len(parts) != 2 or not all(
+                    isinstance(p, (int, float)) and not isinstance(p, bool) for p in parts):
+                raise BadMessage("a malformed complex number")
+            return complex(parts[0], parts[1])
         if "__object__" in value:
             return Opaque(str(value["__object__"]))
         raise BadMessage("an unknown entry")

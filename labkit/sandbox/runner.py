@@ -5,9 +5,11 @@ This module runs inside the confined process, next to student code, so it holds 
 so every message it sends is the notebook's answer, never a claim the grader believes. It runs
 the code cell the grader names, through IPython (magics work as in Jupyter), and says when it
 ended; it reads a variable; it calls a function on inputs the grader sends (twice on the same
-objects, with the arguments as the calls left them, when asked); and it runs a gradient descent
-with a function of the notebook, sending back every theta it went through. Results go back as
-plain tensors; the grader judges them, and measures time itself (``session``).
+objects, with the arguments as the calls left them, when asked); it runs a gradient descent
+with a function of the notebook, sending back every theta it went through; and it answers
+requests about objects it handed out as handles (``objects``: an attribute, a call, an operator,
+``str()``). Results go back as plain tensors and values, other objects as handles; the grader
+judges them, and measures time itself (``session``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 from labkit.checks import descent
 from labkit.notebooks import code_cell_sources
-from . import protocol, confine
+from . import protocol, confine, objects
 
 #: The longest error text of student code that reaches the grader.
 ERROR_CHARS = 200
@@ -72,16 +74,19 @@ class _Cells:
                 "error": None if error is None else _error_text(error)}
 
 
+#: The objects handed to the grader as handles, for the life of this process.
+_objects = objects.ObjectTable()
+
+
 def _describe_value(value: Any) -> dict[str, Any]:
+    """A name's value: a function (called by its name), or data with handles for the rest."""
     import torch
 
     if isinstance(value, torch.Tensor):
         return {"kind": "tensor", "value": protocol.encode(value)}
-    if callable(value):
-        return {"kind": "function"}
-    if value is None or isinstance(value, (bool, int, float, str, list, tuple, dict)):
-        return {"kind": "value", "value": protocol.encode(value)}
-    return {"kind": "other", "type": type(value).__name__}
+    if callable(value):  # its handle too, for when the grader passes it as an argument
+        return {"kind": "function", "object": _objects.keep(value)}
+    return {"kind": "value", "value": _objects.encode(value)}
 
 
 def _state(value: Any) -> Any:
@@ -111,7 +116,10 @@ def _arguments(request: dict[str, Any]) -> list[Any]:
         if isinstance(item, dict) and "__kept__" in item:
             args.append(_kept[int(item["__kept__"])].clone())
             continue
-        value = protocol.decode(item, grad_flags=False)
+        try:
+            value = _objects.decode(item)
+        except LookupError as error:  # a handle this process never handed out
+            raise _NoTarget({"ok": False, "type": "LookupError", "message": str(error)}) from None
         if index in keep:
             _kept[keep[index]] = value
             value = value.clone()
@@ -126,6 +134,38 @@ def _not_a_function(namespace: dict[str, Any], name: str) -> dict[str, Any] | No
     return {"ok": False, "type": "NameError", "message": f"{name} is not a function"}
 
 
+class _NoTarget(Exception):
+    """A request names no object this process holds; carries the reply."""
+
+    def __init__(self, reply: dict[str, Any]):
+        super().__init__(reply.get("message"))
+        self.reply = reply
+
+
+def _target(namespace: dict[str, Any], request: dict[str, Any]) -> Any:
+    """The object a request is about: a handle this process handed out, or a function of the
+    notebook by its name."""
+    if "handle" in request:
+        handle = request["handle"]
+        if not isinstance(handle, int) or isinstance(handle, bool):
+            raise _NoTarget({"ok": False, "type": "LookupError", "message": "a malformed handle"})
+        try:
+            return _objects.get(handle)
+        except LookupError as error:
+            raise _NoTarget({"ok": False, "type": "LookupError", "message": str(error)}) from None
+    name = request.get("name")
+    if not isinstance(name, str) or (refusal := _not_a_function(namespace, name)) is not None:
+        raise _NoTarget(refusal or {"ok": False, "type": "NameError", "message": "no name"})
+    return namespace[name]
+
+
+def _keywords(request: dict[str, Any]) -> dict[str, Any]:
+    keywords = request.get("kwargs") or {}
+    if not isinstance(keywords, dict):
+        raise TypeError("keyword arguments must be a mapping")
+    return {str(key): _objects.decode(value) for key, value in keywords.items()}
+
+
 def _student_error(error: BaseException) -> dict[str, Any]:
     return {"ok": False, "type": type(error).__name__, "message": _first_line(error)}
 
@@ -135,18 +175,16 @@ def _call(namespace: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     send the arguments as the first call left them (the grader compares them with its own). With
     ``firsts``, call it once for each of them as first argument, the rest fresh copies of ``args``."""
     args = _arguments(request)  # first: it also keeps and drops what the grader says
-    if (refusal := _not_a_function(namespace, request["name"])) is not None:
-        return refusal
-    fn = namespace[request["name"]]
+    fn = _target(namespace, request)
     firsts = request.get("firsts")
     try:
         if isinstance(firsts, list):  # one call per first argument, each on fresh copies
             return {"ok": True, "results": [
                 protocol.encode(fn(protocol.decode(first, grad_flags=False),
                                    *map(descent.fresh, args))) for first in firsts]}
-        result = fn(*args)
+        result = fn(*args, **_keywords(request))
         if not request.get("twice"):
-            return {"ok": True, "result": protocol.encode(result)}
+            return {"ok": True, "result": _objects.encode(result)}
         after = [_state(arg) for arg in args]
         again = fn(*args)
     except BaseException as error:  # student code may raise anything, SystemExit included
@@ -155,13 +193,28 @@ def _call(namespace: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
             "after": after}
 
 
+def _about_object(namespace: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+    """An attribute of an object, an operator applied to it, or its ``str()`` (``objects``)."""
+    args = _arguments(request)
+    obj = _target(namespace, request)
+    op = request["op"]
+    try:
+        if op == "attribute":
+            result = objects.attribute(obj, request)
+        elif op == "operator":
+            result = objects.apply_operator(obj, request, args)
+        else:
+            return {"ok": True, "result": objects.text(obj)}
+        return {"ok": True, "result": _objects.encode(result)}
+    except BaseException as error:  # student code may raise anything, SystemExit included
+        return _student_error(error)
+
+
 def _descend(namespace: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     """Gradient descent with a function of the notebook (``labkit.checks.descent``); the reply
     carries every theta it went through, and the step that was not a tensor like them."""
     args = _arguments(request)
-    if (refusal := _not_a_function(namespace, request["name"])) is not None:
-        return refusal
-    fn = namespace[request["name"]]
+    fn = _target(namespace, request)
     start = protocol.decode(request["start"], grad_flags=False)
     try:
         outcome = descent.descend(fn, start, args, alpha=float(request["alpha"]),
@@ -191,6 +244,8 @@ def serve(conn: socket.socket, cells: _Cells) -> None:
                          else {"kind": "missing"})
             elif op == "call":
                 reply = _call(namespace, request)
+            elif op in ("attribute", "operator", "str"):
+                reply = _about_object(namespace, request)
             elif op == "descend":
                 reply = _descend(namespace, request)
             elif op == "bye":
@@ -198,6 +253,8 @@ def serve(conn: socket.socket, cells: _Cells) -> None:
             else:
                 reply = {"ok": False, "type": "ProtocolError", "message": f"unknown op {op!r}"}
             protocol.send(conn, reply)
+        except _NoTarget as refusal:
+            protocol.send(conn, refusal.reply)
         except Exception as error:  # an answer that cannot be encoded or is too large
             protocol.send(conn, {"ok": False, "kind": "other", "type": type(error).__name__,
                                  "message": f"could not send the result back: {error}"[:200]})

@@ -521,6 +521,11 @@ class NotebookSession:
                 raise SessionFailed(reason)
             self.report.fatal[current] = reason
 
+    @property
+    def running(self) -> bool:
+        """Whether a process of the notebook is running now (requests would not start one)."""
+        return self._conn is not None
+
     def ensure_running(self) -> None:
         """Start the notebook again if an earlier call ended its process."""
         if self._conn is None:

@@ -7,11 +7,11 @@ cost nothing. Run by ``make bench``; ``python -m labkit.similarity.bench [STUDEN
 
 from __future__ import annotations
 
+import argparse
 import ast
 import json
 import random
 import re
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -107,5 +107,13 @@ def run(students: int = 500) -> str:
             f"the page {written - compared:.0f} s)")
 
 
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m labkit.similarity.bench",
+                                     description="Time make similarity on a synthetic class.")
+    parser.add_argument("students", nargs="?", type=int, default=500,
+                        help="how many students the synthetic class has (default: 500)")
+    print(run(parser.parse_args(argv).students), flush=True)
+
+
 if __name__ == "__main__":  # not when a worker process imports this module
-    print(run(int(sys.argv[1]) if len(sys.argv) > 1 else 500), flush=True)
+    main()

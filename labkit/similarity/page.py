@@ -5,7 +5,8 @@ The page holds students' work, so it is written into OUT only, under the kit's p
 (``page_policy``: its own style sheet, no script, nothing loaded from anywhere else). Student code
 and text are shown as text (escaped, in ``<pre>``), the matching parts in ``<mark>``. Each pair
 links to both students' feedback pages when OUT holds them. It changes no grade and no file of
-grading.
+grading. The page is ``labkit/outputs/templates/similarity.html.j2`` with ``static/similarity.css``
+(the pages' files live together, with their one Jinja environment, ``outputs.templating``).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import markupsafe
 import numpy as np
 
 from labkit.course import autograders
-from labkit.outputs.feedback import ENVIRONMENT, page_names
 from labkit.outputs.gradebook import read_csv, write_atomically, write_csv
+from labkit.outputs.page_files import page_names
 from labkit.outputs.page_policy import content_security_policy
+from labkit.outputs.templating import embedded, template
 from .compare import Pair, Result, boilerplate, compare_class, highlights, read_class, release
 
 #: Pairs shown side by side on the page (the best first); enough for a TA's sitting.
@@ -27,77 +29,10 @@ MAX_SHOWN_PAIRS = 100
 #: One answer shown on the page up to this many characters (the rest is in the notebook).
 MAX_SHOWN_CHARS = 6000
 
-STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
-       max-width: 80rem; margin: 2rem auto; padding: 0 1rem; color: #1d2433; line-height: 1.4; }
-.warning { border: 2px solid #b35c00; background: #fff6e8; padding: .5rem 1rem;
-           border-radius: 6px; }
-table { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; }
-th, td { border: 1px solid #ccd; padding: .3rem .5rem; text-align: left; vertical-align: top; }
-th { background: #f1f3f8; } td.num { text-align: right; white-space: nowrap; }
-.pair { border: 1px solid #ccd; border-radius: 6px; margin: 1rem 0; padding: .5rem 1rem; }
-.sides { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
-pre { background: #f7f8fb; padding: .5rem; overflow-x: auto; white-space: pre-wrap;
-      word-break: break-word; font-size: .85rem; }
-mark { background: #ffd54a; color: #1d2433; }
-.student { font-family: ui-monospace, monospace; word-break: break-all; }
-"""
+STYLE = embedded("similarity.css")
 CSP = content_security_policy(styles=[STYLE])
 
-PAGE = ENVIRONMENT.from_string("""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-{{ csp | policy }}
-<title>Similar answers</title>
-<style>{{ style | safe }}</style>
-</head>
-<body>
-<h1>Similar answers, question by question</h1>
-<p class="warning"><strong>This page flags pairs of answers for a person to read; it is not a
-finding of copying.</strong> Short answers, and questions with one natural answer, can coincide
-honestly. Nothing on this page changes a grade.</p>
-<p>Each graded function and written answer is compared, for every pair of students, on the
-student's own code or text for that question only: what the student release already holds is left
-out, and comments, whitespace, the names a student chose and the order of independent statements
-do not count. <em>Similarity</em> is the share of both answers covered by matching stretches. Pairs
-are ranked by how far they stand above the rest of the class on that question: the similarity above
-the question's typical pair (the median), shared among the other students as close to either of the
-two, and scaled down for questions whose answers are mostly under two or three lines.</p>
-{% if not linked %}<p>No feedback pages in this folder (not graded here): students are not linked.</p>{% endif %}
-<h2>Questions</h2>
-<table>
-<thead><tr><th>question</th><th>answers compared</th><th>pairs with any match</th><th>typical pair</th></tr></thead>
-<tbody>
-{% for q in questions %}<tr><td>{{ q.column }}</td><td class="num">{{ q.answered }}</td><td class="num">{{ q.pairs }}</td><td class="num">{{ q.typical }}</td></tr>
-{% endfor %}
-</tbody>
-</table>
-<h2>Most similar pairs</h2>
-{% if not pairs %}<p>No two answers share anything beyond the template.</p>{% endif %}
-{% if pairs %}<table>
-<thead><tr><th>#</th><th>question</th><th>students</th><th>similarity</th><th>typical</th><th>as close</th><th>rank score</th></tr></thead>
-<tbody>
-{% for p in pairs %}<tr><td class="num"><a href="#pair-{{ loop.index }}">{{ loop.index }}</a></td><td>{{ p.column }}</td><td class="student">{{ p.first.name }} · {{ p.second.name }}</td><td class="num">{{ p.similarity }}</td><td class="num">{{ p.typical }}</td><td class="num">{{ p.crowd }}</td><td class="num">{{ p.score }}</td></tr>
-{% endfor %}
-</tbody>
-</table>{% endif %}
-{% for p in pairs %}
-<section class="pair" id="pair-{{ loop.index }}">
-<h3>{{ loop.index }}. {{ p.column }}: similarity {{ p.similarity }}, rank score {{ p.score }}</h3>
-<div class="sides">
-{% for side in (p.first, p.second) %}<div>
-<p class="student">{% if side.link %}<a class="feedback" href="{{ side.link }}">{{ side.name }}</a>{% else %}{{ side.name }}{% endif %}{% if side.earlier %} (an earlier year){% endif %}</p>
-<pre>{{ side.html }}</pre>
-</div>
-{% endfor %}</div>
-</section>
-{% endfor %}
-{% if notes %}<h2>Not compared</h2>
-<ul>{% for student, note in notes %}<li><span class="student">{{ student }}</span>: {{ note }}</li>{% endfor %}</ul>{% endif %}
-</body>
-</html>
-""")
+PAGE = template("similarity.html.j2")
 
 
 def marked(text: str, spans: list[tuple[int, int]]) -> markupsafe.Markup:
@@ -118,7 +53,7 @@ def marked(text: str, spans: list[tuple[int, int]]) -> markupsafe.Markup:
 
 
 def feedback_links(out: Path) -> dict[str, str]:
-    """Student id -> its feedback page (relative to OUT), named as ``feedback`` names them."""
+    """Student id -> its feedback page (relative to OUT), named as ``page_files`` names them."""
     try:
         students = sorted(row.get("student") or "" for row in read_csv(out / "grades.csv"))
     except OSError:
