@@ -31,7 +31,7 @@ import pytest
 import labkit.checks
 from labkit import notebooks, paths
 from labkit.checks import core
-from labkit.course import masters, release
+from labkit.course import masters, release, student_setup
 from labkit.outputs import feedback
 
 from . import marks
@@ -274,11 +274,18 @@ def _variants(kind: str) -> list:
 
 def test_otter_assign_accepts_each_master_and_leaks_nothing(assigned):
     """otter assign ran every test, public and hidden, on the solutions (it fails otherwise);
-    the student notebook holds no solution line and no hidden test."""
+    the student notebook holds no solution line and no hidden test, and takes the kit's first
+    cell."""
     for stem, done in assigned.items():
         parsed = masters.parse(LAB2 / stem / f"{stem}.ipynb")
         assert masters.find_leaks(parsed, done.student) == [], stem
         assert set(done.tests) == {q.name for q in parsed.questions if not q.manual}
+        # The release's first cell is the kit's setup cell, carrying every public check.
+        student = notebooks.read(done.student)
+        student_setup.install(student, stem)
+        first = student.cells[0].source
+        assert first.startswith("# Setup: the grading client")
+        assert all(f"test_{question}_example" in first for question in done.tests)
 
 
 def test_masters_ask_written_questions_graded_by_hand():
