@@ -1,5 +1,5 @@
 """Lab 2's content (assignments/lab2/: notebooks 2.1 and 2.2, their hidden checks and answer banks)
-proved without the grading machinery, which releases only the top-level masters so far.
+proved without the release, which takes only the top-level masters so far.
 
 Each master is staged as the release stages one (the master, the grading requirements and the
 ``labkit`` package with the shared checks and the folder's ``checks.py`` as
@@ -8,7 +8,9 @@ solutions; its autograder zip's test files are then run in-process by otter's ow
 the objects the master's code defines, reached through stand-ins for the grader's handles (which
 allow attribute reads, calls, construction, operators, comparisons and ``str()`` only), as the
 hidden tests will reach a student's notebook. Every CORRECT variant of the answer banks keeps full
-marks, and every WRONG one loses points in its own question only, under several grading keys.
+marks, and every WRONG one loses points in its own question only, under several grading keys; the
+solutions and the WRONG variants are graded once more as confined notebooks, through the grader's
+own handles (``labkit.grading.standins``).
 """
 
 from __future__ import annotations
@@ -445,19 +447,10 @@ def test_a_missing_class_or_function_is_named_in_the_message(checks_importable):
 
 
 # ---------------------------------------------------------------------------------------------
-# Through the grader's own handles, where the grader has them.
-
-
-def _grader_has_handles() -> bool:
-    """Whether the grader serves a notebook's objects as handles (``standins.RemoteObject``)."""
-    from labkit.grading import standins
-
-    return hasattr(standins, "RemoteObject")
+# Through the grader's own handles.
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _grader_has_handles(),
-                    reason="the grader does not serve a notebook's objects as handles yet")
 @pytest.mark.parametrize("stem", STEMS)
 def test_hidden_tests_judge_a_confined_notebook_through_the_graders_handles(stem, assigned,
                                                                             checks_importable,
