@@ -155,6 +155,19 @@ def notebook_namespace(stem: str, variant: str = "") -> dict[str, Any]:
     return env
 
 
+def blank_namespace(assigned: Assigned) -> dict[str, Any]:
+    """What the student notebook as released defines when run as it is (solutions replaced by
+    `...`; cells that raise go on to the next, as in a grading run)."""
+    blank: dict[str, Any] = {"__name__": "__main__"}
+    with contextlib.redirect_stdout(io.StringIO()):
+        for cell in notebooks.read(assigned.student).cells:
+            if cell.cell_type == "code" and "otter" not in cell.source \
+                    and "grader." not in cell.source:
+                with contextlib.suppress(Exception):
+                    exec(cell.source, blank)
+    return blank
+
+
 class Handle:
     """Stands in for the grader's handle on an object of the notebook: attribute reads, calls
     (construction included), the operators ``+ - * / **`` (and reflected, unary minus),
@@ -318,15 +331,7 @@ def test_public_checks_pass_on_the_solution_and_fail_on_the_blank_notebook(assig
     from otter.test_files import ExceptionTestFile
 
     for stem, done in assigned.items():
-        solved = notebook_namespace(stem)
-        blank_code = [cell.source for cell in notebooks.read(done.student).cells
-                      if cell.cell_type == "code" and "otter" not in cell.source
-                      and "grader." not in cell.source]
-        blank: dict[str, Any] = {}
-        with contextlib.redirect_stdout(io.StringIO()):
-            for source in blank_code:
-                with contextlib.suppress(Exception):
-                    exec(source, blank)
+        solved, blank = notebook_namespace(stem), blank_namespace(done)
         for question, source in done.tests.items():
             path = tmp_path / f"{stem}-{question}.py"
             path.write_text(source)
@@ -406,6 +411,13 @@ def test_wrong_variant_loses_points_in_its_own_question_only(stem, question, nam
         shown = "\n".join(message for _, message in results[question].values()).lower()
         absent = [word for word in words if word.lower() not in shown]
         assert not absent, f"the feedback lacks {absent}:\n{shown}"
+
+
+def test_a_blank_notebook_scores_zero(assigned, checks_importable, tmp_path):
+    for stem, done in assigned.items():
+        results = hidden_results(done, blank_namespace(done), tmp_path)
+        assert all(not passed for tests in results.values() for passed, _ in tests.values()), (
+            stem, results)
 
 
 def test_the_banks_hold_enough_variants():
