@@ -34,16 +34,40 @@ def released_test_source(stem: str, question: str) -> str:
         return archive.read(f"tests/{question}.py").decode("utf-8")
 
 
+@dataclass
+class ReleasedRun:
+    """One answer graded by the released tests of its question, case by case, as the grader
+    grades a notebook (``labkit.grading.outcomes``)."""
+    test_file: object  # otter's ExceptionTestFile: the cases, as otter parsed them
+    score: float
+    outcomes: list
+
+    @property
+    def possible(self) -> float:
+        return float(self.test_file.possible)
+
+    @property
+    def failed(self) -> list:
+        """The outcomes of the cases that failed, in order."""
+        return [outcome for outcome in self.outcomes if not outcome.passed]
+
+    @property
+    def messages(self) -> str:
+        """What a student is shown for the failed cases, one after another."""
+        return "\n".join(outcome.message for outcome in self.failed)
+
+
 def run_released_tests(stem: str, question: str, source: str, folder: Path,
-                       key: bytes | None = None):
+                       key: bytes | None = None) -> ReleasedRun:
     """Run one answer's source with the released tests of its question (the autograder zip's own
-    file, run by otter's runner) under ``key``; returns otter's test file with its results."""
+    file, each case run and judged by the grader's own runner) under ``key``."""
     import math
 
     import torch.nn.functional as F
     from otter.test_files import ExceptionTestFile
 
     from labkit.checks import core
+    from labkit.grading import outcomes
 
     test_file = folder / f"{stem}-{question}.py"
     if not test_file.exists():
@@ -52,19 +76,16 @@ def run_released_tests(stem: str, question: str, source: str, folder: Path,
     env = {"torch": torch, "math": math, "F": F}
     exec(compile(source, f"<{question} answer>", "exec"), env)
     with core.keyed(key):
-        tests.run(env)
-    return tests
+        score, graded = outcomes.run_question(tests, env)
+    return ReleasedRun(tests, score, graded)
 
 
 def grade_source(stem: str, question: str, source: str, folder: Path,
                  key: bytes | None = None) -> tuple[float, float, list[str]]:
     """Grade one answer's source with the released tests of its question: (score, possible, what
-    the feedback page shows for each failed test, as ``feedback.student_message`` keeps it)."""
-    from labkit.outputs import feedback
-
-    tests = run_released_tests(stem, question, source, folder, key)
-    shown = [feedback.student_message(r.message) for r in tests.test_case_results if not r.passed]
-    return tests.score, tests.possible, shown
+    the feedback page shows for each failed test, as the grader keeps it)."""
+    run = run_released_tests(stem, question, source, folder, key)
+    return run.score, run.possible, [outcome.message for outcome in run.failed]
 
 
 def tree_digest(folder: Path) -> dict[str, str]:

@@ -63,8 +63,7 @@ def released_test_source(stem: str, question: str) -> str:
 
 
 def load_test_file(source: str, question: str) -> ExceptionTestFile:
-    """A test file loaded by otter, as the grader loads it (a fresh one each call: running a test
-    file records its results on it)."""
+    """A test file loaded by otter, as the grader loads it (a fresh one each call)."""
     with tempfile.TemporaryDirectory(prefix="labkit-census-") as folder:
         path = Path(folder) / f"{question}.py"
         path.write_text(source, "utf-8")
@@ -163,14 +162,17 @@ class GradedAnswer:
 
 
 def grade_answer(stem: str, question: str, source: str) -> GradedAnswer:
-    """Grade one answer's source with the released test file of its question (otter's runner)."""
+    """Grade one answer's source with the released test file of its question, case by case as
+    the grader grades a notebook (``labkit.grading.outcomes``)."""
+    from labkit.grading import outcomes
+
     tests = load_test_file(released_test_source(stem, question), question)
     env = answer_namespace()
     exec(compile(source, f"<{question} answer>", "exec"), env)
-    tests.run(env)
-    failed = [(c.body.test_func.__name__, r.message)
-              for c, r in zip(tests.test_cases, tests.test_case_results) if not r.passed]
-    return GradedAnswer(float(tests.score), float(tests.possible), [n for n, _ in failed],
+    score, graded = outcomes.run_question(tests, env)
+    failed = [(c.body.test_func.__name__, outcome.message)
+              for c, outcome in zip(tests.test_cases, graded) if not outcome.passed]
+    return GradedAnswer(float(score), float(tests.possible), [n for n, _ in failed],
                         [m for _, m in failed])
 
 

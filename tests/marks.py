@@ -4,7 +4,7 @@
 machine.
 
 A variant's marks are the points it earns on each hidden test of its question, graded in-process
-with the released tests of the question (the autograder zip's own file, run by otter's runner), as
+with the released tests of the question (the autograder zip's own file, run by the grader's runner), as
 ``tests/test_answer_variants.py`` grades them. Two gradings give the same marks when every hidden
 test gives the same points: the same total and the same failing tests.
 """
@@ -59,9 +59,9 @@ def bank(stems: Iterable[str] = RELEASED) -> list[Variant]:
 def grade(variant: Variant, key: bytes | None, folder: Path) -> Marks:
     """The points ``variant`` earns on each hidden test of its question under ``key``."""
     tests = run_released_tests(variant.stem, variant.question, variant.source, folder, key)
-    return tuple((test_name(r.test_case, variant.question),
-                  float(r.test_case.points) if r.passed else 0.0, float(r.test_case.points))
-                 for r in tests.test_case_results)
+    return tuple((test_name(case, variant.question),
+                  outcome.possible if outcome.passed else 0.0, outcome.possible)
+                 for case, outcome in zip(tests.test_file.test_cases, tests.outcomes))
 
 
 def test_name(case: object, question: str) -> str:

@@ -32,7 +32,7 @@ from PIL import Image
 
 from labkit import paths
 from labkit.course import autograders
-from labkit.outputs import page_files, pages
+from labkit.outputs import page_files, pages, results
 from labkit.course import written
 from labkit.grading import written_answers
 from labkit.outputs import markdown, written_pages
@@ -197,10 +197,6 @@ def remote() -> Iterator[tuple[str, list[str]]]:
         server.server_close()
 
 
-def _otter_failure(error: str) -> str:
-    return f"❌ Test case failed\nError at line 3 in test as_column:\n  out = as_column(x)\n{error}"
-
-
 @pytest.fixture(scope="module")
 def remote_class(tmp_path_factory, remote) -> Path:
     """An OUT whose feedback page shows an error text holding a remote image, whose written
@@ -214,9 +210,11 @@ def remote_class(tmp_path_factory, remote) -> Path:
         f"{LINEAR},as_column,4,false\n{LOGISTIC},training_observations,2,true\n", encoding="utf-8")
     (out / "grades.csv").write_text(
         f"student,{LINEAR}/as_column,{TRAINING},total,notes\neve,0,,0,\n", encoding="utf-8")
-    record = {"scores": {"as_column": 0}, "problem": None, "notes": [], "cases": [
-        {"question": "as_column", "hidden": True, "points": 4, "passed": False,
-         "message": _otter_failure(f"ValueError: ![x]({base}/feedback.png)")}]}
+    record = {"format": results.FORMAT, "scores": {"as_column": 0}, "problem": None,
+              "notes": [], "cases": [
+                  {"question": "as_column", "name": "as_column - 2", "hidden": True,
+                   "kind": results.ERROR, "message": f"ValueError: ![x]({base}/feedback.png)",
+                   "earned": 0.0, "possible": 4.0}]}
     (out / "results" / "eve").mkdir(parents=True)
     (out / "results" / "eve" / f"{LINEAR}.json").write_text(json.dumps(record), encoding="utf-8")
     entry.mkdir(parents=True)

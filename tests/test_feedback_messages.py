@@ -8,22 +8,26 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import nbformat
 import pytest
 
 from labkit import notebooks, paths
 from labkit.grading import classrun, keys
-from labkit.outputs import feedback, page_files
+from labkit.outputs import markdown, page_files
 
 from .answers import a1_3
 
 STEM = "1_1_linear_regression"
 SOFTMAX = "1_3_softmax_regression"
-STUDENTS = ["crashes", "no_as_column", "theta_crashes", "slow_softmax"]
+STUDENTS = ["crashes", "no_as_column", "theta_crashes", "slow_softmax", "markers"]
 #: The heading of the exercise above the inserted cell, and of the cell that sets theta.
 PINV_HEADING = "Exercise 2 — the pseudoinverse from the SVD"
 THETA_HEADING = "Exercise 4.2 — fit by the pseudoinverse"
+#: What the "markers" student's pinv_svd raises: the words otter writes around a failure, and
+#: "; " followed by what reads like the start of another note.
+MARKERS = "❌ Test case failed; Error at line 3 in test q: boom; x: y"
 
 
 def _solution(stem: str = STEM) -> nbformat.NotebookNode:
@@ -65,8 +69,11 @@ def graded(tmp_path_factory):
     _after(missing, "def as_column(", "del as_column")
     theta = _replace(_solution(), "theta = pinv_svd(X_train) @ y_train",
                      "theta = pinv_svd(X_train) @ y_tain")
+    markers = _replace(_solution(), "def pinv_svd(",
+                       f"def pinv_svd(X):\n    raise ValueError({MARKERS!r})\n")
     notebooks = {"crashes": (STEM, crashing), "no_as_column": (STEM, missing),
-                 "theta_crashes": (STEM, theta), "slow_softmax": (SOFTMAX, _slow_softmax())}
+                 "theta_crashes": (STEM, theta), "slow_softmax": (SOFTMAX, _slow_softmax()),
+                 "markers": (STEM, markers)}
     for name, (stem, nb) in notebooks.items():
         (submissions / name).mkdir(parents=True)
         nbformat.write(nb, submissions / name / f"{stem}.ipynb")
@@ -133,6 +140,27 @@ def test_a_deleted_function_is_reported_missing_by_name(graded):
     assert "NoneType" not in body and "meta" not in body
 
 
+def test_a_message_holding_otters_own_words_and_semicolons_reaches_the_page_whole(graded):
+    """What a check says is kept as data from the check to the page: otter's marker words,
+    line breaks and "; " inside it change nothing, and a note holding "; " stays one note."""
+    (out, _), _ = graded
+    page = _page(out, "markers")
+    notes = re.findall(r"<li>(.*?)</li>", page.split('id="problems"', 1)[1].split("</ul>", 1)[0],
+                       re.DOTALL)
+    crashed = (f'{STEM}: the cell under "{PINV_HEADING}" that starts "X_inv_svd = pinv_svd(X)" '
+               f"raised an error: ValueError: {MARKERS}")
+    assert crashed in [_text(note) for note in notes]
+    assert not [note for note in notes if note.startswith(("x: y", "Error at line"))]
+    assert f"raised ValueError: {MARKERS}\nwhen called with (a float" in _text(page)
+    record = json.loads((out / "results" / "markers" / f"{STEM}.json").read_text())
+    checks = [c for c in record["cases"] if c["question"] == "pinv_svd" and c["kind"] == "check"]
+    assert checks
+    for case in checks:
+        assert case["message"].startswith(f"`pinv_svd` raised ValueError: {MARKERS}\n  when "
+                                          "called with (a float")
+        assert str(markdown.render_message(case["message"])) in page
+
+
 def test_grading_the_same_files_twice_gives_the_same_results(graded):
     (first, second), _ = graded
     timed = {"slow_softmax"}  # its message says how slow it was, which varies
@@ -193,26 +221,25 @@ def test_a_cell_name_is_one_safe_line_of_bounded_length():
     ))
     assert ";" not in name and "\x1b" not in name and "\u2028" not in name
     assert len(name) <= 2 * notebooks.CELL_EXCERPT_CHARS + 40
-    assert feedback.split_notes(f"{STEM}: {name} raised an error: E; other: note") == [
-        f"{STEM}: {name} raised an error: E", "other: note"]
 
 
 def test_every_kind_of_failed_check_is_shown_whole():
     """Each exception type the checks raise carries the check's own message, never cut (the
     grader's own kinds included: a call that stopped the notebook's process)."""
     from labkit.checks import core
-    from labkit.grading import standins  # noqa: F401 (its NotebookStopped is one of the kinds)
+    from labkit.grading import outcomes, standins
 
     kinds, todo = set(), [core.CheckFailed]
     while todo:
         kind = todo.pop()
-        kinds.add(kind.__name__)
+        kinds.add(kind)
         todo.extend(kind.__subclasses__())
-    assert kinds <= set(feedback.STUDENT_FACING)
+    assert standins.NotebookStopped in kinds and core.TooSlow in kinds
     advice = "x" * 500
-    message = (f"❌ Test case failed\nError at line 3 in test q:\n    check(f)\n"
-               f"TooSlow: `f` is too slow for the grader, and the grader allows 2 s. {advice}")
-    assert feedback.student_message(message).endswith(advice)
+    for kind in kinds:
+        message = f"`f` is too slow for the grader, and the grader allows 2 s. {advice}"
+        assert outcomes.failure(kind(message)) == (
+            "stopped" if kind is standins.NotebookStopped else "check", message)
 
 
 def test_the_cell_that_sets_a_name_is_found_in_python_and_in_cells_with_magics():

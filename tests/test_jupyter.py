@@ -27,7 +27,7 @@ import requests
 websocket = pytest.importorskip("websocket")
 
 from labkit import paths
-from labkit.course import requirements
+from labkit.course import requirements, student_setup
 
 pytestmark = pytest.mark.slow
 
@@ -89,7 +89,10 @@ def _notebook(url: str, path: str) -> dict:
 def test_jupyter_lab_from_the_grading_environment_serves_a_student_notebook_and_the_lab_page(tmp_path):
     with jupyter_lab(paths.STUDENT, tmp_path) as url:
         content = _notebook(url, f"{STEM}/{STEM}.ipynb")
-        assert content["cells"][0]["source"].startswith("# Setup: the grading client")
+        title, setup = content["cells"][:2]
+        assert title["cell_type"] == "markdown" and title["source"].startswith("# Lab 1.2")
+        assert setup["source"].startswith(student_setup.TITLE)  # under the title, collapsed
+        assert setup["metadata"]["jupyter"] == {"source_hidden": True}
         lab = requests.get(f"{url}/lab", headers=_headers(), timeout=30)
         assert lab.status_code == 200 and "JupyterLab" in lab.text
 
@@ -147,10 +150,12 @@ def test_a_renamed_copy_opened_in_jupyter_lab_is_the_notebook_its_first_cell_exp
             "path": copy, "name": copy, "type": "notebook", "kernel": {"name": "python3"}})
         assert session.status_code == 201, session.text
         kernel = session.json()["kernel"]["id"]
-        setup = nbformat.read(folder / copy, 4).cells[0].source
-        printed = _execute(url, kernel, setup + "\nprint('exports:', grader._notebook)\n" + ANSWER
+        (setup,) = [c.source for c in nbformat.read(folder / copy, 4).cells
+                    if student_setup.is_setup_cell(c)]
+        printed = _execute(url, kernel, setup + "\nprint('exports:', grader._notebook)\n"
+                           + "print('zips:', grader.notebook_to_export())\n" + ANSWER
                            + "print(grader.check('logistic_regression_loss_grad'))")
-    assert f"exports: {copy}" in printed, printed
+    assert f"exports: {copy}" in printed and f"zips: {copy}" in printed, printed
     assert "Public checks passed" in printed and "Error" not in printed, printed
 
 

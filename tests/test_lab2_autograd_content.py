@@ -128,17 +128,21 @@ def solution_env(*extra: str) -> dict:
 def grade(env: dict, hidden_tests: dict[str, Path], key: bytes | None = None, *,
           hidden: bool = True) -> dict[str, dict[str, tuple[bool, str]]]:
     """Per question, per hidden test (by its name after the question's): passed, and its
-    message. The public checks (no points) are left out, as points are the hidden tests'; with
-    ``hidden=False``, the public checks alone."""
+    message as the feedback page shows it (each case run as the grader runs it). The public
+    checks (no points) are left out, as points are the hidden tests'; with ``hidden=False``, the
+    public checks alone."""
     from otter.test_files import ExceptionTestFile
+
+    from labkit.grading import outcomes
 
     graded = {}
     for question, path in hidden_tests.items():
         tests = ExceptionTestFile.from_file(str(path))
         with core.keyed(key):
-            tests.run(env)
-        graded[question] = {marks.test_name(r.test_case, question): (r.passed, r.message or "")
-                            for r in tests.test_case_results if r.test_case.hidden == hidden}
+            _, results = outcomes.run_question(tests, env)
+        graded[question] = {marks.test_name(case, question): (result.passed, result.message)
+                            for case, result in zip(tests.test_cases, results)
+                            if case.hidden == hidden}
     return graded
 
 
@@ -188,9 +192,10 @@ def test_the_master_assigns_and_its_solution_passes_every_test(assigned):
     # it carries the four public checks.
     assert not any("pip install" in cell.source for cell in student.cells)
     student_setup.install(student, MASTER.stem)
-    first = student.cells[0].source
-    assert first.startswith("# Setup: the grading client")
-    assert all(f"test_{question}_example" in first for question in QUESTIONS)
+    setup = student.cells[1]  # under the title
+    assert student_setup.is_setup_cell(setup)
+    carried = student_setup.carried_code(setup.source)
+    assert all(f"test_{question}_example" in carried for question in QUESTIONS)
 
 
 def test_the_error_demonstrations_are_caught_so_run_all_survives_them(capsys):

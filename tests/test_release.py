@@ -13,7 +13,7 @@ import pytest
 
 from labkit.course import masters
 from labkit import paths
-from labkit.course import student_readme
+from labkit.course import student_readme, student_setup
 from labkit.course.release import master_paths
 
 pytestmark = pytest.mark.slow
@@ -94,6 +94,23 @@ def test_student_notebook_has_no_solution_and_no_hidden_test(master):
         assert "hidden=True" not in test, f"{question}: a hidden test is in the student notebook"
     sources = "\n".join(c.source for c in nb.cells)
     assert "BEGIN SOLUTION" not in sources and "SOLUTION:" not in sources
+
+
+@pytest.mark.parametrize("master", master_paths(), ids=lambda p: p.stem)
+def test_the_setup_cell_is_a_few_lines_under_the_title_collapsed_and_runs_the_kits_code(master):
+    """A student first sees the notebook's title, then one collapsed cell of a few lines; what
+    it runs is the kit's student_kernel, with this notebook's public checks."""
+    nb = nbformat.read(paths.student_notebook(master.stem), 4)
+    title, setup = nb.cells[:2]
+    assert title.cell_type == "markdown" and title.source.startswith("# Lab ")
+    assert student_setup.is_setup_cell(setup)
+    assert [c for c in nb.cells if student_setup.is_setup_cell(c)] == [setup]
+    assert len(setup.source.splitlines()) <= 6
+    assert setup.metadata["jupyter"] == {"source_hidden": True}
+    assert setup.metadata["cellView"] == "form"  # Colab shows its title only
+    carried = student_setup.carried_code(setup.source)
+    assert carried == student_setup.setup_code(master.stem, dict(nb.metadata["otter"]["tests"]))
+    assert carried.startswith(student_setup.KERNEL_CODE.read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("master", master_paths(), ids=lambda p: p.stem)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from labkit.outputs import feedback, page_files, pages, report
+from labkit.outputs import feedback, page_files, pages, report, results
 
 CHROMIUM = Path("/usr/bin/chromium")
 needs_chromium = pytest.mark.skipif(
@@ -36,24 +36,25 @@ IMG_ID = "<img src=x onerror=alert(1)>"
 
 
 def _otter(question: str, line: int, code: str, error: str) -> str:
-    """A failure message in otter's own shape (otter.test_files.exception_test)."""
+    """A failure message in otter's own shape (otter.test_files.exception_test), as results of
+    format 1 kept it."""
     return f"❌ Test case failed\nError at line {line} in test {question}:\n  {code}\n{error}"
 
 
-def _case(question: str, hidden: bool, points: float, message: str | None = None) -> dict:
-    return {"question": question, "hidden": hidden, "points": points,
-            "passed": message is None, "message": message or ""}
+def _case(question: str, hidden: bool, points: float, message: str | None = None,
+          kind: str = results.CHECK) -> dict:
+    """A case as grading records it (``results.CaseOutcome``): passed without a message."""
+    return {"question": question, "name": f"{question} - x", "hidden": hidden,
+            "kind": results.PASSED if message is None else kind, "message": message or "",
+            "earned": points if message is None else 0.0, "possible": points}
 
 
 def _wrong_pinv(shape: str, off: str) -> str:
-    return _otter("pinv_svd", 20, HIDDEN_CODE,
-                  f"CheckFailed: `pinv_svd` returned wrong values for inputs (a float64 tensor of "
-                  f"shape {shape} on cpu): off by up to {off} where the expected values are of "
-                  f"size up to 0.152.")
+    return (f"`pinv_svd` returned wrong values for inputs (a float64 tensor of shape {shape} on "
+            f"cpu): off by up to {off} where the expected values are of size up to 0.152.")
 
 
-PUBLIC_FAIL = _otter("pinv_svd", 13, "assert isinstance(out, torch.Tensor), 'pinv_svd must return a tensor'",
-                     "AssertionError: pinv_svd must return a tensor")
+PUBLIC_FAIL = "pinv_svd must return a tensor"
 
 
 def _linear_cases(pinv: list[dict]) -> list[dict]:
@@ -62,7 +63,8 @@ def _linear_cases(pinv: list[dict]) -> list[dict]:
 
 
 STUDENTS = {
-    # id: (points per question, notes, {assignment: results record} or None for no results folder)
+    # id: (points per question, notes, {assignment: results record} or None for no results of
+    # assignments; the notes are kept in a results folder too, where the id can name one)
     "alice": ((4, 5, 6), [], {
         LINEAR: {"scores": {"as_column": 4, "pinv_svd": 5}, "problem": None, "notes": [],
                  "cases": _linear_cases([_case("pinv_svd", False, 0), _case("pinv_svd", True, 5)])},
@@ -81,13 +83,12 @@ STUDENTS = {
     IMG_ID: ((0, 2, 6), [f"{LINEAR}: killed; graded without code cell 3"], {
         LINEAR: {"scores": {"as_column": 0, "pinv_svd": 2}, "problem": None,
                  "notes": ["killed; graded without code cell 3"],
-                 "cases": [_case("as_column", False, 0, _otter(
-                               "as_column", 12, "out = as_column(x)",
-                               "ValueError: <b>mine</b> & <script>alert(2)</script>")),
-                           _case("as_column", True, 2, _otter(
-                               "as_column", 19, "checks.as_column.check_values(as_column)",
-                               "CheckFailed: `as_column` returned NoneType")),
-                           _case("as_column", True, 2, "garbled"),
+                 "cases": [_case("as_column", False, 0,
+                                 "ValueError: <b>mine</b> & <script>alert(2)</script>",
+                                 results.ERROR),
+                           _case("as_column", True, 2, "`as_column` returned NoneType"),
+                           _case("as_column", True, 2, "`as_column` stopped the notebook's "
+                                 "process: it ended", results.STOPPED),
                            _case("pinv_svd", False, 0),
                            _case("pinv_svd", True, 2),
                            _case("pinv_svd", True, 3, _wrong_pinv("(6, 3)", "7.5"))]},
@@ -115,13 +116,16 @@ def build_out(out: Path) -> Path:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["student", *columns, "total", "notes"])
         for student in sorted(STUDENTS):
-            points, notes, results = STUDENTS[student]
+            points, notes, kept = STUDENTS[student]
             writer.writerow([student, *(f"{p:g}" for p in points), f"{sum(points):g}",
                              "; ".join(notes)])
-            for stem, record in (results or {}).items():
+            for stem, record in (kept or {}).items():
                 path = out / "results" / student / f"{stem}.json"
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
+                path.write_text(json.dumps({"format": results.FORMAT, **record}, indent=1,
+                                           sort_keys=True), encoding="utf-8")
+            if "/" not in student and student not in (".", ".."):
+                results.write_notes(out, student, notes)
     return out
 
 
@@ -144,25 +148,30 @@ def _all_html(out: Path) -> list[tuple[Path, str]]:
 
 # --- messages ----------------------------------------------------------------------------------
 
-def test_student_message_keeps_only_the_student_facing_text() -> None:
-    assert feedback.student_message(_wrong_pinv("(8, 4)", "1")).startswith(
-        "`pinv_svd` returned wrong values for inputs (a float64 tensor of shape (8, 4)")
-    assert feedback.student_message(PUBLIC_FAIL) == "pinv_svd must return a tensor"
-    other = _otter("q", 3, "f(x)", "ZeroDivisionError: division by zero")
-    assert feedback.student_message(other) == "ZeroDivisionError: division by zero"
-    assert feedback.student_message(_otter("q", 3, "assert x", "AssertionError: ")) == feedback.EMPTY
-    multi = _otter("q", 3, HIDDEN_CODE, "CheckFailed: first line\n  a hint")
-    assert feedback.student_message(multi) == "first line\n  a hint"
-    for garbled in ("garbled", "", "❌ Test case failed\nError at line 3 in test q:\n  " + HIDDEN_CODE):
-        assert feedback.student_message(garbled) == feedback.UNREADABLE
+def test_notes_are_read_as_grading_kept_them_never_split_from_the_csv(out: Path) -> None:
+    data = {s.student: s for s in feedback.load_class(out).students}
+    assert data[IMG_ID].notes == [f"{LINEAR}: killed; graded without code cell 3"]
+    assert data["Alice"].notes == [f"{LINEAR}: no notebook submitted",
+                                   f"{LOGISTIC}: no notebook submitted"]
+    assert data["alice"].notes == []
+    # An id that cannot name a folder keeps no notes file: its CSV text is shown as it is.
+    assert data["../evil"].notes == ["no notebook found"]
 
 
-def test_split_notes_keeps_notes_that_hold_a_semicolon() -> None:
-    joined = f"a.zip: not a readable zip file; {LINEAR}: killed; graded without code cell 3; no notebook found"
-    assert feedback.split_notes(joined) == [
-        "a.zip: not a readable zip file", f"{LINEAR}: killed; graded without code cell 3",
-        "no notebook found"]
-    assert feedback.split_notes("") == []
+def test_a_case_recorded_in_otters_text_shows_a_neutral_sentence(tmp_path: Path) -> None:
+    """Results of format 1 kept otter's text, which quotes the hidden test's code: its failures
+    keep their points but show no text of theirs."""
+    out = build_out(tmp_path / "out")
+    record = {"scores": {"as_column": 2}, "problem": None, "notes": [], "cases": [
+        {"question": "as_column", "hidden": True, "points": 2, "passed": True, "message": ""},
+        {"question": "as_column", "hidden": True, "points": 2, "passed": False,
+         "message": _otter("as_column", 19, HIDDEN_CODE, "CheckFailed: returned NoneType")}]}
+    (out / "results" / "alice" / f"{LINEAR}.json").write_text(json.dumps(record), "utf-8")
+    pages.write_feedback_and_report(out)
+    page = _page(out, "alice")
+    assert "Hidden test 2 (2 points) failed:" in page and results.UNREADABLE in page
+    assert HIDDEN_CODE not in page and "Error at line" not in page and "NoneType" not in page
+    assert "1 of 2" in page
 
 
 def test_normalise_groups_the_same_mistake_on_other_inputs() -> None:
@@ -191,9 +200,8 @@ def test_feedback_pages_show_points_messages_and_notes(out: Path) -> None:
     assert "Problems with your submission" not in alice
     assert alice.count("Every check passed.") == 2
     img = _page(out, IMG_ID)
-    assert "killed; graded without code cell 3" in img  # one note, not split at its "; "
-    assert feedback.UNREADABLE in img  # the garbled message is not shown raw
-    assert "garbled" not in img
+    assert "<li>1_1_linear_regression: killed; graded without code cell 3</li>" in img  # one note
+    assert "<code>as_column</code> stopped the notebook's process: it ended" in img
 
 
 def test_pages_never_show_test_code(out: Path) -> None:

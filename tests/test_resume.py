@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import signal
 import subprocess
@@ -66,7 +67,7 @@ def test_an_interrupted_run_keeps_what_it_graded_and_never_a_half_written_file(t
          "--out", str(out), "--workers", "1", "--cell-timeout", "20"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 300
-    while not (out / "records").is_dir() or not any((out / "records").iterdir()):
+    while not (out / "records").is_dir() or not list((out / "records").glob("*.json")):
         assert process.poll() is None and time.monotonic() < deadline, "no student was graded"
         time.sleep(0.5)
     helpers = psutil.Process(process.pid).children(recursive=True)
@@ -77,9 +78,12 @@ def test_an_interrupted_run_keeps_what_it_graded_and_never_a_half_written_file(t
     gone, alive = psutil.wait_procs(helpers, timeout=30)
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], alive
 
-    rows = _rows(out)  # parses: written whole, or not at all
-    assert list(rows) == ["a_first"]
-    graded_total = rows["a_first"]["total"]
+    # The class files are written once, when a run ends: a killed run leaves none (so none
+    # half-written), and the student it graded is recorded whole.
+    assert not (out / "grades.csv").exists()
+    recorded = [json.loads(path.read_text("utf-8")) for path in (out / "records").glob("*.json")]
+    assert [record["entry"] for record in recorded] == ["a_first.ipynb"]
+    graded_total = f"{sum(recorded[0]['row']['points'].values()):g}"
 
     resumed = _grade(submissions, out, "--cell-timeout", "20")
     assert "1 new or changed, 1 unchanged" in resumed.stdout

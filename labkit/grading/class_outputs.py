@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from labkit.course import autograders
-from labkit.outputs import gradebook
+from labkit.outputs import gradebook, results
 from labkit.course import written
 from labkit.outputs import manual_scores, written_pages
 from labkit.outputs.pages import write_feedback_and_report
@@ -27,9 +27,12 @@ def write_class_files(out: Path, assignments: list[autograders.Assignment],
                       rows: list[gradebook.StudentRow], answers: list[written.StudentAnswers],
                       sheet: manual_scores.ScoreSheet, questions: list[written.WrittenQuestion],
                       students: list[str], scores_path: Path) -> None:
-    """The gradebook, the question list, the written answers' pages, the feedback and the
-    report, from the rows graded so far: written whatever stopped the grading."""
+    """The gradebook, the question list, each student's notes, the written answers' pages, the
+    feedback and the report, from the rows graded so far: written whatever stopped the grading."""
     gradebook.write_grades(out / "grades.csv", assignments, rows, sheet.points)
+    # The notes as a list, for the pages: grades.csv's "; "-joined column is for reading only.
+    for row in gradebook.one_row_per_student(rows):
+        results.write_notes(out, row.student, row.notes)
     gradebook.write_questions(out / "questions.csv", assignments)
     manual_scores.prepare_scores_file(scores_path, students, questions, sheet)
     gradebook.write_comments(out, sheet.comments)

@@ -3,8 +3,9 @@
 Grading is resumable: each student's row is recorded in OUT as soon as it is graded, keyed by a
 fingerprint of the student's files, the released autograders and the limits; a later run on the
 same OUT reuses every record whose fingerprint still matches, so an interrupted run loses nothing
-already graded and a re-run grades only new or changed submissions. ``grades.csv`` is rewritten
-(atomically) after every student.
+already graded and a re-run grades only new or changed submissions. ``grades.csv`` and the other
+class files are written once, from the rows, when the run ends (however it ends, short of being
+killed: then the next run writes them, from the records).
 
 The written questions are graded by hand (``labkit.outputs.manual_scores``): their scores are read
 from a CSV file the teaching team fills in and applied on top of the recorded rows, so recording a
@@ -36,7 +37,7 @@ from labkit import paths
 from labkit.course import autograders
 from labkit.sandbox import cgroups, forkserver, confine
 from . import class_outputs, intake, keys, shards
-from labkit.outputs import gradebook
+from labkit.outputs import gradebook, results
 from labkit.course import written
 from labkit.grading import written_answers
 from labkit.outputs.manual_scores import DEFAULT_SCORES_FILE, read_scores
@@ -45,8 +46,9 @@ from labkit.sandbox.confine import Limits
 if TYPE_CHECKING:  # the grader's own process never grades: torch and otter load in workers only
     from labkit.sandbox.session import ForkServerClient
 
-#: Bump when the meaning of a recorded row changes, so that old records are not reused.
-RECORD_VERSION = 3
+#: Bump when the meaning of a recorded row changes, so that old records are not reused (4: the
+#: results files hold each case's outcome as data, ``outputs.results``).
+RECORD_VERSION = 4
 #: On every row graded with ``--unconfined``.
 UNCONFINED_NOTE = ("graded unconfined (--unconfined): this notebook's code could read and change "
                    "what the grading user can")
@@ -75,11 +77,8 @@ def _grade_student(
         row.notes.extend(f"{stem}: {note}" for note in result.notes)
         for question, points in result.scores.items():
             row.points[f"{stem}/{question}"] = points
-        record = out / "results" / submission.student / f"{stem}.json"
-        gradebook.write_atomically(record, json.dumps(
-            {"scores": result.scores, "problem": result.problem, "notes": result.notes,
-             "cases": [dataclasses.asdict(case) for case in result.cases]},
-            indent=1, sort_keys=True))
+        results.write_assignment(out, submission.student, stem, result.scores, result.problem,
+                                 result.notes, result.cases)
     return row
 
 
@@ -307,7 +306,7 @@ def grade_class(
         print(f"note: notebooks get no cgroups of their own here: {reason}.", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     shards.remove_manifest(out)
-    # The scores given by hand, read first so that every write of grades.csv carries them.
+    # The scores given by hand, merged into the class files when the run ends.
     questions = written.written_questions(assignments)
     students = [intake.student_id(entry) for entry in entries]
     scores_path = manual_scores or out / DEFAULT_SCORES_FILE
@@ -331,7 +330,6 @@ def grade_class(
     def record(entry: Path, row: gradebook.StudentRow) -> None:
         rows[entry] = row
         _save_record(out, entry, fingerprints[entry], row)
-        gradebook.write_grades(out / "grades.csv", assignments, list(rows.values()), sheet.points)
         bar.update(1)
 
     try:

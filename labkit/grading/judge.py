@@ -1,8 +1,9 @@
 """Grade one notebook with one released autograder: the single place where grading happens.
 
 The notebook runs in a confined process (``labkit.sandbox.session``); the autograder's own test
-files (otter's format, from the released zip) run here, in the grader, against proxies of the
-notebook's names (``standins``). The student's code never shares a process with a test, a reference or a comparison.
+files (otter's format, from the released zip) run here, in the grader, case by case
+(``outcomes``), against proxies of the notebook's names (``standins``). The student's code never
+shares a process with a test, a reference or a comparison.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from otter.test_files import ExceptionTestFile
 
 from labkit import notebooks
 from labkit.checks import core
-from . import keys
 from labkit.course.autograders import Assignment
-from labkit.sandbox.session import ForkServerClient, NotebookSession, SessionFailed
-from .standins import RemoteEnv
+from labkit.outputs.results import CaseOutcome
 from labkit.sandbox.confine import Limits
+from labkit.sandbox.session import ForkServerClient, NotebookSession, SessionFailed
+from . import keys, outcomes
+from .standins import RemoteEnv
 
 #: At most this many crashed cells are named in the notes (the first ones: later errors often
 #: follow from them).
@@ -29,20 +31,11 @@ MAX_CRASH_NOTES = 3
 
 
 @dataclass
-class CaseResult:
-    question: str
-    hidden: bool
-    points: float
-    passed: bool
-    message: str
-
-
-@dataclass
 class NotebookResult:
     assignment: str
     #: question -> points earned
     scores: dict[str, float] = field(default_factory=dict)
-    cases: list[CaseResult] = field(default_factory=list)
+    cases: list[CaseOutcome] = field(default_factory=list)
     #: what went wrong with the notebook as a whole, in words
     notes: list[str] = field(default_factory=list)
     #: None when the notebook could be run at all
@@ -70,7 +63,9 @@ def _test_sources(zip_path: Path, size: int, modified: int) -> tuple[tuple[str, 
 
 
 def _test_files(assignment: Assignment) -> list[ExceptionTestFile]:
-    """Fresh test-file objects (they hold their results) in the order of the questions."""
+    """The test files as otter parses them (their cases, each case's points) in the order of the
+    questions; parsed anew for each notebook, so that nothing a test leaves in its file's globals
+    reaches the next notebook's grading."""
     stat = assignment.zip_path.stat()
     sources = _test_sources(assignment.zip_path, stat.st_size, stat.st_mtime_ns)
     order = {question: i for i, (question, _) in enumerate(assignment.questions)}
@@ -171,14 +166,9 @@ def grade_notebook(
         # This notebook's own hidden inputs (see labkit.grading.keys).
         core.set_key(keys.notebook_key(notebook.read_bytes(), keys.grading_secret()))
         for test_file in _test_files(assignment):
-            test_file.run(env)
-            result.scores[test_file.name] = float(test_file.score)
-            for case, outcome in zip(test_file.test_cases, test_file.test_case_results):
-                result.cases.append(CaseResult(
-                    question=test_file.name, hidden=bool(case.hidden),
-                    points=float(case.points or 0), passed=bool(outcome.passed),
-                    message="" if outcome.passed else outcome.message,
-                ))
+            score, cases = outcomes.run_question(test_file, env)
+            result.scores[test_file.name] = score
+            result.cases.extend(cases)
     finally:
         core.set_key(None)
         session.close()  # whatever happened; it also counts the printed output, so notes follow

@@ -1,11 +1,11 @@
 """One feedback page per student, ``OUT/feedback/<slug>.html``, read back from a graded OUT.
 
 The pages are built only from what grading already wrote (``grades.csv``, ``questions.csv``,
-``results/<student>/<assignment>.json``), so they can be regenerated at any time without running
+``results/<student>/``: see ``results``), so they can be regenerated at any time without running
 a notebook again. A page is meant to be handed to its student as is: it shows the points, the
-problems with the submission and, for each failed check, only the part of otter's message that
-the check wrote for students. The line of test code otter quotes is never shown, since it names
-the hidden checks. Student ids come from file names that students chose, so every string is
+problems with the submission and, for each failed check, the text grading kept for the student
+(a check's own message, or an error's type and first line); no line of test code is ever kept,
+since it would name the hidden checks. Student ids come from file names that students chose, so every string is
 HTML-escaped (jinja2's autoescape) and every file name is a slug (``page_files``), never the id
 itself. An error text comes from student code: its markdown images are shown as text, and the
 page's Content-Security-Policy (``page_policy``) lets it load nothing at all. The page is
@@ -14,37 +14,18 @@ page's Content-Security-Policy (``page_policy``) lets it load nothing at all. Th
 
 from __future__ import annotations
 
-import json
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import results
 from .gradebook import read_comments, read_csv, write_atomically
 from .page_files import page_names
 from .page_policy import content_security_policy
 from .templating import embedded, template
 
-#: Exception types whose text the checks write for students: shown whole, without the type
-#: name. ``CheckFailed`` and its subclasses (``labkit.checks.core``: a training too slow for its
-#: budget, a call that failed only for where its tensors live, a call that stopped the
-#: notebook's process: ``labkit.grading.standins``) carry the check's own advice, so
-#: they are never cut; only a student's own error text is (``MAX_ERROR_CHARS``).
-STUDENT_FACING = ("CheckFailed", "TooSlow", "PlacementFailed", "NotebookStopped",
-                  "AssertionError")
-#: What a student sees when a message cannot be parsed safely (so nothing else leaks).
-UNREADABLE = "This check failed (no further detail is available)."
-EMPTY = "This check failed without a message."
 #: Below this difference two point values are the same (the CSV holds ``%g`` text).
 TOLERANCE = 1e-9
-#: Longest error text of student code shown (its type and first line): enough to act on, too
-#: little to carry hidden inputs out through an exception's text.
-MAX_ERROR_CHARS = 200
-
-_HEADER = re.compile(r"^Error at line \d+ in test .*:$")
-_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*): ?(.*)$", re.DOTALL)
-#: Where a fragment of the "; "-joined notes column starts a new note ("<prefix>: ...").
-_NOTE_START = re.compile(r"^[^\s:;][^:;]*: |^no notebook found$")
 
 
 @dataclass(frozen=True)
@@ -68,7 +49,8 @@ class Student:
     points: dict[str, float]
     total: float
     notes: list[str]
-    #: assignment -> its results JSON (absent when the assignment left no record)
+    #: assignment -> its results record (``results.read_assignment``: its cases as
+    #: ``results.CaseOutcome``); absent when the assignment left no record
     results: dict[str, dict] = field(default_factory=dict)
     #: written question's column -> the teaching team's comment
     comments: dict[str, str] = field(default_factory=dict)
@@ -104,22 +86,6 @@ def _number(text: str) -> float:
         return 0.0
 
 
-def split_notes(joined: str) -> list[str]:
-    """The notes of ``grades.csv`` as a list.
-
-    The column joins notes with "; ", but a note may itself hold "; " ("...; graded without
-    code cell 3"), so a fragment that does not start like a note ("<prefix>: ") is glued back
-    onto the one before it.
-    """
-    notes: list[str] = []
-    for fragment in joined.split("; ") if joined else []:
-        if notes and not _NOTE_START.match(fragment):
-            notes[-1] = f"{notes[-1]}; {fragment}"
-        else:
-            notes.append(fragment)
-    return notes
-
-
 def read_questions(out: Path) -> list[Question]:
     """The questions of ``questions.csv``; a file without the ``manual`` column (written before
     there were written questions) lists autograded questions only."""
@@ -140,23 +106,29 @@ def _result_folders(out: Path) -> dict[str, Path]:
     Looking folders up in a listing means a hostile id ("..", "../x") can never point the
     reader outside ``OUT/results``.
     """
-    results = out / "results"
-    if not results.is_dir():
+    folder = out / "results"
+    if not folder.is_dir():
         return {}
-    return {p.name: p for p in results.iterdir() if p.is_dir() and not p.is_symlink()}
+    return {p.name: p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()}
 
 
 def _read_results(folder: Path | None, assignments: list[str]) -> dict[str, dict]:
     found: dict[str, dict] = {}
     for stem in assignments if folder else []:
-        path = folder / f"{stem}.json"
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(record, dict):
+        if (record := results.read_assignment(folder, stem)) is not None:
             found[stem] = record
     return found
+
+
+def _notes(folder: Path | None, row: dict[str, str]) -> list[str]:
+    """The student's notes as grading kept them (``results.NOTES_FILE``). Where none were kept
+    (an OUT graded before they were), the notes column of ``grades.csv`` is shown as it is, as
+    one note: it joins notes with "; ", which a note may hold too, so it is never split."""
+    kept = results.read_notes(folder) if folder is not None else None
+    if kept is not None:
+        return kept
+    joined = row.get("notes") or ""
+    return [joined] if joined else []
 
 
 def load_class(out: Path) -> ClassResults:
@@ -168,40 +140,17 @@ def load_class(out: Path) -> ClassResults:
     students = []
     for row in read_csv(out / "grades.csv"):
         student = row.get("student") or ""
+        folder = folders.get(student)
         students.append(Student(
             student=student,
             points=_points(questions, row),
             total=_number(row.get("total", "")),
-            notes=split_notes(row.get("notes") or ""),
-            results=_read_results(folders.get(student), assignments),
+            notes=_notes(folder, row),
+            results=_read_results(folder, assignments),
             comments=comments.get(student, {}),
         ))
     students.sort(key=lambda s: s.student)
     return ClassResults(questions, students)
-
-
-# --- messages --------------------------------------------------------------------------------
-
-def student_message(message: str) -> str:
-    """The part of otter's failure message a student may see.
-
-    Otter writes "❌ Test case failed", "Error at line N in test Q:", the one line of test code
-    (which names hidden checks) and then "Type: text". Only "Type: text" is kept, without the type
-    for the checks' own messages. A message in any other shape is replaced by a neutral
-    sentence rather than shown, since it cannot be told apart from test code.
-    """
-    lines = message.split("\n")
-    header = next((i for i, line in enumerate(lines) if _HEADER.match(line)), None)
-    if header is None or header + 2 >= len(lines):
-        return UNREADABLE
-    match = _EXCEPTION.match("\n".join(lines[header + 2:]))
-    if match is None:
-        return UNREADABLE
-    kind, text = match.group(1), match.group(2).strip()
-    if kind.rsplit(".", 1)[-1] in STUDENT_FACING:
-        return text or EMPTY
-    whole = f"{kind}: {text.splitlines()[0]}" if text else kind
-    return whole if len(whole) <= MAX_ERROR_CHARS else whole[: MAX_ERROR_CHARS - 3] + "..."
 
 
 # --- the page --------------------------------------------------------------------------------
@@ -247,38 +196,36 @@ def _status(earned: float, possible: float) -> str:
     return "partial" if earned > TOLERANCE else "none"
 
 
-def _failures(cases: list[dict]) -> list[CaseView]:
+def _failures(cases: list[results.CaseOutcome]) -> list[CaseView]:
     views, hidden_number, public_number = [], 0, 0
     for case in cases:
-        hidden = bool(case.get("hidden"))
-        if hidden:
+        if case.hidden:
             hidden_number += 1
         else:
             public_number += 1
-        if case.get("passed"):
+        if case.passed:
             continue
-        if hidden:
-            points = _number(case.get("points"))
+        if case.hidden:
+            points = case.possible
             label = f"Hidden test {hidden_number} ({points:g} point{'s' if points != 1 else ''})"
         else:
             label = f"Public check {public_number} (0 points, for you to test with)"
-        views.append(CaseView(label, student_message(str(case.get("message") or ""))))
+        views.append(CaseView(label, case.message))
     return views
 
 
 def _question_view(question: Question, student: Student, record: dict | None) -> QuestionView:
-    cases = [c for c in (record or {}).get("cases", [])
-             if isinstance(c, dict) and c.get("question") == question.name]
-    public = [c for c in cases if not c.get("hidden")]
-    hidden = [c for c in cases if c.get("hidden")]
+    cases = [c for c in (record or {}).get("cases", []) if c.question == question.name]
+    public = [c for c in cases if not c.hidden]
+    hidden = [c for c in cases if c.hidden]
     earned = student.points.get(question.column, 0.0)
     pending = question.manual and question.column not in student.points
     return QuestionView(
         name=question.name, earned=earned, possible=question.points,
         status="pending" if pending else _status(earned, question.points),
         manual=question.manual, pending=pending,
-        public_passed=sum(1 for c in public if c.get("passed")), public_total=len(public),
-        hidden_passed=sum(1 for c in hidden if c.get("passed")), hidden_total=len(hidden),
+        public_passed=sum(1 for c in public if c.passed), public_total=len(public),
+        hidden_passed=sum(1 for c in hidden if c.passed), hidden_total=len(hidden),
         failures=_failures(cases), comment=student.comments.get(question.column, ""),
     )
 

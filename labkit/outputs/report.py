@@ -23,7 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .feedback import TOLERANCE, ClassResults, Question, load_class, student_message
+from .feedback import TOLERANCE, ClassResults, Question, load_class
 from .gradebook import has_problems, write_atomically
 from .page_files import page_names, written_page
 from .page_policy import EMBEDDED, content_security_policy
@@ -87,7 +87,7 @@ def question_stats(data: ClassResults) -> list[QuestionStats]:
 def normalise(message: str) -> str:
     """A failure's student-facing first line with its specifics (inputs, shapes, numbers) blanked,
     so that the same mistake made on different inputs or by different amounts groups together."""
-    text = student_message(message).split("\n", 1)[0]
+    text = message.split("\n", 1)[0]
     text = _INPUTS.sub("for inputs (…)", text)
     text = _SHAPE.sub("(…)", text)
     return _NUMBER.sub("…", text)
@@ -100,11 +100,11 @@ def common_failures(data: ClassResults, top: int = TOP_FAILURES) -> list[Failure
     for index, student in enumerate(data.students):
         for stem, record in student.results.items():
             for case in record.get("cases", []):
-                if not isinstance(case, dict) or case.get("passed"):
+                if case.passed:
                     continue
-                key = (f"{stem}/{case.get('question')}", normalise(str(case.get("message") or "")))
+                key = (f"{stem}/{case.question}", normalise(case.message))
                 who[key].add(index)
-                kinds[key].add("hidden" if case.get("hidden") else "public")
+                kinds[key].add("hidden" if case.hidden else "public")
     ranked = sorted(who, key=lambda key: (-len(who[key]), key))
     return [Failure(column, " + ".join(sorted(kinds[(column, message)])), message,
                     len(who[(column, message)]))
