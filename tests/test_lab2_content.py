@@ -34,7 +34,6 @@ import labkit.checks
 from labkit import notebooks, paths
 from labkit.checks import core
 from labkit.course import masters, release, student_setup
-from labkit.outputs import feedback
 
 from . import marks
 
@@ -248,22 +247,30 @@ def handles(env: dict[str, Any]) -> dict[str, Any]:
 def hidden_results(assigned: Assigned, env: dict[str, Any], folder: Path,
                    key: bytes | None = None) -> dict[str, dict[str, tuple[bool, str]]]:
     """Per question, per hidden test: (passed, what the feedback page shows when it failed),
-    each test run by otter's runner on handles on ``env``'s objects under ``key``."""
-    from otter.test_files import ExceptionTestFile
-
+    each case run by the grader's own runner on handles on ``env``'s objects under ``key``."""
     results = {}
     for question, source in assigned.tests.items():
         path = folder / f"{assigned.stem}-{question}.py"
         if not path.exists():
             path.write_text(source)
-        tests = ExceptionTestFile.from_file(str(path))
-        with core.keyed(key):
-            tests.run(handles(env))
-        results[question] = {
-            marks.test_name(r.test_case, question):
-                (r.passed, "" if r.passed else feedback.student_message(r.message))
-            for r in tests.test_case_results if r.test_case.hidden}
+        results[question] = graded(path, question, handles(env), key)
     return results
+
+
+def graded(path: Path, question: str, names: dict[str, Any], key: bytes | None = None, *,
+           hidden: bool = True) -> dict[str, tuple[bool, str]]:
+    """One question's hidden tests (or with ``hidden=False`` its public ones), each case run by
+    the grader's runner (``grading.outcomes``) on ``names`` under ``key``: per test, (passed,
+    the message a student is shown)."""
+    from otter.test_files import ExceptionTestFile
+
+    from labkit.grading import outcomes
+
+    tests = ExceptionTestFile.from_file(str(path))
+    with core.keyed(key):
+        _, results = outcomes.run_question(tests, names)
+    return {marks.test_name(case, question): (result.passed, result.message)
+            for case, result in zip(tests.test_cases, results) if case.hidden == hidden}
 
 
 def failed(results: dict[str, dict[str, tuple[bool, str]]]) -> dict[str, set[str]]:
@@ -295,12 +302,13 @@ def test_otter_assign_accepts_each_master_and_leaks_nothing(assigned):
         parsed = masters.parse(LAB2 / stem / f"{stem}.ipynb")
         assert masters.find_leaks(parsed, done.student) == [], stem
         assert set(done.tests) == {q.name for q in parsed.questions if not q.manual}
-        # The release's first cell is the kit's setup cell, carrying every public check.
+        # The release puts the kit's setup cell under the title, carrying every public check.
         student = notebooks.read(done.student)
         student_setup.install(student, stem)
-        first = student.cells[0].source
-        assert first.startswith("# Setup: the grading client")
-        assert all(f"test_{question}_example" in first for question in done.tests)
+        setup = student.cells[1]
+        assert student_setup.is_setup_cell(setup)
+        carried = student_setup.carried_code(setup.source)
+        assert all(f"test_{question}_example" in carried for question in done.tests)
 
 
 def test_masters_ask_written_questions_graded_by_hand():
@@ -328,19 +336,15 @@ def test_public_checks_pass_on_the_solution_and_fail_on_the_blank_notebook(assig
     """The student notebook as released (solutions replaced by `...`) fails every public check;
     the master's solutions pass them (the public tests run on the objects themselves, in the
     student's kernel)."""
-    from otter.test_files import ExceptionTestFile
-
     for stem, done in assigned.items():
         solved, blank = notebook_namespace(stem), blank_namespace(done)
         for question, source in done.tests.items():
             path = tmp_path / f"{stem}-{question}.py"
             path.write_text(source)
             for env, should_pass in ((solved, True), (blank, False)):
-                tests = ExceptionTestFile.from_file(str(path))
-                tests.run(env)
-                public = [r for r in tests.test_case_results if not r.test_case.hidden]
-                assert public and all(r.passed == should_pass for r in public), (
-                    stem, question, should_pass, [r.message for r in public])
+                public = graded(path, question, env, hidden=False)
+                assert public and all(passed == should_pass for passed, _ in public.values()), (
+                    stem, question, should_pass, public)
 
 
 @pytest.mark.slow
@@ -471,7 +475,6 @@ def test_hidden_tests_judge_a_confined_notebook_through_the_graders_handles(stem
     process, their objects reached by the grader's own stand-ins: the solution keeps full marks
     and each wrong variant loses points in its own question only, as on the local stand-ins."""
     import nbformat
-    from otter.test_files import ExceptionTestFile
 
     from labkit.grading import standins
     from labkit.sandbox.confine import Limits
@@ -501,9 +504,7 @@ def test_hidden_tests_judge_a_confined_notebook_through_the_graders_handles(stem
                 for question, test_source in assigned[stem].tests.items():
                     test_file = path.parent / f"{question}.py"
                     test_file.write_text(test_source)
-                    tests = ExceptionTestFile.from_file(str(test_file))
-                    tests.run(dict(given))
-                    if any(r.test_case.hidden and not r.passed for r in tests.test_case_results):
+                    if not all(passed for passed, _ in graded(test_file, question, given).values()):
                         lost.add(question)
             finally:
                 session.close()
