@@ -255,3 +255,31 @@ def test_a_softmax_gradient_too_slow_to_train_fails_and_says_how_to_vectorise():
     slow = _sleepy(lambda T, X, y: lab3.reference_grad(T, X, y), 0.05)  # 1000 steps: 50 s
     message = _failure(lab3.check_grad_trains, slow)
     assert "is too slow for the grader" in message and "matrix operations" in message
+
+
+def test_what_was_found_instead_of_a_tensor_is_said_in_a_students_words():
+    import numpy
+
+    class StandIn:  # the grader's stand-in for an object of the notebook's process
+        @property
+        def __notebook_type__(self) -> str:
+            return "ndarray"
+
+    assert core.kind_of(numpy.zeros(3)) == "an object of type `ndarray`"
+    assert core.kind_of(StandIn()) == "an object of type `ndarray`"
+    assert core.kind_of(...) == "`...`, the placeholder (write the answer in its place)"
+    assert core.kind_of(None) == "None" and core.kind_of(3.0) == "an object of type `float`"
+    with pytest.raises(core.CheckFailed, match=r"`theta` is `\.\.\.`, the placeholder"):
+        core.expect_tensor(..., "theta", shape=(3, 1), variable=True)
+    with pytest.raises(core.CheckFailed, match=r"`f` returned None \(did you forget `return`\?\)"):
+        core.expect_tensor(None, "f", shape=(3, 1))
+
+
+def test_every_student_error_text_is_cut_by_one_rule():
+    from labkit.sandbox import runner
+
+    long = ValueError("v" * 500 + "\nsecond line")
+    cut = core.short_error(long)
+    assert len(cut) == core.MAX_ERROR_CHARS and cut.endswith("...")
+    assert runner._error_text(long) == cut  # noqa: SLF001 (the runner's cut, inside the sandbox)
+    assert core.clip_error("short") == "short"

@@ -37,6 +37,15 @@ def test_untouched_student_notebooks_get_zero_and_a_row(graded_demo, assignments
     assert float(blank["total"]) == 0
 
 
+def test_a_placeholder_left_in_is_named_as_such(graded_demo):
+    # The blank notebook's `theta = ...`: the page says the placeholder is still there, not the
+    # name of a class of the grader's.
+    page = next((graded_demo.out / "feedback").glob("blank*.html")).read_text("utf-8")
+    assert "<code>theta</code> is <code>...</code>, the placeholder (write the answer in its " \
+           "place); expected a torch.Tensor." in page
+    assert "Remote" not in page and "Opaque" not in page
+
+
 def test_typical_mistakes_lose_points_where_they_are(graded_demo, assignments):
     rows = _rows(graded_demo)
     mistakes, perfect = rows["typical_mistakes"], rows["perfect"]

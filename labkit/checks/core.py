@@ -70,11 +70,16 @@ def seed_for(seed: int) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
+def clip_error(text: str) -> str:
+    """A student's error text cut to ``MAX_ERROR_CHARS`` characters, "..." included: the one rule
+    for every error text of student code that reaches a message, wherever it is cut."""
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
+
+
 def short_error(error: BaseException) -> str:
-    """``Type: first line`` of a student's exception, cut to MAX_ERROR_CHARS characters."""
+    """``Type: first line`` of a student's exception, cut as ``clip_error`` cuts."""
     text = str(error).strip().split("\n", 1)[0]
-    whole = f"{type(error).__name__}: {text}" if text else type(error).__name__
-    return whole if len(whole) <= MAX_ERROR_CHARS else whole[: MAX_ERROR_CHARS - 3] + "..."
+    return clip_error(f"{type(error).__name__}: {text}" if text else type(error).__name__)
 
 
 def available_devices() -> list[torch.device]:
@@ -109,6 +114,29 @@ def where(device: torch.device | str) -> str:
     return "the CPU" if kind == "cpu" else "a GPU" if kind in ("cuda", "meta") else kind
 
 
+#: The name under which a stand-in, in the grader, for an object of the notebook's process gives
+#: that object's type (its own class is the stand-in's).
+NOTEBOOK_TYPE = "__notebook_type__"
+
+
+def type_name(value: Any) -> str:
+    """The name of a value's type: the notebook's name for an object that lives in the
+    notebook's process, never the grader's stand-in's."""
+    declared = getattr(type(value), NOTEBOOK_TYPE, None)
+    return str(declared.__get__(value)) if isinstance(declared, property) else type(value).__name__
+
+
+def kind_of(value: Any) -> str:
+    """What a value that is not the expected tensor is, in a student's words: the placeholder
+    ``...`` left in, None, or an object of a named type."""
+    name = type_name(value)
+    if value is Ellipsis or name == "ellipsis":
+        return "`...`, the placeholder (write the answer in its place)"
+    if value is None:
+        return "None"
+    return f"an object of type `{name}`"
+
+
 def describe(value: Any) -> str:
     """Describe an argument without revealing its values."""
     if isinstance(value, Tensor):
@@ -117,7 +145,7 @@ def describe(value: Any) -> str:
         return f"{article} {dtype} tensor of shape {tuple(value.shape)} on {where(value.device)}"
     if isinstance(value, (tuple, list)):
         return "(" + ", ".join(describe(v) for v in value) + ")"
-    return type(value).__name__
+    return type_name(value)
 
 
 def generator(seed: int) -> torch.Generator:
@@ -256,9 +284,11 @@ def expect_tensor(
     device: torch.device | None = None,
     args: Sequence[Any] = (),
     output: str = "",
+    variable: bool = False,
 ) -> Tensor:
     """The result is a tensor of the shape, and where given the dtype and device, the inputs call
     for. A check judges only the properties it is about: values checks pass no dtype or device.
+    ``variable``: the result is a name the notebook sets, not what a function returned.
 
     ``output`` names one of several results (e.g. ``X_train``) in the messages. A result that
     requires grad or hangs on an autograd graph is accepted here (every comparison detaches
@@ -267,9 +297,10 @@ def expect_tensor(
     called = f" for inputs {describe(tuple(args))}" if args else ""
     who = f"`{name}`" + (f" (its {output})" if output else "")
     if not isinstance(result, Tensor):
-        hint = " (did you forget `return`?)" if result is None else ""
+        hint = " (did you forget `return`?)" if result is None and not variable else ""
         raise CheckFailed(
-            f"{who} returned {type(result).__name__}{hint}; expected a torch.Tensor{called}."
+            f"{who} {'is' if variable else 'returned'} {kind_of(result)}{hint}; expected a "
+            f"torch.Tensor{called}."
         )
     if tuple(result.shape) != tuple(shape):
         raise CheckFailed(

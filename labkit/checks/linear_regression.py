@@ -115,7 +115,7 @@ def _split(fn: Any, X: torch.Tensor, y: torch.Tensor, n_train: int, seed: int,
     if not isinstance(parts, (tuple, list)) or len(parts) != 4:
         raise core.CheckFailed(
             f"`{name}` must return four tensors `(X_train, y_train, X_test, y_test)`; it returned "
-            f"{core.describe(parts) if isinstance(parts, (tuple, list)) else type(parts).__name__}."
+            f"{core.describe(parts) if isinstance(parts, (tuple, list)) else core.kind_of(parts)}."
         )
     m, d = X.shape
     shapes = [(n_train, d), (n_train, 1), (m - n_train, d), (m - n_train, 1)]
@@ -590,7 +590,7 @@ def _fitted_theta(env: Any) -> torch.Tensor:
     if theta is None or isinstance(theta, core.MissingName):
         missing = theta if isinstance(theta, core.MissingName) else core.MissingName("theta")
         raise core.CheckFailed(missing.absent("`theta`", "Set it in the cell of 4.2."))
-    return core.expect_tensor(theta, "theta", shape=(3, 1))
+    return core.expect_tensor(theta, "theta", shape=(3, 1), variable=True)
 
 
 def check_diabetes_theta_dtype(env: Any) -> None:

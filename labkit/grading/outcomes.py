@@ -28,10 +28,6 @@ from .standins import NotebookStopped
 EMPTY = "This check failed without a message."
 
 
-def _clipped(text: str) -> str:
-    return text if len(text) <= core.MAX_ERROR_CHARS else text[: core.MAX_ERROR_CHARS - 3] + "..."
-
-
 def failure(error: Exception) -> tuple[str, str]:
     """The kind of a test case's failure and the text a student may see of it.
 
@@ -46,7 +42,7 @@ def failure(error: Exception) -> tuple[str, str]:
     name = type(error).__name__
     if isinstance(error, AssertionError):
         return (STOPPED if isinstance(error, NotebookStopped) else CHECK), text or EMPTY
-    return ERROR, _clipped(f"{name}: {text.splitlines()[0]}" if text else name)
+    return ERROR, core.clip_error(f"{name}: {text.splitlines()[0]}" if text else name)
 
 
 def outcome(question: str, case: TestCase, error: Exception | None) -> CaseOutcome:

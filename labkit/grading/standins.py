@@ -305,6 +305,12 @@ class RemoteObject(NotebookObject):
     def __repr__(self) -> str:
         return f"<notebook object {self._type_name}>"
 
+    @property
+    def __notebook_type__(self) -> str:
+        """The object's type in the notebook (``core.NOTEBOOK_TYPE``): what a check's message
+        names, never this stand-in's own class."""
+        return self._type_name
+
     def _label(self) -> str:
         return f"the notebook's {self._type_name} object"
 

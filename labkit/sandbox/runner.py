@@ -22,20 +22,16 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from labkit.checks import descent
+from labkit.checks import core, descent
 from labkit.notebooks import code_cell_sources
 from . import protocol, confine, objects
 
-#: The longest error text of student code that reaches the grader.
-ERROR_CHARS = 200
-
-
 def _first_line(error: BaseException, prefix: str = "") -> str:
-    """An error of student code as feedback shows it: the first line of its message, at most
-    ``ERROR_CHARS`` characters (a long message could carry the hidden inputs)."""
+    """An error of student code as feedback shows it: the first line of its message, cut as
+    every student error text is (``core.clip_error``: a long message could carry the hidden
+    inputs)."""
     lines = str(error).strip().splitlines()
-    text = prefix + (lines[0] if lines else "")
-    return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 1] + "…"
+    return core.clip_error(prefix + (lines[0] if lines else ""))
 
 
 def _error_text(error: BaseException) -> str:
@@ -257,7 +253,8 @@ def serve(conn: socket.socket, cells: _Cells) -> None:
             protocol.send(conn, refusal.reply)
         except Exception as error:  # an answer that cannot be encoded or is too large
             protocol.send(conn, {"ok": False, "kind": "other", "type": type(error).__name__,
-                                 "message": f"could not send the result back: {error}"[:200]})
+                                 "message": core.clip_error(
+                                     f"could not send the result back: {error}")})
 
 
 def _cap_gpu_memory(memory_bytes: int) -> None:
