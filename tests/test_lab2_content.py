@@ -170,7 +170,7 @@ def blank_namespace(assigned: Assigned) -> dict[str, Any]:
 class Handle:
     """Stands in for the grader's handle on an object of the notebook: attribute reads, calls
     (construction included), the operators ``+ - * / **`` (and reflected, unary minus),
-    comparisons and ``str()`` reach the object; plain numbers, strings and None come back as
+    comparisons, ``str()`` and the name of its type reach the object; plain numbers, strings and None come back as
     themselves, anything else as another handle. ``bool()``, ``hash()``, ``len()``, iteration and
     attribute writes are refused, as the grader refuses them."""
 
@@ -205,6 +205,11 @@ class Handle:
 
     def __neg__(self) -> Any:
         return wrap(-self._target)
+
+    @property
+    def __notebook_type__(self) -> str:
+        """The notebook's name for the object's type (``core.type_name`` reads it)."""
+        return type(self._target).__name__
 
 
 def _binary(op: Any, reflected: bool = False) -> Any:
@@ -422,6 +427,7 @@ def test_a_blank_notebook_scores_zero(assigned, checks_importable, tmp_path):
         results = hidden_results(done, blank_namespace(done), tmp_path)
         assert all(not passed for tests in results.values() for passed, _ in tests.values()), (
             stem, results)
+        assert "the placeholder" in results["dzdy"]["value"][1]  # `dzdy = ...` left as given
 
 
 def test_the_banks_hold_enough_variants():

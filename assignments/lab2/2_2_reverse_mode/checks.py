@@ -68,7 +68,7 @@ def _kind(value: Any) -> str:
         return "a bool"
     if isinstance(value, (str, tuple, list, dict, torch.Tensor)):
         return f"a {type(value).__name__}"
-    return "an object (a Var?)"
+    return core.kind_of(value)  # the placeholder `...`, or an object of the notebook's named type
 
 
 def _number(value: Any, what: str) -> float:
