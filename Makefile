@@ -9,7 +9,8 @@ INSTALLED := $(VENV)/.installed
 SUBMISSIONS ?= demo/submissions
 OUT ?= grades
 WORKERS ?=
-TIMEOUT ?= 600
+# Seconds one notebook may run in all; empty: the default of labkit.sandbox.confine.Limits.
+TIMEOUT ?=
 # Scores of the written questions, given by hand (default: OUT/manual_scores.csv).
 MANUAL_SCORES ?=
 # UNCONFINED=1 grades without confining student code (only where user namespaces are forbidden).
@@ -31,10 +32,14 @@ AUDIT_OUT = $(if $(filter file,$(origin OUT)),audit,$(OUT))
 PER_QUESTION ?=
 ASSIGNMENTS ?=
 
+# The default TIMEOUT, for make help, read from Limits (with any python3 before .venv/ exists).
+DEFAULT_TIMEOUT = $(shell $(if $(wildcard $(PY)),$(PY),$(PYTHON)) -c 'from labkit.cli import DEFAULT_TIMEOUT; print(DEFAULT_TIMEOUT)' 2>/dev/null || echo "see labkit.sandbox.confine.Limits")
+
 .PHONY: help grade merge export similarity release test audit bench gpu-check clean
 
 help:
 	@echo "make grade [SUBMISSIONS=dir] [OUT=dir] [WORKERS=n]  grade a folder of submissions (default: the demo class)"
+	@echo "           [TIMEOUT=s]                              seconds one notebook may run in all (default $(DEFAULT_TIMEOUT))"
 	@echo "make grade SHARD=k/n OUT=shards/k                   grade only shard k (0 to n-1) of n of the class"
 	@echo "make merge SHARDS='shards/*' [OUT=dir]              merge the shards' OUTs into one OUT"
 	@echo "make test                                           run the kit's tests"
@@ -53,7 +58,7 @@ $(INSTALLED): requirements.txt pyproject.toml
 	touch $(INSTALLED)
 
 grade: $(INSTALLED)
-	$(PY) -m labkit grade --submissions "$(SUBMISSIONS)" --out "$(OUT)" --timeout $(TIMEOUT) $(if $(WORKERS),--workers $(WORKERS)) $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)") $(if $(UNCONFINED),--unconfined) $(if $(SHARD),--shard $(SHARD))
+	$(PY) -m labkit grade --submissions "$(SUBMISSIONS)" --out "$(OUT)" $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)") $(if $(UNCONFINED),--unconfined) $(if $(SHARD),--shard $(SHARD))
 
 merge: $(INSTALLED)
 	@test -n "$(SHARDS)" || { echo "usage: make merge SHARDS='shards/*' [OUT=dir] [MANUAL_SCORES=path]"; exit 2; }

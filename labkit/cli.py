@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import paths
+from .sandbox.confine import Limits
 
 if TYPE_CHECKING:
     from .grading.shards import Shard
@@ -24,9 +25,14 @@ def _release(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The limits' defaults as the options take them (whole seconds, MB): ``Limits`` holds them, once.
+DEFAULT_TIMEOUT = int(Limits.notebook_seconds)
+DEFAULT_CELL_TIMEOUT = int(Limits.cell_seconds)
+DEFAULT_MEMORY_MB = Limits.memory_bytes >> 20
+
+
 def _grade(args: argparse.Namespace) -> int:
     from .grading.classrun import grade_class
-    from .sandbox.confine import Limits
 
     limits = Limits(notebook_seconds=args.timeout, cell_seconds=min(args.cell_timeout, args.timeout),
                     memory_bytes=args.memory_mb << 20, confine=not args.unconfined)
@@ -91,7 +97,6 @@ def _similarity(args: argparse.Namespace) -> int:
 
 def _audit(args: argparse.Namespace) -> int:
     from .audit import operators, run_audit, table
-    from .sandbox.confine import Limits
 
     unknown = sorted(set(args.operators or []) - set(operators.BY_NAME))
     if unknown:
@@ -126,12 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="one entry per student: a folder, a notebook or a zip")
     grade.add_argument("--out", default=str(paths.DEFAULT_GRADES), help="results folder")
     grade.add_argument("--workers", type=int, default=None, help="parallel gradings (default: cores)")
-    grade.add_argument("--timeout", type=int, default=600,
-                       help="seconds one notebook may run in all (default 600)")
-    grade.add_argument("--cell-timeout", type=int, default=60,
-                       help="seconds one cell may run (default 60)")
-    grade.add_argument("--memory-mb", type=int, default=4096,
-                       help="memory one notebook may use, in MB (default 4096)")
+    grade.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT,
+                       help="seconds one notebook may run in all (default %(default)s)")
+    grade.add_argument("--cell-timeout", type=int, default=DEFAULT_CELL_TIMEOUT,
+                       help="seconds one cell may run (default %(default)s)")
+    grade.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB,
+                       help="memory one notebook may use, in MB (default %(default)s)")
     grade.add_argument("--unconfined", action="store_true",
                        help="grade without confining student code, where this machine forbids "
                             "user namespaces (every row's notes say so)")
@@ -170,10 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default: all)")
     audit.add_argument("--operators", nargs="+", default=None, metavar="NAME",
                        help="only these mutation operators (default: all)")
-    audit.add_argument("--timeout", type=int, default=600,
-                       help="seconds one notebook may run in all (default 600)")
-    audit.add_argument("--cell-timeout", type=int, default=60,
-                       help="seconds one cell may run (default 60)")
+    audit.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT,
+                       help="seconds one notebook may run in all (default %(default)s)")
+    audit.add_argument("--cell-timeout", type=int, default=DEFAULT_CELL_TIMEOUT,
+                       help="seconds one cell may run (default %(default)s)")
     audit.set_defaults(run=_audit)
 
     export = commands.add_parser("export", help="write a graded OUT as an LMS gradebook import")

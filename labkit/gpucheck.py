@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import paths
+from .course.questions import column_key
 
 #: The census test in tests/test_gpu.py: one case per released hidden check, run on CUDA.
 CENSUS_TEST = "test_every_hidden_check_runs_on_cuda_and_passes_the_reference_solution"
@@ -123,7 +124,7 @@ def read_grades(path: Path) -> Gradebook:
 def read_points(path: Path) -> dict[str, float]:
     """"<stem>/<question>" -> points, for the autograded questions of ``questions.csv``."""
     with open(path, newline="", encoding="utf-8") as stream:
-        return {f"{r['assignment']}/{r['question']}": float(r["points"])
+        return {column_key(r["assignment"], r["question"]): float(r["points"])
                 for r in csv.DictReader(stream) if r["manual"] != "true"}
 
 
@@ -240,7 +241,7 @@ def compare(cpu: Gradebook, gpu: Gradebook, points: dict[str, float],
         if student not in cpu.points or student not in gpu.points:
             problems.append(f"{student}: graded in one pass only")
             continue
-        canary = {f"{student[len(GPU_ONLY_PREFIX):]}/{question}"
+        canary = {column_key(student[len(GPU_ONLY_PREFIX):], question)
                   for question in answers.get(student[len(GPU_ONLY_PREFIX):], {})} \
             if student.startswith(GPU_ONLY_PREFIX) else set()
         for column, on_cpu in cpu.points[student].items():

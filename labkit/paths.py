@@ -22,6 +22,11 @@ def autograder_zip(stem: str) -> Path:
     return AUTOGRADER / stem / f"{stem}-autograder.zip"
 
 
+def release_manifest(stem: str) -> Path:
+    """The questions of a released assignment (``course.autograders``), beside its zip."""
+    return AUTOGRADER / stem / "manifest.json"
+
+
 def solution_notebook(stem: str) -> Path:
     return SOLUTIONS / stem / f"{stem}.ipynb"
 

@@ -72,7 +72,7 @@ def test_wrong_answer_feedback_names_the_mistake(stem, question, source, tmp_pat
 def test_every_graded_question_has_wrong_answers(assignments):
     for assignment in assignments:
         wrong, _ = answer_variants(assignment.stem)
-        functions = {q for q, _ in assignment.questions} - {"diabetes_theta"}
+        functions = {q.name for q in assignment.graded} - {"diabetes_theta"}
         missing = functions - set(wrong)
         assert not missing, f"{assignment.stem}: no wrong answers for {sorted(missing)}"
 

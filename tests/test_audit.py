@@ -103,7 +103,7 @@ def test_each_mutant_differs_from_the_reference_once():
 def test_answers_are_found_for_every_autograded_question(assignments):
     for assignment in assignments:
         found = {answer.question for answer in mutants.answers(assignment.stem)}
-        assert found == {question for question, _ in assignment.questions}
+        assert found == {question.name for question in assignment.graded}
 
 
 def test_a_mutant_submission_is_the_solution_with_that_answer_replaced():

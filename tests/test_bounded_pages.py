@@ -221,7 +221,7 @@ def remote_class(tmp_path_factory, remote) -> Path:
     (entry / f"{LOGISTIC}.ipynb").write_text(json.dumps(_with_answer(
         f"See ![x]({base}/answer.png) and [the notes]({base}/notes.html): "
         r"$\frac{\partial J}{\partial \theta} = X^\top (\sigma(X\theta) - y)$")), encoding="utf-8")
-    questions = [q for q in written.written_questions(autograders.load_all())
+    questions = [q for q in autograders.written_questions(autograders.load_all())
                  if q.assignment == LOGISTIC]
     written_pages.write_pages(out, questions, written_answers.collect([entry], [LOGISTIC], questions))
     pages.write_feedback_and_report(out)

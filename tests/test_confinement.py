@@ -42,7 +42,7 @@ TA_USER = "labkit-ta"
 RUNUSER = shutil.which("runuser") or "runuser"
 MODES = ("root", "unprivileged")
 #: Full marks per autograded question of STEM, as its released autograder gives them.
-FULL = dict(autograders.load(STEM).questions)
+FULL = {q.name: q.points for q in autograders.load(STEM).graded}
 
 
 # -- running the grader as root or as the TA -----------------------------------------------------

@@ -23,8 +23,8 @@ def _rows(graded) -> dict[str, dict[str, str]]:
 def test_solution_notebooks_get_full_marks(graded_demo, assignments):
     perfect = _rows(graded_demo)["perfect"]
     for assignment in assignments:
-        for question, points in assignment.questions:
-            assert float(perfect[f"{assignment.stem}/{question}"]) == points, question
+        for question in assignment.graded:
+            assert float(perfect[f"{assignment.stem}/{question.name}"]) == question.points, question
     assert float(perfect["total"]) == sum(a.max_points for a in assignments)
     assert perfect["notes"] == ""
 
@@ -32,8 +32,8 @@ def test_solution_notebooks_get_full_marks(graded_demo, assignments):
 def test_untouched_student_notebooks_get_zero_and_a_row(graded_demo, assignments):
     blank = _rows(graded_demo)["blank"]
     for assignment in assignments:
-        for question, _ in assignment.questions:
-            assert float(blank[f"{assignment.stem}/{question}"]) == 0, question
+        for question in assignment.graded:
+            assert float(blank[f"{assignment.stem}/{question.name}"]) == 0, question
     assert float(blank["total"]) == 0
 
 
@@ -52,8 +52,8 @@ def test_typical_mistakes_lose_points_where_they_are(graded_demo, assignments):
     assert float(mistakes["total"]) < float(perfect["total"])
     for assignment in assignments:
         if TYPICAL_MISTAKES.get(assignment.stem):
-            lost = [q for q, points in assignment.questions
-                    if float(mistakes[f"{assignment.stem}/{q}"]) < points]
+            lost = [q.name for q in assignment.graded
+                    if float(mistakes[f"{assignment.stem}/{q.name}"]) < q.points]
             assert lost, f"{assignment.stem}: the typical mistakes lost no points"
 
 
@@ -61,20 +61,20 @@ def test_gradebook_columns_and_questions_file(graded_demo, assignments):
     with open(graded_demo.out / "grades.csv", newline="") as f:
         header = next(csv.reader(f))
     # Per assignment: the autograded questions, then the written ones (graded by hand).
-    expected = [f"{a.stem}/{q}" for a in assignments for q, _ in [*a.questions, *a.manual]]
+    expected = [f"{a.stem}/{q.name}" for a in assignments for q in [*a.graded, *a.written]]
     assert header == ["student", *expected, "total", "notes"]
-    assert any(a.manual for a in assignments)
+    assert any(a.written for a in assignments)
     with open(graded_demo.out / "questions.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [(r["assignment"], r["question"], float(r["points"]), r["manual"]) for r in rows] == [
         (a.stem, q, p, manual) for a in assignments
-        for q, p, manual in [*((q, p, "false") for q, p in a.questions),
-                             *((q, p, "true") for q, p in a.manual)]]
+        for q, p, manual in [*((q.name, q.points, "false") for q in a.graded),
+                             *((q.name, q.points, "true") for q in a.written)]]
     # No score recorded yet: written questions are empty (not graded), and count 0 in the total.
     perfect = _rows(graded_demo)["perfect"]
     for a in assignments:
-        for q, _ in a.manual:
-            assert perfect[f"{a.stem}/{q}"] == ""
+        for q in a.written:
+            assert perfect[f"{a.stem}/{q.name}"] == ""
 
 
 def test_demo_submissions_are_left_untouched(graded_demo):
@@ -85,8 +85,8 @@ def test_demo_shows_a_hanging_notebook_and_a_broken_file(graded_demo, assignment
     rows = _rows(graded_demo)
     hanging, perfect = rows["hanging"], rows["perfect"]
     first = assignments[0]
-    for question, _ in first.questions:
-        column = f"{first.stem}/{question}"
+    for question in first.graded:
+        column = f"{first.stem}/{question.name}"
         assert hanging[column] == perfect[column], column
     nb = nbformat.read(graded_demo.submissions / "hanging" / f"{first.stem}.ipynb", 4)
     code = [c.source for c in nb.cells if c.cell_type == "code"]

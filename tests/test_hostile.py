@@ -149,7 +149,7 @@ def _points(row, question) -> float:
 
 
 #: Full marks per autograded question of STEM, as its released autograder gives them.
-FULL = dict(autograders.load(STEM).questions)
+FULL = {q.name: q.points for q in autograders.load(STEM).graded}
 
 
 def _assert_full_1_1(row):

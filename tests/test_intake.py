@@ -23,7 +23,7 @@ import pytest
 from labkit import notebooks, paths
 from labkit.grading import intake
 from labkit.outputs import feedback, gradebook, lms
-from labkit.course import written
+from labkit.course.questions import Question
 from labkit.outputs import manual_scores
 from labkit.sandbox import protocol
 
@@ -248,7 +248,7 @@ def test_feedback_and_lms_read_the_escaped_ids_back_to_the_same_students(tmp_pat
 
 
 def test_the_scores_template_names_each_student_safely_and_reads_back(tmp_path):
-    question = written.WrittenQuestion(STEM, "q_written", 2.0)
+    question = Question(STEM, "q_written", 2.0, written=True)
     path = tmp_path / "manual_scores.csv"
     manual_scores.write_template(path, ["=2+5", "-x"], [question])
     text = path.read_text()

@@ -182,8 +182,8 @@ def test_the_master_assigns_and_its_solution_passes_every_test(assigned):
     """otter assign ran the solution against every test (it fails otherwise); the student
     notebook holds no solution line and no hidden test."""
     parsed = masters.parse(MASTER)
-    assert [q.name for q in parsed.questions if not q.manual] == list(QUESTIONS)
-    assert [q.name for q in parsed.questions if q.manual] == list(WRITTEN)
+    assert [q.name for q in parsed.questions if not q.written] == list(QUESTIONS)
+    assert [q.name for q in parsed.questions if q.written] == list(WRITTEN)
     leaks = masters.find_leaks(parsed, assigned / "student" / MASTER.name)
     assert not leaks, leaks
     student = notebooks.read(assigned / "student" / MASTER.name)

@@ -27,7 +27,7 @@ PYTHON = paths.ROOT / ".venv" / "bin" / "python"
 def _worth(stem: str, question: str | None = None) -> float:
     """Points of one question of an assignment, or of all its questions."""
     (assignment,) = [a for a in autograders.load_all() if a.stem == stem]
-    return sum(points for name, points, _ in assignment.columns if question in (None, name))
+    return sum(q.points for q in assignment.columns if question in (None, q.name))
 
 
 #: Each assignment's points, and ada's: everything but her unscored 1.1 observations, and 1.5 of
@@ -43,8 +43,8 @@ def out(tmp_path_factory) -> Path:
     """A graded class: ada did everything (one written answer not scored yet), bo one function,
     cy is graded but in no roster."""
     assignments = autograders.load_all()
-    full = {f"{a.stem}/{q}": points for a in assignments for q, points, manual in a.columns
-            if not manual}
+    full = {f"{a.stem}/{q.name}": q.points for a in assignments for q in a.columns
+            if not q.written}
     rows = [gradebook.StudentRow("ada", dict(full)),
             gradebook.StudentRow("bo", {f"{LINEAR}/pinv_svd": 5.0},
                                  ["1_2_logistic_regression: no notebook submitted"]),

@@ -23,6 +23,7 @@ import pytest
 from labkit import paths
 from labkit.cli import build_parser
 from labkit.course import autograders
+from labkit.course.questions import Question
 from labkit.grading import classrun
 from labkit.outputs import feedback, gradebook, page_files, pages
 from labkit.course import written
@@ -43,8 +44,8 @@ def assignments() -> list[autograders.Assignment]:
 
 
 @pytest.fixture(scope="module")
-def questions(assignments) -> list[written.WrittenQuestion]:
-    return written.written_questions(assignments)
+def questions(assignments) -> list[Question]:
+    return autograders.written_questions(assignments)
 
 
 def _released(stem: str) -> dict:
@@ -90,9 +91,10 @@ def test_written_questions_come_from_the_masters(assignments, questions) -> None
     assert "<!--" not in derivation.prompt
     assert derivation.solution.startswith("**SOLUTION:**")
     by_stem = {a.stem: a for a in assignments}
-    assert by_stem[LINEAR].manual == (("gradient_derivation", 2.0), ("learning_rate_observations", 2.0))
+    assert [(q.name, q.points) for q in by_stem[LINEAR].written] == [
+        ("gradient_derivation", 2.0), ("learning_rate_observations", 2.0)]
     assert gradebook.columns(assignments)[:len(by_stem[LINEAR].columns)] == [
-        f"{LINEAR}/{q}" for q, _ in [*by_stem[LINEAR].questions, *by_stem[LINEAR].manual]]
+        f"{LINEAR}/{q.name}" for q in [*by_stem[LINEAR].graded, *by_stem[LINEAR].written]]
 
 
 def test_released_notebook_is_unanswered_and_solutions_are_answered(questions) -> None:
@@ -180,7 +182,7 @@ def _sections(html: str) -> list[tuple[str, str]]:
     return [(re.search(r'<span class="id">([^<]*)</span>', p).group(1), p) for p in parts]
 
 
-def _page(question: written.WrittenQuestion) -> str:
+def _page(question: Question) -> str:
     return page_files.written_page(question.assignment, question.name)
 
 
@@ -408,7 +410,7 @@ def test_scores_merge_into_grades_and_feedback(tmp_path, assignments, questions)
     assert "<script" not in report.lower()
     # An OUT graded before written questions existed (no "manual" column) still reads.
     (out / "questions.csv").write_text("assignment,question,points\nA,q,1\n", encoding="utf-8")
-    assert feedback.read_questions(out) == [feedback.Question("A", "q", 1.0, False)]
+    assert feedback.read_questions(out) == [Question("A", "q", 1.0, written=False)]
 
 
 def test_students_added_later_get_rows_appended_and_entered_scores_stay_byte_for_byte(

@@ -48,6 +48,9 @@ def _released_files(root: Path) -> list[str]:
 
 def test_release_makes_the_committed_files(fresh_release):
     assert _released_files(fresh_release) == _released_files(paths.ROOT)
+    # The manifests too: what grading reads the questions from (course.autograders).
+    assert {f"autograder/{stem}/manifest.json" for stem in paths.assignment_stems()} <= set(
+        _released_files(fresh_release))
     for name in _released_files(paths.ROOT):
         if name.startswith("solutions/"):
             continue  # executed outputs: compared below by structure
@@ -121,7 +124,7 @@ def test_autograder_zip_holds_every_hidden_test_and_the_checks(master):
         tests = "".join(archive.read(n).decode() for n in names if n.startswith("tests/"))
     assert "files/labkit/checks/core.py" in names
     assert tests.count("hidden=True") == len(parsed.hidden_tests)
-    autograded = {q.name for q in parsed.questions if not q.manual}
+    autograded = {q.name for q in parsed.questions if not q.written}
     assert {n[len("tests/"):-3] for n in names if n.startswith("tests/")} == autograded
 
 

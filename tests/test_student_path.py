@@ -135,11 +135,12 @@ def test_export_round_trip_full_marks_and_a_flagged_mistake(tmp_path):
     with open(out / "grades.csv", newline="") as f:
         rows = {row["student"]: row for row in csv.DictReader(f)}
     (assignment,) = [a for a in autograders.load_all() if a.stem == STEM]
-    for question, points in assignment.questions:
+    full = {q.name: q.points for q in assignment.graded}
+    for question, points in full.items():
         assert float(rows["ada"][f"{STEM}/{question}"]) == points, question
-    assert float(rows["bob"][f"{STEM}/linear_regression_loss_grad"]) < dict(
-        assignment.questions)["linear_regression_loss_grad"]
-    assert float(rows["bob"][f"{STEM}/pinv_svd"]) == dict(assignment.questions)["pinv_svd"]
+    assert float(rows["bob"][f"{STEM}/linear_regression_loss_grad"]) < full[
+        "linear_regression_loss_grad"]
+    assert float(rows["bob"][f"{STEM}/pinv_svd"]) == full["pinv_svd"]
 
 
 # --- Colab, and copies under another name ------------------------------------------------------
@@ -302,8 +303,8 @@ def test_a_renamed_copy_beside_the_blank_download_exports_itself_and_grades_full
     with open(out / "grades.csv", newline="") as f:
         (row,) = csv.DictReader(f)
     (assignment,) = [a for a in autograders.load_all() if a.stem == COLAB_STEM]
-    for question, points in assignment.questions:
-        assert float(row[f"{COLAB_STEM}/{question}"]) == points, question
+    for question in assignment.graded:
+        assert float(row[f"{COLAB_STEM}/{question.name}"]) == question.points, question
 
 
 # --- Where the notebook cannot be known, and a check run too early ----------------------------

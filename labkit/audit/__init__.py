@@ -156,7 +156,7 @@ def run_audit(out: Path, stems: list[str] | None = None, *, per_question: int | 
     audit = Audit(rows=[], outcomes=[])
     for stem, answer in controls.items():
         scores, problem = _scores(out, f"{stem}--{CONTROL}", stem)
-        lost = [q for q, p in autograders.load(stem).questions if scores.get(q, 0.0) < p]
+        lost = [q.name for q in autograders.load(stem).graded if scores.get(q.name, 0.0) < q.points]
         if problem or lost:
             audit.controls[stem] = problem or f"the released solution lost points in {lost}"
     pending = []

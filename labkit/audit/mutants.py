@@ -111,7 +111,7 @@ def answers(stem: str) -> list[Answer]:
     A question whose solution cell does not parse as Python is left out."""
     master = masters.parse(paths.ASSIGNMENTS / f"{stem}.ipynb")
     cells = notebooks.read(master.path).cells
-    graded = dict(autograders.load(stem).questions)
+    graded = {q.name: q.points for q in autograders.load(stem).graded}
     found = []
     for index, question in master.solution_questions.items():
         cell = cells[index]

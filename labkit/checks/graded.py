@@ -54,6 +54,13 @@ FLOAT32 = Tolerance(rtol=1e-3, atol=1e-3)
 Mistake = tuple[Callable[..., torch.Tensor], str]
 
 
+def sign_and_mean(reference: Callable[..., Any], sign: str, mean: str) -> dict[str, Mistake]:
+    """The two mistakes every sum over the rows of ``X`` (the second argument) invites, with the
+    words that name them: the opposite sign, and the mean in place of the sum."""
+    return {"sign": (lambda *args: -reference(*args), sign),
+            "mean": (lambda *args: reference(*args) / args[1].shape[0], mean)}
+
+
 def known_mistake(fn: Any, name: str, cases: Sequence[Args], mistakes: dict[str, Mistake]) -> str:
     """The sentence of the one usual mistake whose wrong results the student's function gives on
     ``cases`` (float64, CPU), or "": a hint is given only where the evidence shows its mistake.

@@ -13,7 +13,8 @@ from typing import Any
 import torch
 
 from . import core
-from .graded import FLOAT32, FLOAT64, Args, GradedFunction, Tolerance, cast, random_matrix
+from .graded import (FLOAT32, FLOAT64, Args, GradedFunction, Tolerance, cast, random_matrix,
+                     sign_and_mean)
 
 #: The real data set: two features of scikit-learn's diabetes data and how they are split.
 DIABETES_FEATURES = (2, 8)  # body-mass index and s5 (log of serum triglycerides)
@@ -405,12 +406,12 @@ def _near_fit_case() -> Args:
 
 #: The usual wrong gradients of the least-squares loss 1/2 ||X theta - y||^2.
 GRADIENT_MISTAKES = {
-    "sign": (lambda theta, X, y: -_autograd_gradient(theta, X, y),
-             "Its values are those of the gradient with the opposite sign: it is "
-             "X^T (X theta - y), the prediction minus the target."),
-    "mean": (lambda theta, X, y: _autograd_gradient(theta, X, y) / X.shape[0],
-             "Its values are those of the gradient divided by the number of rows: the loss is "
-             "the *sum* over the rows, so do not average."),
+    **sign_and_mean(
+        _autograd_gradient,
+        "Its values are those of the gradient with the opposite sign: it is "
+        "X^T (X theta - y), the prediction minus the target.",
+        "Its values are those of the gradient divided by the number of rows: the loss is "
+        "the *sum* over the rows, so do not average."),
     "factor_two": (lambda theta, X, y: 2 * _autograd_gradient(theta, X, y),
                    "Its values are twice the gradient: the loss 1/2 ||X theta - y||^2 has a "
                    "factor 1/2, so its gradient X^T (X theta - y) has no factor 2."),

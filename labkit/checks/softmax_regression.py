@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from . import core
-from .graded import FLOAT64, Args, GradedFunction, cast, random_matrix
+from .graded import FLOAT64, Args, GradedFunction, cast, random_matrix, sign_and_mean
 
 Tensor = torch.Tensor
 
@@ -205,8 +205,7 @@ def _gradient_mistakes(reduced: bool) -> dict[str, Any]:
         return wrong
 
     return {
-        "sign": (lambda Theta, X, y: -grad(Theta, X, y), SIGN),
-        "mean": (lambda Theta, X, y: grad(Theta, X, y) / X.shape[0], MEAN),
+        **sign_and_mean(grad, SIGN, MEAN),
         "axis": (lambda Theta, X, y: grad(Theta, X, y, dim=0), AXIS),
         "broadcast_one_hot": (with_one_hot(lambda y, K, P: _broadcast_one_hot(y, P)), BROADCAST),
         "compared_one_hot": (with_one_hot(_compared_one_hot), BROADCAST),
@@ -214,12 +213,12 @@ def _gradient_mistakes(reduced: bool) -> dict[str, Any]:
 
 
 LOSS_MISTAKES = {
-    "sign": (lambda Theta, X, y: -reference_loss(Theta, X, y),
-             "Its values are those of the loss with the opposite sign: the loss is the sum of "
-             "-log P(y_i | x_i), a positive number."),
-    "mean": (lambda Theta, X, y: reference_loss(Theta, X, y) / X.shape[0],
-             "Its values are those of the loss divided by the number of items: the loss is the "
-             "*sum* over the items, so do not average."),
+    **sign_and_mean(
+        reference_loss,
+        "Its values are those of the loss with the opposite sign: the loss is the sum of "
+        "-log P(y_i | x_i), a positive number.",
+        "Its values are those of the loss divided by the number of items: the loss is the "
+        "*sum* over the items, so do not average."),
     "broadcast_index": (lambda Theta, X, y: -torch.log_softmax(X @ Theta, dim=1)[
         torch.arange(X.shape[0]), y].sum(), BROADCAST),
     "broadcast_one_hot": (lambda Theta, X, y: -(_broadcast_one_hot(
@@ -239,21 +238,21 @@ softmax_regression_loss = _ScalarFunction(
     mistakes=LOSS_MISTAKES,
 )
 
-softmax_regression_loss_grad = _SoftmaxFunction(
-    name="softmax_regression_loss_grad",
-    arg_names=("Theta", "X", "y"),
-    cases=lambda: _cases(52, reduced=False),
-    reference=reference_grad,
-    mistakes=_gradient_mistakes(reduced=False),
-)
 
-softmax_regression_loss_grad_0 = _SoftmaxFunction(
-    name="softmax_regression_loss_grad_0",
-    arg_names=("Theta", "X", "y"),
-    cases=lambda: _cases(53, reduced=True),
-    reference=reference_grad_0,
-    mistakes=_gradient_mistakes(reduced=True),
-)
+
+def _gradient_function(name: str, seed: int, reduced: bool, reference: Callable[..., Tensor],
+                       ) -> _SoftmaxFunction:
+    """The full gradient and the reduced one (the last class fixed at zero) are graded alike;
+    only their cases' seed, their reference and their usual mistakes differ."""
+    return _SoftmaxFunction(name=name, arg_names=("Theta", "X", "y"),
+                            cases=lambda: _cases(seed, reduced=reduced), reference=reference,
+                            mistakes=_gradient_mistakes(reduced=reduced))
+
+
+softmax_regression_loss_grad = _gradient_function(
+    "softmax_regression_loss_grad", 52, reduced=False, reference=reference_grad)
+softmax_regression_loss_grad_0 = _gradient_function(
+    "softmax_regression_loss_grad_0", 53, reduced=True, reference=reference_grad_0)
 
 
 # ---------------------------------------------------------------------------------------------

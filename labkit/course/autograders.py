@@ -1,84 +1,105 @@
-"""The released autograders: which assignments exist, their questions and points.
+"""The released autograders read back: which assignments exist, and their questions.
 
-The autograder zip holds tests for the autograded questions only; the written (manual) questions,
-graded by hand, and their points are read from the assignment's master notebook.
+``make release`` writes, next to each autograder zip, its manifest (``autograder/<stem>/
+manifest.json``): the assignment's questions in the order of the notebook, with their points,
+whether they are written (graded by hand), and a written question's prompt and solution. Grading
+and everything that asks which questions exist reads that file, and nothing else: no master, no
+student notebook, no test file is parsed for it, so what is graded is what was released.
 """
 
 from __future__ import annotations
 
-import ast
-import re
-import zipfile
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import masters
 from labkit import paths
+
+from .questions import Question
+
+#: Bump when the manifest's layout changes; a manifest of another version is refused.
+MANIFEST_VERSION = 1
+
+
+class ManifestError(RuntimeError):
+    """An autograder without a readable manifest: the message says which and what to do."""
 
 
 @dataclass(frozen=True)
 class Assignment:
     stem: str
     zip_path: Path
-    #: (question, points) in the order of the notebook: the autograded questions
-    questions: tuple[tuple[str, float], ...]
-    #: (question, points) of the written questions, graded by hand, in the order of the notebook
-    manual: tuple[tuple[str, float], ...] = ()
+    #: every question, autograded and written, in the order of the notebook
+    questions: tuple[Question, ...]
+
+    @property
+    def graded(self) -> tuple[Question, ...]:
+        """The autograded questions, in the order of the notebook."""
+        return tuple(q for q in self.questions if not q.written)
+
+    @property
+    def written(self) -> tuple[Question, ...]:
+        """The written questions, graded by hand, in the order of the notebook."""
+        return tuple(q for q in self.questions if q.written)
+
+    @property
+    def columns(self) -> tuple[Question, ...]:
+        """The questions in the order of ``grades.csv``: the autograded ones, then the written."""
+        return self.graded + self.written
 
     @property
     def max_points(self) -> float:
         """Points of the autograded questions."""
-        return sum(points for _, points in self.questions)
-
-    @property
-    def columns(self) -> list[tuple[str, float, bool]]:
-        """(question, points, manual) for every question: the autograded ones, then the written."""
-        return [(q, p, False) for q, p in self.questions] + [(q, p, True) for q, p in self.manual]
+        return sum(q.points for q in self.graded)
 
 
-def _test_file_points(source: str) -> tuple[str, float]:
-    """Read ``name`` and ``points`` from an otter test file without running it."""
-    values = {}
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = node.targets[0]
-            if isinstance(target, ast.Name) and target.id in ("name", "points"):
-                values[target.id] = ast.literal_eval(node.value)
-    points = values.get("points", 1)
-    total = float(sum(points)) if isinstance(points, list) else float(points)
-    return str(values["name"]), total
+def manifest_text(stem: str, questions: list[Question]) -> str:
+    """The manifest of an assignment, as ``make release`` writes it (the same questions give the
+    same bytes, so the committed release can be checked against a fresh one)."""
+    return json.dumps({
+        "version": MANIFEST_VERSION,
+        "assignment": stem,
+        "questions": [{"name": q.name, "points": q.points, "written": q.written,
+                       "prompt": q.prompt, "solution": q.solution} for q in questions],
+    }, indent=1, ensure_ascii=False) + "\n"
 
 
-def load(stem: str, zip_path: Path | None = None) -> Assignment:
-    zip_path = zip_path or paths.autograder_zip(stem)
-    with zipfile.ZipFile(zip_path) as archive:
-        tests = [
-            _test_file_points(archive.read(name).decode("utf-8"))
-            for name in sorted(archive.namelist())
-            if name.startswith("tests/") and name.endswith(".py")
-        ]
-    order = _question_order(stem)
-    tests.sort(key=lambda item: order.get(item[0], len(order)))
-    return Assignment(stem=stem, zip_path=zip_path, questions=tuple(tests),
-                      manual=_manual_questions(stem))
+def write_manifest(stem: str, questions: list[Question]) -> Path:
+    path = paths.release_manifest(stem)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(manifest_text(stem, questions), encoding="utf-8")
+    return path
 
 
-def _manual_questions(stem: str) -> tuple[tuple[str, float], ...]:
-    """The written questions of the master notebook, with their points (none without a master)."""
-    master = paths.ASSIGNMENTS / f"{stem}.ipynb"
-    if not master.is_file():
-        return ()
-    return tuple((q.name, q.points) for q in masters.parse(master).questions if q.manual)
-
-
-def _question_order(stem: str) -> dict[str, int]:
-    """Position of each ``grader.check`` in the released student notebook."""
-    notebook = paths.student_notebook(stem)
-    if not notebook.is_file():
-        return {}
-    found = re.findall(r'grader\.check\(\\"([A-Za-z0-9_]+)\\"\)', notebook.read_text("utf-8"))
-    return {name: index for index, name in enumerate(dict.fromkeys(found))}
+def load(stem: str) -> Assignment:
+    """The released assignment ``stem``, read from its manifest."""
+    path = paths.release_manifest(stem)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ManifestError(f"cannot read {path} ({error}): run `make release`") from None
+    if data.get("version") != MANIFEST_VERSION or data.get("assignment") != stem:
+        raise ManifestError(f"{path} is not a manifest of {stem} (version "
+                            f"{MANIFEST_VERSION}): run `make release`")
+    questions = tuple(Question(stem, str(item["name"]), float(item["points"]),
+                               bool(item["written"]), str(item["prompt"]), str(item["solution"]))
+                      for item in data["questions"])
+    return Assignment(stem=stem, zip_path=paths.autograder_zip(stem), questions=questions)
 
 
 def load_all() -> list[Assignment]:
     return [load(stem) for stem in paths.assignment_stems()]
+
+
+def load_released() -> list[Assignment]:
+    """Every released assignment, for a command that needs at least one: raises
+    ``ManifestError`` saying what to do when none is released or a manifest is unreadable."""
+    assignments = load_all()
+    if not assignments:
+        raise ManifestError("no released autograders found: run `make release` first")
+    return assignments
+
+
+def written_questions(assignments: list[Assignment]) -> list[Question]:
+    """The written questions, in the order of ``grades.csv``."""
+    return [q for assignment in assignments for q in assignment.written]

@@ -15,6 +15,8 @@ import yaml
 
 from labkit import notebooks
 
+from .questions import Question
+
 _BEGIN = re.compile(r"^\s*#\s*BEGIN\s+(QUESTION|SOLUTION|TESTS)\b", re.IGNORECASE)
 _END = re.compile(r"^\s*#\s*END\s+(QUESTION|SOLUTION|TESTS)\b", re.IGNORECASE)
 _INLINE_BEGIN = re.compile(r"^\s*#\s*BEGIN SOLUTION", re.IGNORECASE)
@@ -23,13 +25,6 @@ _LINE_MARKER = re.compile(r"#\s*SOLUTION\s*$", re.IGNORECASE)
 _HIDDEN = re.compile(r"^\s*hidden:\s*true\s*$", re.IGNORECASE | re.MULTILINE)
 #: Lines this short ("return x", "else:") say nothing about a solution on their own.
 _MIN_DISTINCTIVE = 14
-
-
-@dataclass
-class Question:
-    name: str
-    manual: bool
-    points: float
 
 
 @dataclass
@@ -106,9 +101,10 @@ def parse(path: Path) -> Master:
                     config = yaml.safe_load("\n".join(source.strip().splitlines()[1:])) or {}
                     master.questions.append(
                         Question(
+                            assignment=path.stem,
                             name=str(config["name"]),
-                            manual=bool(config.get("manual", False)),
                             points=_question_points(config),
+                            written=bool(config.get("manual", False)),
                         )
                     )
             elif _END.match(first) and block:

@@ -1,5 +1,6 @@
 """``make release``: turn each master notebook into its student, autograder and solution files
-(and write the students' ``requirements.txt`` and ``README.md`` beside their notebooks).
+(and write the students' ``requirements.txt`` and ``README.md`` beside their notebooks, and each
+autograder's manifest of questions, ``course.autograders``).
 
 otter assign does the split. Around it, this module stages the hidden-test helpers next to the
 master, refuses a release that would leak solutions or hidden tests, and makes the output
@@ -9,6 +10,8 @@ notebooks carry timings.
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import shutil
 import subprocess
 import sys
@@ -16,7 +19,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from . import demo, masters, requirements, student_readme, student_setup
+from . import autograders, demo, masters, requirements, student_readme, student_setup, written
+from .questions import Question
 from labkit import notebooks
 from labkit.paths import (ASSIGNMENTS, AUTOGRADER, CHECKS_PACKAGE, DEMO_SUBMISSIONS, ROOT,
                           SOLUTIONS, STUDENT, autograder_zip, solution_notebook, student_notebook)
@@ -109,6 +113,52 @@ def _write_solution(autograder_nb: Path, student_nb: Path, target: Path) -> None
     notebooks.write(nb, target)
 
 
+def _test_file_points(source: str) -> tuple[str, float]:
+    """Read ``name`` and ``points`` from an otter test file without running it."""
+    values = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            if isinstance(target, ast.Name) and target.id in ("name", "points"):
+                values[target.id] = ast.literal_eval(node.value)
+    points = values.get("points", 1)
+    total = float(sum(points)) if isinstance(points, list) else float(points)
+    return str(values["name"]), total
+
+
+def _tested_points(zip_path: Path) -> dict[str, float]:
+    """Points of each autograded question, as the autograder's test files give them."""
+    with zipfile.ZipFile(zip_path) as archive:
+        return dict(_test_file_points(archive.read(name).decode("utf-8"))
+                    for name in sorted(archive.namelist())
+                    if name.startswith("tests/") and name.endswith(".py"))
+
+
+def released_questions(parsed: masters.Master) -> list[Question]:
+    """The questions of a released assignment, for its manifest, in the master's order: an
+    autograded question's points as its test file in the autograder zip gives them (what otter
+    grades with), a written question's from the master, with its prompt from the student notebook
+    and its solution from the solutions notebook."""
+    stem = parsed.stem
+    tested = _tested_points(autograder_zip(stem))
+    autograded = [q.name for q in parsed.questions if not q.written]
+    if sorted(tested) != sorted(autograded):
+        raise ReleaseError(f"{stem}: the autograder tests {sorted(tested)}, the master's "
+                           f"autograded questions are {sorted(autograded)}")
+    prompts = written.prompts(written.read_cells(student_notebook(stem)))
+    solutions = written.solutions(written.read_cells(solution_notebook(stem)))
+    questions, k = [], 0
+    for question in parsed.questions:
+        if not question.written:
+            questions.append(dataclasses.replace(question, points=tested[question.name]))
+            continue
+        questions.append(dataclasses.replace(
+            question, prompt=prompts[k] if k < len(prompts) else "",
+            solution=solutions[k] if k < len(solutions) else ""))
+        k += 1
+    return questions
+
+
 def release_one(master: Path) -> None:
     """Release one master into student/, autograder/ and solutions/ (replacing what was there)."""
     parsed = masters.parse(master)
@@ -142,6 +192,7 @@ def release_one(master: Path) -> None:
         shutil.rmtree(solution_notebook(stem).parent, ignore_errors=True)
         _write_solution(dist / "autograder" / master.name, student_notebook(stem),
                         solution_notebook(stem))
+        autograders.write_manifest(stem, released_questions(parsed))
 
 
 def release(names: list[str] | None = None) -> list[Path]:

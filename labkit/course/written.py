@@ -1,4 +1,8 @@
-"""Written (manual) questions as the release holds them, and a student's answers to them.
+"""Written (manual) questions' texts as the release holds them, and a student's answers to them.
+
+``make release`` reads each written question's prompt (student notebook) and solution
+(solutions notebook) into the autograder's manifest (``course.autograders``); grading reads them
+from there.
 
 Answers are read from the student's notebook between otter's ``<!-- BEGIN QUESTION -->`` and
 ``<!-- END QUESTION -->`` cells: the k-th written question of a master is the k-th such region of
@@ -17,8 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labkit import paths
-from labkit.course.autograders import Assignment
+from .questions import Question
 
 BEGIN_MARKER = "<!-- BEGIN QUESTION -->"
 END_MARKER = "<!-- END QUESTION -->"
@@ -38,23 +41,6 @@ IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif"}
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif")
 
 # --- the questions ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WrittenQuestion:
-    assignment: str
-    name: str
-    points: float
-    #: the question's text (markdown), from the released student notebook
-    prompt: str = ""
-    #: the reference solution (markdown), from the solutions notebook
-    solution: str = ""
-
-    @property
-    def column(self) -> str:
-        """The question's column in ``grades.csv``."""
-        return f"{self.assignment}/{self.name}"
-
 
 def _source(cell: Any) -> str:
     source = cell.get("source", "") if isinstance(cell, dict) else ""
@@ -123,22 +109,14 @@ def _solution(cells: list[dict], region: tuple[int, int]) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
-def written_questions(assignments: list[Assignment]) -> list[WrittenQuestion]:
-    """The written questions, in the order of ``grades.csv``, with their prompts and solutions."""
-    questions = []
-    for assignment in assignments:
-        if not assignment.manual:
-            continue
-        student = read_cells(paths.student_notebook(assignment.stem))
-        solution = read_cells(paths.solution_notebook(assignment.stem))
-        prompts, solved = regions(student), regions(solution)
-        for k, (name, points) in enumerate(assignment.manual):
-            questions.append(WrittenQuestion(
-                assignment=assignment.stem, name=name, points=points,
-                prompt=_prompt_text(student[prompts[k][0]]) if k < len(prompts) else "",
-                solution=_solution(solution, solved[k]) if k < len(solved) else "",
-            ))
-    return questions
+def prompts(cells: list[dict]) -> list[str]:
+    """The text of each written question of a released notebook, in order (for the manifest)."""
+    return [_prompt_text(cells[begin]) for begin, _ in regions(cells)]
+
+
+def solutions(cells: list[dict]) -> list[str]:
+    """The reference solution of each written question of the solutions notebook, in order."""
+    return [_solution(cells, region) for region in regions(cells)]
 
 
 # --- the answers -----------------------------------------------------------------------------
@@ -265,7 +243,7 @@ def _by_heading(cells: list[dict], prompt: str, taken: set[int]) -> tuple[int, i
     return None
 
 
-def read_answers(cells: list[dict], questions: list[WrittenQuestion]) -> dict[str, Answer]:
+def read_answers(cells: list[dict], questions: list[Question]) -> dict[str, Answer]:
     """The answers to ``questions`` (the written questions of one assignment, in order) in the
     cells of a student's notebook."""
     found = regions(cells)

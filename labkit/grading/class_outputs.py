@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 from labkit.course import autograders
+from labkit.course.questions import Question
 from labkit.outputs import gradebook, results
 from labkit.course import written
 from labkit.outputs import manual_scores, written_pages
@@ -25,7 +26,7 @@ def _inside(path: Path, folder: Path) -> bool:
 
 def write_class_files(out: Path, assignments: list[autograders.Assignment],
                       rows: list[gradebook.StudentRow], answers: list[written.StudentAnswers],
-                      sheet: manual_scores.ScoreSheet, questions: list[written.WrittenQuestion],
+                      sheet: manual_scores.ScoreSheet, questions: list[Question],
                       students: list[str], scores_path: Path) -> None:
     """The gradebook, the question list, each student's notes, the written answers' pages, the
     feedback and the report, from the rows graded so far: written whatever stopped the grading."""
@@ -46,7 +47,7 @@ def write_class_files(out: Path, assignments: list[autograders.Assignment],
 
 
 def manual_summary(sheet: manual_scores.ScoreSheet, template: bool, problems: Path | None,
-                   questions: list[written.WrittenQuestion], students: list[str], out: Path,
+                   questions: list[Question], students: list[str], out: Path,
                    again: str = "make grade") -> str:
     """The summary's lines about the written questions; ``again`` names the command that merges
     the scores once they are filled in."""
@@ -67,7 +68,7 @@ def manual_summary(sheet: manual_scores.ScoreSheet, template: bool, problems: Pa
     return "\n" + "\n".join(lines)
 
 
-def scores_summary(sheet: manual_scores.ScoreSheet, questions: list[written.WrittenQuestion],
+def scores_summary(sheet: manual_scores.ScoreSheet, questions: list[Question],
                    students: list[str], out: Path, scores_path: Path,
                    again: str = "make grade") -> str:
     """Everything the summary says about the scores file, once the class files are written."""

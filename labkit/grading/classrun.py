@@ -35,10 +35,10 @@ from typing import TYPE_CHECKING
 
 from labkit import paths
 from labkit.course import autograders
+from labkit.course.questions import column_key
 from labkit.sandbox import cgroups, forkserver, confine
 from . import class_outputs, intake, keys, shards
 from labkit.outputs import gradebook, results
-from labkit.course import written
 from labkit.grading import written_answers
 from labkit.outputs.manual_scores import DEFAULT_SCORES_FILE, read_scores
 from labkit.sandbox.confine import Limits
@@ -76,7 +76,7 @@ def _grade_student(
             row.notes.append(f"{stem}: {result.problem}")
         row.notes.extend(f"{stem}: {note}" for note in result.notes)
         for question, points in result.scores.items():
-            row.points[f"{stem}/{question}"] = points
+            row.points[column_key(stem, question)] = points
         results.write_assignment(out, submission.student, stem, result.scores, result.problem,
                                  result.notes, result.cases)
     return row
@@ -171,14 +171,13 @@ def grading_fingerprint(assignments: list[autograders.Assignment], limits: Limit
 
 def release_fingerprint(assignments: list[autograders.Assignment]) -> str:
     """What the class files depend on besides the rows and the answers: the released
-    assignments (their questions and points, and the notebooks the written questions' prompts
-    and solutions come from). A merge checks it, so that shards are merged by the kit that graded
-    them; it holds no secret, so the merging machine needs none."""
+    assignments (their autograders, and their manifests: the questions, their points, the written
+    questions' prompts and solutions). A merge checks it, so that shards are merged by the kit
+    that graded them; it holds no secret, so the merging machine needs none."""
     digest = hashlib.sha256(f"v{RECORD_VERSION}".encode())
     for assignment in assignments:
-        digest.update(repr((assignment.stem, assignment.questions, assignment.manual)).encode())
-        for path in (assignment.zip_path, paths.student_notebook(assignment.stem),
-                     paths.solution_notebook(assignment.stem)):
+        digest.update(assignment.stem.encode() + b"\0")
+        for path in (assignment.zip_path, paths.release_manifest(assignment.stem)):
             digest.update(path.name.encode() + b"\0")
             if path.is_file():
                 _digest_file(digest, path)
@@ -291,9 +290,10 @@ def grade_class(
     started = time.monotonic()
     if not submissions.is_dir():
         raise SystemExit(f"SUBMISSIONS is not a folder: {submissions}")
-    assignments = autograders.load_all()
-    if not assignments:
-        raise SystemExit("no released autograders found: run `make release` first")
+    try:
+        assignments = autograders.load_released()
+    except autograders.ManifestError as error:
+        raise SystemExit(str(error)) from None
     entries = sorted(p for p in submissions.iterdir() if not p.name.startswith("."))
     if shard is not None:
         entries = [entry for entry in entries
@@ -307,7 +307,7 @@ def grade_class(
     out.mkdir(parents=True, exist_ok=True)
     shards.remove_manifest(out)
     # The scores given by hand, merged into the class files when the run ends.
-    questions = written.written_questions(assignments)
+    questions = autograders.written_questions(assignments)
     students = [intake.student_id(entry) for entry in entries]
     scores_path = manual_scores or out / DEFAULT_SCORES_FILE
     sheet = read_scores(scores_path, students, questions)

@@ -68,7 +68,7 @@ def _test_files(assignment: Assignment) -> list[ExceptionTestFile]:
     reaches the next notebook's grading."""
     stat = assignment.zip_path.stat()
     sources = _test_sources(assignment.zip_path, stat.st_size, stat.st_mtime_ns)
-    order = {question: i for i, (question, _) in enumerate(assignment.questions)}
+    order = {question.name: i for i, question in enumerate(assignment.graded)}
     files = [ExceptionTestFile.from_string(source, path=name) for name, source in sources]
     return sorted(files, key=lambda f: order.get(f.name, len(order)))
 

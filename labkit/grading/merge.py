@@ -21,7 +21,6 @@ from pathlib import Path
 from labkit.course import autograders
 from . import classrun, class_outputs, shards
 from labkit.outputs import gradebook
-from labkit.course import written
 from labkit.outputs.manual_scores import DEFAULT_SCORES_FILE, read_scores
 
 
@@ -101,9 +100,10 @@ def merge_shards(inputs: Sequence[Path], out: Path, *, manual_scores: Path | Non
         raise MergeError("no shard given")
     if any(out.resolve() == source.resolve() for source in inputs):
         raise MergeError(f"{out} is one of the shards: merge into another folder")
-    assignments = autograders.load_all()
-    if not assignments:
-        raise MergeError("no released autograders found: run `make release` first")
+    try:
+        assignments = autograders.load_released()
+    except autograders.ManifestError as error:
+        raise MergeError(str(error)) from None
     found = _manifests(inputs)
     _check(found, classrun.release_fingerprint(assignments), allow_missing)
     by_entry: dict[str, gradebook.StudentRow] = {}
@@ -124,7 +124,7 @@ def merge_shards(inputs: Sequence[Path], out: Path, *, manual_scores: Path | Non
     answers = [answer for _, manifest in found for answer in manifest.answers]
     answers.sort(key=lambda s: (s.student, s.entry))
     students = [row.student for row in rows]
-    questions = written.written_questions(assignments)
+    questions = autograders.written_questions(assignments)
     scores_path = manual_scores or out / DEFAULT_SCORES_FILE
     sheet = read_scores(scores_path, students, questions)
     class_outputs.write_class_files(out, assignments, rows, answers, sheet, questions, students,

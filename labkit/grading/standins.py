@@ -220,57 +220,6 @@ class NotebookObject:
         return self._answer("operator", other, operator=name,
                             **({"reflected": True} if reflected else {}))
 
-    def __add__(self, other: Any) -> Any:
-        return self._operator("add", other)
-
-    def __radd__(self, other: Any) -> Any:
-        return self._operator("add", other, reflected=True)
-
-    def __sub__(self, other: Any) -> Any:
-        return self._operator("sub", other)
-
-    def __rsub__(self, other: Any) -> Any:
-        return self._operator("sub", other, reflected=True)
-
-    def __mul__(self, other: Any) -> Any:
-        return self._operator("mul", other)
-
-    def __rmul__(self, other: Any) -> Any:
-        return self._operator("mul", other, reflected=True)
-
-    def __truediv__(self, other: Any) -> Any:
-        return self._operator("truediv", other)
-
-    def __rtruediv__(self, other: Any) -> Any:
-        return self._operator("truediv", other, reflected=True)
-
-    def __pow__(self, other: Any) -> Any:
-        return self._operator("pow", other)
-
-    def __rpow__(self, other: Any) -> Any:
-        return self._operator("pow", other, reflected=True)
-
-    def __neg__(self) -> Any:
-        return self._operator("neg")
-
-    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
-        return self._operator("eq", other)
-
-    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
-        return self._operator("ne", other)
-
-    def __lt__(self, other: Any) -> Any:
-        return self._operator("lt", other)
-
-    def __le__(self, other: Any) -> Any:
-        return self._operator("le", other)
-
-    def __gt__(self, other: Any) -> Any:
-        return self._operator("gt", other)
-
-    def __ge__(self, other: Any) -> Any:
-        return self._operator("ge", other)
-
     def __copy__(self) -> NotebookObject:
         return self  # a stand-in refers to the notebook's object; it is never copied here
 
@@ -291,6 +240,27 @@ class NotebookObject:
 
     def __contains__(self, item: Any) -> bool:
         _misused("items")
+
+
+#: The notebook's operators a check may apply to its objects (the runner's allow-list): each
+#: binary one with its reflected form (``2 * obj``), and unary minus.
+BINARY_OPERATORS = ("add", "sub", "mul", "truediv", "pow")
+COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge")
+
+
+def _binary(name: str, reflected: bool) -> Callable[[NotebookObject, Any], Any]:
+    def apply(self: NotebookObject, other: Any) -> Any:
+        return self._operator(name, other, reflected=reflected)
+    apply.__name__ = f"__{'r' if reflected else ''}{name}__"
+    return apply
+
+
+for _name in BINARY_OPERATORS:
+    setattr(NotebookObject, f"__{_name}__", _binary(_name, False))
+    setattr(NotebookObject, f"__r{_name}__", _binary(_name, True))
+for _name in COMPARISONS:
+    setattr(NotebookObject, f"__{_name}__", _binary(_name, False))
+NotebookObject.__neg__ = lambda self: self._operator("neg")  # type: ignore[method-assign]
 
 
 class RemoteObject(NotebookObject):

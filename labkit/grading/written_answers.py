@@ -6,14 +6,14 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from labkit.course.written import (NO_NOTEBOOK, NOT_FOUND, Answer, StudentAnswers, WrittenQuestion,
-                                   read_answers, read_cells)
+from labkit.course.questions import Question
+from labkit.course.written import NO_NOTEBOOK, NOT_FOUND, Answer, StudentAnswers, read_answers, read_cells
 from labkit.grading import intake
 
-def collect(entries: list[Path], stems: list[str], questions: list[WrittenQuestion],
+def collect(entries: list[Path], stems: list[str], questions: list[Question],
             ) -> list[StudentAnswers]:
     """Every entry's answers to the written questions, sorted by student id (then entry)."""
-    by_assignment: dict[str, list[WrittenQuestion]] = {}
+    by_assignment: dict[str, list[Question]] = {}
     for question in questions:
         by_assignment.setdefault(question.assignment, []).append(question)
     collected = []

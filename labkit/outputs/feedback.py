@@ -18,6 +18,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from labkit.course.questions import Question
+
 from . import results
 from .gradebook import read_comments, read_csv, write_atomically
 from .page_files import page_names
@@ -26,20 +28,6 @@ from .templating import embedded, template
 
 #: Below this difference two point values are the same (the CSV holds ``%g`` text).
 TOLERANCE = 1e-9
-
-
-@dataclass(frozen=True)
-class Question:
-    assignment: str
-    name: str
-    points: float
-    #: a written question, graded by hand (its points come from the teaching team's scores)
-    manual: bool = False
-
-    @property
-    def column(self) -> str:
-        """The question's column in ``grades.csv``."""
-        return f"{self.assignment}/{self.name}"
 
 
 @dataclass
@@ -90,14 +78,14 @@ def read_questions(out: Path) -> list[Question]:
     """The questions of ``questions.csv``; a file without the ``manual`` column (written before
     there were written questions) lists autograded questions only."""
     return [Question(row["assignment"], row["question"], _number(row["points"]),
-                     (row.get("manual") or "").strip().lower() == "true")
+                     written=(row.get("manual") or "").strip().lower() == "true")
             for row in read_csv(out / "questions.csv")]
 
 
 def _points(questions: list[Question], row: dict[str, str]) -> dict[str, float]:
     """A row's points; an empty cell of a written question means not graded yet, so is absent."""
     return {q.column: _number(row.get(q.column, "")) for q in questions
-            if not (q.manual and not (row.get(q.column) or "").strip())}
+            if not (q.written and not (row.get(q.column) or "").strip())}
 
 
 def _result_folders(out: Path) -> dict[str, Path]:
@@ -219,11 +207,11 @@ def _question_view(question: Question, student: Student, record: dict | None) ->
     public = [c for c in cases if not c.hidden]
     hidden = [c for c in cases if c.hidden]
     earned = student.points.get(question.column, 0.0)
-    pending = question.manual and question.column not in student.points
+    pending = question.written and question.column not in student.points
     return QuestionView(
         name=question.name, earned=earned, possible=question.points,
         status="pending" if pending else _status(earned, question.points),
-        manual=question.manual, pending=pending,
+        manual=question.written, pending=pending,
         public_passed=sum(1 for c in public if c.passed), public_total=len(public),
         hidden_passed=sum(1 for c in hidden if c.passed), hidden_total=len(hidden),
         failures=_failures(cases), comment=student.comments.get(question.column, ""),
@@ -254,10 +242,10 @@ PAGE = template("feedback.html.j2")
 
 def render_page(data: ClassResults, student: Student) -> str:
     pending = sum(q.points for q in data.questions
-                  if q.manual and q.column not in student.points)
+                  if q.written and q.column not in student.points)
     return PAGE.render(student=student, max_total=data.max_total, style=STYLE, csp=CSP,
                        pending=pending,
-                       has_written=any(q.manual for q in data.questions),
+                       has_written=any(q.written for q in data.questions),
                        assignments=assignment_views(data, student))
 
 

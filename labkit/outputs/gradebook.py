@@ -42,12 +42,12 @@ def has_problems(notes: list[str]) -> bool:
 def columns(assignments: list[Assignment]) -> list[str]:
     """The question columns of ``grades.csv``: per assignment, the autograded questions, then the
     written ones."""
-    return [f"{a.stem}/{question}" for a in assignments for question, _, _ in a.columns]
+    return [q.column for a in assignments for q in a.columns]
 
 
 def manual_columns(assignments: list[Assignment]) -> dict[str, float]:
     """Column of each written question -> its points."""
-    return {f"{a.stem}/{question}": points for a in assignments for question, points in a.manual}
+    return {q.column: q.points for a in assignments for q in a.written}
 
 
 def _format(points: float) -> str:
@@ -159,8 +159,8 @@ def write_grades(path: Path, assignments: list[Assignment], rows: list[StudentRo
 
 def write_questions(path: Path, assignments: list[Assignment]) -> None:
     write_csv(path, ["assignment", "question", "points", "manual"], (
-        [assignment.stem, question, _format(points), "true" if manual else "false"]
-        for assignment in assignments for question, points, manual in assignment.columns))
+        [q.assignment, q.name, _format(q.points), "true" if q.written else "false"]
+        for assignment in assignments for q in assignment.columns))
 
 
 #: The TAs' comments on written answers (student -> question column -> comment), from the scores

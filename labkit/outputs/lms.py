@@ -45,7 +45,9 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .feedback import Question, read_questions
+from labkit.course.questions import Question
+
+from .feedback import read_questions
 from .gradebook import read_csv, write_csv
 
 SYSTEMS = ("canvas", "moodle")
@@ -151,7 +153,7 @@ def _assignment_points(questions: list[Question], row: dict[str, str]) -> tuple[
     pending = False
     for question in questions:
         value = _number(row.get(question.column))
-        if value is None and question.manual:
+        if value is None and question.written:
             pending = True
         totals[question.assignment] = totals.get(question.assignment, 0.0) + (value or 0.0)
     return {assignment: f"{total:g}" for assignment, total in totals.items()}, pending

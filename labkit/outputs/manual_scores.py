@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labkit.course.written import WrittenQuestion
+from labkit.course.questions import Question, column_key
 
 from .feedback import TOLERANCE
 from .gradebook import csv_line, from_spreadsheet, write_atomically, write_csv
@@ -74,7 +74,7 @@ def _student(name: str, known: set[str], stripped: dict[str, list[str]]) -> str 
     return matches[0] if len(matches) == 1 else None
 
 
-def read_scores(path: Path, students: list[str], questions: list[WrittenQuestion]) -> ScoreSheet:
+def read_scores(path: Path, students: list[str], questions: list[Question]) -> ScoreSheet:
     """Read the TAs' scores, keeping every good row and saying why each bad one is skipped."""
     sheet = ScoreSheet(path)
     if not path.exists():
@@ -110,7 +110,7 @@ def read_scores(path: Path, students: list[str], questions: list[WrittenQuestion
         assignment, name = values["assignment"].strip(), values["question"].strip()
         if not assignment and "/" in name:
             assignment, name = name.split("/", 1)
-        column = f"{assignment}/{name}"
+        column = column_key(assignment, name)
         text_points = values["points"].strip()
         where = f"line {line}"
         if student is None:
@@ -155,7 +155,7 @@ def read_scores(path: Path, students: list[str], questions: list[WrittenQuestion
     return sheet
 
 
-def write_template(path: Path, students: list[str], questions: list[WrittenQuestion]) -> None:
+def write_template(path: Path, students: list[str], questions: list[Question]) -> None:
     """One row per student per written question, points and comment empty; by question, then
     student. The comment column is there so that a TA editing the file by hand finds it."""
     write_csv(path, SCORE_FIELDS + [COMMENT_FIELD], (
@@ -163,7 +163,7 @@ def write_template(path: Path, students: list[str], questions: list[WrittenQuest
         for question in questions for student in sorted(set(students))))
 
 
-def add_missing_rows(path: Path, students: list[str], questions: list[WrittenQuestion]) -> int:
+def add_missing_rows(path: Path, students: list[str], questions: list[Question]) -> int:
     """Append an empty row for each student and written question the scores file lacks (students
     added to SUBMISSIONS after the template was written); returns how many were added.
 
@@ -188,7 +188,7 @@ def add_missing_rows(path: Path, students: list[str], questions: list[WrittenQue
         assignment, name = values["assignment"], values["question"]
         if not assignment and "/" in name:
             assignment, name = name.split("/", 1)
-        present.add((values["student"], f"{assignment}/{name}"))
+        present.add((values["student"], column_key(assignment, name)))
     missing = [(student, question) for question in questions for student in sorted(set(students))
                if (student.strip(), question.column) not in present]
     if not missing:
@@ -210,7 +210,7 @@ def add_missing_rows(path: Path, students: list[str], questions: list[WrittenQue
     return len(missing)
 
 
-def prepare_scores_file(path: Path, students: list[str], questions: list[WrittenQuestion],
+def prepare_scores_file(path: Path, students: list[str], questions: list[Question],
                         sheet: ScoreSheet) -> int:
     """The scores file the TAs fill in: written as a template when absent, else given rows for
     students it lacks. Returns the rows added to an existing file, also kept in ``sheet.added``

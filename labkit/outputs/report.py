@@ -23,8 +23,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .feedback import TOLERANCE, ClassResults, Question, load_class
+from .feedback import TOLERANCE, ClassResults, load_class
 from .gradebook import has_problems, write_atomically
+from labkit.course.questions import Question, column_key
 from .page_files import page_names, written_page
 from .page_policy import EMBEDDED, content_security_policy
 from .templating import embedded, template
@@ -74,7 +75,7 @@ def question_stats(data: ClassResults) -> list[QuestionStats]:
     stats = []
     for question in data.questions:
         earned = [s.points.get(question.column, 0.0) for s in data.students
-                  if not question.manual or question.column in s.points]
+                  if not question.written or question.column in s.points]
         stats.append(QuestionStats(
             question=question,
             mean=sum(earned) / len(earned) if earned else 0.0,
@@ -102,7 +103,7 @@ def common_failures(data: ClassResults, top: int = TOP_FAILURES) -> list[Failure
             for case in record.get("cases", []):
                 if case.passed:
                     continue
-                key = (f"{stem}/{case.question}", normalise(case.message))
+                key = (column_key(stem, case.question), normalise(case.message))
                 who[key].add(index)
                 kinds[key].add("hidden" if case.hidden else "public")
     ranked = sorted(who, key=lambda key: (-len(who[key]), key))
@@ -184,7 +185,7 @@ def render_report(data: ClassResults) -> str:
         graded=sum(1 for s in data.students if s.graded), problems=problems,
         histogram=totals_histogram(data), stats=stats, chart=questions_chart(stats),
         failures=common_failures(data), top=TOP_FAILURES,
-        pages={q.column: written_page(q.assignment, q.name) for q in data.questions if q.manual},
+        pages={q.column: written_page(q.assignment, q.name) for q in data.questions if q.written},
     )
 
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labkit.course.written import ANSWERED, NO_NOTEBOOK, Answer, StudentAnswers, WrittenQuestion
+from labkit.course.questions import Question
+from labkit.course.written import ANSWERED, NO_NOTEBOOK, Answer, StudentAnswers
 
 from .gradebook import read_comments, write_atomically
 from .manual_scores import DEFAULT_SCORES_FILE
@@ -69,7 +70,7 @@ def _json_for_html(value: Any) -> str:
             .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
-def _form_data(out: Path, questions: list[WrittenQuestion], students: list[str],
+def _form_data(out: Path, questions: list[Question], students: list[str],
                scores: dict[str, dict[str, float]], comments: dict[str, dict[str, str]],
                scores_file: str) -> dict[str, Any]:
     """What every question page's form needs: the class, and what the scores file holds.
@@ -90,7 +91,7 @@ def _form_data(out: Path, questions: list[WrittenQuestion], students: list[str],
             "path": scores_file if Path(scores_file).is_absolute() else str(out / scores_file)}
 
 
-def write_pages(out: Path, questions: list[WrittenQuestion], answers: list[StudentAnswers],
+def write_pages(out: Path, questions: list[Question], answers: list[StudentAnswers],
                 scores: dict[str, dict[str, float]] | None = None,
                 scores_file: str = DEFAULT_SCORES_FILE) -> list[Path]:
     """Write ``OUT/manual/<assignment>-<question>.html`` per written question and an index, and

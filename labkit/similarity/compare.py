@@ -57,7 +57,8 @@ from scipy import sparse
 from labkit import paths
 from labkit.grading import intake
 from labkit.course import written
-from labkit.course.autograders import Assignment
+from labkit.course.autograders import Assignment, written_questions
+from labkit.course.questions import Question
 
 #: One question's code or text is compared up to this many characters: the longest correct
 #: answer of the lab is under 600, a student's with helpers and prints a few thousand; an
@@ -94,16 +95,10 @@ _ANSWER_TAG = "otter_answer_cell"
 # --- what each student wrote for each question ----------------------------------------------
 
 
-@dataclass(frozen=True)
-class Question:
-    assignment: str
-    name: str
-    #: "code" for a graded function (or value), "text" for a written answer
-    kind: str
-
-    @property
-    def column(self) -> str:
-        return f"{self.assignment}/{self.name}"
+def answer_kind(question: Question) -> str:
+    """How a question's answers are compared: "code" for a graded function (or value), "text"
+    for a written answer."""
+    return "text" if question.written else "code"
 
 
 @dataclass
@@ -182,26 +177,24 @@ class Release:
     questions: list[Question]
     templates: dict[str, list[str]]
     given: dict[str, set[str]]
-    written: list[written.WrittenQuestion]
+    written: list[Question]
 
 
 def release(assignments: list[Assignment]) -> Release:
     """Every graded function and written question of the assignments, with their templates
     read from the student release (``student/``)."""
     questions, templates, given = [], {}, {}
-    asked_in_writing = written.written_questions(assignments)
+    asked_in_writing = written_questions(assignments)
     for assignment in assignments:
         cells = _cells(paths.student_notebook(assignment.stem))
         given[assignment.stem] = given_cells(cells)
-        for name, _ in assignment.questions:
-            question = Question(assignment.stem, name, "code")
+        for question in assignment.graded:
             questions.append(question)
-            templates[question.column] = [question_code(cells, name),
+            templates[question.column] = [question_code(cells, question.name),
                                           *sorted(given[assignment.stem])]
-    for item in asked_in_writing:
-        question = Question(item.assignment, item.name, "text")
+    for question in asked_in_writing:
         questions.append(question)
-        templates[question.column] = [item.prompt]
+        templates[question.column] = [question.prompt]
     return Release(questions, templates, given, asked_in_writing)
 
 
@@ -226,7 +219,7 @@ def read_work(entry: Path, kit: Release, workdir: Path, earlier: bool = False) -
         try:
             cells = _cells(notebook)
             for question in kit.questions:
-                if question.assignment == stem and question.kind == "code":
+                if question.assignment == stem and not question.written:
                     code = question_code(cells, question.name, kit.given[stem])
                     work.answers[question.column] = _cut(code, question.column, work.notes)
             asked = [q for q in kit.written if q.assignment == stem]
@@ -593,12 +586,13 @@ def _prints(answers: dict[str, str], kind: str, excluded: np.ndarray,
 def compare_one(question: Question, templates: list[str], answers: dict[str, str],
                 earlier: dict[str, str]) -> QuestionResult:
     """One question across the class: fingerprint, compare, rank, keep the best pairs."""
-    excluded = boilerplate(templates, question.kind)
+    kind = answer_kind(question)
+    excluded = boilerplate(templates, kind)
     failed: list[tuple[str, str]] = []
-    found = _prints(answers, question.kind, excluded, failed)
-    old = _prints(earlier, question.kind, excluded, failed)
+    found = _prints(answers, kind, excluded, failed)
+    old = _prints(earlier, kind, excluded, failed)
     pairs = compare_question(question.column, found, old)
-    typical = rank(pairs, found, question.kind)
+    typical = rank(pairs, found, kind)
     matched = sum(1 for p in pairs if not p.earlier)
     pairs.sort(key=_order)
     return QuestionResult(question.column, len(found), matched, typical, pairs[:MAX_KEPT_PAIRS],

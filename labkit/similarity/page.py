@@ -22,7 +22,8 @@ from labkit.outputs.gradebook import read_csv, write_atomically, write_csv
 from labkit.outputs.page_files import page_names
 from labkit.outputs.page_policy import content_security_policy
 from labkit.outputs.templating import embedded, template
-from .compare import Pair, Result, boilerplate, compare_class, highlights, read_class, release
+from .compare import (Pair, Result, answer_kind, boilerplate, compare_class, highlights, read_class,
+                      release)
 
 #: Pairs shown side by side on the page (the best first); enough for a TA's sitting.
 MAX_SHOWN_PAIRS = 100
@@ -85,11 +86,11 @@ def render(result: Result, links: dict[str, str]) -> str:
         question = kinds[pair.column]
         if pair.column not in excluded:
             excluded[pair.column] = boilerplate(result.templates.get(pair.column, []),
-                                                question.kind)
+                                                answer_kind(question))
         work_b = (result.earlier if pair.earlier else result.work)[pair.second]
         a = result.work[pair.first].answers.get(pair.column, "")
         b = work_b.answers.get(pair.column, "")
-        spans_a, spans_b = highlights(a, b, question.kind, excluded[pair.column])
+        spans_a, spans_b = highlights(a, b, answer_kind(question), excluded[pair.column])
         shown.append({"column": pair.column, "similarity": _percent(pair.similarity),
                       "typical": _percent(pair.typical), "crowd": pair.crowd,
                       "score": f"{pair.score:.2f}",
