@@ -306,7 +306,7 @@ def test_otter_assign_accepts_each_master_and_leaks_nothing(assigned):
     for stem, done in assigned.items():
         parsed = masters.parse(LAB2 / stem / f"{stem}.ipynb")
         assert masters.find_leaks(parsed, done.student) == [], stem
-        assert set(done.tests) == {q.name for q in parsed.questions if not q.manual}
+        assert set(done.tests) == {q.name for q in parsed.questions if not q.written}
         # The release puts the kit's setup cell under the title, carrying every public check.
         student = notebooks.read(done.student)
         student_setup.install(student, stem)
@@ -318,7 +318,7 @@ def test_otter_assign_accepts_each_master_and_leaks_nothing(assigned):
 
 def test_masters_ask_written_questions_graded_by_hand():
     written = {stem: {q.name for q in masters.parse(LAB2 / stem / f"{stem}.ipynb").questions
-                      if q.manual} for stem in STEMS}
+                      if q.written} for stem in STEMS}
     assert written == {"2_1_forward_mode": {"symbolic_derivatives"},
                        "2_2_reverse_mode": {"algorithm_by_hand"}}
 
@@ -438,7 +438,7 @@ def test_the_banks_hold_enough_variants():
     for stem in STEMS:
         answers = _answers(stem)
         graded = {q.name for q in masters.parse(LAB2 / stem / f"{stem}.ipynb").questions
-                  if not q.manual}
+                  if not q.written}
         assert set(answers.WRONG) == graded, f"{stem}: every graded question has wrong answers"
 
 
