@@ -402,6 +402,8 @@ def test_scores_merge_into_grades_and_feedback(tmp_path, assignments, questions)
     assert re.search(r"<td>learning_rate_observations</td><td class=\"num points\">not graded yet / 2</td>", zoe)
     assert "Written questions worth 2 points are not graded yet" in zoe
     assert "themselves. Written answers are graded by the teaching team." in zoe
+    # A comment is markdown, as a TA writes it (its raw HTML shown as text, as mia's shows).
+    assert "<p>Use <code>X.T</code>:</p>\n<ul>\n<li><strong>sign</strong> right</li>" in zoe
     mia = (out / "feedback" / names["mia"]).read_text("utf-8")
     assert "Written questions worth 6 points are not graded yet" in mia
     report = (out / "report.html").read_text("utf-8")
@@ -446,9 +448,12 @@ def test_comments_are_read_with_the_scores_and_reach_the_feedback_page(
         ["zoe", LINEAR, "gradient_derivation", "1.5", "Right idea; the sign of r is off."],
         ["mia", LINEAR, "gradient_derivation", "", "Started, not finished <b>"],
         ["adam", LINEAR, "gradient_derivation", "9", "over the points: skipped with its comment"],
+        ["zoe", LINEAR, "learning_rate_observations", "1", "Use `X.T`:\n\n- **sign** right"],
     ], header=("student", "assignment", "question", "points", "comment"))
     sheet = manual_scores.read_scores(path, STUDENTS, questions)
-    assert sheet.comments == {"zoe": {DERIVATION: "Right idea; the sign of r is off."},
+    assert sheet.comments == {"zoe": {DERIVATION: "Right idea; the sign of r is off.",
+                                      f"{LINEAR}/learning_rate_observations":
+                                      "Use `X.T`:\n\n- **sign** right"},
                               "mia": {DERIVATION: "Started, not finished <b>"}}
     out = tmp_path / "out"
     rows = [gradebook.StudentRow(s) for s in STUDENTS]
@@ -458,7 +463,10 @@ def test_comments_are_read_with_the_scores_and_reach_the_feedback_page(
     pages.write_feedback_and_report(out)
     names = dict(zip(STUDENTS, page_files.page_names(STUDENTS)))
     zoe = (out / "feedback" / names["zoe"]).read_text("utf-8")
-    assert "Comment from the teaching team:</strong> <span class=\"ta-comment\">Right idea; the sign of r is off.</span>" in zoe
+    assert ('Comment from the teaching team:</strong>\n<div class="ta-comment"><p>Right idea; the '
+            'sign of r is off.</p>\n</div>') in zoe
+    # A comment is markdown, as a TA writes it (its raw HTML shown as text, as mia's shows).
+    assert "<p>Use <code>X.T</code>:</p>\n<ul>\n<li><strong>sign</strong> right</li>" in zoe
     mia = (out / "feedback" / names["mia"]).read_text("utf-8")
     assert "Started, not finished &lt;b&gt;" in mia
     assert "Comment from the teaching team" not in (out / "feedback" / names["adam"]).read_text("utf-8")
