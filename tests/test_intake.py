@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import threading
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -371,3 +372,19 @@ def test_system_files_are_skipped_and_other_files_are_not_students(tmp_path):
         "; not graded, as not a notebook, zip or folder: README.txt, grades.xlsx (put a "
         "student's file in a folder of their own to grade it)")
     assert intake.others_summary([]) == ""
+
+
+def test_a_notebook_nbformat_warns_about_is_read_without_a_word_to_the_ta(tmp_path):
+    # Cells without ids (a notebook saved by another front end): nbformat warns, in the TA's
+    # console, about a student's file; the kit reads it quietly.
+    nb = json.loads(_solution().read_text("utf-8"))
+    for cell in nb["cells"]:
+        cell.pop("id", None)
+    nb["nbformat_minor"] = 5
+    path = tmp_path / f"{STEM}.ipynb"
+    path.write_text(json.dumps(nb), "utf-8")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read = notebooks.read(path)
+    assert [str(w.message) for w in caught] == []
+    assert len(read.cells) == len(nb["cells"])
