@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,12 @@ def code_cell_names(notebook_bytes: bytes) -> list[str]:
 
 
 def read(path: Path) -> nbformat.NotebookNode:
-    return nbformat.read(str(path), as_version=4)
+    """Read a notebook. One saved by another front end may lack what nbformat now asks for (cell
+    ids): nbformat reads it all the same and warns its own developers; that warning, about a
+    student's file, is not the TA's to see, so it is not printed."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"nbformat(\.|$)")
+        return nbformat.read(str(path), as_version=4)
 
 
 def write(nb: nbformat.NotebookNode, path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import json
 import shutil
 from pathlib import Path
@@ -132,6 +133,14 @@ def hostile_class(tmp_path_factory):
     _write(submissions, "conda_kernel", conda)
     _write(submissions, "duplicated", _solution())
     shutil.copy(paths.student_notebook(STEM), submissions / "duplicated" / f"{STEM} (1).ipynb")
+    # The blank copy was downloaded an hour before the work was saved: the work is graded.
+    hour_ago = os.stat(submissions / "duplicated" / f"{STEM}.ipynb").st_mtime - 3600
+    os.utime(submissions / "duplicated" / f"{STEM} (1).ipynb", (hour_ago, hour_ago))
+    # What a Mac's zip and Windows leave beside the submissions, and a file of the TA's own.
+    (submissions / "__MACOSX").mkdir()
+    (submissions / "__MACOSX" / "._alice").write_bytes(b"\0" * 10)
+    (submissions / "Thumbs.db").write_bytes(b"\0" * 10)
+    (submissions / "README.txt").write_text("Lab 1 submissions, downloaded on Monday")
 
     before = tree_digest(submissions)
     out = tmp_path_factory.mktemp("hostile_out")
@@ -265,7 +274,6 @@ def test_student_code_finds_no_hidden_test_and_no_grader_environment(hostile_cla
     ("empty", "not a readable notebook"),
     ("truncated", "not a readable notebook"),
     ("binary", "not a readable zip file"),
-    ("a_picture", "not a notebook or zip file"),
     ("no_notebook", "no notebook found"),
     ("wrong_assignment", "not a notebook of this lab"),
     ("duplicated", "a second notebook for"),
@@ -275,3 +283,19 @@ def test_broken_input_gets_a_row_and_a_clear_note(hostile_class, student, said):
     assert said in row["notes"]
     if student != "duplicated":
         assert float(row["total"]) == 0
+
+
+def test_files_that_are_not_submissions_get_no_row_and_are_listed(hostile_class):
+    rows = hostile_class["rows"]
+    assert not {"a_picture", "README", "__MACOSX", "Thumbs"} & set(rows)
+    summary = hostile_class["summary"]
+    assert "not graded, as not a notebook, zip or folder: README.txt, a_picture.png" in summary
+    assert "__MACOSX" not in summary and "Thumbs.db" not in summary
+
+
+def test_of_two_copies_the_later_work_is_graded_and_both_are_named(hostile_class):
+    row = hostile_class["rows"]["duplicated"]
+    assert _points(row, "pinv_svd") > 0
+    assert (f"duplicated/{STEM} (1).ipynb: a second notebook for {STEM}, ignored "
+            f"(duplicated/{STEM} (1).ipynb, saved ") in row["notes"]
+    assert f"duplicated/{STEM}.ipynb graded, the later work, saved " in row["notes"]

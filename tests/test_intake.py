@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import threading
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -333,3 +334,57 @@ def test_the_solutions_export_cell_is_the_only_one_found():
     for stem in paths.assignment_stems():
         cells = notebooks.code_cell_sources(paths.solution_notebook(stem).read_bytes())
         assert [notebooks.is_export_source(c) for c in cells].count(True) == 1, stem
+
+
+def test_of_a_blank_download_and_a_renamed_copy_the_later_work_is_graded(tmp_path):
+    # The student downloaded the notebook twice and worked in the second copy, "(1)": the first
+    # copy, blank and older, must not win for being named as released.
+    entry = tmp_path / "submissions" / "dana"
+    entry.mkdir(parents=True)
+    blank, work = entry / f"{STEM}.ipynb", entry / f"{STEM} (1).ipynb"
+    shutil.copy(paths.student_notebook(STEM), blank)
+    shutil.copy(_solution(), work)
+    os.utime(blank, (1_700_000_000, 1_700_000_000))
+    os.utime(work, (1_700_003_600, 1_700_003_600))
+    found = intake.discover(entry, [STEM], tmp_path / "work")
+    assert found.notebooks[STEM].read_bytes() == work.read_bytes()
+    (note,) = found.notes
+    assert note.startswith(f"dana/{STEM}.ipynb: a second notebook for {STEM}, ignored")
+    assert f"dana/{STEM} (1).ipynb graded, the later work" in note
+    # Saved at the same time, the copy named as released is taken.
+    os.utime(blank, (1_700_003_600, 1_700_003_600))
+    again = intake.discover(entry, [STEM], tmp_path / "again")
+    assert again.notebooks[STEM].read_bytes() == blank.read_bytes()
+
+
+def test_system_files_are_skipped_and_other_files_are_not_students(tmp_path):
+    submissions = tmp_path / "submissions"
+    for folder in ("alice", "__MACOSX", ".ipynb_checkpoints"):
+        (submissions / folder).mkdir(parents=True)
+    for name in ("bob.ipynb", "carol.zip", "README.txt", "grades.xlsx", "Thumbs.db",
+                 "desktop.ini", ".DS_Store"):
+        (submissions / name).write_bytes(b"x")
+    (submissions / "dave.ipynb").symlink_to(submissions / "bob.ipynb")
+    found = intake.class_entries(submissions)
+    assert [p.name for p in found.students] == ["alice", "bob.ipynb", "carol.zip", "dave.ipynb"]
+    assert found.others == ["README.txt", "grades.xlsx"]
+    assert intake.others_summary(found.others) == (
+        "; not graded, as not a notebook, zip or folder: README.txt, grades.xlsx (put a "
+        "student's file in a folder of their own to grade it)")
+    assert intake.others_summary([]) == ""
+
+
+def test_a_notebook_nbformat_warns_about_is_read_without_a_word_to_the_ta(tmp_path):
+    # Cells without ids (a notebook saved by another front end): nbformat warns, in the TA's
+    # console, about a student's file; the kit reads it quietly.
+    nb = json.loads(_solution().read_text("utf-8"))
+    for cell in nb["cells"]:
+        cell.pop("id", None)
+    nb["nbformat_minor"] = 5
+    path = tmp_path / f"{STEM}.ipynb"
+    path.write_text(json.dumps(nb), "utf-8")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read = notebooks.read(path)
+    assert [str(w.message) for w in caught] == []
+    assert len(read.cells) == len(nb["cells"])

@@ -193,6 +193,11 @@ def test_one_page_per_written_question_in_order_of_student(class_pages, question
     for question in questions:
         html = (class_pages / "manual" / _page(question)).read_text("utf-8")
         assert [s for s, _ in _sections(html)] == ["adam", "bob", "mia", "zoe"]
+        # Each answer (or the reason there is none) is read before its score box.
+        for _, section in _sections(html):
+            shown = min(i for i in (section.find('class="body"'), section.find('class="status"'))
+                        if i >= 0)
+            assert shown < section.index('<input class="points"')
         # An empty score box and comment box for each student, out of the question's points.
         assert html.count('<input class="points" type="text"') == 4 and "value=" not in html
         assert html.count('<textarea class="comment"') == 4
@@ -446,9 +451,12 @@ def test_comments_are_read_with_the_scores_and_reach_the_feedback_page(
         ["zoe", LINEAR, "gradient_derivation", "1.5", "Right idea; the sign of r is off."],
         ["mia", LINEAR, "gradient_derivation", "", "Started, not finished <b>"],
         ["adam", LINEAR, "gradient_derivation", "9", "over the points: skipped with its comment"],
+        ["zoe", LINEAR, "learning_rate_observations", "1", "Use `X.T`:\n\n- **sign** right"],
     ], header=("student", "assignment", "question", "points", "comment"))
     sheet = manual_scores.read_scores(path, STUDENTS, questions)
-    assert sheet.comments == {"zoe": {DERIVATION: "Right idea; the sign of r is off."},
+    assert sheet.comments == {"zoe": {DERIVATION: "Right idea; the sign of r is off.",
+                                      f"{LINEAR}/learning_rate_observations":
+                                      "Use `X.T`:\n\n- **sign** right"},
                               "mia": {DERIVATION: "Started, not finished <b>"}}
     out = tmp_path / "out"
     rows = [gradebook.StudentRow(s) for s in STUDENTS]
@@ -458,7 +466,10 @@ def test_comments_are_read_with_the_scores_and_reach_the_feedback_page(
     pages.write_feedback_and_report(out)
     names = dict(zip(STUDENTS, page_files.page_names(STUDENTS)))
     zoe = (out / "feedback" / names["zoe"]).read_text("utf-8")
-    assert "Comment from the teaching team:</strong> <span class=\"ta-comment\">Right idea; the sign of r is off.</span>" in zoe
+    assert ('Comment from the teaching team:</strong>\n<div class="ta-comment"><p>Right idea; the '
+            'sign of r is off.</p>\n</div>') in zoe
+    # A comment is markdown, as a TA writes it (its raw HTML shown as text, as mia's shows).
+    assert "<p>Use <code>X.T</code>:</p>\n<ul>\n<li><strong>sign</strong> right</li>" in zoe
     mia = (out / "feedback" / names["mia"]).read_text("utf-8")
     assert "Started, not finished &lt;b&gt;" in mia
     assert "Comment from the teaching team" not in (out / "feedback" / names["adam"]).read_text("utf-8")

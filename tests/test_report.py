@@ -267,9 +267,12 @@ def test_report_holds_counts_tables_and_plots(out: Path) -> None:
     assert counts == [str(len(STUDENTS)), "3", "6"]  # students, graded, with problems
     assert "<td>pinv_svd</td>" in text and "1 of 7 (14%)" in text  # full marks on pinv_svd
     # The same wrong pinv_svd, on different inputs by two students, is one row counting 2.
+    # Its message is markdown, as on the feedback pages: code shows as code, not as backticks.
     row = re.search(r"<td>1_1_linear_regression/pinv_svd</td><td>hidden</td>\s*"
-                    r"<td class=\"message\">([^<]*)</td><td class=\"num\">(\d+)</td>", text)
+                    r"<td class=\"message\"><p>(.*?)</p>\s*</td><td class=\"num\">(\d+)</td>",
+                    text)
     assert row and row.group(2) == "2" and "off by up to …" in row.group(1)
+    assert "<code>pinv_svd</code>" in row.group(1) and "`" not in row.group(1)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;</a>" in text  # listed with problems
     assert "src=\"http" not in text and "<script" not in text.lower()
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)

@@ -294,7 +294,8 @@ def grade_class(
         assignments = autograders.load_released()
     except autograders.ManifestError as error:
         raise SystemExit(str(error)) from None
-    entries = sorted(p for p in submissions.iterdir() if not p.name.startswith("."))
+    found = intake.class_entries(submissions)
+    entries = found.students
     if shard is not None:
         entries = [entry for entry in entries
                    if shards.shard_of(intake.student_id(entry), shard.n) == shard.k]
@@ -364,4 +365,4 @@ def grade_class(
         f"graded {len(rows)} submissions ({len(todo)} new or changed, {reused} unchanged; "
         f"{with_problems} with problems) in {elapsed:.0f} s; results in {out}/grades.csv, "
         f"report in {out}/report.html, feedback in {out}/feedback/"
-    ) + class_outputs.scores_summary(sheet, questions, students, out, scores_path)
+    ) + intake.others_summary(found.others) + class_outputs.scores_summary(sheet, questions, students, out, scores_path)

@@ -71,6 +71,51 @@ class _Candidate:
     mtime: float
 
 
+#: What operating systems and archivers leave in a folder, never a student's: skipped unlisted,
+#: as hidden entries (``.DS_Store``, ``.ipynb_checkpoints``) are. A zip made on a Mac holds a
+#: ``__MACOSX`` folder beside its files; Windows leaves ``Thumbs.db`` and ``desktop.ini``.
+SYSTEM_ENTRIES = frozenset({"__MACOSX", "Thumbs.db", "desktop.ini"})
+#: The files that are a student's submission on their own; a folder always is one.
+SUBMISSION_SUFFIXES = (".ipynb", ".zip")
+
+
+@dataclass
+class ClassEntries:
+    """What a SUBMISSIONS folder holds: one student per entry graded, and the other files."""
+
+    #: folders, notebooks and zips (and links or special files, which get a row saying why
+    #: they were not read), sorted by name
+    students: list[Path]
+    #: the names of other files (a README, a spreadsheet): not a submission, so no row; the
+    #: summary lists them
+    others: list[str]
+
+
+def class_entries(submissions: Path) -> ClassEntries:
+    """Sort a SUBMISSIONS folder's entries into students and other files, hidden and system
+    entries aside."""
+    students, others = [], []
+    for path in sorted(submissions.iterdir()):
+        if path.name.startswith(".") or path.name in SYSTEM_ENTRIES:
+            continue
+        regular_file = path.is_file() and not path.is_symlink()
+        if regular_file and path.suffix.lower() not in SUBMISSION_SUFFIXES:
+            others.append(path.name)
+        else:
+            students.append(path)
+    return ClassEntries(students, others)
+
+
+def others_summary(others: list[str]) -> str:
+    """The summary's line for the files that are not submissions ("" when there are none)."""
+    if not others:
+        return ""
+    named = ", ".join(others[:_NAMED]) + (f" and {len(others) - _NAMED} more"
+                                          if len(others) > _NAMED else "")
+    return (f"; not graded, as not a notebook, zip or folder: {named} (put a student's file in "
+            f"a folder of their own to grade it)")
+
+
 def student_id(entry: Path) -> str:
     """The id an entry of SUBMISSIONS is graded under: a folder's name, a file's stem (a link
     counts as a file: it is never followed)."""
@@ -78,11 +123,11 @@ def student_id(entry: Path) -> str:
 
 
 def same_id(entry: Path) -> list[str]:
-    """The names of the other entries beside ``entry`` (hidden ones aside, as the batch skips
-    them) that have its student id, sorted; empty when its id is its own."""
+    """The names of the other students' entries beside ``entry`` (``class_entries``) that have
+    its student id, sorted; empty when its id is its own."""
     own = student_id(entry)
     try:
-        siblings = sorted(p for p in entry.parent.iterdir() if not p.name.startswith("."))
+        siblings = class_entries(entry.parent).students
     except OSError:
         return []
     return [p.name for p in siblings if p.name != entry.name and student_id(p) == own]
@@ -352,9 +397,17 @@ def _zip_time(info: zipfile.ZipInfo) -> float:
         return 0.0
 
 
-def _preference(stem: str, label: str, mtime: float) -> tuple[int, float]:
-    """Among several notebooks for one assignment: the one named as released, then the newest."""
-    return (0 if Path(label.split(":")[-1]).name == f"{stem}.ipynb" else 1, -mtime)
+def _preference(stem: str, label: str, mtime: float) -> tuple[float, int]:
+    """Among several notebooks for one assignment: the later work (the newest file, or the
+    newest member of an export zip, whose time is the export's), then the one named as
+    released. A blank download beside a renamed copy that holds the work is older than it."""
+    return (-mtime, 0 if Path(label.split(":")[-1]).name == f"{stem}.ipynb" else 1)
+
+
+def _saved(mtime: float) -> str:
+    if mtime <= 0:
+        return "time unknown"
+    return "saved " + datetime.datetime.fromtimestamp(mtime).strftime("%Y-%m-%d %H:%M")
 
 
 def discover(entry: Path, stems: list[str], workdir: Path) -> Submission:
@@ -404,7 +457,9 @@ def _choose(submission: Submission, entry: Path, stems: list[str], staging: Path
         best = options[0]
         for other in options[1:]:
             submission.notes.append(
-                f"{other.label}: a second notebook for {stem}, ignored ({best.label} graded)")
+                f"{other.label}: a second notebook for {stem}, ignored ({other.label}, "
+                f"{_saved(other.mtime)}; {best.label} graded, the later work, "
+                f"{_saved(best.mtime)})")
         target = workdir / submission.student / f"{stem}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(best.copy, target)

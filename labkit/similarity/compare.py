@@ -231,9 +231,9 @@ def read_work(entry: Path, kit: Release, workdir: Path, earlier: bool = False) -
 
 
 def read_class(folder: Path, kit: Release, earlier: bool = False) -> list[Work]:
-    """Every entry of a SUBMISSIONS folder (hidden ones aside, as grading does), by student id;
+    """Every student's entry of a SUBMISSIONS folder (``intake.class_entries``), by student id;
     entries sharing an id are refused by discovery and have no answers."""
-    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    entries = intake.class_entries(folder).students
     with tempfile.TemporaryDirectory(prefix="labkit-similarity-") as tmp:
         found = [read_work(entry, kit, Path(tmp) / str(index), earlier)
                  for index, entry in enumerate(entries)]
