@@ -149,8 +149,10 @@ def test_a_sandbox_that_fails_before_any_student_code_is_started_again(tmp_path)
 def test_a_result_attached_to_autograd_is_seen_as_attached_and_arguments_arrive_plain(
         notebook_env):
     """A result's ``requires_grad`` crosses the boundary with it, so the plain-tensor check judges
-    a notebook's function as it judges one in the grader's process; an argument reaches student
-    code detached, as ``core.call``'s copies do, even when the grader's tensor requires grad."""
+    a notebook's function as it judges one in the grader's process; through ``core.call`` an
+    argument reaches student code detached, as its copies do, even when the grader's tensor
+    requires grad (called directly, the tensor arrives as a leaf that requires grad, as a local
+    call would give it: see test_notebook_autograd.py)."""
     attached = notebook_env.get("attached_grad")
     args = lab1.linear_regression_loss_grad.cases()[0]
     result = attached(*args)
@@ -158,5 +160,6 @@ def test_a_result_attached_to_autograd_is_seen_as_attached_and_arguments_arrive_
     with pytest.raises(core.CheckFailed, match="still attached to autograd"):
         lab1.linear_regression_loss_grad.check_plain(attached)
     lab1.linear_regression_loss_grad.check_plain(notebook_env.get("linear_regression_loss_grad"))
-    seen = notebook_env.get("argument_requires_grad")(torch.ones(2, 1, requires_grad=True))
+    seen = core.call(notebook_env.get("argument_requires_grad"), "argument_requires_grad",
+                     torch.ones(2, 1, requires_grad=True))
     assert float(seen) == 0.0

@@ -271,8 +271,13 @@ def call(fn: Any, name: str, *args: Any) -> Any:
 
     A function whose ``receives_copies`` is true (a notebook's function called in its own
     process) gets the arguments themselves: they reach it as copies anyway, and passing the same
-    objects lets the transport send a training loop's data once rather than at every step."""
-    return _invoke(fn, name, args if getattr(fn, "receives_copies", False) else copies(args))
+    objects lets the transport send a training loop's data once rather than at every step. A
+    tensor that requires grad is detached first all the same: a copy here is plain, and the
+    notebook's copy of a tensor that requires grad would be a leaf that requires grad."""
+    if not getattr(fn, "receives_copies", False):
+        return _invoke(fn, name, copies(args))
+    return _invoke(fn, name, tuple(a.detach() if isinstance(a, Tensor) and a.requires_grad else a
+                                   for a in args))
 
 
 def expect_tensor(

@@ -9,7 +9,10 @@ An object that is not a plain value (an instance, a class, a module, a bound met
 notebook's process and is stood for here by a ``RemoteObject`` holding its handle: a check written
 for local objects (``obj.attr``, ``obj(x)``, ``Cls(a, b)``, ``a + b``, ``2 * a``, ``-a``, ``a < b``,
 ``str(a)``) runs unchanged on it, each operation one request, each answer again data to judge or
-another handle. A check never learns a notebook object's truth, hash, length or items: those raise
+another handle. Autograd crosses too (``NotebookGraph``): a result the notebook computed from
+arguments that require grad comes back as a tensor whose history leads to those arguments here,
+and ``backward()`` or ``torch.autograd.grad`` through it asks the notebook for the gradients
+(data, shape-checked here) and puts them where local autograd would (``.grad`` of the leaves). A check never learns a notebook object's truth, hash, length or items: those raise
 ``NotebookObjectMisused``, so that it compares plain numbers it read instead. A handle is good
 only for the process that handed it out: once that process is stopped or restarted, using it
 fails its check (``NotebookStopped``).
@@ -69,7 +72,8 @@ class KeptTensors:
     data (the same X and y at every step) crosses the connection once, not at every call.
 
     A tensor is referred to by the object itself, while it lives and is unchanged (its version
-    counter): a tensor changed in place, or a new one with the same values, is sent again. The
+    counter, and whether it requires grad): a tensor changed in place, or a new one with the
+    same values, is sent again. The
     process keeps the first copy it received untouched and hands each call a fresh clone of it,
     so a function that changes its argument in place changes nothing later calls see. Ids of
     tensors the grader has dropped go with the next call, and the process drops them too.
@@ -79,7 +83,7 @@ class KeptTensors:
     MIN_BYTES = 4096
 
     def __init__(self) -> None:
-        self._held: dict[int, tuple[weakref.ref, int, int]] = {}
+        self._held: dict[int, tuple[weakref.ref, int, int, bool]] = {}
         self._dropped: list[int] = []
         self._next_id = 0
         self.generation = -1
@@ -108,13 +112,14 @@ class KeptTensors:
                 encoded.append(encode(value))
                 continue
             held = self._held.get(id(value))
-            if held is not None and held[0]() is value and held[1] == value._version:
+            if held is not None and held[0]() is value and held[1] == value._version \
+                    and held[3] == value.requires_grad:
                 encoded.append({"__kept__": held[2]})
                 continue
             kept_id, self._next_id = self._next_id, self._next_id + 1
             key = id(value)
             self._held[key] = (weakref.ref(value, lambda _, k=key, i=kept_id: self._forget(k, i)),
-                               value._version, kept_id)
+                               value._version, kept_id, value.requires_grad)
             encoded.append(protocol.encode(value))
             keep.append([index, kept_id])
         dropped, self._dropped = self._dropped, []
@@ -191,9 +196,10 @@ class NotebookObject:
         return NotebookStopped(f"{self._label()}: the notebook's process answered wrongly")
 
     def _answer(self, op: str, args: tuple[Any, ...] = (), **fields: Any) -> Any:
-        """The result of one request: data, with stand-ins for the process's objects."""
+        """The result of one request: data, with stand-ins for the process's objects; a tensor
+        computed under autograd leads back to the tensors of ``args`` (``NotebookGraph``)."""
         reply = self._request(op, args, **fields)
-        return _decode_result(self._session, self._kept, reply.get("result"))
+        return _decode_result(self._session, self._kept, reply.get("result"), args)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         fields = {"kwargs": {str(k): _argument_encoder(self._session)(v)
@@ -314,11 +320,85 @@ def _argument_encoder(session: NotebookSession) -> Callable[[Any], Any]:
     return encode
 
 
-def _decode_result(session: NotebookSession, kept: KeptTensors, value: Any) -> Any:
-    """A value the running process sent: data, with ``RemoteObject`` for its handles."""
+def _decode_result(session: NotebookSession, kept: KeptTensors, value: Any,
+                   inputs: tuple[Any, ...] = ()) -> Any:
+    """A value the running process sent: data, with ``RemoteObject`` for its handles, and the
+    tensors it computed under autograd attached to ``inputs`` (the request's arguments)."""
     generation = session.generation
+
+    def attach(tensor: torch.Tensor, operation: str, graph: dict[str, Any] | None) -> torch.Tensor:
+        where = None if graph is None else RemoteObject(session, kept, generation,
+                                                        int(graph["__handle__"]), "graph")
+        return NotebookGraph.attach(tensor, operation, where, inputs)
+
     return protocol.decode(value, handle=lambda handle, type_name: RemoteObject(
-        session, kept, generation, handle, type_name))
+        session, kept, generation, handle, type_name), attach=attach)
+
+
+class _Held:
+    """A value handed through ``autograd.Function.apply`` without being one of its inputs."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+class NotebookGraph(torch.autograd.Function):
+    """The autograd history, in the grader, of a tensor the notebook computed: its inputs are the
+    tensors of the request that made it (and one placeholder leaf, so that a result with a
+    history is never taken for a leaf, even when no argument required grad); its backward sends
+    the gradient of the output to the notebook, which differentiates its own graph
+    (``labkit.sandbox.objects.gradients``) and sends back the gradients of its copies of those
+    tensors, as data. Each must have its tensor's shape: anything else ends the check as the
+    notebook's wrong answer. ``grad_fn.name()`` is the operation the notebook named."""
+
+    @staticmethod
+    def forward(ctx: Any, held: _Held, operation: str, graph: Any, placeholder: torch.Tensor,
+                *inputs: Any) -> torch.Tensor:
+        ctx.graph, ctx.inputs = graph, [(tuple(i.shape), i.dtype, i.device)
+                                        if isinstance(i, torch.Tensor) else None for i in inputs]
+        ctx.name = lambda: operation
+        return held.value
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[Any, ...]:
+        graph, inputs = ctx.graph, ctx.inputs
+        if graph is None or not any(ctx.needs_input_grad[4:]):
+            return (None,) * (4 + len(inputs))
+        reply = graph._request("gradients", (grad_output.detach(),))
+        try:
+            found = protocol.decode(reply.get("gradients"), grad_flags=False)
+        except protocol.BadMessage:
+            raise graph._wrong() from None
+        return (None, None, None, None, *_gradients_as_sent(graph, found, inputs))
+
+    @classmethod
+    def attach(cls, values: torch.Tensor, operation: str, graph: NotebookObject | None,
+               inputs: tuple[Any, ...]) -> torch.Tensor:
+        """``values`` (which require grad) with this history, whatever the grad mode."""
+        leaves = [i if isinstance(i, torch.Tensor) and i.device.type != "meta" else None
+                  for i in inputs]
+        with torch.enable_grad():
+            return cls.apply(_Held(values.detach()), operation, graph,
+                             torch.zeros((), requires_grad=True), *leaves)
+
+
+def _gradients_as_sent(graph: NotebookObject, found: Any,
+                       inputs: list[Any]) -> list[torch.Tensor | None]:
+    """The notebook's gradients, one per input, on the inputs' dtype and device; a count, a type
+    or a shape other than the inputs' ends the check (``NotebookStopped``)."""
+    if not isinstance(found, list) or len(found) != len(inputs):
+        raise graph._wrong()
+    grads = []
+    for grad, spec in zip(found, inputs):
+        if grad is None or spec is None:
+            grads.append(None)
+            continue
+        shape, dtype, device = spec
+        if not isinstance(grad, torch.Tensor) or tuple(grad.shape) != shape \
+                or not (grad.is_floating_point() or grad.is_complex()):
+            raise graph._wrong()
+        grads.append(grad.detach().to(device=device, dtype=dtype))
+    return grads
 
 
 class RemoteFunction(NotebookObject):

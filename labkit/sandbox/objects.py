@@ -45,6 +45,34 @@ def type_name(value: Any) -> str:
     return str.__str__(name)[: protocol.TYPE_NAME_CHARS] if isinstance(name, str) else "object"
 
 
+class Graph:
+    """A result's autograd graph, kept for the grader: the result, and the arguments of the
+    request that made it (the leaves its gradients are asked for)."""
+
+    def __init__(self, output: Any, inputs: list[Any]):
+        self.output, self.inputs = output, inputs
+
+
+def gradients(graph: Graph, grad_output: Any) -> list[Any]:
+    """The gradient of ``sum(grad_output * graph.output)`` with respect to each of the graph's
+    inputs: a tensor for an input that requires grad and was used, else None. The graph is
+    kept (``retain_graph``): the grader may ask again, as autograd would allow twice."""
+    import torch
+
+    output, inputs = graph.output, graph.inputs
+    leaves = [i for i, value in enumerate(inputs)
+              if isinstance(value, torch.Tensor) and value.requires_grad]
+    found: list[Any] = [None] * len(inputs)
+    if not leaves or not isinstance(grad_output, torch.Tensor):
+        return found
+    grad_output = grad_output.to(device=output.device, dtype=output.dtype)
+    computed = torch.autograd.grad(output, [inputs[i] for i in leaves], grad_output,
+                                   retain_graph=True, allow_unused=True)
+    for index, grad in zip(leaves, computed):
+        found[index] = grad
+    return found
+
+
 class ObjectTable:
     """The objects handed to the grader, by handle; the same object keeps its first handle."""
 
@@ -69,13 +97,17 @@ class ObjectTable:
             raise LookupError(f"no object with handle {handle} in this process")
         return self._objects[handle]
 
-    def encode(self, value: Any) -> Any:
-        """``value`` as a reply carries it: data, with handles for every other object."""
-        return protocol.encode(value, self.keep)
+    def encode(self, value: Any, inputs: list[Any] | None = None) -> Any:
+        """``value`` as a reply carries it: data, with handles for every other object. With
+        ``inputs`` (the request's arguments), a tensor that carries autograd history comes with
+        the handle of its ``Graph``, for the grader to ask gradients through it."""
+        graph = None if inputs is None else (lambda tensor: self.keep(Graph(tensor, inputs)))
+        return protocol.encode(value, self.keep, graph)
 
     def decode(self, item: Any) -> Any:
-        """An argument sent by the grader: data, kept objects for handles."""
-        return protocol.decode(item, grad_flags=False, handle=self.get)
+        """An argument sent by the grader: data (a tensor that required grad there is a leaf
+        that requires grad here), kept objects for handles."""
+        return protocol.decode(item, grad_flags=True, handle=self.get)
 
 
 def attribute(obj: Any, request: dict[str, Any]) -> Any:

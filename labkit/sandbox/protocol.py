@@ -2,8 +2,12 @@
 
 A message is a JSON header followed by the raw bytes of its tensors. Reading one runs no code of
 the sender's (no pickle): a hostile notebook can send wrong values, never behaviour. Tensors travel
-as CPU copies with the name of the device they were on and whether they required grad (their graph
-stays behind); ``meta`` tensors travel as shape and dtype alone. The format is this simple
+as CPU copies with the name of the device they were on, whether they required grad and, for one
+computed under autograd, the name of the operation that computed it (its graph stays behind, and
+may be named by a handle, for the receiver to ask for gradients through it); ``meta`` tensors
+travel as shape and dtype alone. A ``torch.Generator`` travels as its device and state, and is
+rebuilt as a fresh generator in that state: the receiver draws what the sender would have drawn,
+and the sender's own generator is never advanced. The format is this simple
 because a grader makes thousands of calls per notebook (a training loop driven by the student's
 gradient), and each must cost well under a millisecond.
 """
@@ -211,22 +215,45 @@ def plain_tensor(value: torch.Tensor) -> torch.Tensor:
 TYPE_NAME_CHARS = 80
 
 
-def encode(value: Any, keep: Callable[[Any], dict[str, Any]] | None = None) -> Any:
+def history(value: torch.Tensor) -> str | None:
+    """The name of the operation that computed ``value`` under autograd (``MulBackward0``), or
+    None for a leaf; cut to ``TYPE_NAME_CHARS`` (it is display text)."""
+    node = value.grad_fn
+    if node is None:
+        return None
+    name = node.name()
+    return str.__str__(name)[:TYPE_NAME_CHARS] if isinstance(name, str) else "operation"
+
+
+def encode(value: Any, keep: Callable[[Any], dict[str, Any]] | None = None,
+           graph: Callable[[torch.Tensor], dict[str, Any]] | None = None) -> Any:
     """Turn a value into what ``send`` carries: plain CPU tensors, numbers, strings, containers.
 
     Any other object is named by its type (``Opaque`` on the other side); with ``keep`` (the
     notebook's side, ``labkit.sandbox.objects``) it is handed to ``keep`` instead, which keeps it
-    and returns its handle entry, so that the grader can make requests about it later."""
+    and returns its handle entry, so that the grader can make requests about it later. A tensor
+    computed under autograd carries the name of its last operation (``grad_fn``) and, with
+    ``graph``, the handle entry ``graph`` returns for it: the graph stays with the sender, which
+    can be asked for gradients through it."""
     if isinstance(value, torch.Tensor):
         if value.device.type == "meta":
             return {"__tensor__": None, "device": "meta", "dtype": str(value.dtype),
                     "shape": list(value.shape)}
-        return {"__tensor__": plain_tensor(value), "device": value.device.type,
-                "requires_grad": bool(value.requires_grad)}
+        entry = {"__tensor__": plain_tensor(value), "device": value.device.type,
+                 "requires_grad": bool(value.requires_grad)}
+        operation = history(value) if value.requires_grad else None
+        if operation is not None:
+            entry["grad_fn"] = operation
+            if graph is not None:
+                entry["graph"] = graph(value)
+        return entry
+    if isinstance(value, torch.Generator):
+        return {"__generator__": value.get_state(), "device": value.device.type}
     if isinstance(value, (list, tuple)):
-        return {"__seq__": [encode(v, keep) for v in value], "tuple": isinstance(value, tuple)}
+        return {"__seq__": [encode(v, keep, graph) for v in value],
+                "tuple": isinstance(value, tuple)}
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        return {"__map__": [[k, encode(v, keep)] for k, v in value.items()]}
+        return {"__map__": [[k, encode(v, keep, graph)] for k, v in value.items()]}
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, complex):
@@ -260,15 +287,40 @@ def _handle(value: dict[str, Any], handle: Callable[[int, str], Any] | None) -> 
     return Opaque(type_name) if handle is None else handle(number, type_name)
 
 
+def _generator(value: dict[str, Any]) -> torch.Generator:
+    """A fresh generator in the state the sender's was in, on the device it named."""
+    state, device = value.get("__generator__"), value.get("device")
+    if not isinstance(state, torch.Tensor) or state.dtype != torch.uint8 or state.dim() != 1 \
+            or device not in ("cpu", "cuda"):
+        raise BadMessage("a malformed generator")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise BadMessage("a CUDA generator where there is no CUDA")
+    generator = torch.Generator(device=device)
+    try:
+        generator.set_state(state.clone())
+    except (RuntimeError, ValueError, TypeError):
+        raise BadMessage("a generator state of the wrong size") from None
+    return generator
+
+
+#: What a receiver does with a tensor that was computed under autograd: ``attach(tensor,
+#: operation, graph)`` gets the rebuilt values (requiring grad), the name of the operation that
+#: computed them, and the sender's handle entry of their graph (None where none was sent), and
+#: returns the tensor to use in their place.
+Attach = Callable[[torch.Tensor, str, "dict[str, Any] | None"], torch.Tensor]
+
+
 def decode(value: Any, *, grad_flags: bool = True,
-           handle: Callable[[int, str], Any] | None = None) -> Any:
+           handle: Callable[[int, str], Any] | None = None, attach: Attach | None = None) -> Any:
     """Rebuild a value sent by ``encode``, on the device it came from where that device exists.
 
-    With ``grad_flags`` a tensor that required grad requires grad again (the grader's view of a
-    result); the notebook's side passes False, so that arguments reach student code detached, as
-    the grader's own calls give them (``core.call``). A handle entry becomes ``handle(number,
-    type_name)``: a proxy on the grader's side, the kept object on the notebook's; without
-    ``handle`` it is named only (``Opaque``)."""
+    With ``grad_flags`` a tensor that required grad requires grad again: a leaf (the grader's
+    view of a result; the notebook's view of an argument the grader made a leaf); False leaves
+    every tensor detached. A tensor computed under autograd is a leaf here unless ``attach``
+    (the grader's side, ``labkit.grading.standins``) gives it a history. A handle entry becomes
+    ``handle(number, type_name)``: a proxy on the grader's side, the kept object on the
+    notebook's; without ``handle`` it is named only (``Opaque``). A generator entry becomes a
+    fresh ``torch.Generator`` in the state sent."""
     if isinstance(value, dict):
         if "__tensor__" in value:
             device = value.get("device")
@@ -286,13 +338,23 @@ def decode(value: Any, *, grad_flags: bool = True,
                     tensor.is_floating_point() or tensor.is_complex()):
                 # The graph stays behind; the flag says one hung on the value (core.expect_plain).
                 tensor.requires_grad_(True)
+                operation = value.get("grad_fn")
+                if attach is not None and isinstance(operation, str):
+                    graph = value.get("graph")
+                    if graph is not None and not (isinstance(graph, dict)
+                                                  and "__handle__" in graph):
+                        raise BadMessage("a malformed graph")
+                    return attach(tensor, operation[:TYPE_NAME_CHARS], graph)
             return tensor
         if "__seq__" in value:
-            items = [decode(v, grad_flags=grad_flags, handle=handle) for v in value["__seq__"]]
+            items = [decode(v, grad_flags=grad_flags, handle=handle, attach=attach)
+                     for v in value["__seq__"]]
             return tuple(items) if value.get("tuple") else items
         if "__map__" in value:
-            return {str(k): decode(v, grad_flags=grad_flags, handle=handle)
+            return {str(k): decode(v, grad_flags=grad_flags, handle=handle, attach=attach)
                     for k, v in value["__map__"]}
+        if "__generator__" in value:
+            return _generator(value)
         if "__handle__" in value:
             return _handle(value, handle)
         if "__complex__" in value:

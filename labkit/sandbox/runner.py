@@ -8,8 +8,9 @@ ended; it reads a variable; it calls a function on inputs the grader sends (twic
 objects, with the arguments as the calls left them, when asked); it runs a gradient descent
 with a function of the notebook, sending back every theta it went through; and it answers
 requests about objects it handed out as handles (``objects``: an attribute, a call, an operator,
-``str()``). Results go back as plain tensors and values, other objects as handles; the grader
-judges them, and measures time itself (``session``).
+``str()``), and for the gradients through a result's autograd graph that it kept
+(``objects.gradients``). Results go back as plain tensors and values, other objects as handles;
+the grader judges them, and measures time itself (``session``).
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def _arguments(request: dict[str, Any]) -> list[Any]:
     args = []
     for index, item in enumerate(request["args"]):
         if isinstance(item, dict) and "__kept__" in item:
-            args.append(_kept[int(item["__kept__"])].clone())
+            args.append(_fresh(_kept[int(item["__kept__"])]))
             continue
         try:
             value = _objects.decode(item)
@@ -118,9 +119,14 @@ def _arguments(request: dict[str, Any]) -> list[Any]:
             raise _NoTarget({"ok": False, "type": "LookupError", "message": str(error)}) from None
         if index in keep:
             _kept[keep[index]] = value
-            value = value.clone()
+            value = _fresh(value)
         args.append(value)
     return args
+
+
+def _fresh(value: Any) -> Any:
+    """A call's own copy of a kept tensor: a leaf again where the grader's required grad."""
+    return value.detach().clone().requires_grad_(value.requires_grad)
 
 
 def _not_a_function(namespace: dict[str, Any], name: str) -> dict[str, Any] | None:
@@ -180,7 +186,7 @@ def _call(namespace: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
                                    *map(descent.fresh, args))) for first in firsts]}
         result = fn(*args, **_keywords(request))
         if not request.get("twice"):
-            return {"ok": True, "result": _objects.encode(result)}
+            return {"ok": True, "result": _objects.encode(result, args)}
         after = [_state(arg) for arg in args]
         again = fn(*args)
     except BaseException as error:  # student code may raise anything, SystemExit included
@@ -201,9 +207,23 @@ def _about_object(namespace: dict[str, Any], request: dict[str, Any]) -> dict[st
             result = objects.apply_operator(obj, request, args)
         else:
             return {"ok": True, "result": objects.text(obj)}
-        return {"ok": True, "result": _objects.encode(result)}
+        return {"ok": True, "result": _objects.encode(result, args)}
     except BaseException as error:  # student code may raise anything, SystemExit included
         return _student_error(error)
+
+
+def _gradients(namespace: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+    """The gradients through a result's graph kept earlier (``objects.gradients``), for the
+    gradient of its output the grader sends: one per argument of the request that made it."""
+    args = _arguments(request)
+    graph = _target(namespace, request)
+    if not isinstance(graph, objects.Graph) or len(args) != 1:
+        return {"ok": False, "type": "LookupError", "message": "no autograd graph of a result"}
+    try:
+        found = objects.gradients(graph, args[0])
+    except BaseException as error:  # a student's backward may raise anything
+        return _student_error(error)
+    return {"ok": True, "gradients": protocol.encode(found)}
 
 
 def _descend(namespace: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
@@ -244,6 +264,8 @@ def serve(conn: socket.socket, cells: _Cells) -> None:
                 reply = _about_object(namespace, request)
             elif op == "descend":
                 reply = _descend(namespace, request)
+            elif op == "gradients":
+                reply = _gradients(namespace, request)
             elif op == "bye":
                 return
             else:

@@ -242,7 +242,7 @@ def check_descent_leaf(fn: Any) -> None:
         if result.grad_fn is not None:
             raise core.CheckFailed(
                 f"`gradient_descent` returned a tensor with an autograd history (it was computed "
-                f"by `{type(result.grad_fn).__name__}`) for inputs {core.describe(inputs)}: the "
+                f"by `{result.grad_fn.name()}`) for inputs {core.describe(inputs)}: the "
                 "update rebinds x to a new tensor computed from the old one, so x is no longer "
                 "the leaf whose `.grad` backward fills, and the graph grows with every step. "
                 "Update the same tensor in place: `x.data -= step * x.grad` (or inside "
