@@ -97,6 +97,19 @@ def test_a_check_never_asks_a_notebook_object_for_its_truth_hash_length_or_items
         ask(vec)
 
 
+def test_isinstance_against_a_notebooks_class_is_asked_of_the_notebook(notebook):
+    """What a public check asks (``isinstance(z, DualNumber)``); a malformed answer is the
+    notebook's wrong answer, and a value of the grader's own is sent as data."""
+    _, env = notebook
+    Vec, Net = env["Vec"], env["Net"]
+    vec = Vec(1.0, 2.0)
+    assert isinstance(vec, Vec) and isinstance(vec + vec, Vec) and not isinstance(vec, Net)
+    assert isinstance(env["model"], Net) and not isinstance(3.0, Vec)
+    assert isinstance(vec, (torch.Tensor, Vec)) and not isinstance(vec, torch.Tensor)
+    with pytest.raises(TypeError, match="must be a type"):
+        isinstance(vec, vec)
+
+
 def test_a_handle_dies_with_its_process_and_never_reaches_the_next_ones_table(notebook):
     from labkit.grading.standins import NotebookStopped
 

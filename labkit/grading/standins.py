@@ -7,15 +7,17 @@ student's code never touched: patching torch or the checks inside the notebook c
 
 An object that is not a plain value (an instance, a class, a module, a bound method) stays in the
 notebook's process and is stood for here by a ``RemoteObject`` holding its handle: a check written
-for local objects (``obj.attr``, ``obj(x)``, ``Cls(a, b)``, ``a + b``, ``2 * a``, ``-a``, ``a < b``,
-``str(a)``) runs unchanged on it, each operation one request, each answer again data to judge or
-another handle. Autograd crosses too (``NotebookGraph``): a result the notebook computed from
-arguments that require grad comes back as a tensor whose history leads to those arguments here,
-and ``backward()`` or ``torch.autograd.grad`` through it asks the notebook for the gradients
-(data, shape-checked here) and puts them where local autograd would (``.grad`` of the leaves). A check never learns a notebook object's truth, hash, length or items: those raise
-``NotebookObjectMisused``, so that it compares plain numbers it read instead. A handle is good
-only for the process that handed it out: once that process is stopped or restarted, using it
-fails its check (``NotebookStopped``).
+for local objects (``obj.attr``, ``obj(x)``, ``Cls(a, b)``, ``a + b``, ``2 * a``, ``-a``,
+``a < b``, ``str(a)``, ``isinstance(a, Cls)``) runs unchanged on it, each operation one request,
+each answer again data to judge or another handle. A check never learns a notebook object's
+truth, hash, length or items: those raise ``NotebookObjectMisused``, so that it compares plain
+numbers it read instead. A handle is good only for the process that handed it out: once that
+process is stopped or restarted, using it fails its check (``NotebookStopped``).
+
+Autograd crosses too (``NotebookGraph``): a result the notebook computed from arguments that
+require grad comes back as a tensor whose history leads to those arguments here, and
+``backward()`` or ``torch.autograd.grad`` through it asks the notebook for the gradients (data,
+shape-checked here) and puts them where local autograd would (``.grad`` of the leaves).
 """
 
 from __future__ import annotations
@@ -221,6 +223,16 @@ class NotebookObject:
         if not isinstance(text, str):
             raise self._wrong()
         return text[:STR_CHARS]
+
+    def __instancecheck__(self, instance: Any) -> bool:
+        """``isinstance(value, cls)`` for a class of the notebook, as the notebook answers it:
+        what a public check asks (``isinstance(z, DualNumber)``) to say what is missing. The
+        answer is the notebook's word (a metaclass may say anything), so a check that decides
+        a point reads values instead."""
+        answer = self._request("isinstance", (instance,)).get("result")
+        if not isinstance(answer, bool):
+            raise self._wrong()
+        return answer
 
     def _operator(self, name: str, *other: Any, reflected: bool = False) -> Any:
         return self._answer("operator", other, operator=name,

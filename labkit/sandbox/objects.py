@@ -4,8 +4,8 @@ Runs inside the confined process, beside ``runner``. An object that is not a pla
 tensor, a number, a string, None, or a list, tuple or dict of these) does not cross the boundary:
 it stays here, in ``ObjectTable``, and the grader gets a handle (a number, and its type's name as
 display text). The grader may then read an attribute of it, call it (a function, a bound method, a
-class: construction), apply an operator of ``OPERATORS`` to it, or ask for ``str()`` of it; what
-comes back is again data or a handle. Nothing here decides anything: the grader judges what it
+class: construction), apply an operator of ``OPERATORS`` to it, ask for ``str()`` of it, or ask
+whether a value is an instance of it (a class); what comes back is again data or a handle. Nothing here decides anything: the grader judges what it
 receives, and this module, like the runner, may be rewritten by student code.
 
 Objects are never released while the process lives: releasing one runs its ``__del__``, which is
@@ -127,6 +127,14 @@ def apply_operator(obj: Any, request: dict[str, Any], args: list[Any]) -> Any:
         raise TypeError(f"the operator {name} takes one other operand")
     return OPERATORS[name](args[0], obj) if request.get("reflected") else OPERATORS[name](obj,
                                                                                           args[0])
+
+
+def instance_check(cls: Any, value: Any) -> bool:
+    """``isinstance(value, cls)`` for a class of the notebook (its metaclass may answer: this
+    is the notebook's word, fit for a public check's message, never for a point)."""
+    if not isinstance(cls, type):
+        raise TypeError("isinstance() arg 2 must be a type")
+    return isinstance(value, cls) is True
 
 
 def text(obj: Any) -> str:

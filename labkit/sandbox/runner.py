@@ -196,13 +196,18 @@ def _call(namespace: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
 
 
 def _about_object(namespace: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
-    """An attribute of an object, an operator applied to it, or its ``str()`` (``objects``)."""
+    """An attribute of an object, an operator applied to it, its ``str()``, or whether a value
+    is an instance of it (``objects``)."""
     args = _arguments(request)
     obj = _target(namespace, request)
     op = request["op"]
     try:
         if op == "attribute":
             result = objects.attribute(obj, request)
+        elif op == "isinstance":
+            if len(args) != 1:
+                raise TypeError("isinstance asks about one value")
+            return {"ok": True, "result": objects.instance_check(obj, args[0])}
         elif op == "operator":
             result = objects.apply_operator(obj, request, args)
         else:
@@ -260,7 +265,7 @@ def serve(conn: socket.socket, cells: _Cells) -> None:
                          else {"kind": "missing"})
             elif op == "call":
                 reply = _call(namespace, request)
-            elif op in ("attribute", "operator", "str"):
+            elif op in ("attribute", "operator", "str", "isinstance"):
                 reply = _about_object(namespace, request)
             elif op == "descend":
                 reply = _descend(namespace, request)
