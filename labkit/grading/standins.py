@@ -226,7 +226,7 @@ class NotebookObject:
 
     def __instancecheck__(self, instance: Any) -> bool:
         """``isinstance(value, cls)`` for a class of the notebook, as the notebook answers it:
-        what a public check asks (``isinstance(z, DualNumber)``) to say what is missing. The
+        what a public check asks (``isinstance(result, Point)``) to say what is missing. The
         answer is the notebook's word (a metaclass may say anything), so a check that decides
         a point reads values instead."""
         answer = self._request("isinstance", (instance,)).get("result")

@@ -19,6 +19,8 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+import torch
+
 from . import protocol
 
 #: At most this many objects are kept for the grader in one process; past it a request that
@@ -57,8 +59,6 @@ def gradients(graph: Graph, grad_output: Any) -> list[Any]:
     """The gradient of ``sum(grad_output * graph.output)`` with respect to each of the graph's
     inputs: a tensor for an input that requires grad and was used, else None. The graph is
     kept (``retain_graph``): the grader may ask again, as autograd would allow twice."""
-    import torch
-
     output, inputs = graph.output, graph.inputs
     leaves = [i for i, value in enumerate(inputs)
               if isinstance(value, torch.Tensor) and value.requires_grad]
@@ -100,8 +100,12 @@ class ObjectTable:
     def encode(self, value: Any, inputs: list[Any] | None = None) -> Any:
         """``value`` as a reply carries it: data, with handles for every other object. With
         ``inputs`` (the request's arguments), a tensor that carries autograd history comes with
-        the handle of its ``Graph``, for the grader to ask gradients through it."""
-        graph = None if inputs is None else (lambda tensor: self.keep(Graph(tensor, inputs)))
+        the handle of its ``Graph``, for the grader to ask gradients through it: only when one
+        of them requires grad (otherwise no gradient could reach the grader, and the graph is
+        not kept)."""
+        leaves = inputs is not None and any(isinstance(i, torch.Tensor) and i.requires_grad
+                                            for i in inputs)
+        graph = (lambda tensor: self.keep(Graph(tensor, inputs))) if leaves else None
         return protocol.encode(value, self.keep, graph)
 
     def decode(self, item: Any) -> Any:
