@@ -420,3 +420,17 @@ def test_a_merge_refuses_a_bad_times_file_before_writing(late_class, tmp_path) -
                       late_class["out"].parent / "shards" / "1"], tmp_path / "merged",
                      deadlines=late_class["per_day"], times=bad)
     assert not (tmp_path / "merged").exists()
+
+
+def test_the_documented_deadlines_file_and_example_rules_hold() -> None:
+    page = (paths.ROOT / "docs" / "ta-grading.md").read_text("utf-8")
+    (example,) = re.findall(r"```toml\n(.*?)```", page, re.DOTALL)
+    deadlines = parse_deadlines(example, STEMS)
+    assert deadlines.policy == Policy("per_day", 0.1, 0.5, 15.0)
+    assert deadlines.due_for("bo", LINEAR) == datetime.datetime(2026, 10, 11, 23, 59, tzinfo=PLUS2)
+    # "an assignment worth 30 handed in 2 days late: 6 points off"; 24 h 10 min with 15 minutes'
+    # grace is 2 days.
+    due = deadlines.due[LINEAR]
+    assert lateness.assess(deadlines, "zoe", LINEAR, due + 2 * DAY, lateness.FROM_TIMES) \
+        .penalty(30, 30) == 6.0
+    assert lateness.days_late(due + DAY + 10 * MINUTE, due, 15) == 2
