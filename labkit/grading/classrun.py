@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING
 
 from labkit import paths
 from labkit.course import autograders
-from labkit.course.deadlines import Deadlines, DeadlinesError, read_deadlines
 from labkit.course.questions import column_key
 from labkit.sandbox import cgroups, forkserver, confine
 from . import class_outputs, handin_times, intake, keys, shards
@@ -279,20 +278,6 @@ def _grade_in_pools(todo: list[Path], tmp: Path, out: Path, workers: int, worker
         pending = [entry for entry in pending if entry not in done]
 
 
-def read_late_files(deadlines: Path | None, times: Path | None, stems: list[str],
-                    ) -> tuple[Deadlines | None, handin_times.HandInTimes | None]:
-    """The deadlines and times files, checked; SystemExit with the reason for a bad one (or for
-    hand-in times given without deadlines, which would decide nothing)."""
-    if times is not None and deadlines is None:
-        raise SystemExit("a TIMES file was given without DEADLINES: give the deadlines file too "
-                         "(see docs/ta-grading.md, late work)")
-    try:
-        return (read_deadlines(deadlines, stems) if deadlines is not None else None,
-                handin_times.read_times(times, stems) if times is not None else None)
-    except (DeadlinesError, handin_times.TimesError) as error:
-        raise SystemExit(f"refused before grading: {error}") from None
-
-
 def grade_class(
     submissions: Path, out: Path, *, workers: int | None = None, limits: Limits | None = None,
     progress: bool = False, manual_scores: Path | None = None, shard: shards.Shard | None = None,
@@ -320,7 +305,10 @@ def grade_class(
         assignments = autograders.load_released()
     except autograders.ManifestError as error:
         raise SystemExit(str(error)) from None
-    late_files = read_late_files(deadlines, times, [a.stem for a in assignments])
+    try:
+        late_files = handin_times.read_late_files(deadlines, times, [a.stem for a in assignments])
+    except handin_times.LateFilesError as error:
+        raise SystemExit(f"refused before grading: {error}") from None
     found = intake.class_entries(submissions)
     entries = found.students
     if shard is not None:
@@ -393,4 +381,5 @@ def grade_class(
         f"{with_problems} with problems) in {elapsed:.0f} s; results in {out}/grades.csv, "
         f"report in {out}/report.html, feedback in {out}/feedback/"
     ) + intake.others_summary(found.others) + class_outputs.scores_summary(sheet, questions, students, out, scores_path) \
-        + handin_times.summary(late, *late_files, [intake.student_id(e) for e in found.students])
+        + handin_times.summary(late, *late_files,
+                               [intake.student_id(entry) for entry in found.students])

@@ -24,7 +24,7 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labkit.course.deadlines import Deadlines, parse_time
+from labkit.course.deadlines import Deadlines, DeadlinesError, parse_time, read_deadlines
 from labkit.outputs import gradebook, lateness
 
 _COLUMNS = ("student", "assignment", "handed_in")
@@ -32,6 +32,10 @@ _COLUMNS = ("student", "assignment", "handed_in")
 
 class TimesError(Exception):
     """A times file that cannot be used; the message names the line, in one sentence."""
+
+
+#: What ``read_late_files`` raises: either file refused, in one sentence.
+LateFilesError = (DeadlinesError, TimesError)
 
 
 @dataclass
@@ -89,6 +93,18 @@ def read_times(path: Path, known: list[str]) -> HandInTimes:
                              f"{f' and {stem}' if stem else ''}; keep one line each")
         found.times[(student, stem)] = when
     return found
+
+
+def read_late_files(deadlines: Path | None, times: Path | None, stems: list[str],
+                    ) -> tuple[Deadlines | None, HandInTimes | None]:
+    """The deadlines and times files, both checked before anything is graded or merged; raises
+    one of ``LateFilesError`` for a bad one, or for hand-in times given without deadlines (which
+    would decide nothing, and are most likely a forgotten DEADLINES)."""
+    if times is not None and deadlines is None:
+        raise TimesError("a TIMES file was given without DEADLINES: give the deadlines file too "
+                         "(see docs/ta-grading.md, late work)")
+    return (read_deadlines(deadlines, stems) if deadlines is not None else None,
+            read_times(times, stems) if times is not None else None)
 
 
 def _lms_time(row: gradebook.StudentRow) -> datetime.datetime | None:

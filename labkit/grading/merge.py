@@ -107,9 +107,9 @@ def merge_shards(inputs: Sequence[Path], out: Path, *, manual_scores: Path | Non
     except autograders.ManifestError as error:
         raise MergeError(str(error)) from None
     try:
-        late_files = classrun.read_late_files(deadlines, times, [a.stem for a in assignments])
-    except SystemExit as error:
-        raise MergeError(str(error)) from None
+        late_files = handin_times.read_late_files(deadlines, times, [a.stem for a in assignments])
+    except handin_times.LateFilesError as error:
+        raise MergeError(f"refused before merging: {error}") from None
     found = _manifests(inputs)
     _check(found, classrun.release_fingerprint(assignments), allow_missing)
     by_entry: dict[str, gradebook.StudentRow] = {}
