@@ -47,6 +47,7 @@ help:
 	@echo "           [DEADLINES=deadlines.toml] [TIMES=times.csv]  due times and late policy; hand-in times"
 	@echo "make grade SHARD=k/n OUT=shards/k                   grade only shard k (0 to n-1) of n of the class"
 	@echo "make merge SHARDS='shards/*' [OUT=dir]              merge the shards' OUTs into one OUT"
+	@echo "           [DEADLINES=deadlines.toml] [TIMES=times.csv]  as for make grade"
 	@echo "make test                                           run the kit's tests"
 	@echo "make audit [OUT=dir] [PER_QUESTION=n] [ASSIGNMENTS=stems]  mutation score of each question's hidden tests"
 	@echo "make export LMS=canvas|moodle ROSTER=roster.csv [OUT=dir]  write OUT's grades as the LMS's gradebook import"
@@ -66,7 +67,7 @@ grade: $(INSTALLED)
 	$(PY) -m labkit grade --submissions "$(SUBMISSIONS)" --out "$(OUT)" $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)") $(if $(UNCONFINED),--unconfined) $(if $(SHARD),--shard $(SHARD)) $(if $(DEADLINES),--deadlines "$(DEADLINES)") $(if $(TIMES),--times "$(TIMES)")
 
 merge: $(INSTALLED)
-	@test -n "$(SHARDS)" || { echo "usage: make merge SHARDS='shards/*' [OUT=dir] [MANUAL_SCORES=path]"; exit 2; }
+	@test -n "$(SHARDS)" || { echo "usage: make merge SHARDS='shards/*' [OUT=dir] [MANUAL_SCORES=path] [DEADLINES=path] [TIMES=path]"; exit 2; }
 	$(PY) -m labkit merge $(SHARDS) --out "$(OUT)" $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)") $(if $(DEADLINES),--deadlines "$(DEADLINES)") $(if $(TIMES),--times "$(TIMES)")
 
 export: $(INSTALLED)

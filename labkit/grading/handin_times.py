@@ -27,9 +27,6 @@ from pathlib import Path
 from labkit.course.deadlines import Deadlines, DeadlinesError, parse_time, read_deadlines
 from labkit.outputs import gradebook, lateness
 
-_COLUMNS = ("student", "assignment", "handed_in")
-
-
 class TimesError(Exception):
     """A times file that cannot be used; the message names the line, in one sentence."""
 
