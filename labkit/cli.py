@@ -39,7 +39,9 @@ def _grade(args: argparse.Namespace) -> int:
     summary = grade_class(Path(args.submissions or paths.demo_submissions(args.lab)),
                           Path(args.out), workers=args.workers, limits=limits, progress=True,
                           manual_scores=Path(args.manual_scores) if args.manual_scores else None,
-                          shard=args.shard, lab=args.lab)
+                          shard=args.shard, lab=args.lab,
+                          deadlines=Path(args.deadlines) if args.deadlines else None,
+                          times=Path(args.times) if args.times else None)
     print(summary)
     return 0
 
@@ -60,7 +62,9 @@ def _merge(args: argparse.Namespace) -> int:
     try:
         summary = merge_shards([Path(p) for p in args.shards], Path(args.out),
                                manual_scores=Path(args.manual_scores) if args.manual_scores else None,
-                               allow_missing=args.allow_missing)
+                               allow_missing=args.allow_missing,
+                               deadlines=Path(args.deadlines) if args.deadlines else None,
+                               times=Path(args.times) if args.times else None)
     except MergeError as error:
         print(f"merge refused: {error}", file=sys.stderr)
         return 1
@@ -118,6 +122,15 @@ def _audit(args: argparse.Namespace) -> int:
     return 1 if audit.controls else 0
 
 
+def _late_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--deadlines", default=None, metavar="PATH",
+                         help="TOML file of due times, extensions and the late policy (see "
+                              "docs/ta-grading.md); the penalties are taken before the totals")
+    command.add_argument("--times", default=None, metavar="PATH",
+                         help="CSV of hand-in times (student,assignment,handed_in), which win "
+                              "over the LMS download's; needs --deadlines")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -153,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--shard", type=_shard, default=None, metavar="K/N",
                        help="grade only shard K of N (K from 0 to N-1, as SLURM_ARRAY_TASK_ID or "
                             "JOB_COMPLETION_INDEX); each shard into its own OUT, then merge them")
+    _late_options(grade)
     grade.set_defaults(run=_grade)
 
     merge = commands.add_parser(
@@ -166,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default OUT/manual_scores.csv, written as a template when absent)")
     merge.add_argument("--allow-missing", action="store_true",
                        help="merge even when shards are missing (their students are left out)")
+    _late_options(merge)
     merge.set_defaults(run=_merge)
 
     audit = commands.add_parser(

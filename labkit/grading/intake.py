@@ -62,6 +62,11 @@ class Submission:
     #: assignment stem -> the notebook to grade (a copy inside the work folder)
     notebooks: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: when the LMS download says the work was handed in (with its time zone), if it says; never
+    #: a file's modification time, which the student controls
+    handed_in: datetime.datetime | None = None
+    #: the LMS download marks the work late (Canvas's ``LATE`` in a file name, say)
+    marked_late: bool = False
 
 
 @dataclass
