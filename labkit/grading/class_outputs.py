@@ -27,6 +27,21 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+def unanswered_zeros(answers: list[written.StudentAnswers], questions: list[Question],
+                     recorded: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """The scores given by hand, with 0 for each written question a student left unanswered
+    (no notebook, the question not in it, or nothing written under it) and no score recorded:
+    there is nothing to grade, so no TA is asked to, and the gradebook does not say "not graded
+    yet" forever. A score a TA records for it still wins (an answer written in another cell)."""
+    scores = {student: dict(points) for student, points in recorded.items()}
+    for student in answers:
+        for question in questions:
+            answer = student.answers.get(question.column)
+            if answer is None or answer.status != written.ANSWERED:
+                scores.setdefault(student.student, {}).setdefault(question.column, 0.0)
+    return scores
+
+
 def write_class_files(out: Path, assignments: list[autograders.Assignment],
                       rows: list[gradebook.StudentRow], answers: list[written.StudentAnswers],
                       sheet: manual_scores.ScoreSheet, questions: list[Question],
@@ -42,7 +57,8 @@ def write_class_files(out: Path, assignments: list[autograders.Assignment],
     deadlines), for the summary."""
     late = handin_times.assess_class(deadlines, times, rows, [a.stem for a in assignments]) \
         if deadlines is not None else None
-    gradebook.write_grades(out / "grades.csv", assignments, rows, sheet.points,
+    scores = unanswered_zeros(answers, questions, sheet.points)
+    gradebook.write_grades(out / "grades.csv", assignments, rows, scores,
                            late.students if late is not None else None)
     lateness.write_lateness(out, late)
     # The notes as a list, for the pages: grades.csv's "; "-joined column is for reading only.
@@ -63,17 +79,20 @@ def write_class_files(out: Path, assignments: list[autograders.Assignment],
 
 def manual_summary(sheet: manual_scores.ScoreSheet, template: bool, problems: Path | None,
                    questions: list[Question], students: list[str], out: Path,
-                   again: str = "make grade") -> str:
+                   again: str = "make grade", unanswered: int = 0) -> str:
     """The summary's lines about the written questions; ``again`` names the command that merges
-    the scores once they are filled in."""
+    the scores once they are filled in; ``unanswered`` counts the answers given 0 without
+    grading (``unanswered_zeros``)."""
     if not questions:
         return ""
     expected = len(questions) * len(set(students))
+    zeros = f"; {unanswered} left unanswered got 0 without grading" if unanswered else ""
     lines = [f"written questions: pages in {out}/manual/; "
              + (f"wrote a template for their scores at {sheet.path} (fill in points, then run "
-                f"{again} again)" if template else
-                f"merged {sheet.recorded} of {expected} scores from {sheet.path}"
-                + ("" if sheet.recorded == expected else "; the others are not graded yet"))]
+                f"{again} again){zeros}" if template else
+                f"merged {sheet.recorded} of {expected} scores from {sheet.path}{zeros}"
+                + ("" if sheet.recorded + unanswered == expected
+                   else "; the others are not graded yet"))]
     if problems is not None:
         lines.append(f"{len(sheet.problems)} row(s) of {sheet.path.name} skipped, listed in "
                      f"{problems}:")
@@ -85,10 +104,14 @@ def manual_summary(sheet: manual_scores.ScoreSheet, template: bool, problems: Pa
 
 def scores_summary(sheet: manual_scores.ScoreSheet, questions: list[Question],
                    students: list[str], out: Path, scores_path: Path,
-                   again: str = "make grade") -> str:
+                   again: str = "make grade",
+                   answers: list[written.StudentAnswers] | None = None) -> str:
     """Everything the summary says about the scores file, once the class files are written."""
     template = bool(questions) and not sheet.exists
     problems = out / manual_scores.PROBLEMS_FILE if sheet.problems else None
-    return manual_summary(sheet, template, problems, questions, students, out, again) + (
+    zeros = unanswered_zeros(answers or [], questions, sheet.points)
+    unanswered = sum(len(columns) for columns in zeros.values()) - sheet.recorded
+    return manual_summary(sheet, template, problems, questions, students, out, again,
+                          unanswered) + (
         f"\nadded empty rows to {scores_path} for {sheet.added} score(s) of students new to it"
         if sheet.added else "")

@@ -398,6 +398,7 @@ def grade_class(
         f"graded {len(rows)} submissions ({len(todo)} new or changed, {reused} unchanged; "
         f"{with_problems} with problems) in {elapsed:.0f} s; results in {out}/grades.csv, "
         f"report in {out}/report.html, feedback in {out}/feedback/"
-    ) + intake.others_summary(found.others) + class_outputs.scores_summary(sheet, questions, students, out, scores_path) \
+    ) + intake.others_summary(found.others) + class_outputs.scores_summary(
+        sheet, questions, students, out, scores_path, answers=answers) \
         + handin_times.summary(late, *late_files,
                                [intake.student_id(entry) for entry in found.students])

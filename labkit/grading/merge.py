@@ -146,5 +146,5 @@ def merge_shards(inputs: Sequence[Path], out: Path, *, manual_scores: Path | Non
         f"problems), none graded again; results in {out}/grades.csv, report in "
         f"{out}/report.html, feedback in {out}/feedback/"
     ) + class_outputs.scores_summary(sheet, questions, students, out, scores_path,
-                                  again="the merge") \
+                                  again="the merge", answers=answers) \
         + handin_times.summary(late, *late_files, students)

@@ -36,6 +36,7 @@
     var student = section.getAttribute("data-student");
     var points = section.querySelector("input.points");
     var comment = section.querySelector("textarea.comment");
+    if (!points) { return; }  // unanswered: 0 points without grading, no box
     var entry = current(data.column, student);
     points.value = entry.points;
     comment.value = entry.comment;
