@@ -15,7 +15,7 @@ from labkit.course import autograders
 from labkit.course.questions import Question
 from labkit.outputs import gradebook, results
 from labkit.course import written
-from labkit.outputs import manual_scores, written_pages
+from labkit.outputs import manual_scores, overrides, written_pages
 from labkit.outputs.pages import write_feedback_and_report
 
 
@@ -30,7 +30,10 @@ def write_class_files(out: Path, assignments: list[autograders.Assignment],
                       students: list[str], scores_path: Path) -> None:
     """The gradebook, the question list, each student's notes, the written answers' pages, the
     feedback and the report, from the rows graded so far: written whatever stopped the grading."""
+    # The TAs' overrides on top of the autograded rows, which stay as recorded.
+    rows, applied = overrides.apply(gradebook.one_row_per_student(rows), sheet.overrides)
     gradebook.write_grades(out / "grades.csv", assignments, rows, sheet.points)
+    overrides.write_overrides(out, applied)
     # The notes as a list, for the pages: grades.csv's "; "-joined column is for reading only.
     for row in gradebook.one_row_per_student(rows):
         results.write_notes(out, row.student, row.notes)
@@ -40,10 +43,16 @@ def write_class_files(out: Path, assignments: list[autograders.Assignment],
     manual_scores.write_problems(out, sheet)
     shown = str(scores_path) if not _inside(scores_path, out) else \
         str(scores_path.resolve().relative_to(out.resolve()))
-    written_pages.write_pages(out, questions, answers, sheet.points, scores_file=shown)
+    written_pages.write_pages(out, questions, answers, sheet.points, scores_file=shown,
+                              other_rows=sheet.other_rows)
     # Pages are remade whole, so a student no longer in the class keeps no page.
     shutil.rmtree(out / "feedback", ignore_errors=True)
     write_feedback_and_report(out)
+
+
+def autograded_questions(assignments: list[autograders.Assignment]) -> list[Question]:
+    """The questions whose autograded score a row of the scores file may override."""
+    return [q for assignment in assignments for q in assignment.graded]
 
 
 def manual_summary(sheet: manual_scores.ScoreSheet, template: bool, problems: Path | None,
@@ -51,14 +60,15 @@ def manual_summary(sheet: manual_scores.ScoreSheet, template: bool, problems: Pa
                    again: str = "make grade") -> str:
     """The summary's lines about the written questions; ``again`` names the command that merges
     the scores once they are filled in."""
-    if not questions:
+    if not questions and problems is None:
         return ""
     expected = len(questions) * len(set(students))
     lines = [f"written questions: pages in {out}/manual/; "
              + (f"wrote a template for their scores at {sheet.path} (fill in points, then run "
                 f"{again} again)" if template else
                 f"merged {sheet.recorded} of {expected} scores from {sheet.path}"
-                + ("" if sheet.recorded == expected else "; the others are not graded yet"))]
+                + ("" if sheet.recorded == expected else "; the others are not graded yet"))
+             ] if questions else []
     if problems is not None:
         lines.append(f"{len(sheet.problems)} row(s) of {sheet.path.name} skipped, listed in "
                      f"{problems}:")
@@ -74,6 +84,9 @@ def scores_summary(sheet: manual_scores.ScoreSheet, questions: list[Question],
     """Everything the summary says about the scores file, once the class files are written."""
     template = bool(questions) and not sheet.exists
     problems = out / manual_scores.PROBLEMS_FILE if sheet.problems else None
+    overridden = sum(len(columns) for columns in sheet.overrides.values())
     return manual_summary(sheet, template, problems, questions, students, out, again) + (
         f"\nadded empty rows to {scores_path} for {sheet.added} score(s) of students new to it"
-        if sheet.added else "")
+        if sheet.added else "") + (
+        f"\n{overridden} autograded score(s) changed by hand, listed with their reasons in "
+        f"{out / overrides.OVERRIDES_FILE}" if overridden else "")

@@ -311,7 +311,8 @@ def grade_class(
     questions = autograders.written_questions(assignments)
     students = [intake.student_id(entry) for entry in entries]
     scores_path = manual_scores or out / DEFAULT_SCORES_FILE
-    sheet = read_scores(scores_path, students, questions)
+    sheet = read_scores(scores_path, students, questions,
+                        class_outputs.autograded_questions(assignments))
     grading = grading_fingerprint(assignments, limits)
     fingerprints = {entry: entry_fingerprint(entry, grading) for entry in entries}
     rows: dict[Path, gradebook.StudentRow] = {}
