@@ -22,6 +22,7 @@ from labkit.course.questions import Question
 
 from . import results
 from .gradebook import read_comments, read_csv, write_atomically
+from .overrides import Applied, read_overrides
 from .page_files import page_names
 from .page_policy import content_security_policy
 from .templating import embedded, template
@@ -40,8 +41,10 @@ class Student:
     #: assignment -> its results record (``results.read_assignment``: its cases as
     #: ``results.CaseOutcome``); absent when the assignment left no record
     results: dict[str, dict] = field(default_factory=dict)
-    #: written question's column -> the teaching team's comment
+    #: question's column -> the teaching team's comment
     comments: dict[str, str] = field(default_factory=dict)
+    #: autograded question's column -> the TA's override of its score (``overrides``)
+    overrides: dict[str, Applied] = field(default_factory=dict)
 
     @property
     def graded(self) -> bool:
@@ -125,6 +128,7 @@ def load_class(out: Path) -> ClassResults:
     assignments = list(dict.fromkeys(q.assignment for q in questions))
     folders = _result_folders(out)
     comments = read_comments(out)
+    changed = read_overrides(out)
     students = []
     for row in read_csv(out / "grades.csv"):
         student = row.get("student") or ""
@@ -136,6 +140,7 @@ def load_class(out: Path) -> ClassResults:
             notes=_notes(folder, row),
             results=_read_results(folder, assignments),
             comments=comments.get(student, {}),
+            overrides=changed.get(student, {}),
         ))
     students.sort(key=lambda s: s.student)
     return ClassResults(questions, students)
@@ -163,8 +168,11 @@ class QuestionView:
     hidden_passed: int
     hidden_total: int
     failures: list[CaseView]
-    #: the teaching team's comment on a written answer
+    #: the teaching team's comment on the answer
     comment: str = ""
+    #: the autograded points a TA's override replaced (None: not overridden), and the TA's reason
+    autograded: float | None = None
+    reason: str = ""
 
 
 @dataclass
@@ -208,6 +216,7 @@ def _question_view(question: Question, student: Student, record: dict | None) ->
     hidden = [c for c in cases if c.hidden]
     earned = student.points.get(question.column, 0.0)
     pending = question.written and question.column not in student.points
+    override = None if question.written else student.overrides.get(question.column)
     return QuestionView(
         name=question.name, earned=earned, possible=question.points,
         status="pending" if pending else _status(earned, question.points),
@@ -215,6 +224,8 @@ def _question_view(question: Question, student: Student, record: dict | None) ->
         public_passed=sum(1 for c in public if c.passed), public_total=len(public),
         hidden_passed=sum(1 for c in hidden if c.passed), hidden_total=len(hidden),
         failures=_failures(cases), comment=student.comments.get(question.column, ""),
+        autograded=override.autograded if override else None,
+        reason=override.reason if override else "",
     )
 
 
