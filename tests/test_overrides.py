@@ -106,6 +106,29 @@ def test_an_old_scores_file_without_a_reason_column_still_merges(tmp_path, quest
     assert len(sheet.problems) == 1 and "add the reason in a 'reason' column" in sheet.problems[0]
 
 
+def test_overrides_apply_on_copies_and_their_trail_reads_back_safely(tmp_path) -> None:
+    from labkit.outputs.gradebook import StudentRow
+
+    rows = [StudentRow("=2+5", {PINV: 0.0, AS_COLUMN: 4.0}), StudentRow("mia", {PINV: 5.0})]
+    reason = '=HYPERLINK("x") a formula, a "quote",\nand a second line'
+    changed, applied = overrides.apply(rows, {"=2+5": {PINV: overrides.Override(3.0, reason)}})
+    assert rows[0].points[PINV] == 0.0  # the recorded rows stay as graded
+    assert changed[0].points == {PINV: 3.0, AS_COLUMN: 4.0} and changed[0].total == 7.0
+    assert changed[1] is rows[1]
+    assert applied == [overrides.Applied("=2+5", LINEAR, "pinv_svd", 0.0, 3.0, reason)]
+    overrides.write_overrides(tmp_path, applied)
+    text = (tmp_path / overrides.OVERRIDES_FILE).read_text("utf-8")
+    assert "\n'=2+5," in text and ',"\'=HYPERLINK' in text  # no cell a spreadsheet would run
+    assert overrides.read_overrides(tmp_path) == {"=2+5": {PINV: applied[0]}}
+    # A line edited into nonsense is left out; the others still read.
+    with open(tmp_path / overrides.OVERRIDES_FILE, "a", encoding="utf-8") as handle:
+        handle.write(f"mia,{LINEAR},as_column,nan,two,why\n")
+    assert list(overrides.read_overrides(tmp_path)) == ["=2+5"]
+    overrides.write_overrides(tmp_path, [])  # nothing overridden: no stale file
+    assert not (tmp_path / overrides.OVERRIDES_FILE).exists()
+    assert overrides.read_overrides(tmp_path) == {}
+
+
 # --- through grade_class, merge and the pages ----------------------------------------------------
 
 @pytest.fixture(scope="module")
