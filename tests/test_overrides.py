@@ -273,3 +273,28 @@ def test_a_regrade_under_an_override_keeps_the_override_and_shows_both_scores(gr
     classrun.grade_class(submissions, out, workers=2)
     assert _grades(out)["bo"][PINV] == "5" and not (out / overrides.OVERRIDES_FILE).exists()
     assert "Changed by your TA" not in _page(out, "bo").read_text("utf-8")
+
+
+@pytest.mark.slow
+def test_a_late_penalty_comes_off_the_overridden_points(graded, tmp_path) -> None:
+    """The regrade fixes a question's points; the late policy then takes from the assignment's
+    sum: bo earned nothing by the autograder (so a penalty could take nothing), but 1.5 points
+    after the override, and a day late at 10% of the assignment's points the penalty is capped
+    at those 1.5."""
+    from labkit.outputs import lateness
+
+    out = tmp_path / "out"
+    shutil.copytree(graded["out"], out)
+    deadlines = tmp_path / "deadlines.toml"
+    deadlines.write_text(f'[due]\n{LINEAR} = 2026-10-09T23:59:00+02:00\n\n'
+                         '[policy]\nkind = "per_day"\nper_day = 0.1\ncap = 0.5\n', encoding="utf-8")
+    times = tmp_path / "times.csv"
+    times.write_text(f"student,assignment,handed_in\nbo,{LINEAR},2026-10-10T10:00:00+02:00\n",
+                     encoding="utf-8")
+    summary = classrun.grade_class(graded["submissions"], out, workers=1, deadlines=deadlines,
+                                   times=times)
+    assert "0 new or changed" in summary and "1 autograded score(s) changed by hand" in summary
+    bo = _grades(out)["bo"]
+    assert bo[PINV] == "1.5" and bo[lateness.penalty_column(LINEAR)] == "1.5"
+    assert float(bo["total"]) == 0
+    assert _overrides(out)[0]["override"] == "1.5"
