@@ -54,7 +54,8 @@ def _stage(master: Path, build: Path) -> Path:
     assignment's checks leaves this autograder unchanged.
     """
     shutil.copy(master, build / master.name)
-    shutil.copy(ASSIGNMENTS / "requirements.txt", build / "requirements.txt")
+    (build / "requirements.txt").write_text(requirements.grading_requirements(),
+                                            encoding="utf-8")
     package = build / "labkit"
     (package / "checks").mkdir(parents=True)
     shutil.copy(CHECKS_PACKAGE.parent / "__init__.py", package / "__init__.py")
