@@ -75,10 +75,7 @@ def _stage_data(staged: Path, data: dict[str, Path]) -> None:
     the master's own tests with them in place."""
     if not data:
         return
-    for name, source in data.items():
-        target = staged.parent / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+    _copy_data(data, staged.parent)
     nb = notebooks.read(staged)
     for cell in nb.cells:
         lines = cell.source.strip().splitlines()
@@ -94,6 +91,7 @@ def _stage_data(staged: Path, data: dict[str, Path]) -> None:
 
 
 def _copy_data(data: dict[str, Path], folder: Path) -> None:
+    """Copy each data file (name -> the course's file) to ``folder / name``."""
     for name, source in data.items():
         target = folder / name
         target.parent.mkdir(parents=True, exist_ok=True)

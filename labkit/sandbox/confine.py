@@ -19,6 +19,8 @@ unprivileged user namespaces, in bubblewrap's order, one property per step.
 |                                   | the interpreter's are there, read-only; ``/tmp`` and        |
 |                                   | ``/dev/shm`` are fresh and private; ``/proc`` shows only    |
 |                                   | the notebook's processes                                    |
+| the course's data files           | a notebook changing them for a later cell or call: copied   |
+| (``--ro-bind`` of a copy)         | into a tmpfs of their own, read-only, bound into its folder |
 | ``--dev``                         | devices beyond null, zero, full, random, urandom and the    |
 |                                   | GPU's (``/dev/nvidia*``, when there is one)                 |
 | ``--new-session``, ``--die-with-parent`` | terminal injection; running on after the grader      |

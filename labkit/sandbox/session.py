@@ -247,8 +247,7 @@ class NotebookSession:
         #: Each is opened here and copied by the sandbox into a read-only place of that folder
         #: (``confine``), so that a cell reads the course's file and no cell can change it.
         self.data = dict(data or {})
-        if check_names(list(self.data)) and notebook_name in self.data:
-            raise ValueError(f"a data file is named as the notebook ({notebook_name})")
+        check_names(list(self.data))  # the runner checks them again, before it lays them
         self.report = RunReport()
         self.deadline = time.monotonic() + limits.notebook_seconds
         self._conn: socket.socket | None = None
