@@ -202,9 +202,8 @@ def released() -> Path:
         folder.mkdir(parents=True)
         nbformat.write(_master(), folder / f"{STEM}.ipynb")
         (folder / "points.csv").write_text(POINTS)
-        # The assignment's hidden-test helpers, where each layout of the kit looks for them.
+        # The assignment's hidden-test helpers (none: its tests read a file).
         (folder / "checks.py").write_text('"""No helpers: the tests read a file."""\n')
-        shutil.copy(folder / "checks.py", root / "labkit" / "checks" / "points.py")
         code = ("from pathlib import Path\nfrom labkit import datafiles\n"
                 "from labkit.course import release\n"
                 f"master = Path('assignments/{LAB}/{STEM}/{STEM}.ipynb').resolve()\n"
