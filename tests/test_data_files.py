@@ -1,6 +1,7 @@
 """An assignment's data files: shipped by the release, read by the notebook, changed by no one.
 
-A tiny master whose cells read ``points.csv`` is released with the file (into a copy of the kit,
+A tiny master whose cells read ``points.csv`` is released with the file its spec names
+(``data = ["points.csv"]`` in its ``grading.toml``; into a copy of the kit,
 so that the repository's own release is left alone), and its release graded as root and as an
 ordinary user (a TA's laptop): the notebook reads the course's file in its confined working
 folder, cannot overwrite, remove, rename or replace it, and a student zip that brings its own
@@ -78,6 +79,23 @@ def test_a_data_file_named_twice_or_inside_another_is_refused():
         datafiles.check_names(["points.csv", "./points.csv"])
     with pytest.raises(datafiles.DataFileError, match="lies inside"):
         datafiles.check_names(["data", "data/points.csv"])
+
+
+@pytest.mark.parametrize("spec, said", [
+    ('data = ["../secret.csv"]', "leaves the assignment's folder"),
+    ('data = ["missing.csv"]', "is not a file"),
+    ('data = "points.csv"', "must be a list of file names"),
+])
+def test_make_release_refuses_a_spec_naming_a_bad_data_file(tmp_path, monkeypatch, spec, said):
+    from labkit.course import release
+
+    monkeypatch.setattr(paths, "ASSIGNMENTS", tmp_path / "assignments")
+    folder = tmp_path / "assignments" / LAB / STEM
+    folder.mkdir(parents=True)
+    (folder / "points.csv").write_text(POINTS)
+    (folder / "grading.toml").write_text(spec + "\n")
+    with pytest.raises(release.ReleaseError, match=said):
+        release.spec_data_files(folder / f"{STEM}.ipynb")
 
 
 # -- the grading image's requirements -------------------------------------------------------------
@@ -202,12 +220,13 @@ def released() -> Path:
         folder.mkdir(parents=True)
         nbformat.write(_master(), folder / f"{STEM}.ipynb")
         (folder / "points.csv").write_text(POINTS)
+        (folder / "grading.toml").write_text('data = ["points.csv"]\n')
         # The assignment's hidden-test helpers (none: its tests read a file).
         (folder / "checks.py").write_text('"""No helpers: the tests read a file."""\n')
-        code = ("from pathlib import Path\nfrom labkit import datafiles\n"
-                "from labkit.course import release\n"
+        # As `make release` releases it: the data files its spec names.
+        code = ("from pathlib import Path\nfrom labkit.course import release\n"
                 f"master = Path('assignments/{LAB}/{STEM}/{STEM}.ipynb').resolve()\n"
-                "release.release_one(master, datafiles.data_files(master.parent, ['points.csv']))\n")
+                "release.release_one(master, release.spec_data_files(master))\n")
         result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
                                 text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]

@@ -223,6 +223,16 @@ def _check_zip_data(zip_path: Path, names: list[str]) -> None:
         raise ReleaseError(f"{zip_path.name}: otter left out the data files {missing}")
 
 
+def spec_data_files(master: Path) -> list[Path]:
+    """The data files the assignment's spec names (``data = [...]`` in its ``grading.toml``),
+    checked as grading checks them."""
+    try:
+        names = list(labs.assignment(master.stem).data)
+        return datafiles.data_files(master.parent, names)
+    except (datafiles.DataFileError, labs.SpecError) as error:
+        raise ReleaseError(f"{master.name}: {error}") from None
+
+
 def release_one(master: Path, data_files: list[Path] = ()) -> None:
     """Release one master into student/, autograder/ and solutions/ (replacing what was there).
 
@@ -282,7 +292,7 @@ def release(names: list[str] | None = None, lab: str | None = None) -> list[Path
     student_readme.write()
     for master in chosen:
         print(f"releasing {master.relative_to(ROOT)} ...", flush=True)
-        release_one(master)
+        release_one(master, spec_data_files(master))
     for lab_name in sorted({paths.lab_of(m.stem) for m in chosen}, key=paths.course_order):
         released = [m.stem for m in master_paths(lab_name) if solution_notebook(m.stem).is_file()]
         demo.build(released)
