@@ -16,11 +16,25 @@ if TYPE_CHECKING:
 
 def _release(args: argparse.Namespace) -> int:
     from .course.release import ReleaseError, release
+    from .grading.solution_check import check_solutions
 
     try:
-        release(args.assignments or None, args.lab)
+        released = release(args.assignments or None, args.lab)
     except ReleaseError as error:
         print(f"release refused: {error}", file=sys.stderr)
+        return 1
+    if args.no_solution_check:
+        return 0
+    shortfalls = []
+    for lab in sorted({paths.lab_of(m.stem) for m in released}, key=paths.course_order):
+        stems = [m.stem for m in released if paths.lab_of(m.stem) == lab]
+        print(f"grading the solutions of {lab} as students' notebooks ...", flush=True)
+        shortfalls += check_solutions(stems)
+    if shortfalls:
+        print("release refused: a solution does not earn full marks when the kit grades it, so no "
+              "student could; fix the master (or its checks) and release again, and hand out "
+              "none of the files just written:\n  " + "\n  ".join(map(str, shortfalls)),
+              file=sys.stderr)
         return 1
     return 0
 
@@ -140,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="assignment stems (default: every assignment of --lab)")
     release.add_argument("--lab", default=None, choices=paths.lab_names() or None,
                          help="release only this lab (default: every lab)")
+    release.add_argument("--no-solution-check", action="store_true",
+                         help="skip grading the released solutions through the kit (each must "
+                              "earn full marks, or the release is refused)")
     release.set_defaults(run=_release)
 
     grade = commands.add_parser("grade", help="grade a folder of submissions")
