@@ -31,25 +31,43 @@ import socket
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
+from labkit.datafiles import MAX_DATA_FILES
 from . import confine
 
 
-def _preload() -> None:
+@dataclass(frozen=True)
+class Preload:
+    """What the notebooks of the lab being graded use, loaded once in the server rather than in
+    every notebook: their modules (the lab's ``lab.toml``: ``preload``) and a few lines run after
+    them (``warm_up``, e.g. a first operation on meta tensors, which imports some 800 modules).
+    Nothing in it may start a thread pool or CUDA: the server forks."""
+
+    modules: tuple[str, ...] = ()
+    warm_up: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps({"modules": list(self.modules), "warm_up": self.warm_up})
+
+    @classmethod
+    def from_json(cls, text: str) -> "Preload":
+        data = json.loads(text)
+        return cls(tuple(data.get("modules", ())), str(data.get("warm_up", "")))
+
+
+def _preload(lab: Preload) -> None:
     import IPython.core.interactiveshell  # noqa: F401
-    import matplotlib.pyplot  # noqa: F401
     import numpy  # noqa: F401
     import otter  # noqa: F401  (the notebooks' first cell imports it)
-    import sklearn.datasets  # noqa: F401
     import torch  # noqa: F401
     import torch.nn.functional  # noqa: F401
 
-    # The first operation on meta tensors imports some 800 modules (about 1.5 s): do it once here
-    # rather than in every notebook's device check. Meta tensors hold no data, so no thread pool
-    # starts (the fork stays safe).
-    probe = torch.empty(4, 3, device="meta")
-    torch.linalg.svd(torch.cat((probe, probe.new_ones(4, 1)), dim=1) @ probe.new_ones(4, 2))
+    for module in lab.modules:
+        importlib.import_module(module)
+    if lab.warm_up:
+        exec(compile(lab.warm_up, "<lab.toml warm_up>", "exec"), {"torch": torch})
 
     # Everything of the kit that a confined process runs: its folder is covered there. The
     # seccomp library is loaded here too (finding it runs ldconfig, which the sandbox lacks).
@@ -63,15 +81,16 @@ def _preload() -> None:
         pass  # no libseccomp on this machine: the sandbox records that it has no filter
 
 
-#: A job's descriptors: the grader's connection, the output pipe and the notebook, then up to
-#: this many ``cgroup.procs`` files to place the new process in (one per cgroup hierarchy).
+#: A job's descriptors: the grader's connection, the output pipe and the notebook, then one per
+#: data file the job names (``job["data"]``, at most ``MAX_DATA_FILES``), then up to this many
+#: ``cgroup.procs`` files to place the new process in (one per cgroup hierarchy).
 MAX_PLACEMENT = 4
 
 
 def _receive_job(control: socket.socket) -> tuple[dict, list[int]] | None:
     fds = array.array("i")
     message, ancillary, _, _ = control.recvmsg(
-        65536, socket.CMSG_SPACE((3 + MAX_PLACEMENT) * fds.itemsize))
+        65536, socket.CMSG_SPACE((3 + MAX_DATA_FILES + MAX_PLACEMENT) * fds.itemsize))
     if not message:
         return None
     for level, kind, data in ancillary:
@@ -82,7 +101,7 @@ def _receive_job(control: socket.socket) -> tuple[dict, list[int]] | None:
 
 #: The top-level packages the server imports before it forks (``_preload``): the folders they come
 #: from are the only ones of the grader's ``sys.path`` the server's interpreter is given.
-PRELOADED = ("labkit", "torch", "numpy", "otter", "sklearn", "IPython", "matplotlib", "pyseccomp")
+PRELOADED = ("labkit", "torch", "numpy", "otter", "IPython", "pyseccomp")
 #: How the server's interpreter starts: isolated (``-I``: no PYTHONPATH, no user site folder, not
 #: the current folder), with the folders the grader chose put first on its path.
 _BOOT = ("import json, sys; sys.path[:0] = json.loads(sys.argv.pop(1)); "
@@ -134,14 +153,17 @@ def server_environment() -> dict[str, str]:
     return environment
 
 
-def start(listener: socket.socket | None = None) -> tuple[subprocess.Popen, socket.socket]:
+def start(listener: socket.socket | None = None, preload: Preload = Preload(),
+          ) -> tuple[subprocess.Popen, socket.socket]:
     """Start a server (this module, in a new isolated interpreter with ``server_environment``,
     in /); returns it and the grader's end of its owner connection. With ``listener``, grader
     processes may also connect to that socket."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     fds = [theirs.fileno(), *([listener.fileno()] if listener is not None else [])]
+    folders = package_folders(PRELOADED + tuple(m.split(".")[0] for m in preload.modules))
     process = subprocess.Popen(
-        [sys.executable, "-I", "-c", _BOOT, json.dumps(package_folders()), *map(str, fds)],
+        [sys.executable, "-I", "-c", _BOOT, json.dumps(folders), preload.to_json(),
+         *map(str, fds)],
         pass_fds=fds, stdin=subprocess.DEVNULL, env=server_environment(), cwd="/")
     theirs.close()
     return process, ours
@@ -151,6 +173,9 @@ class SharedForkServer:
     """The grading run's one fork server, started before the workers (``with`` it): its address
     is a Unix socket in a new folder that only the grading user can open, under the system's
     temporary folder, which every sandbox replaces with its own."""
+
+    def __init__(self, preload: Preload = Preload()) -> None:
+        self.preload = preload
 
     @property
     def folder(self) -> Path:
@@ -164,7 +189,7 @@ class SharedForkServer:
         listener.bind(self.address)
         listener.listen(64)
         # Its owner connection: closing it ends the server.
-        self._process, self._owner = start(listener)
+        self._process, self._owner = start(listener, self.preload)
         listener.close()
         return self.address
 
@@ -182,12 +207,15 @@ def _run_job(control: socket.socket, job: dict, fds: list[int], others: list[soc
     """Fork the confined process of one job and tell ``control`` its pid. The child closes every
     connection of this server (``others``) before anything else: it must never hold a way to ask
     for processes of its own."""
-    if not 3 <= len(fds) <= 3 + MAX_PLACEMENT:
+    names = job.get("data", [])
+    count = len(names) if isinstance(names, list) and len(names) <= MAX_DATA_FILES else -1
+    if count < 0 or not 3 + count <= len(fds) <= 3 + count + MAX_PLACEMENT:
         for fd in fds:
             os.close(fd)
-        control.sendall(json.dumps({"error": "a job needs three descriptors"}).encode() + b"\n")
+        control.sendall(json.dumps({"error": "a job needs three descriptors and one per data "
+                                             "file"}).encode() + b"\n")
         return
-    placement = fds[3:]
+    data, placement = fds[3:3 + count], fds[3 + count:]
     unshared_read, unshared_write = os.pipe()
     go_read, go_write = os.pipe()
     pid = os.fork()
@@ -199,7 +227,8 @@ def _run_job(control: socket.socket, job: dict, fds: list[int], others: list[soc
             os.close(fd)
         from . import runner
 
-        runner.main(socket.socket(fileno=fds[0]), fds[1], fds[2], job, (unshared_write, go_read))
+        runner.main(socket.socket(fileno=fds[0]), fds[1], fds[2], job, (unshared_write, go_read),
+                    data)
     # In the notebook's cgroups before it goes on: it waits for "go" (``map_user``) first.
     try:
         for fd in placement:
@@ -255,9 +284,10 @@ def serve(owner: socket.socket, listener: socket.socket | None = None,
 
 
 def main() -> None:
-    owner = socket.socket(fileno=int(sys.argv[1]))
-    listener = socket.socket(fileno=int(sys.argv[2])) if len(sys.argv) > 2 else None
-    _preload()
+    preload = Preload.from_json(sys.argv[1])
+    owner = socket.socket(fileno=int(sys.argv[2]))
+    listener = socket.socket(fileno=int(sys.argv[3])) if len(sys.argv) > 3 else None
+    _preload(preload)
     import torch
 
     # The grader checks this: a fork server that has started CUDA would hand every notebook a
