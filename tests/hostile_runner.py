@@ -13,13 +13,10 @@ ways a course grades (a server, a TA's laptop) face the same attacks:
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import resource
 import sys
-import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 from labkit.course.autograders import Assignment
@@ -73,31 +70,6 @@ def objects(notebook: Path, zip_path: Path, questions: list[list]) -> dict:
             "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
 
 
-def install_checks(zip_path: Path, folder: Path) -> None:
-    """The check modules an autograder zip ships that the kit's own package lacks (a lab's
-    ``checks.py``, shipped as ``files/labkit/checks/<module>.py``), made importable as the zip's
-    hidden tests import them."""
-    import labkit.checks
-
-    with zipfile.ZipFile(zip_path) as archive:
-        for name in archive.namelist():
-            parts = Path(name).parts
-            if parts[:3] != ("files", "labkit", "checks") or len(parts) != 4 \
-                    or not name.endswith(".py"):
-                continue
-            module = Path(name).stem
-            if module == "__init__" or hasattr(labkit.checks, module) \
-                    or importlib.util.find_spec(f"labkit.checks.{module}") is not None:
-                continue
-            path = folder / f"{zip_path.stem}-{module}.py"
-            path.write_bytes(archive.read(name))
-            spec = importlib.util.spec_from_file_location(f"labkit.checks.{module}", path)
-            loaded = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = loaded
-            spec.loader.exec_module(loaded)
-            setattr(labkit.checks, module, loaded)
-
-
 def notebooks(spec_path: Path) -> dict:
     """Grade each notebook of the spec (``{"notebooks": [{"label", "notebook", "zip",
     "questions"}]}``) with one fork server, as a worker of ``make grade`` grades one after
@@ -106,18 +78,16 @@ def notebooks(spec_path: Path) -> dict:
     server = ForkServerClient()
     results = {}
     try:
-        with tempfile.TemporaryDirectory() as folder:
-            for item in spec["notebooks"]:
-                zip_path, notebook = Path(item["zip"]), Path(item["notebook"])
-                install_checks(zip_path, Path(folder))
-                assignment = Assignment(stem=notebook.stem, zip_path=zip_path, questions=tuple(
-                    Question(notebook.stem, q, float(p)) for q, p in item["questions"]))
-                started = time.monotonic()
-                result = judge.grade_notebook(notebook, assignment, server=server, limits=LIMITS)
-                results[item["label"]] = {
-                    "scores": result.scores, "problem": result.problem, "notes": result.notes,
-                    "cases": [case.__dict__ for case in result.cases],
-                    "seconds": time.monotonic() - started}
+        for item in spec["notebooks"]:
+            zip_path, notebook = Path(item["zip"]), Path(item["notebook"])
+            assignment = Assignment(stem=notebook.stem, zip_path=zip_path, questions=tuple(
+                Question(notebook.stem, q, float(p)) for q, p in item["questions"]))
+            started = time.monotonic()
+            result = judge.grade_notebook(notebook, assignment, server=server, limits=LIMITS)
+            results[item["label"]] = {
+                "scores": result.scores, "problem": result.problem, "notes": result.notes,
+                "cases": [case.__dict__ for case in result.cases],
+                "seconds": time.monotonic() - started}
     finally:
         server.close()
     return {"results": results, "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}

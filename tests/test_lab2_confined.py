@@ -11,8 +11,9 @@ reach the grader as data (``labkit.sandbox.objects`` keeps the graphs). 2.1 and 
 ``__eq__``/``__bool__`` that lie, a ``__del__`` that kills its process, gigabytes of text) costs
 only the checks that touch it.
 
-Lab 2 is not released yet: each master is staged and assigned as ``tests/test_lab2_content.py``
-does, and the grader imports the lab's checks from the autograder zip, as its hidden tests do.
+The notebooks are the released ones (``paths.solution_notebook``, ``paths.student_notebook``),
+a wrong answer or a hostile cell appended to the solution, graded with the released autograder
+zips and manifests, as ``make grade LAB=lab2`` grades them.
 """
 
 from __future__ import annotations
@@ -23,19 +24,15 @@ import shutil
 import nbformat
 import pytest
 
-from labkit.course import masters, release
+from labkit import paths
+from labkit.course import autograders
 
-from . import test_lab2_content as lab2
 from .test_confinement import _chown_tree, _run, _workspace, mode, ta_subtree, ta_user  # noqa: F401
 from .test_lab2_autograd_content import BANK as AUTOGRAD_BANK
-from .test_lab2_autograd_content import MASTER as AUTOGRAD_MASTER
-from .test_lab2_autograd_content import _solution_sources
-from .test_lab2_autograd_content import stage as stage_autograd
 
 pytestmark = pytest.mark.slow
 
-AUTOGRAD = AUTOGRAD_MASTER.stem
-FORWARD, REVERSE = lab2.STEMS
+FORWARD, REVERSE, AUTOGRAD = "2_1_forward_mode", "2_2_reverse_mode", "2_3_pytorch_autograd"
 
 #: What a notebook may cost the grader at most: seconds to grade a notebook that only answers
 #: (one restart at most), and the grader's own peak memory, far below the gigabyte of text a
@@ -138,42 +135,35 @@ LOSES = {
 
 # -- the notebooks, graded once per mode -------------------------------------------------------
 
-def _notebook(cells: list[str]) -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code) for code in cells])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+def _solution(stem: str, *extra: str) -> nbformat.NotebookNode:
+    """The released solution, with ``extra`` code cells after its own."""
+    nb = nbformat.read(paths.solution_notebook(stem), 4)
+    nb.cells.extend(nbformat.v4.new_code_cell(code) for code in extra)
     return nb
 
 
 @pytest.fixture(scope="module")
-def released(tmp_path_factory) -> dict:
-    """Each Lab 2 master staged and given to ``otter assign`` (which fails unless its solution
-    passes its own tests): its autograder zip, its questions and its student notebook."""
+def released() -> dict:
+    """Each Lab 2 assignment as released: its autograder zip and its autograded questions."""
     found = {}
     for stem in (FORWARD, REVERSE, AUTOGRAD):
-        build = tmp_path_factory.mktemp(f"released-{stem}")
-        staged = stage_autograd(build) if stem == AUTOGRAD else lab2._stage(stem, build)
-        release._run_otter_assign(staged, build / "dist")
-        (zip_path,) = (build / "dist" / "autograder").glob(f"{stem}-autograder_*.zip")
-        graded = [q for q in masters.parse(staged).questions if not q.written]
-        found[stem] = {"zip": zip_path, "questions": [[q.name, q.points] for q in graded],
-                       "student": build / "dist" / "student" / f"{stem}.ipynb"}
+        assignment = autograders.load(stem)
+        found[stem] = {"zip": assignment.zip_path,
+                       "questions": [[q.name, q.points] for q in assignment.graded]}
     return found
 
 
-def _runs(released: dict) -> dict[str, tuple[str, nbformat.NotebookNode]]:
+def _runs() -> dict[str, tuple[str, nbformat.NotebookNode]]:
     """label -> (stem, notebook) of every notebook graded."""
-    autograd_code = _solution_sources()
-    runs = {"2.3/solution": (AUTOGRAD, _notebook(autograd_code)),
-            "2.3/blank": (AUTOGRAD, nbformat.read(released[AUTOGRAD]["student"], 4))}
+    runs = {"2.3/solution": (AUTOGRAD, _solution(AUTOGRAD)),
+            "2.3/blank": (AUTOGRAD, nbformat.read(paths.student_notebook(AUTOGRAD), 4))}
     for question, variants in AUTOGRAD_BANK.WRONG.items():
         for name, source in variants.items():
-            runs[f"2.3/{question}/{name}"] = (AUTOGRAD, _notebook([*autograd_code, source]))
+            runs[f"2.3/{question}/{name}"] = (AUTOGRAD, _solution(AUTOGRAD, source))
     for stem, cells in HOSTILE.items():
-        runs[f"{stem}/solution"] = (stem, _notebook(lab2._master_code(stem)))
+        runs[f"{stem}/solution"] = (stem, _solution(stem))
         for name, cell in cells.items():
-            runs[f"{stem}/{name}"] = (stem, _notebook(
-                [*lab2._master_code(stem), cell.replace("CLASS", CLASSES[stem])]))
+            runs[f"{stem}/{name}"] = (stem, _solution(stem, cell.replace("CLASS", CLASSES[stem])))
     return runs
 
 
@@ -183,7 +173,7 @@ def graded(mode, released) -> dict:
     the TA: label -> scores, cases, notes and seconds."""
     workspace = _workspace(mode)
     items = []
-    for label, (stem, nb) in _runs(released).items():
+    for label, (stem, nb) in _runs().items():
         folder = workspace / "notebooks" / label.replace("/", "-").replace(".", "_")
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / f"{stem}.ipynb")
