@@ -19,10 +19,14 @@ UNCONFINED ?=
 # then writes the whole class's OUT from the shards' (see docs/ta-cluster.md).
 SHARD ?=
 SHARDS ?=
-# make export: the learning management system (canvas or moodle) and the roster mapping
-# submission names to its students.
+# make export: the learning management system (canvas or moodle) and the roster: the LMS's own
+# gradebook export (Canvas) or grading worksheet (Moodle), or a CSV mapping submission names to its
+# students; COLUMNS: a TOML file mapping assignment stems to the LMS's columns.
 LMS ?=
 ROSTER ?=
+COLUMNS ?=
+# make grade: Moodle's grading worksheet, for the submission times of a Moodle download.
+WORKSHEET ?=
 # make similarity: an earlier year's submissions to compare the class with (optional).
 EARLIER ?=
 
@@ -41,10 +45,12 @@ help:
 	@echo "make grade [SUBMISSIONS=dir] [OUT=dir] [WORKERS=n]  grade a folder of submissions (default: the demo class)"
 	@echo "           [TIMEOUT=s]                              seconds one notebook may run in all (default $(DEFAULT_TIMEOUT))"
 	@echo "make grade SHARD=k/n OUT=shards/k                   grade only shard k (0 to n-1) of n of the class"
+	@echo "           [WORKSHEET=grading.csv]                  Moodle's grading worksheet: submission times of a Moodle download"
 	@echo "make merge SHARDS='shards/*' [OUT=dir]              merge the shards' OUTs into one OUT"
 	@echo "make test                                           run the kit's tests"
 	@echo "make audit [OUT=dir] [PER_QUESTION=n] [ASSIGNMENTS=stems]  mutation score of each question's hidden tests"
 	@echo "make export LMS=canvas|moodle ROSTER=roster.csv [OUT=dir]  write OUT's grades as the LMS's gradebook import"
+	@echo "           [COLUMNS=columns.toml]                   (ROSTER: Canvas's gradebook export or Moodle's grading worksheet: fills its columns)"
 	@echo "make similarity [SUBMISSIONS=dir] [OUT=dir] [EARLIER=dir]  rank pairs of alike answers, per question (OUT/similarity.html)"
 	@echo "make release                                        regenerate student/, autograder/, solutions/, demo/ from assignments/"
 	@echo "make bench [COPIES=n]                               what grading costs against the notebooks' own cost and otter run"
@@ -58,7 +64,7 @@ $(INSTALLED): requirements.txt pyproject.toml
 	touch $(INSTALLED)
 
 grade: $(INSTALLED)
-	$(PY) -m labkit grade --submissions "$(SUBMISSIONS)" --out "$(OUT)" $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)") $(if $(UNCONFINED),--unconfined) $(if $(SHARD),--shard $(SHARD))
+	$(PY) -m labkit grade --submissions "$(SUBMISSIONS)" --out "$(OUT)" $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)") $(if $(UNCONFINED),--unconfined) $(if $(SHARD),--shard $(SHARD)) $(if $(WORKSHEET),--worksheet "$(WORKSHEET)")
 
 merge: $(INSTALLED)
 	@test -n "$(SHARDS)" || { echo "usage: make merge SHARDS='shards/*' [OUT=dir] [MANUAL_SCORES=path]"; exit 2; }
@@ -66,7 +72,7 @@ merge: $(INSTALLED)
 
 export: $(INSTALLED)
 	@test -n "$(LMS)" -a -n "$(ROSTER)" || { echo "usage: make export LMS=canvas|moodle ROSTER=roster.csv [OUT=dir]"; exit 2; }
-	$(PY) -m labkit export --lms "$(LMS)" --roster "$(ROSTER)" --out "$(OUT)"
+	$(PY) -m labkit export --lms "$(LMS)" --roster "$(ROSTER)" --out "$(OUT)" $(if $(COLUMNS),--columns "$(COLUMNS)")
 
 similarity: $(INSTALLED)
 	$(PY) -m labkit similarity --submissions "$(SUBMISSIONS)" --out "$(OUT)" $(if $(EARLIER),--earlier "$(EARLIER)")

@@ -88,10 +88,16 @@ class Export:
     problems: list[str] = field(default_factory=list)
     #: matched students with a written question not scored yet
     pending: int = 0
+    #: how the file was made (the columns filled, scaling), one sentence each
+    notes: list[str] = field(default_factory=list)
+    #: written into the LMS's own file: students without a graded submission keep its value
+    into_lms_file: bool = False
 
     def summary(self) -> str:
+        left = "left as the LMS exported it" if self.into_lms_file else "empty grade"
         lines = [f"wrote {self.path}: {self.rows} roster students, {self.matched} with grades, "
-                 f"{len(self.without_submission)} without a graded submission (empty grade)"]
+                 f"{len(self.without_submission)} without a graded submission ({left})"]
+        lines.extend(self.notes)
         if self.pending:
             lines.append(f"{self.pending} student(s) have written answers not scored yet: "
                          "those count nothing in the exported points")
@@ -128,8 +134,9 @@ def read_roster(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[str]
                     for row in reader if any(v.strip() for v in row)]
             return rows, header
     raise ExportError(f"the roster {path} must name a '{SUBMISSION}' column in its first line "
-                      f"(the student's name in grades.csv), next to the LMS's columns; it reads "
-                      f"{first[:200]!r}")
+                      f"(the student's name in grades.csv), next to the LMS's columns, or be the "
+                      f"LMS's own file (Canvas's gradebook export, Moodle's grading worksheet); "
+                      f"it reads {first[:200]!r}")
 
 
 def _read_grades(out: Path) -> tuple[list[Question], dict[str, dict[str, str]]]:
@@ -159,11 +166,48 @@ def _assignment_points(questions: list[Question], row: dict[str, str]) -> tuple[
     return {assignment: f"{total:g}" for assignment, total in totals.items()}, pending
 
 
-def export(out: Path, lms: str, roster_path: Path, target: Path | None = None) -> Export:
-    """Write ``OUT/<lms>_import.csv`` (or ``target``) for the LMS's gradebook import."""
+def _header(path: Path) -> list[str]:
+    """The roster's first line as columns ([] when it cannot be read: ``read_roster`` says why)."""
+    try:
+        with open(path, "rb") as handle:
+            first = handle.readline(1 << 16)
+    except OSError:
+        return []
+    text = first.decode("utf-8-sig", errors="replace").rstrip("\r\n")
+    delimiter = max((",", ";", "\t"), key=text.count)
+    return next(csv.reader([text], delimiter=delimiter), [])
+
+
+def export(out: Path, lms: str, roster_path: Path, target: Path | None = None,
+           columns: Path | None = None) -> Export:
+    """Write ``OUT/<lms>_import.csv`` (or ``target``) for the LMS's gradebook import.
+
+    The roster is the LMS's own file (Canvas's gradebook export, Moodle's grading worksheet):
+    the kit's points go into its existing columns (``lms_gradebook``), matched or mapped by
+    ``columns``. A roster made by hand, with a ``submission`` column and no ``columns`` file,
+    gets one new column per assignment, as described above."""
     if lms not in SYSTEMS:
         raise ExportError(f"unknown LMS {lms!r}: use one of {', '.join(SYSTEMS)}")
     questions, grades = _read_grades(out)
+    header = _header(roster_path)
+    own = {_normalise(h) for h in header}
+    from . import lms_gradebook, moodle_worksheet  # they build on this module's pieces
+
+    fill = None
+    if lms == "canvas" and lms_gradebook.is_canvas_gradebook(header) and (
+            SUBMISSION not in own or columns is not None):
+        fill = lms_gradebook.fill_canvas
+    elif lms == "moodle" and moodle_worksheet.is_worksheet(header):
+        fill = lms_gradebook.fill_moodle
+    elif columns is not None:
+        raise ExportError(f"COLUMNS maps into the LMS's own file, and the roster {roster_path} is "
+                          f"not one: give Canvas's gradebook export or Moodle's grading worksheet "
+                          f"as ROSTER")
+    if fill is not None:
+        result = fill(out, questions, grades, roster_path, columns,
+                      target or out / f"{lms}_import.csv")
+        _write_unmatched(out, lms, result.unmatched)
+        return result
     rows, header = read_roster(roster_path)
     mapping = _CANVAS_ROSTER if lms == "canvas" else _MOODLE_ROSTER
     fixed = CANVAS_COLUMNS if lms == "canvas" else MOODLE_COLUMNS
@@ -213,9 +257,13 @@ def export(out: Path, lms: str, roster_path: Path, target: Path | None = None) -
         result.rows += 1
     result.unmatched = sorted(s for s in grades if s not in named)
     write_csv(target, fixed + assignments, table)
+    _write_unmatched(out, lms, result.unmatched)
+    return result
+
+
+def _write_unmatched(out: Path, lms: str, unmatched: list[str]) -> None:
     unmatched_file = out / f"{lms}_unmatched.txt"
-    if result.unmatched:
-        unmatched_file.write_text("".join(f"{s}\n" for s in result.unmatched), encoding="utf-8")
+    if unmatched:
+        unmatched_file.write_text("".join(f"{s}\n" for s in unmatched), encoding="utf-8")
     else:
         unmatched_file.unlink(missing_ok=True)
-    return result
