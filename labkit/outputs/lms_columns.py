@@ -26,7 +26,7 @@ class ColumnError(Exception):
 _STEM = re.compile(r"^(?P<major>\d+)_(?P<minor>\d+)_(?P<words>.+)$")
 
 
-def _listing(columns: list[str]) -> str:
+def listing(columns: list[str]) -> str:
     return ", ".join(repr(column) for column in columns) if columns else "none"
 
 
@@ -47,7 +47,7 @@ def read_mapping(path: Path, stems: list[str], columns: list[str]) -> dict[str, 
                               f"graded assignments ({', '.join(stems)})")
         if not isinstance(column, str) or column not in columns:
             raise ColumnError(f"the columns file {path} maps {stem} to {column!r}, which is not a "
-                              f"column of the LMS's file; its columns are {_listing(columns)}")
+                              f"column of the LMS's file; its columns are {listing(columns)}")
         mapping[stem] = column
     if not mapping:
         raise ColumnError(f"the columns file {path} maps no assignment; write one line per "
@@ -83,7 +83,7 @@ def match_columns(stems: list[str], columns: list[str]) -> dict[str, str]:
             named = found or columns
             raise ColumnError(
                 f"assignment {stem} {what} the LMS's assignment columns (candidates: "
-                f"{_listing(named)}); say which in a columns file, COLUMNS=columns.toml, one line "
+                f"{listing(named)}); say which in a columns file, COLUMNS=columns.toml, one line "
                 f"per assignment: {stem} = \"the column\"")
         mapping[stem] = found[0]
     taken: dict[str, str] = {}

@@ -33,7 +33,7 @@ from pathlib import Path
 from labkit.course.questions import Question
 
 from . import lms_columns, moodle_worksheet
-from .gradebook import write_csv
+from .gradebook import write_atomically
 from .lms import CANVAS_POINTS_ROW, Export, ExportError, SUBMISSION, _assignment_points, _number
 from .page_files import page_names
 
@@ -44,6 +44,8 @@ CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Integration 
 CANVAS_REQUIRED = ["Student", "ID", "SIS Login ID", "Section"]
 #: An assignment's column in Canvas's export: its name and, in parentheses, its id.
 _CANVAS_ASSIGNMENT = re.compile(r"^.*\S \(\d+\)$")
+#: What Canvas's export puts on its Points Possible line above a column its import ignores.
+READ_ONLY = "(read only)"
 #: Lines of Canvas's export that are not students.
 _CANVAS_NOT_STUDENTS = ("points possible", "manual posting")
 #: The kit's student is matched on these Canvas ids, in turn (a download gives the user id).
@@ -67,6 +69,23 @@ def _read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     lines = [(reader.line_num, row + [""] * (len(header) - len(row)))
              for row in reader if any(cell.strip() for cell in row)]
     return header, lines
+
+
+def write_lms_file(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    """The LMS's file written back with its own cells exactly as it wrote them (Moodle's "-" for
+    "never", a name as the LMS spells it): unlike the kit's own CSV files, nothing is made
+    spreadsheet-safe, since the LMS reads it back and the cells the kit writes are numbers and
+    its own text. Quoted as ``gradebook.csv_line`` quotes (a lone carriage return included)."""
+    def line(cells: list[str]) -> str:
+        quoted = []
+        for cell in cells:
+            text = str(cell)
+            if any(c in text for c in (",", '"', "\r", "\n")):
+                text = '"' + text.replace('"', '""') + '"'
+            quoted.append(text)
+        return ",".join(quoted) + "\n"
+
+    write_atomically(path, line(header) + "".join(line(row) for row in rows))
 
 
 def is_canvas_gradebook(header: list[str]) -> bool:
@@ -110,8 +129,21 @@ def fill_canvas(out: Path, questions: list[Question], grades: dict[str, dict[str
                           f"Export, Export Entire Gradebook) as it comes")
     identity = [index for index, title in enumerate(header)
                 if _key(title) in {_key(name) for name in CANVAS_IDENTITY}]
-    assignment_columns = [title for title in header if _CANVAS_ASSIGNMENT.match(title.strip())]
+    points_line = next((cells for _, cells in lines
+                        if cells[0].strip().lower() == CANVAS_POINTS_ROW.lower()), None)
+    read_only = {title for index, title in enumerate(header)
+                 if points_line is not None and _key(points_line[index]) == READ_ONLY}
+    assignment_columns = [title for title in header if _CANVAS_ASSIGNMENT.match(title.strip())
+                          and title not in read_only]
     stems = list(dict.fromkeys(q.assignment for q in questions))
+    if mapping_file is not None:
+        for stem, column in _mapping(stems, header, mapping_file).items():
+            if column not in assignment_columns:
+                why = ("Canvas marks it read only, so its import would ignore it"
+                       if column in read_only else "it is not an assignment's column")
+                raise ExportError(f"the columns file {mapping_file} maps {stem} to {column!r}, "
+                                  f"but {why}; its assignment columns are "
+                                  f"{lms_columns.listing(assignment_columns)}")
     mapping = _mapping(stems, assignment_columns, mapping_file)
     targets = list(dict.fromkeys(mapping.values()))
     written = [header.index(column) for column in targets]
@@ -156,7 +188,7 @@ def fill_canvas(out: Path, questions: list[Question], grades: dict[str, dict[str
             result.notes.append(f"{column!r} is worth {possible[column]:g} points in Canvas and "
                                    f"{kit_possible[column]:g} in the kit: points scaled to Canvas's")
     result.unmatched = sorted(s for s in grades if s not in named)
-    write_csv(target, [header[i] for i in identity] + targets, table)
+    write_lms_file(target, [header[i] for i in identity] + targets, table)
     return result
 
 
@@ -244,7 +276,7 @@ def fill_moodle(out: Path, questions: list[Question], grades: dict[str, dict[str
                                f"'{moodle_worksheet.FEEDBACK}' column (turn on the assignment's "
                                f"feedback type 'Feedback comments' and download it again)")
     result.unmatched = sorted(s for s in grades if s not in named)
-    write_csv(target, sheet.header, table)
+    write_lms_file(target, sheet.header, table)
     return result
 
 
