@@ -21,10 +21,11 @@ SHARD ?=
 SHARDS ?=
 # make export: the learning management system (canvas or moodle) and the roster: the LMS's own
 # gradebook export (Canvas) or grading worksheet (Moodle), or a CSV mapping submission names to its
-# students; COLUMNS: a TOML file mapping assignment stems to the LMS's columns.
+# students; COLUMNS: a TOML file mapping assignment stems to the LMS's columns, taken from make's
+# command line only (terminals export COLUMNS, their width, into the environment).
 LMS ?=
 ROSTER ?=
-COLUMNS ?=
+COLUMNS_FILE = $(if $(filter command line,$(origin COLUMNS)),$(COLUMNS))
 # make grade: Moodle's grading worksheet, for the submission times of a Moodle download.
 WORKSHEET ?=
 # make similarity: an earlier year's submissions to compare the class with (optional).
@@ -72,7 +73,7 @@ merge: $(INSTALLED)
 
 export: $(INSTALLED)
 	@test -n "$(LMS)" -a -n "$(ROSTER)" || { echo "usage: make export LMS=canvas|moodle ROSTER=roster.csv [OUT=dir]"; exit 2; }
-	$(PY) -m labkit export --lms "$(LMS)" --roster "$(ROSTER)" --out "$(OUT)" $(if $(COLUMNS),--columns "$(COLUMNS)")
+	$(PY) -m labkit export --lms "$(LMS)" --roster "$(ROSTER)" --out "$(OUT)" $(if $(COLUMNS_FILE),--columns "$(COLUMNS_FILE)")
 
 similarity: $(INSTALLED)
 	$(PY) -m labkit similarity --submissions "$(SUBMISSIONS)" --out "$(OUT)" $(if $(EARLIER),--earlier "$(EARLIER)")
