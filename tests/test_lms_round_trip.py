@@ -287,3 +287,77 @@ def test_moodle_export_fills_the_worksheet_s_grade_and_feedback_and_nothing_else
     rows = _rows(result.path)
     assert rows[1][grade] == f"{round(_autograded(LINEAR) * 100 / _worth(LINEAR), 2):g}"
     assert rows[2][grade] == "0"
+
+
+# --- what does not fit the layouts ------------------------------------------------------------
+
+def test_two_entries_for_one_lms_id_are_both_refused_and_a_plain_class_stays_plain(tmp_path) -> None:
+    # Moodle: a participant's files twice (renamed by hand); Canvas: a folder named as a user id
+    # beside that user's files. As in the kit's own layout, neither is graded, with one note.
+    moodle = tmp_path / "moodle"
+    for name in ("Ada Lovelace_2001_assignsubmission_file_", "Ada L_2001_assignsubmission_file_",
+                 "Alan Turing_2002_assignsubmission_file_"):
+        (moodle / name).mkdir(parents=True)
+        _place(paths.solution_notebook(LINEAR), moodle / name / f"{LINEAR}.ipynb")
+    found = intake.class_entries(moodle)
+    assert found.layout == "moodle"
+    (first, second) = [e for e in found.students if e.student == "2001"]
+    note = intake.discover(first, STEMS, tmp_path / "w1").notes
+    assert note == [intake.discover(second, STEMS, tmp_path / "w2").notes[0]]
+    assert "2 submissions for the one student id '2001'; none of them was graded" in note[0]
+    canvas = tmp_path / "canvas"
+    canvas.mkdir()
+    for name in (f"lovelaceada_1001_5001_{LINEAR}.ipynb", f"turingalan_1002_5002_{LINEAR}.ipynb"):
+        _place(paths.solution_notebook(LINEAR), canvas / name)
+    (canvas / "1001").mkdir()
+    found = intake.class_entries(canvas)
+    assert found.layout == "canvas"
+    assert sorted(e.name for e in found.students) == ["1001", "lovelaceada_1001", "turingalan_1002"]
+    assert [e.same_id for e in found.students if e.student == "1001"] == [
+        ("lovelaceada_1001",), ("1001",)]
+    # A class in the kit's own layout whose one file happens to look like Canvas's: still plain.
+    plain = tmp_path / "plain"
+    for name in ("ada", "bob", "carol"):
+        (plain / name).mkdir(parents=True)
+    _place(paths.solution_notebook(LINEAR), plain / "dee_2024_1_lab.ipynb")
+    found = intake.class_entries(plain)
+    assert found.layout == "" and [e.student for e in found.students] == [
+        "ada", "bob", "carol", "dee_2024_1_lab"]
+
+
+def test_a_zip_download_or_a_broken_worksheet_is_refused_in_one_sentence(tmp_path) -> None:
+    from labkit.grading import classrun
+
+    download = tmp_path / "submissions.zip"
+    download.write_bytes(b"PK\x05\x06" + bytes(18))
+    with pytest.raises(SystemExit, match=r"SUBMISSIONS is a zip file, .*: unzip it into a folder "
+                                         r"of its own \(unzip '.*submissions.zip' -d "):
+        classrun.grade_class(download, tmp_path / "out")
+    folder = tmp_path / "moodle"
+    (folder / "Ada Lovelace_2001_assignsubmission_file_").mkdir(parents=True)
+    sheet = tmp_path / "worksheet.csv"
+    sheet.write_text("Name,Mark\nAda,3\n", encoding="utf-8")
+    found = intake.class_entries(folder, sheet)
+    assert found.students[0].handed_in is None
+    assert any(note.startswith("no submission times: ") and "is not a Moodle grading worksheet"
+               in note for note in found.notes)
+    out = _graded(tmp_path)
+    with pytest.raises(lms.ExportError, match="the roster .* is not one: give Canvas's gradebook "
+                                              "export or Moodle's grading worksheet as ROSTER"):
+        lms.export(out, "moodle", sheet, columns=sheet)
+    # A worksheet's header, then a line the csv reader refuses (a field over its limit).
+    sheet.write_text(WORKSHEET_HEADER + '"Participant 2001","' + "x" * 200_000 + '"\n',
+                     encoding="utf-8")
+    with pytest.raises(lms.ExportError, match="is not a readable CSV file .*download it again"):
+        lms.export(out, "moodle", sheet)
+
+
+def _graded(tmp_path: Path) -> Path:
+    """An OUT with one graded student, written by the kit's gradebook writers."""
+    out = tmp_path / "graded"
+    out.mkdir()
+    assignments = autograders.load_all()
+    gradebook.write_grades(out / "grades.csv", assignments,
+                           [gradebook.StudentRow("2001", {})], {})
+    gradebook.write_questions(out / "questions.csv", assignments)
+    return out

@@ -334,9 +334,10 @@ def grade_class(
     reused = len(rows)
     todo = [entry for entry in entries if entry not in rows]
     # Nothing of these is ever bound into a notebook's sandbox, nor any folder holding one of
-    # them (see confine.interpreter_folders): the class's submissions, its results and the scores
-    # given by hand, wherever that file lives.
-    hidden = [submissions.resolve(), out.resolve(), scores_path.resolve()]
+    # them (see confine.interpreter_folders): the class's submissions, its results, the scores
+    # given by hand and the LMS's worksheet (names, e-mail addresses), wherever they live.
+    hidden = [submissions.resolve(), out.resolve(), scores_path.resolve(),
+              *([worksheet.resolve()] if worksheet is not None else [])]
     # On a terminal only (disable=None): a log file gets the summary line, not a bar.
     bar = tqdm(total=len(entries), initial=reused, unit="student", file=sys.stderr,
                disable=None if progress else True, dynamic_ncols=True)

@@ -59,15 +59,21 @@ def _key(name: str) -> str:
 def _read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """A CSV file's header and its non-empty lines (line number, cells padded to the header)."""
     try:
-        text = moodle_worksheet.decode(path.read_bytes())
+        text = moodle_worksheet.read_lms_file(path, "the roster")
     except OSError as error:
         raise ExportError(f"cannot read the roster {path}: {error.strerror or error}") from None
+    except ValueError as error:
+        raise ExportError(str(error)) from None
     first = text.splitlines()[0] if text.strip() else ""
     delimiter = max((",", ";", "\t"), key=first.count)
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = next(reader, [])
-    lines = [(reader.line_num, row + [""] * (len(header) - len(row)))
-             for row in reader if any(cell.strip() for cell in row)]
+    try:
+        header = next(reader, [])
+        lines = [(reader.line_num, row + [""] * (len(header) - len(row)))
+                 for row in reader if any(cell.strip() for cell in row)]
+    except csv.Error as error:
+        raise ExportError(f"the roster {path} is not a readable CSV file (line {reader.line_num}: "
+                          f"{error}); export it from the LMS again") from None
     return header, lines
 
 

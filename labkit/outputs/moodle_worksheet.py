@@ -43,6 +43,21 @@ _TIME_FORMATS = ("%A, %d %B %Y, %I:%M %p", "%A, %d %B %Y, %H:%M", "%d %B %Y, %I:
                  "%d %B %Y, %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M")
 
 
+#: Larger files are refused unread: a worksheet of a few thousand participants is well under 1 MB.
+MAX_LMS_FILE_BYTES = 32 * 1024 * 1024
+
+
+def read_lms_file(path: Path, what: str) -> str:
+    """The text of a file the LMS wrote (within ``MAX_LMS_FILE_BYTES``); OSError or ValueError
+    with one sentence when it cannot be read."""
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_LMS_FILE_BYTES + 1)
+    if len(data) > MAX_LMS_FILE_BYTES:
+        raise ValueError(f"{what} {path} is larger than {MAX_LMS_FILE_BYTES >> 20} MB, more than "
+                         f"an LMS writes for a class; check that it is the right file")
+    return decode(data)
+
+
 class WorksheetError(Exception):
     """The file is not a grading worksheet Moodle wrote: said in one sentence."""
 
@@ -108,10 +123,12 @@ def read_worksheet(path: Path) -> Worksheet:
     """The worksheet at ``path``; WorksheetError (one sentence) when it cannot be read or is not
     one."""
     try:
-        text = decode(path.read_bytes())
+        text = read_lms_file(path, "the grading worksheet")
     except OSError as error:
         raise WorksheetError(f"cannot read the grading worksheet {path}: "
                              f"{error.strerror or error}") from None
+    except ValueError as error:
+        raise WorksheetError(str(error)) from None
     first = text.splitlines()[0] if text.strip() else ""
     for delimiter in (",", ";", "\t"):
         header = next(csv.reader([first], delimiter=delimiter), [])
@@ -119,9 +136,13 @@ def read_worksheet(path: Path) -> Worksheet:
             reader = csv.reader(io.StringIO(text), delimiter=delimiter)
             next(reader)
             lines = []
-            for row in reader:
-                if any(cell.strip() for cell in row):
-                    lines.append((reader.line_num, row + [""] * (len(header) - len(row))))
+            try:
+                for row in reader:
+                    if any(cell.strip() for cell in row):
+                        lines.append((reader.line_num, row + [""] * (len(header) - len(row))))
+            except csv.Error as error:
+                raise WorksheetError(f"the grading worksheet {path} is not a readable CSV file "
+                                     f"(line {reader.line_num}: {error}); download it again") from None
             return Worksheet(path, header, lines)
     raise WorksheetError(f"{path} is not a Moodle grading worksheet (its first line must name the "
                          f"columns '{IDENTIFIER}' and '{GRADE}'; download it from the assignment: "
