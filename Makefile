@@ -45,8 +45,8 @@ DEFAULT_TIMEOUT = $(shell $(if $(wildcard $(PY)),$(PY),$(PYTHON)) -c 'from labki
 help:
 	@echo "make grade [SUBMISSIONS=dir] [OUT=dir] [WORKERS=n]  grade a folder of submissions (default: the demo class)"
 	@echo "           [TIMEOUT=s]                              seconds one notebook may run in all (default $(DEFAULT_TIMEOUT))"
-	@echo "make grade SHARD=k/n OUT=shards/k                   grade only shard k (0 to n-1) of n of the class"
 	@echo "           [WORKSHEET=grading.csv]                  Moodle's grading worksheet: submission times of a Moodle download"
+	@echo "make grade SHARD=k/n OUT=shards/k                   grade only shard k (0 to n-1) of n of the class"
 	@echo "make merge SHARDS='shards/*' [OUT=dir]              merge the shards' OUTs into one OUT"
 	@echo "make test                                           run the kit's tests"
 	@echo "make audit [OUT=dir] [PER_QUESTION=n] [ASSIGNMENTS=stems]  mutation score of each question's hidden tests"

@@ -115,6 +115,10 @@ def test_a_canvas_download_is_graded_by_canvas_user_id(canvas) -> None:
     assert (alan.marked_late, ada.marked_late) == (True, False)
     assert (alan.display_name, ada.display_name) == ("turingalan", "lovelaceada")
     assert alan.handed_in is None  # Canvas's names give no time
+    # The pages name the student as Canvas does, beside the id.
+    page = (out / "feedback" / "1002.html").read_text(encoding="utf-8")
+    assert '<h1>Feedback for <span class="name">turingalan</span> <span class="id">1002</span>' \
+        in page
 
 
 def test_canvas_export_fills_the_existing_columns_by_canvas_s_import_rules(canvas) -> None:
@@ -253,6 +257,8 @@ def test_a_moodle_download_is_graded_by_participant_id_with_its_submission_times
     assert submission.handed_in is not None
     assert submission.handed_in.isoformat() == "2023-11-14T15:04:00"
     assert (submission.marked_late, submission.display_name) == (False, "Ada Lovelace")
+    assert "<title>Feedback for Ada Lovelace (2001)" in (out / "feedback" / "2001.html").read_text(
+        encoding="utf-8")
     # Without the worksheet, no time, and the summary says how to get them.
     (bare,) = [e for e in intake.class_entries(folder).students if e.student == "2001"]
     assert intake.discover(bare, STEMS, out.parent / "work2").handed_in is None

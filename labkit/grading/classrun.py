@@ -63,6 +63,8 @@ def _grade_student(
     by_stem = {a.stem: a for a in assignments}
     submission = intake.discover(entry, list(by_stem), workdir)
     row = gradebook.StudentRow(student=submission.student, notes=list(submission.notes))
+    if submission.display_name:
+        results.write_name(out, submission.student, submission.display_name)
     if not limits.confine:
         row.notes.append(UNCONFINED_NOTE)
     for stem in by_stem:

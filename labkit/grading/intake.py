@@ -158,6 +158,9 @@ def class_entries(submissions: Path, worksheet: Path | None = None) -> ClassEntr
         else:
             files.append(path)
     system = lms_downloads.detect(files, folders)
+    ignored = ([f"the worksheet {worksheet.name} was not read: {submissions.name} is not a "
+                f"Moodle download (its folders are not named <Full Name>_<id>_assignsubmission_"
+                f"file_)"] if worksheet is not None and system != lms_downloads.MOODLE else [])
     if system is None:
         students, others = [], []
         for path in kept:
@@ -166,7 +169,7 @@ def class_entries(submissions: Path, worksheet: Path | None = None) -> ClassEntr
                 others.append(path.name)
             else:
                 students.append(Entry.of_path(path))
-        return ClassEntries(_with_same_ids(students), others)
+        return ClassEntries(_with_same_ids(students), others, notes=ignored)
     layout = (lms_downloads.read_canvas(files) if system == lms_downloads.CANVAS
               else lms_downloads.read_moodle(folders, files, worksheet))
     students = [Entry(group.name, group.student, tuple(group.paths), submissions,
@@ -177,7 +180,7 @@ def class_entries(submissions: Path, worksheet: Path | None = None) -> ClassEntr
         students.extend(Entry.of_path(folder) for folder in folders)
     others = list(layout.others)
     students.sort(key=lambda entry: entry.name)
-    return ClassEntries(_with_same_ids(students), others, system, layout.notes)
+    return ClassEntries(_with_same_ids(students), others, system, layout.notes + ignored)
 
 
 def _with_same_ids(entries: list[Entry]) -> list[Entry]:

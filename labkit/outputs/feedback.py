@@ -42,6 +42,8 @@ class Student:
     results: dict[str, dict] = field(default_factory=dict)
     #: written question's column -> the teaching team's comment
     comments: dict[str, str] = field(default_factory=dict)
+    #: the name an LMS download gives the student ("" in the kit's own layout)
+    name: str = ""
 
     @property
     def graded(self) -> bool:
@@ -136,6 +138,7 @@ def load_class(out: Path) -> ClassResults:
             notes=_notes(folder, row),
             results=_read_results(folder, assignments),
             comments=comments.get(student, {}),
+            name=results.read_name(folder),
         ))
     students.sort(key=lambda s: s.student)
     return ClassResults(questions, students)

@@ -42,19 +42,19 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from labkit.course.questions import Question
 
+from . import lms_gradebook, moodle_worksheet
 from .feedback import read_questions
 from .gradebook import read_csv, write_csv
+from .lms_common import (CANVAS_POINTS_ROW, SUBMISSION, Export, ExportError, assignment_points,
+                         write_unmatched)
 
 SYSTEMS = ("canvas", "moodle")
 #: Canvas's fixed columns, in the order of its gradebook export.
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
-#: The first cell of Canvas's second line, which gives each assignment's points.
-CANVAS_POINTS_ROW = "Points Possible"
 #: Moodle's user columns, in the order of its gradebook export (Institution and Department left
 #: out: the import does not need them).
 MOODLE_COLUMNS = ["First name", "Last name", "ID number", "Email address"]
@@ -65,48 +65,8 @@ _CANVAS_ROSTER = {"student": "Student", "name": "Student", "id": "ID",
 _MOODLE_ROSTER = {"first_name": "First name", "last_name": "Last name", "id_number": "ID number",
                   "idnumber": "ID number", "email_address": "Email address",
                   "email": "Email address"}
-SUBMISSION = "submission"
 #: Lines of Canvas's gradebook export that are not students (a roster made from it may hold them).
 _CANVAS_NOT_STUDENTS = ("points possible", "manual posting")
-
-
-class ExportError(Exception):
-    """The export cannot be made at all (OUT not graded, an unusable roster): said in one line."""
-
-
-@dataclass
-class Export:
-    path: Path
-    rows: int
-    #: roster lines that found a graded submission
-    matched: int
-    #: roster lines without one (their grades are empty)
-    without_submission: list[str] = field(default_factory=list)
-    #: graded submissions that no roster line names
-    unmatched: list[str] = field(default_factory=list)
-    #: roster lines skipped or doubtful, one sentence each
-    problems: list[str] = field(default_factory=list)
-    #: matched students with a written question not scored yet
-    pending: int = 0
-    #: how the file was made (the columns filled, scaling), one sentence each
-    notes: list[str] = field(default_factory=list)
-    #: written into the LMS's own file: students without a graded submission keep its value
-    into_lms_file: bool = False
-
-    def summary(self) -> str:
-        left = "left as the LMS exported it" if self.into_lms_file else "empty grade"
-        lines = [f"wrote {self.path}: {self.rows} roster students, {self.matched} with grades, "
-                 f"{len(self.without_submission)} without a graded submission ({left})"]
-        lines.extend(self.notes)
-        if self.pending:
-            lines.append(f"{self.pending} student(s) have written answers not scored yet: "
-                         "those count nothing in the exported points")
-        if self.unmatched:
-            lines.append(f"{len(self.unmatched)} graded submission(s) match no roster line and "
-                         f"are not in the file (add them to the roster): "
-                         + ", ".join(self.unmatched))
-        lines.extend(self.problems)
-        return "\n".join(lines)
 
 
 def _normalise(name: str) -> str:
@@ -147,25 +107,6 @@ def _read_grades(out: Path) -> tuple[list[Question], dict[str, dict[str, str]]]:
     return questions, grades
 
 
-def _number(text: str | None) -> float | None:
-    try:
-        return float(text) if text and text.strip() else None
-    except ValueError:
-        return None
-
-
-def _assignment_points(questions: list[Question], row: dict[str, str]) -> tuple[dict[str, str], bool]:
-    """Per assignment its points as text, and whether a written question is not scored yet."""
-    totals: dict[str, float] = {}
-    pending = False
-    for question in questions:
-        value = _number(row.get(question.column))
-        if value is None and question.written:
-            pending = True
-        totals[question.assignment] = totals.get(question.assignment, 0.0) + (value or 0.0)
-    return {assignment: f"{total:g}" for assignment, total in totals.items()}, pending
-
-
 def _header(path: Path) -> list[str]:
     """The roster's first line as columns ([] when it cannot be read: ``read_roster`` says why)."""
     try:
@@ -191,8 +132,6 @@ def export(out: Path, lms: str, roster_path: Path, target: Path | None = None,
     questions, grades = _read_grades(out)
     header = _header(roster_path)
     own = {_normalise(h) for h in header}
-    from . import lms_gradebook, moodle_worksheet  # they build on this module's pieces
-
     fill = None
     if lms == "canvas" and lms_gradebook.is_canvas_gradebook(header) and (
             SUBMISSION not in own or columns is not None):
@@ -206,7 +145,7 @@ def export(out: Path, lms: str, roster_path: Path, target: Path | None = None,
     if fill is not None:
         result = fill(out, questions, grades, roster_path, columns,
                       target or out / f"{lms}_import.csv")
-        _write_unmatched(out, lms, result.unmatched)
+        write_unmatched(out, lms, result.unmatched)
         return result
     rows, header = read_roster(roster_path)
     mapping = _CANVAS_ROSTER if lms == "canvas" else _MOODLE_ROSTER
@@ -249,7 +188,7 @@ def export(out: Path, lms: str, roster_path: Path, target: Path | None = None,
             result.without_submission.append(submission or f"line {line}")
         else:
             named[student] = line
-            points, pending = _assignment_points(questions, grades[student])
+            points, pending = assignment_points(questions, grades[student])
             cells = [points.get(a, "") for a in assignments]
             result.matched += 1
             result.pending += pending
@@ -257,13 +196,5 @@ def export(out: Path, lms: str, roster_path: Path, target: Path | None = None,
         result.rows += 1
     result.unmatched = sorted(s for s in grades if s not in named)
     write_csv(target, fixed + assignments, table)
-    _write_unmatched(out, lms, result.unmatched)
+    write_unmatched(out, lms, result.unmatched)
     return result
-
-
-def _write_unmatched(out: Path, lms: str, unmatched: list[str]) -> None:
-    unmatched_file = out / f"{lms}_unmatched.txt"
-    if unmatched:
-        unmatched_file.write_text("".join(f"{s}\n" for s in unmatched), encoding="utf-8")
-    else:
-        unmatched_file.unlink(missing_ok=True)

@@ -34,7 +34,8 @@ from labkit.course.questions import Question
 
 from . import lms_columns, moodle_worksheet
 from .gradebook import write_atomically
-from .lms import CANVAS_POINTS_ROW, Export, ExportError, SUBMISSION, _assignment_points, _number
+from .lms_common import (CANVAS_POINTS_ROW, SUBMISSION, Export, ExportError, assignment_points,
+                         number)
 from .page_files import page_names
 
 #: Canvas's identity columns, as its gradebook export names them (case and spaces aside).
@@ -166,7 +167,7 @@ def fill_canvas(out: Path, questions: list[Question], grades: dict[str, dict[str
         if first in _CANVAS_NOT_STUDENTS or not any(cells[at[_key(k)]].strip()
                                                      for k in _CANVAS_KEYS if _key(k) in at):
             if first == CANVAS_POINTS_ROW.lower():
-                possible = {column: _number(cells[header.index(column)]) for column in targets}
+                possible = {column: number(cells[header.index(column)]) for column in targets}
             table.append([cells[i] for i in identity] + [cells[i] for i in written])
             continue
         result.rows += 1
@@ -180,7 +181,7 @@ def fill_canvas(out: Path, questions: list[Question], grades: dict[str, dict[str
             result.without_submission.append(cells[0] or f"line {line}")
         else:
             named[student] = line
-            points, pending = _assignment_points(questions, grades[student])
+            points, pending = assignment_points(questions, grades[student])
             for offset, column in enumerate(targets):
                 total = sum(float(points.get(stem, 0)) for stem, mapped in mapping.items()
                             if mapped == column)
@@ -260,9 +261,9 @@ def fill_moodle(out: Path, questions: list[Question], grades: dict[str, dict[str
             table.append(cells)
             continue
         named[student] = line
-        points, pending = _assignment_points(questions, grades[student])
+        points, pending = assignment_points(questions, grades[student])
         total = sum(float(points.get(stem, 0)) for stem in mapping)
-        maximum = _number(cells[maximum_at]) if maximum_at is not None else None
+        maximum = number(cells[maximum_at]) if maximum_at is not None else None
         grade = _scaled(total, kit_possible, maximum)
         if maximum is not None and abs(maximum - kit_possible) > 1e-9:
             scaled_to.add(maximum)
