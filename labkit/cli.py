@@ -18,7 +18,7 @@ def _release(args: argparse.Namespace) -> int:
     from .course.release import ReleaseError, release
 
     try:
-        release(args.assignments or None)
+        release(args.assignments or None, args.lab)
     except ReleaseError as error:
         print(f"release refused: {error}", file=sys.stderr)
         return 1
@@ -36,10 +36,10 @@ def _grade(args: argparse.Namespace) -> int:
 
     limits = Limits(notebook_seconds=args.timeout, cell_seconds=min(args.cell_timeout, args.timeout),
                     memory_bytes=args.memory_mb << 20, confine=not args.unconfined)
-    summary = grade_class(Path(args.submissions), Path(args.out), workers=args.workers,
-                          limits=limits, progress=True,
+    summary = grade_class(Path(args.submissions or paths.demo_submissions(args.lab)),
+                          Path(args.out), workers=args.workers, limits=limits, progress=True,
                           manual_scores=Path(args.manual_scores) if args.manual_scores else None,
-                          shard=args.shard,
+                          shard=args.shard, lab=args.lab,
                           worksheet=Path(args.worksheet) if args.worksheet else None)
     print(summary)
     return 0
@@ -85,7 +85,7 @@ def _export(args: argparse.Namespace) -> int:
 def _similarity(args: argparse.Namespace) -> int:
     from .similarity.page import similarity_report
 
-    submissions = Path(args.submissions)
+    submissions = Path(args.submissions or paths.demo_submissions())
     if not submissions.is_dir():
         print(f"SUBMISSIONS is not a folder: {submissions}", file=sys.stderr)
         return 1
@@ -125,13 +125,18 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     release = commands.add_parser("release", help="regenerate student/, autograder/, solutions/")
-    release.add_argument("assignments", nargs="*", help="assignment stems (default: all)")
+    release.add_argument("assignments", nargs="*",
+                         help="assignment stems (default: every assignment of --lab)")
+    release.add_argument("--lab", default=None, choices=paths.lab_names() or None,
+                         help="release only this lab (default: every lab)")
     release.set_defaults(run=_release)
 
     grade = commands.add_parser("grade", help="grade a folder of submissions")
-    grade.add_argument("--submissions", default=str(paths.DEMO_SUBMISSIONS),
-                       help="one entry per student: a folder, a notebook or a zip; or Canvas's "
-                            "or Moodle's bulk download, unzipped")
+    grade.add_argument("--lab", default=None, choices=paths.lab_names() or None,
+                       help="the lab whose assignments are graded (default: the course's first)")
+    grade.add_argument("--submissions", default=None,
+                       help="one entry per student: a folder, a notebook or a zip, or Canvas's or "
+                            "Moodle's bulk download, unzipped (default: the lab's demo class)")
     grade.add_argument("--out", default=str(paths.DEFAULT_GRADES), help="results folder")
     grade.add_argument("--workers", type=int, default=None, help="parallel gradings (default: cores)")
     grade.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT,
@@ -204,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     similar = commands.add_parser(
         "similarity", help="rank the pairs of students whose answers to a question look alike "
                            "(a page for a person to read; no grade changes)")
-    similar.add_argument("--submissions", default=str(paths.DEMO_SUBMISSIONS),
+    similar.add_argument("--submissions", default=None,
                          help="the class, as for grade: one entry per student")
     similar.add_argument("--out", default=str(paths.DEFAULT_GRADES),
                          help="where similarity.html and similarity.csv go (a graded OUT links "

@@ -362,7 +362,7 @@ def _graded(tmp_path: Path) -> Path:
     """An OUT with one graded student, written by the kit's gradebook writers."""
     out = tmp_path / "graded"
     out.mkdir()
-    assignments = autograders.load_all()
+    assignments = autograders.load_all(paths.lab_of(LINEAR))
     gradebook.write_grades(out / "grades.csv", assignments,
                            [gradebook.StudentRow("2001", {})], {})
     gradebook.write_questions(out / "questions.csv", assignments)

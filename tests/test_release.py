@@ -49,7 +49,8 @@ def _released_files(root: Path) -> list[str]:
 def test_release_makes_the_committed_files(fresh_release):
     assert _released_files(fresh_release) == _released_files(paths.ROOT)
     # The manifests too: what grading reads the questions from (course.autograders).
-    assert {f"autograder/{stem}/manifest.json" for stem in paths.assignment_stems()} <= set(
+    assert {str(paths.release_manifest(stem).relative_to(paths.ROOT))
+            for stem in paths.assignment_stems()} <= set(
         _released_files(fresh_release))
     for name in _released_files(paths.ROOT):
         if name.startswith("solutions/"):
@@ -60,7 +61,8 @@ def test_release_makes_the_committed_files(fresh_release):
 
 def test_solutions_match_a_fresh_release_cell_for_cell(fresh_release):
     for stem in paths.assignment_stems():
-        fresh = nbformat.read(fresh_release / "solutions" / stem / f"{stem}.ipynb", 4)
+        fresh = nbformat.read(
+            fresh_release / paths.solution_notebook(stem).relative_to(paths.ROOT), 4)
         committed = nbformat.read(paths.solution_notebook(stem), 4)
         assert [c.source for c in fresh.cells] == [c.source for c in committed.cells]
         assert fresh.metadata == committed.metadata
@@ -133,7 +135,8 @@ def test_release_refuses_a_solution_outside_a_solution_block(tmp_path):
     release must refuse it and name the cell."""
     root = tmp_path / "repo"
     _copy_sources(root)
-    master = root / "assignments" / "1_1_linear_regression.ipynb"
+    stem = "1_1_linear_regression"
+    master = root / paths.master_notebook(stem).relative_to(paths.ROOT)
     nb = nbformat.read(master, 4)
     # Drop the raw BEGIN/END SOLUTION cells around the first solution.
     first = next(i for i, c in enumerate(nb.cells)
@@ -142,9 +145,9 @@ def test_release_refuses_a_solution_outside_a_solution_block(tmp_path):
     del nb.cells[first + 2]
     del nb.cells[first]
     nbformat.write(nb, master)
-    for other in (root / "assignments").glob("*.ipynb"):
+    for other in (root / "assignments").glob("*/*/*.ipynb"):
         if other != master:
-            other.unlink()
+            shutil.rmtree(other.parent)
     result = subprocess.run([sys.executable, "-m", "labkit", "release"], cwd=root,
                             capture_output=True, text=True)
     assert result.returncode != 0

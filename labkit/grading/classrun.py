@@ -34,7 +34,7 @@ from tqdm import tqdm
 from typing import TYPE_CHECKING
 
 from labkit import paths
-from labkit.course import autograders
+from labkit.course import autograders, labs
 from labkit.course.questions import column_key
 from labkit.sandbox import cgroups, forkserver, confine
 from . import class_outputs, intake, keys, shards
@@ -99,25 +99,36 @@ def _grade_student_safely(entry: intake.Entry, *args) -> gradebook.StudentRow:
 _WORKER: dict = {}
 
 
-#: What every worker imports, loaded once per run by the process the workers are forked from.
-WORKER_PRELOAD = ["torch", "sklearn.datasets", "labkit.grading.judge", "labkit.sandbox.session",
-                  "labkit.checks.linear_regression", "labkit.checks.logistic_regression",
-                  "labkit.checks.softmax_regression", "labkit.sandbox.zygote"]
+#: What every worker imports, loaded once per run by the process the workers are forked from;
+#: the lab's own modules and checks are added (``worker_preload``).
+WORKER_PRELOAD = ["torch", "labkit.grading.judge", "labkit.sandbox.session", "labkit.sandbox.zygote"]
 
 
-def _worker_context() -> multiprocessing.context.BaseContext:
+def worker_preload(lab: str) -> list[str]:
+    return [*WORKER_PRELOAD, *labs.preload(lab)]
+
+
+def notebook_preload(lab: str) -> forkserver.Preload:
+    """What the notebooks of ``lab`` import, for the server they are forked from (``lab.toml``)."""
+    described = labs.lab(lab)
+    return forkserver.Preload(described.preload, described.warm_up)
+
+
+def _worker_context(preload: list[str]) -> multiprocessing.context.BaseContext:
     """Workers are forked from one process that has imported what they need (multiprocessing's
     fork server, started on first use and kept for the life of this process), rather than each
-    importing torch, scikit-learn and otter anew: that is paid once per run, not once per worker.
-    The fork server runs no torch operation, so nothing it forks inherits a broken thread pool."""
+    importing torch, the lab's modules and otter anew: that is paid once per run, not once per
+    worker. The fork server runs no torch operation, so nothing it forks inherits a broken
+    thread pool."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(WORKER_PRELOAD)
+    context.set_forkserver_preload(preload)
     return context
 
 
 def _start_worker(grader: int, environment: dict[str, str], cwd: str,
                   assignments: list[autograders.Assignment], limits: Limits,
-                  hidden: list[Path], server_address: str | None = None) -> None:
+                  hidden: list[Path], server_address: str | None = None,
+                  preload: forkserver.Preload = forkserver.Preload()) -> None:
     """Runs once in each worker process. Workers are processes, not threads, because judging
     (calls, comparisons, references) is Python work that one interpreter's lock would serialise;
     each worker forks its notebooks from the run's shared pre-started interpreter
@@ -138,7 +149,7 @@ def _start_worker(grader: int, environment: dict[str, str], cwd: str,
     os.environ.clear()
     os.environ.update(environment)
     torch.set_num_threads(1)
-    server = ForkServerClient(server_address)
+    server = ForkServerClient(server_address, preload)
     multiprocessing.util.Finalize(server, server.close, exitpriority=10)
     _WORKER.update(server=server, assignments=assignments, limits=limits, hidden=hidden)
 
@@ -234,7 +245,7 @@ MAX_WORKER_DEATHS = 2
 
 
 def _grade_in_pools(todo: list[intake.Entry], tmp: Path, out: Path, workers: int,
-                    worker_args: tuple,
+                    worker_args: tuple, modules: list[str],
                     record: Callable[[intake.Entry, gradebook.StudentRow], None]) -> None:
     """Grade ``todo`` in worker processes; a worker that dies costs nothing but a retry.
 
@@ -252,7 +263,7 @@ def _grade_in_pools(todo: list[intake.Entry], tmp: Path, out: Path, workers: int
         done: set[intake.Entry] = set()
         with ProcessPoolExecutor(
                 max_workers=max(1, min(workers, len(pending))),
-                mp_context=_worker_context(),
+                mp_context=_worker_context(modules),
                 initializer=_start_worker, initargs=worker_args) as pool:
             # Each entry extracts into its own folder: two entries may share a student id.
             futures = {pool.submit(_grade_in_worker, entry, tmp / str(index[entry]), out,
@@ -283,7 +294,7 @@ def _grade_in_pools(todo: list[intake.Entry], tmp: Path, out: Path, workers: int
 def grade_class(
     submissions: Path, out: Path, *, workers: int | None = None, limits: Limits | None = None,
     progress: bool = False, manual_scores: Path | None = None, shard: shards.Shard | None = None,
-    worksheet: Path | None = None,
+    lab: str | None = None, worksheet: Path | None = None,
 ) -> str:
     """Grade every entry of ``submissions`` into ``out``; returns a summary (one line, and a few
     more about the written questions).
@@ -291,6 +302,9 @@ def grade_class(
     ``manual_scores`` is the CSV file of scores given by hand to written questions (default
     ``OUT/manual_scores.csv``): merged into ``grades.csv`` when it exists, written as a template
     when it does not.
+
+    ``lab`` names the lab whose assignments are graded (default: the course's first); notebooks of
+    other labs in a student's folder are not this grading's business.
 
     ``shard`` grades only the students of that shard (``shards.shard_of``), and leaves in OUT what
     ``merge`` needs besides their records: their written answers and which entries the shard owns.
@@ -306,9 +320,10 @@ def grade_class(
     if not submissions.is_dir():
         raise SystemExit(f"SUBMISSIONS is not a folder: {submissions}")
     try:
-        assignments = autograders.load_released()
-    except autograders.ManifestError as error:
-        raise SystemExit(str(error)) from None
+        lab = lab or paths.default_lab()
+        assignments = autograders.load_released(lab)
+    except (autograders.ManifestError, KeyError) as error:
+        raise SystemExit(str(error.args[0] if isinstance(error, KeyError) else error)) from None
     found = intake.class_entries(submissions, worksheet)
     entries = found.students
     if shard is not None:
@@ -354,7 +369,7 @@ def grade_class(
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="labkit-submissions-")))
             address = None
             if todo:  # started first: its imports run while the workers start
-                shared = forkserver.SharedForkServer()
+                shared = forkserver.SharedForkServer(notebook_preload(lab))
                 address = stack.enter_context(shared)
                 # The sockets of both fork servers (the notebooks' and the workers', whose
                 # folder multiprocessing keeps here) must be out of every sandbox's reach: each
@@ -363,7 +378,8 @@ def grade_class(
                           Path(multiprocessing.util.get_temp_dir()).resolve()]
             _grade_in_pools(todo, tmp, out, workers,
                             (os.getpid(), dict(os.environ), os.getcwd(), assignments, limits,
-                             hidden, address), record)
+                             hidden, address, notebook_preload(lab)), worker_preload(lab),
+                            record)
     finally:
         bar.close()
         answers = written_answers.collect(entries, [a.stem for a in assignments], questions)
@@ -374,7 +390,7 @@ def grade_class(
     if shard is not None:
         shards.write_manifest(out, shards.Manifest(
             shard, grading, release_fingerprint(assignments),
-            {entry.name: fingerprints[entry] for entry in entries}, answers))
+            {entry.name: fingerprints[entry] for entry in entries}, answers, lab))
     with_problems = sum(1 for row in rows.values() if gradebook.has_problems(row.notes))
     elapsed = time.monotonic() - started
     return (f"shard {shard} of {submissions}: " if shard is not None else "") + (

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from labkit import paths
+
 from . import lms_downloads
 
 #: Larger notebooks are refused unread: the lab's notebooks, with plots, are well under 5 MB.
@@ -352,6 +354,16 @@ def _stage(source: BinaryIO, staging: Path, limit: int) -> Path | None:
     return Path(name)
 
 
+#: Why a notebook is not graded when it belongs to another lab of the course: a student's folder may
+#: hold the whole course's work, and grading one lab says nothing about the others (no note).
+ANOTHER_LAB = "another lab's notebook"
+
+
+def _course_stems() -> set[str]:
+    """Every assignment of the course, of every lab (masters, or releases where no master is)."""
+    return {p.stem for p in paths.master_notebooks()} | set(paths.assignment_stems())
+
+
 def _assignment_of(copy: Path, filename: str, stems: list[str]) -> tuple[str | None, str]:
     """The assignment a notebook belongs to (otter's metadata first, then the file name), or
     None and why. Read from its staged copy, its bytes dropped once decoded: at most two copies
@@ -370,6 +382,8 @@ def _assignment_of(copy: Path, filename: str, stems: list[str]) -> tuple[str | N
     for stem in stems:
         if stem in filename:
             return stem, ""
+    if name in _course_stems() or Path(filename).stem in _course_stems():
+        return None, ANOTHER_LAB
     return None, "not a notebook of this lab's assignments" + (f" (it is for {name!r})" if name else "")
 
 
@@ -570,7 +584,8 @@ def _choose(submission: Submission, entry: Entry, stems: list[str], staging: Pat
             continue
         stem, why = _assignment_of(candidate.copy, candidate.name(), stems)
         if stem is None:
-            submission.notes.append(f"{candidate.label}: {why}")
+            if why != ANOTHER_LAB:
+                submission.notes.append(f"{candidate.label}: {why}")
             candidate.copy.unlink()
             continue
         chosen.setdefault(stem, []).append(candidate)

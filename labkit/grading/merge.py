@@ -100,11 +100,15 @@ def merge_shards(inputs: Sequence[Path], out: Path, *, manual_scores: Path | Non
         raise MergeError("no shard given")
     if any(out.resolve() == source.resolve() for source in inputs):
         raise MergeError(f"{out} is one of the shards: merge into another folder")
+    found = _manifests(inputs)
+    labs = sorted({manifest.lab for _, manifest in found})
+    if len(labs) > 1:
+        raise MergeError(f"the shards graded different labs ({', '.join(labs)}): merge the shards "
+                         "of one lab at a time")
     try:
-        assignments = autograders.load_released()
+        assignments = autograders.load_released(labs[0] or None)
     except autograders.ManifestError as error:
         raise MergeError(str(error)) from None
-    found = _manifests(inputs)
     _check(found, classrun.release_fingerprint(assignments), allow_missing)
     by_entry: dict[str, gradebook.StudentRow] = {}
     for source, manifest in found:

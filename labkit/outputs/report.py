@@ -36,7 +36,8 @@ TOP_FAILURES = 15
 _INPUTS = re.compile(r"for inputs \((?:[^()]|\([^()]*\))*\)")
 _SHAPE = re.compile(r"\(\d+(?:,\s*\d+)*,?\)")
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?!\w)")
-_ASSIGNMENT_NUMBER = re.compile(r"^(\d+)_(\d+)_")
+#: An assignment's number: the numbers its stem starts with (``3_10_attention`` -> 3.10).
+_ASSIGNMENT_NUMBER = re.compile(r"^(\d+(?:_\d+)*)_")
 
 
 # --- numbers -----------------------------------------------------------------------------------
@@ -124,9 +125,9 @@ def _png(figure: Figure) -> str:
 
 
 def _short(question: Question) -> str:
-    """A bar label: "1.3 softmax_regression_loss" rather than the whole assignment stem."""
+    """A bar label: "3.2 conv_forward" rather than the whole assignment stem."""
     match = _ASSIGNMENT_NUMBER.match(question.assignment)
-    prefix = f"{match.group(1)}.{match.group(2)}" if match else question.assignment
+    prefix = match.group(1).replace("_", ".") if match else question.assignment
     return f"{prefix} {question.name}"
 
 
