@@ -249,8 +249,9 @@ def test_a_moodle_download_is_graded_by_participant_id_with_its_submission_times
     assert totals["2002"][LOGISTIC] == _autograded(LOGISTIC)
     assert "read as a Moodle download: 2 students by participant id, submission times from " \
            "Grades-Lab 1-42.csv" in done.stdout
-    assert "skipped 1 Moodle folder(s) that are not uploaded files (online text or feedback, no " \
-           "notebook in them): Ada Lovelace_2001_assignsubmission_onlinetext_" in done.stdout
+    assert "skipped 1 Moodle folder(s) or file(s) that are not uploaded files (online text or " \
+           "feedback, no notebook in them): Ada Lovelace_2001_assignsubmission_onlinetext_" \
+           in done.stdout
     found = intake.class_entries(folder, worksheet)
     (ada,) = [entry for entry in found.students if entry.student == "2001"]
     submission = intake.discover(ada, STEMS, out.parent / "work")
@@ -367,3 +368,24 @@ def _graded(tmp_path: Path) -> Path:
                            [gradebook.StudentRow("2001", {})], {})
     gradebook.write_questions(out / "questions.csv", assignments)
     return out
+
+
+def test_moodle_s_flat_download_is_grouped_by_participant(tmp_path) -> None:
+    # "Download submissions in folders" off: every file in one folder, named per participant.
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    _place(paths.solution_notebook(LINEAR),
+           folder / f"Ada Lovelace_2001_assignsubmission_file_{LINEAR}.ipynb")
+    _place(paths.solution_notebook(SOFTMAX),
+           folder / f"Ada Lovelace_2001_assignsubmission_file_{SOFTMAX}-2.ipynb")
+    (folder / "Ada Lovelace_2001_assignsubmission_onlinetext_onlinetext.html").write_text("hi")
+    _place(paths.student_notebook(LOGISTIC),
+           folder / f"Alan Turing_2002_assignsubmission_file_{LOGISTIC}.ipynb")
+    found = intake.class_entries(folder)
+    assert found.layout == "moodle" and found.others == []
+    assert [(e.student, e.display_name, len(e.paths)) for e in found.students] == [
+        ("2001", "Ada Lovelace", 2), ("2002", "Alan Turing", 1)]
+    assert any("Ada Lovelace_2001_assignsubmission_onlinetext_onlinetext.html" in note
+               for note in found.notes)
+    ada = intake.discover(found.students[0], STEMS, tmp_path / "work")
+    assert sorted(ada.notebooks) == [LINEAR, SOFTMAX] and ada.notes == []

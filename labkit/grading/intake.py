@@ -399,8 +399,10 @@ def _candidates(entry: Entry, staging: Path, notes: list[str]) -> Iterator[_Cand
         suffix = path.suffix.lower()
         if suffix == ".ipynb":
             candidate = _file_candidate(path, label, staging, budget)
-            if path in originals:
+            if path in originals and entry.layout == lms_downloads.CANVAS:
                 candidate.filename, candidate.again = lms_downloads.resubmission(originals[path])
+            elif path in originals:
+                candidate.filename = originals[path]
             yield candidate
         elif suffix == ".zip":
             yield from _zip_candidates(path, label, staging, budget)

@@ -18,8 +18,10 @@ renaming a file: each student's files are grouped under the id the LMS knows the
   https://docs.moodle.org/401/en/Assignment_settings#Download_submissions_in_folders): one folder
   per participant and submission plugin, ``<Full Name>_<participant id>_assignsubmission_file_``
   for the files and ``..._assignsubmission_onlinetext_`` for an online text (no notebook: skipped,
-  with a line in the summary). A student is their participant id, ``Participant <id>`` in the
-  grading worksheet; the worksheet, when given, also gives each submission's time.
+  with a line in the summary); with that setting off (the default before 3.9), one flat folder of
+  files ``<Full Name>_<participant id>_assignsubmission_file_<original file name>``, grouped by
+  participant. A student is their participant id, ``Participant <id>`` in the grading
+  worksheet; the worksheet, when given, also gives each submission's time.
 
 A folder is read in one of these layouts when most of its files (Canvas) or folders (Moodle)
 have the layout's names; otherwise it is the kit's own (one entry per student). In an LMS layout
@@ -45,9 +47,14 @@ _CANVAS_FILE = re.compile(
 #: ``<Full Name>_<participant id>_assign<submission|feedback>_<plugin>_``
 _MOODLE_FOLDER = re.compile(
     r"^(?P<name>.+)_(?P<participant>\d+)_assign(?P<kind>submission|feedback)_(?P<plugin>[a-z0-9]+)_$")
+#: Without "Download submissions in folders" (Moodle before 3.9 by default), one flat folder:
+#: ``<Full Name>_<participant id>_assignsubmission_<plugin>_<original file name>``.
+_MOODLE_FILE = re.compile(
+    r"^(?P<name>.+?)_(?P<participant>\d+)_assign(?P<kind>submission|feedback)_"
+    r"(?P<plugin>[a-z0-9]+)_(?P<original>.+)$")
 #: How each download names a student's part, for the summary's line on the names it does not.
 NAMING = {CANVAS: "Canvas names a student's files (<name>_<user id>_<submission id>_<file>)",
-          MOODLE: "Moodle names a student's folder (<Full Name>_<id>_assignsubmission_file_)"}
+          MOODLE: "Moodle names a student's folder or files (<Full Name>_<id>_assignsubmission_file_)"}
 #: The Moodle plugin whose folders hold the files a student uploaded.
 _MOODLE_FILES = "file"
 #: Canvas's suffix on a file uploaded again under a name it already had: ``name-1.ipynb``.
@@ -96,8 +103,9 @@ def detect(files: list[Path], folders: list[Path]) -> str | None:
     """The LMS layout of a folder from its (non-hidden, non-system) files and folders; None for
     the kit's own."""
     canvas = sum(1 for path in files if _CANVAS_FILE.match(path.name))
-    moodle = sum(1 for path in folders if _MOODLE_FOLDER.match(path.name))
-    if moodle and moodle * 2 > len(folders) and moodle >= canvas:
+    moodle = sum(1 for path in folders if _MOODLE_FOLDER.match(path.name)) \
+        + sum(1 for path in files if _MOODLE_FILE.match(path.name))
+    if moodle and moodle * 2 > len(folders) + len(files):
         return MOODLE
     if canvas and canvas * 2 > len(files) + len(folders):
         return CANVAS
@@ -128,7 +136,7 @@ def read_moodle(folders: list[Path], files: list[Path], worksheet: Path | None) 
     """A Moodle download's ``_assignsubmission_file_`` folders, one per participant; the
     worksheet, when given, dates each one."""
     times, notes = _worksheet_times(worksheet)
-    students, others, texts = [], [path.name for path in files], []
+    students, others, texts = [], [], []
     for path in folders:
         match = _MOODLE_FOLDER.match(path.name)
         if match is None:
@@ -139,13 +147,28 @@ def read_moodle(folders: list[Path], files: list[Path], worksheet: Path | None) 
                                     handed_in=times.get(participant)))
         else:
             texts.append(path.name)
+    flat: dict[str, Grouped] = {}
+    for path in files:
+        match = _MOODLE_FILE.match(path.name)
+        if match is None:
+            others.append(path.name)
+        elif match["kind"] == "submission" and match["plugin"] == _MOODLE_FILES:
+            participant = match["participant"]
+            group = flat.setdefault(participant, Grouped(
+                f"{match['name']}_{participant}_{match['kind']}", participant, match["name"], [],
+                [], handed_in=times.get(participant)))
+            group.paths.append(path)
+            group.originals.append(match["original"])
+        else:
+            texts.append(path.name)
+    students.extend(flat.values())
     notes.insert(0, f"read as a Moodle download: {len(students)} students by participant id"
                  + (f", submission times from {worksheet.name}" if worksheet else
                     " (no submission times: pass WORKSHEET=<the grading worksheet> for them)"))
     if texts:
         named = ", ".join(texts[:3]) + (f" and {len(texts) - 3} more" if len(texts) > 3 else "")
-        notes.append(f"skipped {len(texts)} Moodle folder(s) that are not uploaded files "
-                     f"(online text or feedback, no notebook in them): {named}")
+        notes.append(f"skipped {len(texts)} Moodle folder(s) or file(s) that are not uploaded "
+                     f"files (online text or feedback, no notebook in them): {named}")
     return Layout(MOODLE, sorted(students, key=lambda g: g.name), sorted(others), notes)
 
 
