@@ -193,7 +193,7 @@ def fill_canvas(out: Path, questions: list[Question], grades: dict[str, dict[str
     for column in targets:
         if possible[column] is not None and abs(possible[column] - kit_possible[column]) > 1e-9:
             result.notes.append(f"{column!r} is worth {possible[column]:g} points in Canvas and "
-                                   f"{kit_possible[column]:g} in the kit: points scaled to Canvas's")
+                                f"{kit_possible[column]:g} in the kit: points scaled to Canvas's")
     result.unmatched = sorted(s for s in grades if s not in named)
     write_lms_file(target, [header[i] for i in identity] + targets, table)
     return result
