@@ -22,6 +22,10 @@ UNCONFINED ?=
 # then writes the whole class's OUT from the shards' (see docs/ta-cluster.md).
 SHARD ?=
 SHARDS ?=
+# DEADLINES=deadlines.toml: due times, extensions and the late policy; TIMES=times.csv: hand-in
+# times, which win over the LMS download's (see docs/ta-grading.md, late work).
+DEADLINES ?=
+TIMES ?=
 # make export: the learning management system (canvas or moodle) and the roster: the LMS's own
 # gradebook export (Canvas) or grading worksheet (Moodle), or a CSV mapping submission names to its
 # students; COLUMNS: a TOML file mapping assignment stems to the LMS's columns, taken from make's
@@ -49,8 +53,10 @@ help:
 	@echo "make grade [LAB=lab] [SUBMISSIONS=dir] [OUT=dir] [WORKERS=n]  grade one lab's submissions (default: the first lab's demo class)"
 	@echo "           [TIMEOUT=s]                              seconds one notebook may run in all (default $(DEFAULT_TIMEOUT))"
 	@echo "           [WORKSHEET=grading.csv]                  Moodle's grading worksheet: submission times of a Moodle download"
+	@echo "           [DEADLINES=deadlines.toml] [TIMES=times.csv]  due times and late policy; hand-in times"
 	@echo "make grade SHARD=k/n OUT=shards/k                   grade only shard k (0 to n-1) of n of the class"
 	@echo "make merge SHARDS='shards/*' [OUT=dir]              merge the shards' OUTs into one OUT"
+	@echo "           [DEADLINES=deadlines.toml] [TIMES=times.csv]  as for make grade"
 	@echo "make test                                           run the kit's tests"
 	@echo "make audit [OUT=dir] [PER_QUESTION=n] [ASSIGNMENTS=stems]  mutation score of each question's hidden tests"
 	@echo "make export LMS=canvas|moodle ROSTER=roster.csv [OUT=dir]  write OUT's grades as the LMS's gradebook import"
@@ -68,11 +74,11 @@ $(INSTALLED): requirements.txt pyproject.toml
 	touch $(INSTALLED)
 
 grade: $(INSTALLED)
-	$(PY) -m labkit grade $(if $(LAB),--lab $(LAB)) $(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)") --out "$(OUT)" $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)") $(if $(UNCONFINED),--unconfined) $(if $(SHARD),--shard $(SHARD)) $(if $(WORKSHEET),--worksheet "$(WORKSHEET)")
+	$(PY) -m labkit grade $(if $(LAB),--lab $(LAB)) $(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)") --out "$(OUT)" $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)") $(if $(UNCONFINED),--unconfined) $(if $(SHARD),--shard $(SHARD)) $(if $(DEADLINES),--deadlines "$(DEADLINES)") $(if $(TIMES),--times "$(TIMES)") $(if $(WORKSHEET),--worksheet "$(WORKSHEET)")
 
 merge: $(INSTALLED)
-	@test -n "$(SHARDS)" || { echo "usage: make merge SHARDS='shards/*' [OUT=dir] [MANUAL_SCORES=path]"; exit 2; }
-	$(PY) -m labkit merge $(SHARDS) --out "$(OUT)" $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)")
+	@test -n "$(SHARDS)" || { echo "usage: make merge SHARDS='shards/*' [OUT=dir] [MANUAL_SCORES=path] [DEADLINES=path] [TIMES=path]"; exit 2; }
+	$(PY) -m labkit merge $(SHARDS) --out "$(OUT)" $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)") $(if $(DEADLINES),--deadlines "$(DEADLINES)") $(if $(TIMES),--times "$(TIMES)")
 
 export: $(INSTALLED)
 	@test -n "$(LMS)" -a -n "$(ROSTER)" || { echo "usage: make export LMS=canvas|moodle ROSTER=roster.csv [OUT=dir]"; exit 2; }

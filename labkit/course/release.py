@@ -219,7 +219,10 @@ def release(names: list[str] | None = None, lab: str | None = None) -> list[Path
         release_one(master)
     for lab_name in sorted({paths.lab_of(m.stem) for m in chosen}, key=paths.course_order):
         released = [m.stem for m in master_paths(lab_name) if solution_notebook(m.stem).is_file()]
-        demo.build(released)
+        try:
+            demo.build(released)
+        except demo.DemoError as error:
+            raise ReleaseError(str(error)) from None
         print(f"demo class rebuilt in {paths.demo_submissions(lab_name).relative_to(ROOT)}/",
               flush=True)
     return chosen

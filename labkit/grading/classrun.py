@@ -37,7 +37,7 @@ from labkit import paths
 from labkit.course import autograders, labs
 from labkit.course.questions import column_key
 from labkit.sandbox import cgroups, forkserver, confine
-from . import class_outputs, intake, keys, shards
+from . import class_outputs, handin_times, intake, keys, shards
 from labkit.outputs import gradebook, results
 from labkit.grading import written_answers
 from labkit.outputs.manual_scores import DEFAULT_SCORES_FILE, read_scores
@@ -62,7 +62,10 @@ def _grade_student(
 
     by_stem = {a.stem: a for a in assignments}
     submission = intake.discover(entry, list(by_stem), workdir)
-    row = gradebook.StudentRow(student=submission.student, notes=list(submission.notes))
+    row = gradebook.StudentRow(
+        student=submission.student, notes=list(submission.notes),
+        handed_in=submission.handed_in.isoformat() if submission.handed_in is not None else None,
+        marked_late=submission.marked_late)
     if submission.display_name:
         results.write_name(out, submission.student, submission.display_name)
     if not limits.confine:
@@ -232,7 +235,9 @@ def load_record(out: Path, entry: str, fingerprint: str) -> gradebook.StudentRow
         return None
     row = record["row"]
     return gradebook.StudentRow(student=row["student"], points=dict(row["points"]),
-                                notes=list(row["notes"]))
+                                notes=list(row["notes"]),
+                                handed_in=row.get("handed_in") or None,
+                                marked_late=bool(row.get("marked_late")))
 
 
 def _save_record(out: Path, entry: intake.Entry, fingerprint: str, row: gradebook.StudentRow) -> None:
@@ -294,7 +299,8 @@ def _grade_in_pools(todo: list[intake.Entry], tmp: Path, out: Path, workers: int
 def grade_class(
     submissions: Path, out: Path, *, workers: int | None = None, limits: Limits | None = None,
     progress: bool = False, manual_scores: Path | None = None, shard: shards.Shard | None = None,
-    lab: str | None = None, worksheet: Path | None = None,
+    lab: str | None = None,
+    deadlines: Path | None = None, times: Path | None = None, worksheet: Path | None = None,
 ) -> str:
     """Grade every entry of ``submissions`` into ``out``; returns a summary (one line, and a few
     more about the written questions).
@@ -308,6 +314,11 @@ def grade_class(
 
     ``shard`` grades only the students of that shard (``shards.shard_of``), and leaves in OUT what
     ``merge`` needs besides their records: their written answers and which entries the shard owns.
+
+    ``deadlines`` (a TOML file, ``course.deadlines``) and ``times`` (the hand-in times,
+    ``handin_times``) apply the late policy to the class files; both are read, and refused with
+    the reason, before anything is graded. Neither is part of a row's record, so changing them
+    grades nothing again.
 
     ``worksheet`` is Moodle's grading worksheet, read for the submission times when
     ``submissions`` is a Moodle download (``lms_downloads``).
@@ -324,6 +335,10 @@ def grade_class(
         assignments = autograders.load_released(lab)
     except (autograders.ManifestError, KeyError) as error:
         raise SystemExit(str(error.args[0] if isinstance(error, KeyError) else error)) from None
+    try:
+        late_files = handin_times.read_late_files(deadlines, times, [a.stem for a in assignments])
+    except handin_times.LateFilesError as error:
+        raise SystemExit(f"refused before grading: {error}") from None
     found = intake.class_entries(submissions, worksheet)
     entries = found.students
     if shard is not None:
@@ -384,9 +399,9 @@ def grade_class(
         bar.close()
         answers = written_answers.collect(entries, [a.stem for a in assignments], questions)
         # In the order of SUBMISSIONS, not of completion: the same class gives the same files.
-        class_outputs.write_class_files(
+        late = class_outputs.write_class_files(
             out, assignments, [rows[entry] for entry in entries if entry in rows], answers, sheet,
-            questions, students, scores_path)
+            questions, students, scores_path, *late_files)
     if shard is not None:
         shards.write_manifest(out, shards.Manifest(
             shard, grading, release_fingerprint(assignments),
@@ -398,4 +413,7 @@ def grade_class(
         f"{with_problems} with problems) in {elapsed:.0f} s; results in {out}/grades.csv, "
         f"report in {out}/report.html, feedback in {out}/feedback/"
     ) + "".join(f"; {note}" for note in found.notes) \
-        + intake.others_summary(found.others, found.layout) + class_outputs.scores_summary(sheet, questions, students, out, scores_path)
+        + intake.others_summary(found.others, found.layout) \
+        + class_outputs.scores_summary(sheet, questions, students, out, scores_path) \
+        + handin_times.summary(late, *late_files,
+                               [intake.student_id(entry) for entry in found.students])

@@ -67,9 +67,10 @@ class Submission:
     #: assignment stem -> the notebook to grade (a copy inside the work folder)
     notebooks: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    #: when the LMS says the work was handed in (Moodle's grading worksheet); None when unknown
+    #: when the LMS download says the work was handed in (with its time zone: Moodle's grading
+    #: worksheet), if it says; never a file's modification time, which the student controls
     handed_in: datetime.datetime | None = None
-    #: whether the LMS marks the submission late (Canvas's ``LATE`` in its download's names)
+    #: the LMS download marks the work late (Canvas's ``LATE`` in a file name)
     marked_late: bool = False
     #: the student's name as the LMS download gives it ("" in the kit's own layout)
     display_name: str = ""

@@ -18,7 +18,7 @@ the import leaves their grade empty. Graded submissions that no roster line name
 the command's output and in ``OUT/<lms>_unmatched.txt``, never dropped silently. One grade column
 per assignment, named by the assignment, holding its points (autograded and written questions;
 a written question not scored yet counts nothing, and the output says how many students that
-concerns).
+concerns), less the late penalty ``grades.csv`` records for it (``lateness``).
 
 The layouts follow each system's documentation of its gradebook CSV import:
 

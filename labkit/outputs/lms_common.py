@@ -8,6 +8,8 @@ from pathlib import Path
 
 from labkit.course.questions import Question
 
+from .lateness import penalty_column
+
 #: The roster column that names a submission as ``grades.csv`` does (a roster of one's own).
 SUBMISSION = "submission"
 #: The first cell of Canvas's second line, which gives each assignment's points.
@@ -61,7 +63,8 @@ def number(text: str | None) -> float | None:
 
 
 def assignment_points(questions: list[Question], row: dict[str, str]) -> tuple[dict[str, str], bool]:
-    """Per assignment its points as text, and whether a written question is not scored yet."""
+    """Per assignment its points as text, the late penalty of ``grades.csv`` taken off, and
+    whether a written question is not scored yet."""
     totals: dict[str, float] = {}
     pending = False
     for question in questions:
@@ -69,6 +72,8 @@ def assignment_points(questions: list[Question], row: dict[str, str]) -> tuple[d
         if value is None and question.written:
             pending = True
         totals[question.assignment] = totals.get(question.assignment, 0.0) + (value or 0.0)
+    for assignment in totals:
+        totals[assignment] -= number(row.get(penalty_column(assignment))) or 0.0
     return {assignment: f"{total:g}" for assignment, total in totals.items()}, pending
 
 

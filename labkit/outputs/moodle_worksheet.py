@@ -95,12 +95,16 @@ def participant_id(identifier: str) -> str | None:
 
 
 def submission_time(text: str) -> datetime.datetime | None:
-    """A ``Last modified (submission)`` cell as a (naive, Moodle's local) time; None for "-" (no
-    submission) or a form not known."""
+    """A ``Last modified (submission)`` cell as a time with its zone; None for "-" (no
+    submission) or a form not known.
+
+    Moodle prints the time in the downloading user's zone and does not say which: it is read in
+    this machine's zone (``TZ=Europe/Paris make grade ...`` for another), which is the TA's when
+    the TA downloads and grades."""
     text = " ".join(text.split())
     for layout in _TIME_FORMATS:
         try:
-            return datetime.datetime.strptime(text, layout)
+            return datetime.datetime.strptime(text, layout).astimezone()
         except ValueError:
             continue
     return None
