@@ -17,7 +17,7 @@ import pytest
 from labkit import paths
 from labkit.course import autograders
 from labkit.grading import intake
-from labkit.outputs import gradebook, lms
+from labkit.outputs import gradebook, lateness, lms
 
 LINEAR, LOGISTIC, SOFTMAX = ("1_1_linear_regression", "1_2_logistic_regression",
                              "1_3_softmax_regression")
@@ -40,6 +40,7 @@ def _worth(stem: str) -> float:
 def _make(*args: str) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if k != "MAKEFLAGS"}
     environment["COLUMNS"] = "80"  # as a terminal exports it: never taken for COLUMNS=
+    environment["TZ"] = "UTC"  # the zone Moodle's worksheet times are read in
     return subprocess.run(["make", "--no-print-directory", *args], cwd=paths.ROOT, env=environment,
                           capture_output=True, text=True, timeout=900)
 
@@ -389,3 +390,33 @@ def test_moodle_s_flat_download_is_grouped_by_participant(tmp_path) -> None:
                for note in found.notes)
     ada = intake.discover(found.students[0], STEMS, tmp_path / "work")
     assert sorted(ada.notebooks) == [LINEAR, SOFTMAX] and ada.notes == []
+
+
+def test_the_lms_s_late_mark_and_times_feed_the_late_policy(canvas, moodle, tmp_path) -> None:
+    # The classes graded above, graded again with deadlines: rows are reused (no notebook runs),
+    # and the late policy goes by what each LMS said: Canvas's LATE (a day, no time), Moodle's
+    # worksheet time.
+    deadlines = tmp_path / "deadlines.toml"
+    deadlines.write_text(f"[due]\n{LOGISTIC} = 2023-11-01T23:59:00Z\n{LINEAR} = 2023-11-14T12:00:00Z\n"
+                         "[policy]\nkind = \"per_day\"\nper_day = 0.1\n", encoding="utf-8")
+    canvas_folder, canvas_out, _ = canvas
+    moodle_folder, worksheet, moodle_out, _ = moodle
+    for folder, out, extra in ((canvas_folder, canvas_out, []),
+                               (moodle_folder, moodle_out, [f"WORKSHEET={worksheet}"])):
+        again = tmp_path / out.parent.name
+        shutil.copytree(out, again)
+        done = _make("grade", f"SUBMISSIONS={folder}", f"OUT={again}", "WORKERS=2",
+                     f"DEADLINES={deadlines}", *extra)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "0 new or changed" in done.stdout
+        rows = {row["student"]: row for row in gradebook.read_csv(again / "grades.csv")}
+        if folder == canvas_folder:
+            alan, ada = rows["1002"], rows["1001"]
+            assert alan[lateness.days_late_column(LOGISTIC)] == "1"
+            assert float(alan[lateness.penalty_column(LOGISTIC)]) > 0
+            assert not ada[lateness.penalty_column(LINEAR)].strip(" 0")
+        else:
+            ada = rows["2001"]
+            assert ada[lateness.handed_in_column(LINEAR)].startswith("2023-11-14T15:04")
+            assert ada[lateness.days_late_column(LINEAR)] == "1"
+            assert float(ada[lateness.penalty_column(LINEAR)]) > 0
