@@ -9,10 +9,13 @@ exercise also called ``mse``) leaves the question's grade alone, and a function 
 below its check cell was not there when it was checked.
 
 The grader follows the same rule (``judge``): it runs the notebook up to a question's last check
-cell, judges the question there, and goes on. A check cell that did not run to its end (it
-raised, it was interrupted or dropped) counts as no check, as in otter, where the check inside it
-did not run or was not recorded; such a question, and one that no cell checks (a student moved
-or deleted the check cell), is judged at the end of the notebook, as otter's last cell judges it.
+cell, judges the question there, and goes on. A question that no cell checks (a student deleted
+the check cell, or wrote the question's name differently) is judged at the end of the notebook,
+as otter's last cell judges it, and a note says so. The check cell is where the question is
+judged whatever that cell did: the notebook's own client runs the public checks there, not the
+hidden ones, so an error of that cell tells nothing of how otter's check would have gone (one
+difference follows: where the client itself is missing, otter's checks all fail to run and
+every question is judged at the end, while the grader still judges each at its check cell).
 """
 
 from __future__ import annotations
@@ -54,18 +57,11 @@ def stops(sources: list[str], questions: list[str]) -> list[Stop]:
             Stop(None, tuple(q for q in questions if q not in last))]
 
 
-def at_end_note(questions: list[str], unchecked: list[str]) -> str:
-    """The note for questions judged at the end of the notebook although its check cell was
-    there to judge them: ``unchecked`` had none, the rest a check cell that did not run to its
-    end."""
-    parts = []
-    if unchecked:
-        parts.append(f"no cell runs grader.check for {', '.join(unchecked)}")
-    failed = [q for q in questions if q not in unchecked]
-    if failed:
-        parts.append(f"the check cell of {', '.join(failed)} did not run to its end")
-    return (f"{', '.join(questions)} judged on the notebook as it stands at its end "
-            f"({' and '.join(parts)}), as otter does")
+def at_end_note(questions: list[str]) -> str:
+    """The note for questions that no cell checks: where they were judged instead."""
+    calls = ", ".join(f'grader.check("{question}")' for question in questions)
+    return (f"no cell runs {calls}: judged on the notebook as it stands at its end, as otter "
+            f"does")
 
 
 class DefinedAfterCheck(core.MissingName):

@@ -209,20 +209,12 @@ def _judge_at_checks(session: NotebookSession, test_files: dict[str, ExceptionTe
     env = _TestEnv(RemoteEnv(session), functools.partial(missing_name, session))
     graded: dict[str, tuple[float, list[CaseOutcome]]] = {}
     stops = checkpoints.stops(session.sources, list(test_files))
-    unchecked = list(stops[-1].questions)
-    late: list[str] = []  # their check cell did not run to its end: judged at the end instead
     try:
         for stop in stops:
             session.run_to(None if stop.cell is None else stop.cell + 1)
-            due = list(stop.questions)
-            if stop.cell is None:
-                due = [name for name in test_files if name in unchecked or name in late]
-                if due:
-                    notes.append(checkpoints.at_end_note(due, unchecked))
-            elif not session.ran_whole(stop.cell):
-                late.extend(due)
-                continue
-            for name in due:
+            if stop.cell is None and stop.questions:
+                notes.append(checkpoints.at_end_note(list(stop.questions)))
+            for name in stop.questions:
                 graded[name] = outcomes.run_question(test_files[name], env)
     except SessionFailed as failure:
         if not graded or isinstance(failure, (NotebookRejected, GraderFailure)):

@@ -507,13 +507,6 @@ class NotebookSession:
         """How far the notebook has been run: the code cells before this index."""
         return len(self._cells) if self._position is None else self._position
 
-    def ran_whole(self, index: int) -> bool:
-        """Whether code cell ``index`` ran to its end in the notebook's process: it raised no
-        error, was not interrupted, and was not dropped for hanging or crashing the process."""
-        report = self.report
-        return not any(index in cells for cells in (report.errors, report.fatal,
-                                                     report.interrupted))
-
     def start(self) -> None:
         """Run every code cell of the notebook (``run_to``)."""
         self.run_to(None)
