@@ -29,7 +29,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit import paths
+from labkit import notebooks, paths
 from labkit.course import autograders
 from labkit.sandbox import cgroups, confine
 
@@ -352,20 +352,20 @@ def _solution() -> nbformat.NotebookNode:
     return nbformat.read(paths.solution_notebook(STEM), 4)
 
 
-def _with_cell(source: str, *, checked: str | None = None) -> nbformat.NotebookNode:
-    """The solution with one more code cell: just before the check cell of question ``checked``
-    (to replace its graded function where the question is judged, the solution's definition
-    coming back right after the check, so that the cells below run as they did), or before the
-    pseudoinverse is first used."""
+def _with_cell(source: str, *, last: bool = False) -> nbformat.NotebookNode:
+    """The solution with one more code cell: as its last cell (to redefine a graded function
+    after the cells that use it ran), or before the pseudoinverse is first used. A last cell
+    comes with the check cells of the functions it redefines removed: a question is judged where
+    its check runs, and one no cell checks at the end of the notebook, after this cell (a check
+    left in place would also call the hostile function in the notebook, as a cell)."""
     nb = _solution()
-    if checked is None:
-        index = next(i for i, c in enumerate(nb.cells) if "X_inv_svd = pinv_svd(X)" in c.source)
-        nb.cells.insert(index, nbformat.v4.new_code_cell(source))
-        return nb
-    check = next(i for i, c in enumerate(nb.cells) if c.source == f'grader.check("{checked}")')
-    (definition,) = [c for c in nb.cells if c.cell_type == "code" and f"def {checked}(" in c.source]
-    nb.cells[check:check + 1] = [nbformat.v4.new_code_cell(source), nb.cells[check],
-                                 nbformat.v4.new_code_cell(definition.source)]
+    index = len(nb.cells) if last else next(
+        i for i, c in enumerate(nb.cells) if "X_inv_svd = pinv_svd(X)" in c.source)
+    nb.cells.insert(index, nbformat.v4.new_code_cell(source))
+    if last:
+        redefined = [question for question in FULL if notebooks.binds(source, question)]
+        nb.cells = [c for c in nb.cells
+                    if not set(notebooks.checked_questions(c.source)[0]) & set(redefined)]
     return nb
 
 
@@ -429,25 +429,24 @@ ATTACKS = {
     # 4: a reply that announces 1000 bytes, sends one and stalls.
     "staller": _with_cell(
         _FIND_CONNECTION + "def pinv_svd(X):\n    _conn.sendall(struct.pack('!Q', 1000) + b'{')\n"
-        "    time.sleep(10**6)", checked="pinv_svd"),
+        "    time.sleep(10**6)", last=True),
     # 5: a well-formed reply announcing 100 buffers of 256 MB; a header of nested lists.
     "flooder": _with_cell(
         _FIND_CONNECTION + "def pinv_svd(X):\n"
         "    _conn.sendall(struct.pack('!Q', 2) + b'{}' + struct.pack('!Q', 100)"
-        " + struct.pack('!Q', 256 << 20))\n    time.sleep(10**6)", checked="pinv_svd"),
+        " + struct.pack('!Q', 256 << 20))\n    time.sleep(10**6)", last=True),
     "nester": _with_cell(
         _FIND_CONNECTION + "def as_column(y):\n    header = b'[' * 200000 + b']' * 200000\n"
         "    _conn.sendall(struct.pack('!Q', len(header)) + header + struct.pack('!Q', 0))\n"
-        "    time.sleep(10**6)", checked="as_column"),
+        "    time.sleep(10**6)", last=True),
     # 6: in-place writes on the caller's tensors: zeros for a gradient, with the least-squares
     # solution written into theta for the gradient-descent check to read.
     "in_place": _with_cell(
         "def linear_regression_loss_grad(theta, X, y):\n"
         "    theta.copy_(torch.linalg.lstsq(X, y).solution)\n    return torch.zeros_like(theta)",
-        checked="linear_regression_loss_grad"),
+        last=True),
     # 8: hidden inputs leaked through an error message.
-    "leaker": _with_cell("def pinv_svd(X):\n    raise ValueError(repr(X.tolist()))",
-                         checked="pinv_svd"),
+    "leaker": _with_cell("def pinv_svd(X):\n    raise ValueError(repr(X.tolist()))", last=True),
     # 19: memory held past the 2 GB budget where no per-process limit sees it: in three child
     # processes, in memfd files and in /dev/shm.
     "hog": _with_cell('''import os, time
@@ -495,7 +494,7 @@ def add_bias_column(X):
     result = torch.cat((X, X.new_ones(X.shape[0], 1)), dim=1)
     X.mul_(2)
     return result
-''', checked="add_bias_column"),
+''', last=True),
     # 17: a zero gradient, and the runner's descent rewritten to send back a true descent (made
     # with a correct gradient of its own) as the function's.
     "forged_descent": _with_cell(_RUNNER + '''
@@ -513,7 +512,7 @@ def _forged_descend(namespace, request):
             "theta": _protocol.encode(theta), "steps": int(request["steps"]), "seconds": 0.01,
             "over_budget": False}
 _child._descend = _forged_descend
-''', checked="linear_regression_loss_grad"),
+''', last=True),
     # 18: a 20 s cell that says, in order, that it has ended after 2 s (to the grader that asks for
     # each cell), or announces the next cell and drops the real announcement (to a runner that
     # announces each cell itself): either way it would restart the 8 s clock.
