@@ -6,7 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-SUBMISSIONS ?= demo/submissions
+# LAB=lab2 grades (or releases) one lab of assignments/; default: the course's first lab.
+LAB ?=
+# The class to grade; default: the lab's demo class (demo/<lab>/submissions).
+SUBMISSIONS ?=
 OUT ?= grades
 WORKERS ?=
 # Seconds one notebook may run in all; empty: the default of labkit.sandbox.confine.Limits.
@@ -19,6 +22,10 @@ UNCONFINED ?=
 # then writes the whole class's OUT from the shards' (see docs/ta-cluster.md).
 SHARD ?=
 SHARDS ?=
+# DEADLINES=deadlines.toml: due times, extensions and the late policy; TIMES=times.csv: hand-in
+# times, which win over the LMS download's (see docs/ta-grading.md, late work).
+DEADLINES ?=
+TIMES ?=
 # make export: the learning management system (canvas or moodle) and the roster mapping
 # submission names to its students.
 LMS ?=
@@ -38,15 +45,17 @@ DEFAULT_TIMEOUT = $(shell $(if $(wildcard $(PY)),$(PY),$(PYTHON)) -c 'from labki
 .PHONY: help grade merge export similarity release test audit bench gpu-check clean
 
 help:
-	@echo "make grade [SUBMISSIONS=dir] [OUT=dir] [WORKERS=n]  grade a folder of submissions (default: the demo class)"
+	@echo "make grade [LAB=lab] [SUBMISSIONS=dir] [OUT=dir] [WORKERS=n]  grade one lab's submissions (default: the first lab's demo class)"
 	@echo "           [TIMEOUT=s]                              seconds one notebook may run in all (default $(DEFAULT_TIMEOUT))"
+	@echo "           [DEADLINES=deadlines.toml] [TIMES=times.csv]  due times and late policy; hand-in times"
 	@echo "make grade SHARD=k/n OUT=shards/k                   grade only shard k (0 to n-1) of n of the class"
 	@echo "make merge SHARDS='shards/*' [OUT=dir]              merge the shards' OUTs into one OUT"
+	@echo "           [DEADLINES=deadlines.toml] [TIMES=times.csv]  as for make grade"
 	@echo "make test                                           run the kit's tests"
 	@echo "make audit [OUT=dir] [PER_QUESTION=n] [ASSIGNMENTS=stems]  mutation score of each question's hidden tests"
 	@echo "make export LMS=canvas|moodle ROSTER=roster.csv [OUT=dir]  write OUT's grades as the LMS's gradebook import"
 	@echo "make similarity [SUBMISSIONS=dir] [OUT=dir] [EARLIER=dir]  rank pairs of alike answers, per question (OUT/similarity.html)"
-	@echo "make release                                        regenerate student/, autograder/, solutions/, demo/ from assignments/"
+	@echo "make release [LAB=lab] [ASSIGNMENTS=stems]         regenerate student/, autograder/, solutions/, demo/ from assignments/ (all labs by default)"
 	@echo "make bench [COPIES=n]                               what grading costs against the notebooks' own cost and otter run"
 	@echo "make gpu-check [WORKERS=n]                          prove grading on CUDA (see docs/maintainers.md)"
 
@@ -58,24 +67,24 @@ $(INSTALLED): requirements.txt pyproject.toml
 	touch $(INSTALLED)
 
 grade: $(INSTALLED)
-	$(PY) -m labkit grade --submissions "$(SUBMISSIONS)" --out "$(OUT)" $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)") $(if $(UNCONFINED),--unconfined) $(if $(SHARD),--shard $(SHARD))
+	$(PY) -m labkit grade $(if $(LAB),--lab $(LAB)) $(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)") --out "$(OUT)" $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)") $(if $(UNCONFINED),--unconfined) $(if $(SHARD),--shard $(SHARD)) $(if $(DEADLINES),--deadlines "$(DEADLINES)") $(if $(TIMES),--times "$(TIMES)")
 
 merge: $(INSTALLED)
-	@test -n "$(SHARDS)" || { echo "usage: make merge SHARDS='shards/*' [OUT=dir] [MANUAL_SCORES=path]"; exit 2; }
-	$(PY) -m labkit merge $(SHARDS) --out "$(OUT)" $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)")
+	@test -n "$(SHARDS)" || { echo "usage: make merge SHARDS='shards/*' [OUT=dir] [MANUAL_SCORES=path] [DEADLINES=path] [TIMES=path]"; exit 2; }
+	$(PY) -m labkit merge $(SHARDS) --out "$(OUT)" $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)") $(if $(DEADLINES),--deadlines "$(DEADLINES)") $(if $(TIMES),--times "$(TIMES)")
 
 export: $(INSTALLED)
 	@test -n "$(LMS)" -a -n "$(ROSTER)" || { echo "usage: make export LMS=canvas|moodle ROSTER=roster.csv [OUT=dir]"; exit 2; }
 	$(PY) -m labkit export --lms "$(LMS)" --roster "$(ROSTER)" --out "$(OUT)"
 
 similarity: $(INSTALLED)
-	$(PY) -m labkit similarity --submissions "$(SUBMISSIONS)" --out "$(OUT)" $(if $(EARLIER),--earlier "$(EARLIER)")
+	$(PY) -m labkit similarity $(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)") --out "$(OUT)" $(if $(EARLIER),--earlier "$(EARLIER)")
 
 bench: $(INSTALLED)
 	$(PY) -m labkit.bench $(if $(COPIES),--copies $(COPIES)) $(if $(WORKERS),--workers $(WORKERS))
 
 release: $(INSTALLED)
-	$(PY) -m labkit release
+	$(PY) -m labkit release $(if $(LAB),--lab $(LAB)) $(ASSIGNMENTS)
 
 audit: $(INSTALLED)
 	$(PY) -m labkit audit --out "$(AUDIT_OUT)" $(if $(WORKERS),--workers $(WORKERS)) $(if $(PER_QUESTION),--per-question $(PER_QUESTION)) $(ASSIGNMENTS)

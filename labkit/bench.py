@@ -44,46 +44,8 @@ import nbformat
 import psutil
 
 from . import paths
-from .course import autograders
+from .course import autograders, labs
 from .sandbox.confine import process_tree
-
-#: Loop-based, correct versions of the lab's heaviest functions: each is added as a cell right
-#: after the cell that defines the function, so the notebook's own code and the hidden checks use
-#: it. Loops over rows are what students most often write first.
-SLOW_ANSWERS = {
-    "linear_regression_loss_grad": '''
-def linear_regression_loss_grad(theta, X, y):
-    grad = torch.zeros_like(theta)
-    for i in range(X.shape[0]):
-        grad = grad + X[i].unsqueeze(1) * (X[i] @ theta - y[i])
-    return grad
-''',
-    "logistic_regression_loss_grad": '''
-def logistic_regression_loss_grad(theta, X, y):
-    grad = torch.zeros_like(theta)
-    for i in range(X.shape[0]):
-        x = X[i:i + 1].T
-        grad = grad + x * (torch.sigmoid(x.T @ theta) - y[i:i + 1])
-    return grad
-''',
-    "softmax_regression_loss": '''
-def softmax_regression_loss(Theta, X, y):
-    total = Theta.new_zeros(())
-    for i in range(X.shape[0]):
-        z = X[i] @ Theta
-        total = total + torch.logsumexp(z, dim=0) - z[y[i, 0]]
-    return total
-''',
-    "softmax_regression_loss_grad": '''
-def softmax_regression_loss_grad(Theta, X, y):
-    grad = torch.zeros_like(Theta)
-    for i in range(X.shape[0]):
-        p = torch.softmax(X[i] @ Theta, dim=0)
-        p[y[i, 0]] -= 1
-        grad = grad + torch.outer(X[i], p)
-    return grad
-''',
-}
 
 #: Goals (see the module's docstring).
 MARGINAL_GOAL = 2.0
@@ -128,13 +90,18 @@ class Grading:
 
 
 def _slow_notebook(stem: str) -> nbformat.NotebookNode:
+    """The solution with correct, loop-based versions of the assignment's heaviest functions
+    (its ``grading.toml``: ``[bench.slow]``), each added as a cell right after the cell that
+    defines the function, so the notebook's own code and the hidden checks use it. Loops over
+    rows are what students most often write first."""
     nb = nbformat.read(paths.solution_notebook(stem), 4)
+    slow = labs.assignment(stem).slow_answers
     cells = []
     for cell in nb.cells:
         cells.append(cell)
         if cell.cell_type != "code":
             continue
-        for name, source in SLOW_ANSWERS.items():
+        for name, source in slow.items():
             if f"def {name}(" in cell.source:
                 cells.append(nbformat.v4.new_code_cell(source.strip()))
     nb.cells = cells
@@ -145,7 +112,7 @@ def _write_class(folder: Path, copies: int, slow: bool) -> Path:
     for index in range(copies):
         student = folder / f"student{index:03d}"
         student.mkdir(parents=True)
-        for stem in paths.assignment_stems():
+        for stem in paths.assignment_stems(paths.default_lab()):
             nb = _slow_notebook(stem) if slow else nbformat.read(paths.solution_notebook(stem), 4)
             nbformat.write(nb, student / f"{stem}.ipynb")
     return folder
@@ -216,7 +183,7 @@ def _own_cost(submissions: Path, scratch: Path) -> float:
 
 
 def _otter(submissions: Path, scratch: Path, workers: int) -> float:
-    zips = {a.stem: a.zip_path for a in autograders.load_all()}
+    zips = {a.stem: a.zip_path for a in autograders.load_released()}
 
     def job(notebook: Path) -> None:
         folder = Path(tempfile.mkdtemp(dir=scratch))

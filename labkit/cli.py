@@ -16,11 +16,25 @@ if TYPE_CHECKING:
 
 def _release(args: argparse.Namespace) -> int:
     from .course.release import ReleaseError, release
+    from .grading.solution_check import check_solutions
 
     try:
-        release(args.assignments or None)
+        released = release(args.assignments or None, args.lab)
     except ReleaseError as error:
         print(f"release refused: {error}", file=sys.stderr)
+        return 1
+    if args.no_solution_check:
+        return 0
+    shortfalls = []
+    for lab in sorted({paths.lab_of(m.stem) for m in released}, key=paths.course_order):
+        stems = [m.stem for m in released if paths.lab_of(m.stem) == lab]
+        print(f"grading the solutions of {lab} as students' notebooks ...", flush=True)
+        shortfalls += check_solutions(stems)
+    if shortfalls:
+        print("release refused: a solution does not earn full marks when the kit grades it, so no "
+              "student could; fix the master (or its checks) and release again, and hand out "
+              "none of the files just written:\n  " + "\n  ".join(map(str, shortfalls)),
+              file=sys.stderr)
         return 1
     return 0
 
@@ -36,10 +50,12 @@ def _grade(args: argparse.Namespace) -> int:
 
     limits = Limits(notebook_seconds=args.timeout, cell_seconds=min(args.cell_timeout, args.timeout),
                     memory_bytes=args.memory_mb << 20, confine=not args.unconfined)
-    summary = grade_class(Path(args.submissions), Path(args.out), workers=args.workers,
-                          limits=limits, progress=True,
+    summary = grade_class(Path(args.submissions or paths.demo_submissions(args.lab)),
+                          Path(args.out), workers=args.workers, limits=limits, progress=True,
                           manual_scores=Path(args.manual_scores) if args.manual_scores else None,
-                          shard=args.shard)
+                          shard=args.shard, lab=args.lab,
+                          deadlines=Path(args.deadlines) if args.deadlines else None,
+                          times=Path(args.times) if args.times else None)
     print(summary)
     return 0
 
@@ -60,7 +76,9 @@ def _merge(args: argparse.Namespace) -> int:
     try:
         summary = merge_shards([Path(p) for p in args.shards], Path(args.out),
                                manual_scores=Path(args.manual_scores) if args.manual_scores else None,
-                               allow_missing=args.allow_missing)
+                               allow_missing=args.allow_missing,
+                               deadlines=Path(args.deadlines) if args.deadlines else None,
+                               times=Path(args.times) if args.times else None)
     except MergeError as error:
         print(f"merge refused: {error}", file=sys.stderr)
         return 1
@@ -83,7 +101,7 @@ def _export(args: argparse.Namespace) -> int:
 def _similarity(args: argparse.Namespace) -> int:
     from .similarity.page import similarity_report
 
-    submissions = Path(args.submissions)
+    submissions = Path(args.submissions or paths.demo_submissions())
     if not submissions.is_dir():
         print(f"SUBMISSIONS is not a folder: {submissions}", file=sys.stderr)
         return 1
@@ -118,17 +136,35 @@ def _audit(args: argparse.Namespace) -> int:
     return 1 if audit.controls else 0
 
 
+def _late_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--deadlines", default=None, metavar="PATH",
+                         help="TOML file of due times, extensions and the late policy (see "
+                              "docs/ta-grading.md); the penalties are taken before the totals")
+    command.add_argument("--times", default=None, metavar="PATH",
+                         help="CSV of hand-in times (student,assignment,handed_in), which win "
+                              "over the LMS download's; needs --deadlines")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     release = commands.add_parser("release", help="regenerate student/, autograder/, solutions/")
-    release.add_argument("assignments", nargs="*", help="assignment stems (default: all)")
+    release.add_argument("assignments", nargs="*",
+                         help="assignment stems (default: every assignment of --lab)")
+    release.add_argument("--lab", default=None, choices=paths.lab_names() or None,
+                         help="release only this lab (default: every lab)")
+    release.add_argument("--no-solution-check", action="store_true",
+                         help="skip grading the released solutions through the kit (each must "
+                              "earn full marks, or the release is refused)")
     release.set_defaults(run=_release)
 
     grade = commands.add_parser("grade", help="grade a folder of submissions")
-    grade.add_argument("--submissions", default=str(paths.DEMO_SUBMISSIONS),
-                       help="one entry per student: a folder, a notebook or a zip")
+    grade.add_argument("--lab", default=None, choices=paths.lab_names() or None,
+                       help="the lab whose assignments are graded (default: the course's first)")
+    grade.add_argument("--submissions", default=None,
+                       help="one entry per student: a folder, a notebook or a zip (default: the "
+                            "lab's demo class)")
     grade.add_argument("--out", default=str(paths.DEFAULT_GRADES), help="results folder")
     grade.add_argument("--workers", type=int, default=None, help="parallel gradings (default: cores)")
     grade.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT,
@@ -147,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--shard", type=_shard, default=None, metavar="K/N",
                        help="grade only shard K of N (K from 0 to N-1, as SLURM_ARRAY_TASK_ID or "
                             "JOB_COMPLETION_INDEX); each shard into its own OUT, then merge them")
+    _late_options(grade)
     grade.set_defaults(run=_grade)
 
     merge = commands.add_parser(
@@ -160,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default OUT/manual_scores.csv, written as a template when absent)")
     merge.add_argument("--allow-missing", action="store_true",
                        help="merge even when shards are missing (their students are left out)")
+    _late_options(merge)
     merge.set_defaults(run=_merge)
 
     audit = commands.add_parser(
@@ -194,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     similar = commands.add_parser(
         "similarity", help="rank the pairs of students whose answers to a question look alike "
                            "(a page for a person to read; no grade changes)")
-    similar.add_argument("--submissions", default=str(paths.DEMO_SUBMISSIONS),
+    similar.add_argument("--submissions", default=None,
                          help="the class, as for grade: one entry per student")
     similar.add_argument("--out", default=str(paths.DEFAULT_GRADES),
                          help="where similarity.html and similarity.csv go (a graded OUT links "

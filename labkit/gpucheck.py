@@ -9,7 +9,7 @@ A GPU machine is available only now and then, for minutes, so everything is done
 3. grades a class through the real path (``python -m labkit grade``: workers, fork server,
    sandboxed notebooks) twice at once: with the GPU visible, and hidden from the grader
    (``CUDA_VISIBLE_DEVICES=``); the class is the demo class, the three solution notebooks, and the
-   solutions with answers that only a GPU can catch (``tests/answers/gpu_only.py``) put in;
+   solutions with answers that only a GPU can catch (the ``GPU_ONLY`` answers of each answer bank) put in;
 4. compares the two gradebooks: a grade that differs fails the run, except that those GPU-only
    answers must lose points with the GPU (else the GPU pass never judged on CUDA) and keep full
    marks without it.
@@ -24,7 +24,6 @@ import argparse
 import csv
 import json
 import os
-import runpy
 import shutil
 import signal
 import subprocess
@@ -36,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import paths
+from .course import labs
 from .course.questions import column_key
 
 #: The census test in tests/test_gpu.py: one case per released hidden check, run on CUDA.
@@ -65,12 +65,16 @@ def device_info() -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def gpu_only_answers() -> dict[str, dict[str, str]]:
-    """stem -> question -> the source of one answer that only a GPU can catch."""
-    answers = runpy.run_path(str(paths.ROOT / "tests" / "answers" / "gpu_only.py"))["GPU_ONLY"]
-    return {stem: {question: next(iter(variants.values()))
-                   for question, variants in questions.items()}
-            for stem, questions in answers.items()}
+def gpu_only_answers(stems: list[str] | None = None) -> dict[str, dict[str, str]]:
+    """stem -> question -> the source of one answer that only a GPU can catch (the ``GPU_ONLY``
+    answers of each assignment's answer bank, ``assignments/<lab>/<stem>/answers.py``)."""
+    found = {}
+    for stem in stems if stems is not None else labs.stems():
+        questions = labs.assignment(stem).answer_bank().get("GPU_ONLY", {})
+        if questions:
+            found[stem] = {question: next(iter(variants.values()))
+                           for question, variants in questions.items()}
+    return found
 
 
 def _with_cell(notebook: Path, source: str, target: Path) -> None:
@@ -82,7 +86,7 @@ def _with_cell(notebook: Path, source: str, target: Path) -> None:
     target.write_text(json.dumps(nb, indent=1), "utf-8")
 
 
-#: What the answers of tests/answers/ may assume (a notebook need not import math or F itself).
+#: What the answers of the answer banks may assume (a notebook need not import math or F itself).
 _ANSWER_IMPORTS = "import math\n\nimport torch\nimport torch.nn.functional as F\n"
 
 
@@ -91,9 +95,9 @@ def build_class(folder: Path, stems: list[str], *, demo: bool) -> dict[str, dict
     assignment its solution and the solution with the GPU-only answers put in; returns those
     answers (stem -> question -> source)."""
     if demo:
-        shutil.copytree(paths.DEMO_SUBMISSIONS, folder)
+        shutil.copytree(paths.demo_submissions(paths.lab_of(stems[0])), folder)
     folder.mkdir(parents=True, exist_ok=True)
-    answers = {stem: a for stem, a in gpu_only_answers().items() if stem in stems}
+    answers = gpu_only_answers(stems)
     for stem in stems:
         solution = paths.solution_notebook(stem)
         # One entry per notebook: students are graded in parallel, a student's notebooks in turn.
@@ -161,7 +165,8 @@ def _census_id(name: str) -> str | None:
 
 def _grade_command(submissions: Path, out: Path, args: argparse.Namespace, workers: int,
                    confined: bool) -> list[str]:
-    return [sys.executable, "-m", "labkit", "grade", "--submissions", str(submissions),
+    return [sys.executable, "-m", "labkit", "grade", "--lab", args.lab,
+            "--submissions", str(submissions),
             "--out", str(out), "--workers", str(workers), "--timeout", str(args.timeout),
             "--cell-timeout", str(args.cell_timeout), *([] if confined else ["--unconfined"])]
 
@@ -337,9 +342,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder for the gradebooks and logs (default: a new temporary folder)")
     parser.add_argument("--quick", action="store_true",
                         help="grade only the solutions and the GPU-only answers, not the demo class")
+    parser.add_argument("--lab", default=None, choices=paths.released_labs() or None,
+                        help="the lab to check (default: the course's first)")
     parser.add_argument("--assignment", action="append", choices=paths.assignment_stems(),
                         help="grade the solution and GPU-only answers of this assignment only "
-                             "(repeatable; default: all)")
+                             "(repeatable; default: every assignment of the lab)")
     parser.add_argument("--workers", type=int, default=None,
                         help="workers per grading pass (default: half the cores, the two passes "
                              "run at once)")
@@ -351,6 +358,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds the whole check may take; what still runs then is stopped "
                              "and reported (default 270: a GPU machine is lent for minutes)")
     args = parser.parse_args(argv)
+    args.lab = args.lab or (paths.lab_of(args.assignment[0]) if args.assignment
+                            else paths.default_lab())
+    if args.assignment and {paths.lab_of(stem) for stem in args.assignment} != {args.lab}:
+        parser.error(f"--assignment: name assignments of {args.lab} only (one lab at a time)")
     started = time.monotonic()
 
     info = device_info()
@@ -370,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(out)
     out.mkdir(parents=True)
     submissions = out / "submissions"
-    answers = build_class(submissions, args.assignment or paths.assignment_stems(),
+    answers = build_class(submissions, args.assignment or paths.assignment_stems(args.lab),
                           demo=not args.quick)
     entries = len(list(submissions.iterdir()))
     workers = args.workers or max(1, min(entries, (os.cpu_count() or 2) // 2))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import shutil
 import zipfile
 from dataclasses import dataclass
@@ -13,20 +12,28 @@ import pytest
 import torch
 
 from labkit import paths
-from labkit.course import autograders
+from labkit.course import autograders, labs
 from labkit.grading import classrun
 
-RELEASED = paths.assignment_stems()
+#: The lab whose answer banks these fixtures grade function by function (Lab 2's banks replace
+#: whole classes and have tests of their own: tests/test_lab2_content.py).
+LAB = "lab1"
+RELEASED = paths.assignment_stems(LAB)
 
 # Checks run in the tests' own process as they run in a grading worker: on one thread. Budgets are
 # CPU time, which threads that spin between parallel operations would inflate.
 torch.set_num_threads(1)
 
 
+def answer_bank(stem: str) -> dict:
+    """An assignment's answer bank (``assignments/<lab>/<stem>/answers.py``)."""
+    return labs.assignment(stem).answer_bank()
+
+
 def answer_variants(stem: str) -> tuple[dict, dict]:
-    """(WRONG, CORRECT) answer variants of an assignment, from tests/answers/a<x>_<y>.py."""
-    module = importlib.import_module(f"tests.answers.a{stem[:3]}")
-    return module.WRONG, module.CORRECT
+    """(WRONG, CORRECT) answer variants of an assignment, from its answer bank."""
+    bank = answer_bank(stem)
+    return bank["WRONG"], bank["CORRECT"]
 
 
 def released_test_source(stem: str, question: str) -> str:
@@ -104,7 +111,7 @@ class GradedClass:
 def graded_demo(tmp_path_factory) -> GradedClass:
     """The demo class graded once through the real path (released zips, real kernels)."""
     submissions = tmp_path_factory.mktemp("demo") / "submissions"
-    shutil.copytree(paths.DEMO_SUBMISSIONS, submissions)
+    shutil.copytree(paths.demo_submissions(LAB), submissions)
     before = tree_digest(submissions)
     out = tmp_path_factory.mktemp("grades")
     # A short cell limit: the demo's hanging student would otherwise cost the default minute.
@@ -114,4 +121,4 @@ def graded_demo(tmp_path_factory) -> GradedClass:
 
 @pytest.fixture(scope="session")
 def assignments() -> list[autograders.Assignment]:
-    return autograders.load_all()
+    return autograders.load_all(LAB)

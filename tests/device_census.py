@@ -3,11 +3,11 @@
 The released autograder zips are the source of truth for what is checked: every hidden test case
 is found in them (not listed here), so cases added to ``labkit/checks`` and the masters are
 covered without editing this file. The reference solutions are the graded functions defined in
-the executed solution notebooks (``solutions/<stem>/<stem>.ipynb``), taken as the notebook
+the executed solution notebooks (``solutions/<lab>/<stem>/<stem>.ipynb``), taken as the notebook
 defines them. A recorder wraps each function and notes the device of every tensor it receives,
 so a test can say that a check really ran on ``cuda`` rather than assume it.
 
-Run as ``python -m tests.device_census``, it grades the answers of ``tests/answers/gpu_only.py``
+Run as ``python -m tests.device_census``, it grades the ``GPU_ONLY`` answers of the answer banks
 with the released tests and prints the results as JSON (used to grade them in a process that
 sees no GPU).
 """
@@ -32,7 +32,11 @@ from otter.test_files import ExceptionTestFile
 
 from labkit import paths
 
-from .answers.gpu_only import GPU_ONLY
+from labkit.course import labs
+
+#: The lab whose graded functions the census calls (its hidden tests take tensors and functions;
+#: Lab 2's take classes and run in tests/test_lab2_content.py).
+LAB = "lab1"
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,7 @@ def released_questions(stem: str) -> list[str]:
 def hidden_cases() -> list[HiddenCase]:
     """Every hidden test case of every released assignment, in a stable order."""
     cases = []
-    for stem in paths.assignment_stems():
+    for stem in paths.assignment_stems(LAB):
         for question in released_questions(stem):
             for case in released_test_file(stem, question).test_cases:
                 if case.hidden:
@@ -179,7 +183,8 @@ def grade_answer(stem: str, question: str, source: str) -> GradedAnswer:
 def gpu_only_answers() -> list[tuple[str, str, str, str]]:
     """(stem, question, variant, source) of every answer that only a GPU can catch."""
     return [(stem, question, variant, source)
-            for stem, questions in GPU_ONLY.items()
+            for stem in paths.assignment_stems(LAB)
+            for questions in [labs.assignment(stem).answer_bank().get("GPU_ONLY", {})]
             for question, variants in questions.items()
             for variant, source in variants.items()]
 

@@ -1,5 +1,5 @@
 """Marks of the answer banks' variants, per hidden test: what the key calibration
-(``tools/calibrate_keys.py``, ``tests/test_key_independence.py``) and the load test
+(``assignments/lab1/calibrate_keys.py``, ``tests/test_key_independence.py``) and the load test
 (``tests/test_load_independence.py``) compare between grading keys and between a quiet and a busy
 machine.
 
@@ -18,8 +18,7 @@ from pathlib import Path
 
 import torch
 
-from .answers.gpu_only import GPU_ONLY
-from .conftest import RELEASED, answer_variants, run_released_tests
+from .conftest import RELEASED, answer_bank, answer_variants, run_released_tests
 
 #: Per hidden test, in the test file's order, its name, the points earned and the points it is
 #: worth: ``(("example", 0.0, 0.0), ("values", 0.0, 1.0), ("dtypes", 1.0, 1.0), ...)``.
@@ -43,12 +42,12 @@ class Variant:
 
 def bank(stems: Iterable[str] = RELEASED) -> list[Variant]:
     """Every WRONG and CORRECT variant of the answer banks of ``stems``, and the answers wrong
-    only on a GPU (``tests/answers/gpu_only.py``: full marks on the CPU, fewer on CUDA, the same
+    only on a GPU (each bank's ``GPU_ONLY``: full marks on the CPU, fewer on CUDA, the same
     under every key and load either way)."""
     found = []
     for stem in stems:
         wrong, correct = answer_variants(stem)
-        gpu_only = GPU_ONLY.get(stem, {})
+        gpu_only = answer_bank(stem).get("GPU_ONLY", {})
         for kind, questions in (("wrong", wrong), ("correct", correct), ("gpu-only", gpu_only)):
             for question, sources in questions.items():
                 found.extend(Variant(stem, question, kind, name, source)

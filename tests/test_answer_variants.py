@@ -6,12 +6,10 @@ grading keys (hidden inputs differ per key, see ``labkit.checks.core``)."""
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 
 from . import marks
-from .conftest import RELEASED, answer_variants, grade_source, run_released_tests
+from .conftest import RELEASED, answer_bank, answer_variants, grade_source, run_released_tests
 
 def _cases(kind: str) -> list:
     cases = []
@@ -45,7 +43,7 @@ def test_correct_alternative_keeps_full_marks(stem, question, source, tmp_path):
 
 
 def _words(stem: str) -> dict:
-    return importlib.import_module(f"tests.answers.a{stem[:3]}").WORDS
+    return answer_bank(stem)["WORDS"]
 
 
 @pytest.mark.parametrize("stem", RELEASED)
@@ -80,10 +78,10 @@ def test_every_graded_question_has_wrong_answers(assignments):
 def _exact_cases() -> list:
     cases = []
     for stem in RELEASED:
-        module = importlib.import_module(f"tests.answers.a{stem[:3]}")
-        for question, variants in getattr(module, "FAILS", {}).items():
+        bank = answer_bank(stem)
+        for question, variants in bank.get("FAILS", {}).items():
             for variant, failing in variants.items():
-                cases.append(pytest.param(stem, question, module.WRONG[question][variant],
+                cases.append(pytest.param(stem, question, bank["WRONG"][question][variant],
                                           failing, id=f"{stem[:3]}-{question}-{variant}"))
     return cases
 

@@ -8,7 +8,8 @@ import nbformat
 import pytest
 
 from labkit import notebooks
-from labkit.course.demo import HANGING_CELL, TYPICAL_MISTAKES
+from labkit.course import labs
+from labkit.course.demo import HANGING_CELL
 
 from .conftest import tree_digest
 
@@ -51,7 +52,7 @@ def test_typical_mistakes_lose_points_where_they_are(graded_demo, assignments):
     mistakes, perfect = rows["typical_mistakes"], rows["perfect"]
     assert float(mistakes["total"]) < float(perfect["total"])
     for assignment in assignments:
-        if TYPICAL_MISTAKES.get(assignment.stem):
+        if labs.assignment(assignment.stem).demo_mistakes:
             lost = [q.name for q in assignment.graded
                     if float(mistakes[f"{assignment.stem}/{q.name}"]) < q.points]
             assert lost, f"{assignment.stem}: the typical mistakes lost no points"

@@ -88,7 +88,7 @@ def _notebook(url: str, path: str) -> dict:
 
 def test_jupyter_lab_from_the_grading_environment_serves_a_student_notebook_and_the_lab_page(tmp_path):
     with jupyter_lab(paths.STUDENT, tmp_path) as url:
-        content = _notebook(url, f"{STEM}/{STEM}.ipynb")
+        content = _notebook(url, str(paths.student_notebook(STEM).relative_to(paths.STUDENT)))
         title, setup = content["cells"][:2]
         assert title["cell_type"] == "markdown" and title["source"].startswith("# Lab 1.2")
         assert setup["source"].startswith(student_setup.TITLE)  # under the title, collapsed
@@ -99,7 +99,7 @@ def test_jupyter_lab_from_the_grading_environment_serves_a_student_notebook_and_
 
 def test_jupyter_lab_serves_the_masters_to_instructors(tmp_path):
     with jupyter_lab(paths.ASSIGNMENTS, tmp_path) as url:
-        content = _notebook(url, f"{STEM}.ipynb")
+        content = _notebook(url, str(paths.master_notebook(STEM).relative_to(paths.ASSIGNMENTS)))
         assert content["cells"][0]["source"].startswith("# ASSIGNMENT CONFIG")
 
 

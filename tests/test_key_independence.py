@@ -4,7 +4,7 @@ inputs differ per key, see ``labkit.checks.core``) and with the seeds as written
 get the same points on each hidden test under all of them; each CORRECT one full marks (and,
 without CUDA, each GPU-only one). Only the values inside the inputs may vary with the key, never the
 cases that decide a property (a class missing from the labels, a rank-deficient matrix, the
-split's boundaries, large scores). ``tools/calibrate_keys.py`` prints the same over any number of
+split's boundaries, large scores). ``assignments/lab1/calibrate_keys.py`` prints the same over any number of
 keys.
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import os
 import subprocess
 import sys
 import zipfile
@@ -49,7 +50,8 @@ def _released_files(root: Path) -> list[str]:
 def test_release_makes_the_committed_files(fresh_release):
     assert _released_files(fresh_release) == _released_files(paths.ROOT)
     # The manifests too: what grading reads the questions from (course.autograders).
-    assert {f"autograder/{stem}/manifest.json" for stem in paths.assignment_stems()} <= set(
+    assert {str(paths.release_manifest(stem).relative_to(paths.ROOT))
+            for stem in paths.assignment_stems()} <= set(
         _released_files(fresh_release))
     for name in _released_files(paths.ROOT):
         if name.startswith("solutions/"):
@@ -60,7 +62,8 @@ def test_release_makes_the_committed_files(fresh_release):
 
 def test_solutions_match_a_fresh_release_cell_for_cell(fresh_release):
     for stem in paths.assignment_stems():
-        fresh = nbformat.read(fresh_release / "solutions" / stem / f"{stem}.ipynb", 4)
+        fresh = nbformat.read(
+            fresh_release / paths.solution_notebook(stem).relative_to(paths.ROOT), 4)
         committed = nbformat.read(paths.solution_notebook(stem), 4)
         assert [c.source for c in fresh.cells] == [c.source for c in committed.cells]
         assert fresh.metadata == committed.metadata
@@ -133,7 +136,8 @@ def test_release_refuses_a_solution_outside_a_solution_block(tmp_path):
     release must refuse it and name the cell."""
     root = tmp_path / "repo"
     _copy_sources(root)
-    master = root / "assignments" / "1_1_linear_regression.ipynb"
+    stem = "1_1_linear_regression"
+    master = root / paths.master_notebook(stem).relative_to(paths.ROOT)
     nb = nbformat.read(master, 4)
     # Drop the raw BEGIN/END SOLUTION cells around the first solution.
     first = next(i for i, c in enumerate(nb.cells)
@@ -142,9 +146,9 @@ def test_release_refuses_a_solution_outside_a_solution_block(tmp_path):
     del nb.cells[first + 2]
     del nb.cells[first]
     nbformat.write(nb, master)
-    for other in (root / "assignments").glob("*.ipynb"):
+    for other in (root / "assignments").glob("*/*/*.ipynb"):
         if other != master:
-            other.unlink()
+            shutil.rmtree(other.parent)
     result = subprocess.run([sys.executable, "-m", "labkit", "release"], cwd=root,
                             capture_output=True, text=True)
     assert result.returncode != 0
@@ -153,3 +157,28 @@ def test_release_refuses_a_solution_outside_a_solution_block(tmp_path):
     assert f"cell {first}: solution line" in result.stderr
     assert "X.new_ones(X.shape[0], 1)" in result.stderr
     assert not any((root / "student").rglob("*.ipynb")), "a leaking student notebook was written"
+
+
+def test_release_refuses_a_solution_that_the_kits_grading_does_not_give_full_marks(tmp_path):
+    """A solution that passes otter's own run of its tests, but not the kit's grading (here it
+    reads an environment variable that a graded notebook's process is not given): the release
+    grades each solution as a student's notebook and refuses, naming the question."""
+    root = tmp_path / "repo"
+    _copy_sources(root)
+    stem = "1_2_logistic_regression"
+    master = root / paths.master_notebook(stem).relative_to(paths.ROOT)
+    nb = nbformat.read(master, 4)
+    right = "return X.T @ (torch.sigmoid(X @ theta) - y)"
+    (cell,) = [c for c in nb.cells if right in c.source]
+    cell.source = cell.source.replace(right, '__import__("os").environ["COURSE_SCALE"]\n    ' + right)
+    nbformat.write(nb, master)
+    environment = {**os.environ, "COURSE_SCALE": "1"}
+    result = subprocess.run([sys.executable, "-m", "labkit", "release", stem], cwd=root,
+                            capture_output=True, text=True, env=environment)
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "release refused: " in result.stderr, result.stderr[-3000:]
+    refusal = result.stderr.split("release refused: ", 1)[1]
+    assert "a solution does not earn full marks when the kit grades it" in refusal
+    assert f"{stem}/logistic_regression_loss_grad: its solution earns " in refusal
+    assert "COURSE_SCALE" in refusal  # the first failing check's message says why
+    assert f"{stem}/training_observations" not in refusal  # a written question is not graded

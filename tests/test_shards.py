@@ -125,7 +125,7 @@ def sharded(tmp_path_factory) -> Sharded:
     (submissions / "di").mkdir(parents=True)
     shutil.copy(paths.solution_notebook(LOGISTIC), submissions / "ada.ipynb")   # written answers
     shutil.copy(paths.student_notebook(LOGISTIC), submissions / "bo.ipynb")     # none
-    shutil.copy(paths.DEMO_SUBMISSIONS / "broken.ipynb", submissions)
+    shutil.copy(paths.demo_submissions() / "broken.ipynb", submissions)
     shutil.copy(paths.solution_notebook(LINEAR), submissions / "di")
     shard_outs = [root / "shards" / "0", root / "shards" / "1"]
     out = root / "grades"

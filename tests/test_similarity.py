@@ -26,7 +26,8 @@ from labkit.outputs import feedback
 from labkit.similarity import compare
 from labkit.similarity.page import similarity_report
 from labkit.outputs.gradebook import write_csv
-from tests.answers import a1_1
+
+from .conftest import answer_bank
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -53,7 +54,8 @@ COPIED_TEXT = TEXTS["s02"].replace("By the chain rule on", "Using the chain rule
 
 def _variants(question: str) -> list[str]:
     """The bank's wrong, then right, variants of one question: answers written separately."""
-    return [*a1_1.WRONG[question].values(), *a1_1.CORRECT[question].values()]
+    bank = answer_bank(LINEAR)
+    return [*bank["WRONG"][question].values(), *bank["CORRECT"][question].values()]
 
 
 def _own(code: str) -> set[str]:

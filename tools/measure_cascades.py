@@ -1,6 +1,6 @@
 """How many points does one mistake cost outside its own question?
 
-Every wrong answer variant of ``tests/answers/`` is put into the reference solution notebook of its
+Every wrong answer variant of ``the answer banks/`` is put into the reference solution notebook of its
 assignment (a code cell redefining the function, right after the cell that defines it), and the
 whole class of such notebooks is graded through the real path (``labkit.grading.classrun``). For each
 variant the points lost in its own question and in every other question are counted.

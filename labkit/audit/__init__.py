@@ -144,7 +144,7 @@ def run_audit(out: Path, stems: list[str] | None = None, *, per_question: int | 
     if (out / "grades.csv").exists() and not (out / SUBMISSIONS).is_dir():
         raise SystemExit(f"{out} holds a graded class, not an audit: give make audit another OUT "
                          "(its grades.csv would be replaced by the mutants')")
-    stems = stems or paths.assignment_stems()
+    stems = stems or paths.assignment_stems(paths.default_lab())
     started = time.monotonic()
     every, controls = prepare(out, stems, per_question, chosen)
     log(f"{len(every)} mutants of {len(stems)} assignment(s) written to {out / SUBMISSIONS}")

@@ -70,7 +70,7 @@ def definitions(stem: str) -> str:
     """The master's imports and top-level functions, every code cell's, in order: what a
     graded function may call (another graded function, a helper the notebook defines)."""
     kept = []
-    for cell in notebooks.read(paths.ASSIGNMENTS / f"{stem}.ipynb").cells:
+    for cell in notebooks.read(paths.master_notebook(stem)).cells:
         if cell.cell_type != "code":
             continue
         try:

@@ -109,7 +109,7 @@ def solution_lines(cell: str) -> frozenset[int]:
 def answers(stem: str) -> list[Answer]:
     """The reference answers of an assignment's autograded questions, in the notebook's order.
     A question whose solution cell does not parse as Python is left out."""
-    master = masters.parse(paths.ASSIGNMENTS / f"{stem}.ipynb")
+    master = masters.parse(paths.master_notebook(stem))
     cells = notebooks.read(master.path).cells
     graded = {q.name: q.points for q in autograders.load(stem).graded}
     found = []

@@ -552,10 +552,15 @@ def check_on_cuda(fn: Any, name: str, args: Sequence[Any]) -> None:
 
 
 def check_placement(fn: Any, name: str, args: Sequence[Any]) -> None:
-    """The devices verdict: on CUDA where this machine has it, else by meta propagation."""
+    """The devices verdict: on CUDA where this machine has it, else by meta propagation.
+
+    Without a GPU the function first runs on the CPU inputs themselves, as it would on CUDA's:
+    a function that raises, or returns no tensors, there fails as it fails on a GPU, rather
+    than passing because meta found nothing decisive. A grade does not depend on the machine."""
     if torch.cuda.is_available():
         check_on_cuda(fn, name, args)
     else:
+        _expect_outputs_on(call(fn, name, *args), name, "cpu")
         check_meta_propagation(fn, name, args)
 
 
@@ -564,8 +569,8 @@ def check_placement(fn: Any, name: str, args: Sequence[Any]) -> None:
 
 #: A training check may take this many times the CPU time the reference gradient takes on the
 #: grading machine, and at least MIN_BUDGET_SECONDS. 10 (rather than a looser 50) keeps a batch's
-#: time decided by its fast notebooks. Measured here (one thread, tools/calibrate_keys.py's
-#: banks): the reference (autograd) needs 0.001-0.13 s for a whole training, so every budget is
+#: time decided by its fast notebooks. Measured here (one thread, the first lab's answer banks and
+#: its calibrate_keys.py): the reference (autograd) needs 0.001-0.13 s for a whole training, so every budget is
 #: the 2 s floor; every correct vectorised answer of the banks needs at most 0.3 s (a loop over
 #: 1.3's ten classes), seven times under it, and a gradient that loops over 1.3's 260 items and
 #: ten classes in Python about 28 s, fourteen times over it. CPU time, counted by the kernel, does

@@ -37,7 +37,7 @@ class Tolerance:
 
 
 # float64: results must be accurate to float64's level. Every correct variant of the answer banks
-# (loops, einsum, autograd, other factorisations and formulas; tests/answers) was measured against
+# (loops, einsum, autograd, other factorisations and formulas; the answer banks) was measured against
 # the references under 20 grading keys: at most 2e-15 of the largest expected entry off, and 1e-12
 # of an entry that cancels to nearly zero. 1e-10 relative per entry and 1e-12 of the largest entry
 # leave a margin of 50-500 for other BLAS builds and GPU reductions, while a computation that goes

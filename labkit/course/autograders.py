@@ -1,7 +1,7 @@
 """The released autograders read back: which assignments exist, and their questions.
 
-``make release`` writes, next to each autograder zip, its manifest (``autograder/<stem>/
-manifest.json``): the assignment's questions in the order of the notebook, with their points,
+``make release`` writes, next to each autograder zip, its manifest (``autograder/<lab>/
+<stem>/manifest.json``): the assignment's questions in the order of the notebook, with their points,
 whether they are written (graded by hand), and a written question's prompt and solution. Grading
 and everything that asks which questions exist reads that file, and nothing else: no master, no
 student notebook, no test file is parsed for it, so what is graded is what was released.
@@ -87,16 +87,25 @@ def load(stem: str) -> Assignment:
     return Assignment(stem=stem, zip_path=paths.autograder_zip(stem), questions=questions)
 
 
-def load_all() -> list[Assignment]:
-    return [load(stem) for stem in paths.assignment_stems()]
+def load_all(lab: str | None = None) -> list[Assignment]:
+    """The released assignments of one lab, or of every lab."""
+    return [load(stem) for stem in paths.assignment_stems(lab)]
 
 
-def load_released() -> list[Assignment]:
-    """Every released assignment, for a command that needs at least one: raises
-    ``ManifestError`` saying what to do when none is released or a manifest is unreadable."""
-    assignments = load_all()
+def load_released(lab: str | None = None) -> list[Assignment]:
+    """The released assignments of one lab (the course's first by default: a class is graded one
+    lab at a time), for a command that needs at least one: raises ``ManifestError`` saying what
+    to do when none is released or a manifest is unreadable."""
+    try:
+        lab = lab or paths.default_lab()
+    except KeyError as error:
+        raise ManifestError(f"{error.args[0]}: run `make release` first") from None
+    known = paths.lab_names() or paths.released_labs()
+    if lab not in known:
+        raise ManifestError(f"no lab named {lab!r}; the labs are: {', '.join(known)}")
+    assignments = load_all(lab)
     if not assignments:
-        raise ManifestError("no released autograders found: run `make release` first")
+        raise ManifestError(f"no released autograders of {lab} found: run `make release`")
     return assignments
 
 

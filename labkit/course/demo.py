@@ -2,8 +2,8 @@
 
 Built from the released notebooks so that it never drifts from them: a perfect student (the
 solutions), a blank one (the student notebooks as released), one with typical mistakes (the
-solutions with the edits below), one whose notebook hangs in a cell, and one who handed in a
-broken file. Each edit must match the solution text exactly, so a change to a master that breaks
+solutions with the edits its ``grading.toml`` lists), one whose notebook hangs in a cell, and one
+who handed in a broken file. Each edit must match the solution text exactly, so a change to a master that breaks
 one fails the release instead of silently weakening the demo.
 """
 
@@ -14,31 +14,10 @@ from pathlib import Path
 
 from labkit import notebooks, paths
 
-#: assignment -> [(solution text, mistaken text, what the mistake is)]
-TYPICAL_MISTAKES: dict[str, list[tuple[str, str, str]]] = {
-    "1_1_linear_regression": [
-        ("ones = X.new_ones(X.shape[0], 1)", "ones = torch.ones(X.shape[0], 1, dtype=X.dtype)",
-         "the ones column is created on the CPU"),
-        ("S_inv = torch.where(S > tol, 1.0 / S, torch.zeros_like(S))", "S_inv = 1.0 / S",
-         "every singular value is inverted, zero ones included"),
-        ("return X.T @ (X @ theta - y)", "return X.T @ (X @ theta - y) / X.shape[0]",
-         "the gradient of the mean instead of the sum"),
-    ],
-    "1_2_logistic_regression": [
-        ("return X.T @ (torch.sigmoid(X @ theta) - y)",
-         "return X.T @ (y - torch.sigmoid(X @ theta))", "a sign error in the gradient"),
-    ],
-    "1_3_softmax_regression": [
-        ("    Z = Z - Z.max(dim=1, keepdim=True).values\n", "",
-         "the loss exponentiates the logits as they are (overflows for large logits)"),
-        ("Theta_full = torch.cat((Theta, Theta.new_zeros(Theta.shape[0], 1)), dim=1)",
-         "Theta_full = torch.cat((Theta, torch.zeros(Theta.shape[0], 1, dtype=Theta.dtype)), dim=1)",
-         "the zero column is created on the CPU"),
-        ("return softmax_regression_loss_grad(Theta_full, X, y)[:, :-1]",
-         "return softmax_regression_loss_grad(Theta_full, X, y)[:, 1:]",
-         "the wrong column is dropped"),
-    ],
-}
+from . import labs
+
+class DemoError(ValueError):
+    """A demo class that cannot be built from the solutions as they are; the message says why."""
 
 
 def _clear_outputs(nb) -> None:
@@ -49,31 +28,37 @@ def _clear_outputs(nb) -> None:
 
 
 def _with_mistakes(nb, stem: str) -> None:
-    for original, mistaken, what in TYPICAL_MISTAKES.get(stem, []):
-        cells = [cell for cell in nb.cells if original in cell.source]
+    """The edits of the assignment's ``grading.toml`` (``[[demo.mistakes]]``)."""
+    for mistake in labs.assignment(stem).demo_mistakes:
+        cells = [cell for cell in nb.cells if mistake.solution in cell.source]
         if len(cells) != 1:
-            raise RuntimeError(f"demo mistake '{what}' no longer matches the {stem} solution")
-        cells[0].source = cells[0].source.replace(original, mistaken)
+            raise DemoError(f"demo mistake '{mistake.what}' no longer matches the {stem} "
+                               f"solution (assignments/.../{stem}/grading.toml)")
+        cells[0].source = cells[0].source.replace(mistake.solution, mistake.mistaken)
 
 
-#: The cell the hanging student added, and where: before the first cell holding this text.
+#: The cell the hanging student added, and where: before the first cell holding the text the first
+#: assignment's spec names (``[demo] hanging_before``), or else before its first check cell.
 HANGING_CELL = "# Waiting for the training to finish...\nwhile True:\n    pass"
-HANGING_BEFORE = "X_inv_svd = pinv_svd(X)"
 
 
-def _hanging(solution) -> None:
+def _hanging(solution, stem: str) -> None:
     import nbformat
 
-    index = next(i for i, cell in enumerate(solution.cells) if HANGING_BEFORE in cell.source)
+    before = labs.assignment(stem).hanging_before or "grader.check("
+    index = next((i for i, cell in enumerate(solution.cells)
+                  if before in cell.source), len(solution.cells))
     solution.cells.insert(index, nbformat.v4.new_code_cell(HANGING_CELL))
 
 
-def build(stems: list[str], root: Path = paths.DEMO_SUBMISSIONS) -> None:
+def build(stems: list[str], root: Path | None = None) -> None:
+    """The demo class of the lab of ``stems`` (all of one lab), in ``demo/<lab>/submissions``."""
+    root = root or paths.demo_submissions(paths.lab_of(stems[0]))
     shutil.rmtree(root, ignore_errors=True)
     first = stems[0]
     solution = notebooks.read(paths.solution_notebook(first))
     _clear_outputs(solution)
-    _hanging(solution)
+    _hanging(solution, first)
     notebooks.number_cells(solution)  # the added cell would carry a random id
     notebooks.write(solution, root / "hanging" / f"{first}.ipynb")
     text = paths.solution_notebook(first).read_text(encoding="utf-8")

@@ -19,11 +19,12 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from . import autograders, demo, masters, requirements, student_readme, student_setup, written
+from . import (autograders, demo, labs, masters, requirements, student_readme, student_setup,
+               written)
 from .questions import Question
-from labkit import notebooks
-from labkit.paths import (ASSIGNMENTS, AUTOGRADER, CHECKS_PACKAGE, DEMO_SUBMISSIONS, ROOT,
-                          SOLUTIONS, STUDENT, autograder_zip, solution_notebook, student_notebook)
+from labkit import notebooks, paths
+from labkit.paths import (ASSIGNMENTS, AUTOGRADER, CHECKS_PACKAGE, ROOT, SOLUTIONS, STUDENT,
+                          autograder_zip, solution_notebook, student_notebook)
 
 #: Every zip entry gets this timestamp (the earliest a zip can hold), so zips depend on content only.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -36,17 +37,20 @@ class ReleaseError(RuntimeError):
     """A master that cannot be released as it is; the message says which cell and why."""
 
 
-def master_paths() -> list[Path]:
-    return sorted(ASSIGNMENTS.glob("*.ipynb"))
+def master_paths(lab: str | None = None) -> list[Path]:
+    """The masters of one lab, or of every lab, in course order."""
+    return paths.master_notebooks(lab)
 
 
 def checks_module(stem: str) -> str:
-    """The hidden-test module of an assignment: its stem without the number, by convention."""
-    return stem.split("_", 2)[2]
+    """The hidden-test module of an assignment (``labs.checks_module_name``)."""
+    return labs.checks_module_name(stem)
 
 
-def _stage(master: Path, build: Path) -> Path:
-    """Copy the master, its grading requirements and the hidden-test helpers into ``build``.
+def stage(master: Path, build: Path) -> Path:
+    """Copy the master, its grading requirements and the hidden-test helpers into ``build``: the
+    shared helpers of ``labkit.checks`` and the assignment's own ``checks.py`` (beside the
+    master) as ``labkit/checks/<module>.py``, where its hidden tests import it from.
 
     Only the shared helpers and this assignment's own module go in, so that a change to another
     assignment's checks leaves this autograder unchanged.
@@ -56,8 +60,11 @@ def _stage(master: Path, build: Path) -> Path:
     package = build / "labkit"
     (package / "checks").mkdir(parents=True)
     shutil.copy(CHECKS_PACKAGE.parent / "__init__.py", package / "__init__.py")
-    for module in (*SHARED_CHECKS, f"{checks_module(master.stem)}.py"):
+    for module in SHARED_CHECKS:
         shutil.copy(CHECKS_PACKAGE / module, package / "checks" / module)
+    own = master.parent / "checks.py"
+    if own.is_file():
+        shutil.copy(own, package / "checks" / f"{checks_module(master.stem)}.py")
     return build / master.name
 
 
@@ -165,7 +172,7 @@ def release_one(master: Path) -> None:
     stem = master.stem
     with tempfile.TemporaryDirectory() as tmp:
         build = Path(tmp)
-        staged = _stage(master, build)
+        staged = stage(master, build)
         dist = build / "dist"
         _run_otter_assign(staged, dist)
 
@@ -195,20 +202,27 @@ def release_one(master: Path) -> None:
         autograders.write_manifest(stem, released_questions(parsed))
 
 
-def release(names: list[str] | None = None) -> list[Path]:
-    """Release the named masters (by stem), or all of them; returns the masters released."""
-    chosen = [m for m in master_paths() if not names or m.stem in names]
+def release(names: list[str] | None = None, lab: str | None = None) -> list[Path]:
+    """Release the named masters (by stem), or all of one lab, or all of the course; returns the
+    masters released. The demo class of each lab touched is rebuilt."""
+    candidates = master_paths(lab)
+    chosen = [m for m in candidates if not names or m.stem in names]
     if names and len(chosen) != len(names):
-        known = ", ".join(m.stem for m in master_paths())
+        known = ", ".join(m.stem for m in candidates)
         raise ReleaseError(f"unknown assignment in {names}; the masters are: {known}")
     for folder in (STUDENT, AUTOGRADER, SOLUTIONS):
         folder.mkdir(exist_ok=True)
     requirements.write_student_requirements(STUDENT / "requirements.txt")
     student_readme.write()
     for master in chosen:
-        print(f"releasing {master.name} ...", flush=True)
+        print(f"releasing {master.relative_to(ROOT)} ...", flush=True)
         release_one(master)
-    released = [m.stem for m in master_paths() if solution_notebook(m.stem).is_file()]
-    demo.build(released)
-    print(f"demo class rebuilt in {DEMO_SUBMISSIONS.relative_to(ROOT)}/", flush=True)
+    for lab_name in sorted({paths.lab_of(m.stem) for m in chosen}, key=paths.course_order):
+        released = [m.stem for m in master_paths(lab_name) if solution_notebook(m.stem).is_file()]
+        try:
+            demo.build(released)
+        except demo.DemoError as error:
+            raise ReleaseError(str(error)) from None
+        print(f"demo class rebuilt in {paths.demo_submissions(lab_name).relative_to(ROOT)}/",
+              flush=True)
     return chosen

@@ -12,11 +12,14 @@ import shutil
 from pathlib import Path
 
 from labkit.course import autograders
+from labkit.course.deadlines import Deadlines
 from labkit.course.questions import Question
-from labkit.outputs import gradebook, results
+from labkit.outputs import gradebook, lateness, results
 from labkit.course import written
 from labkit.outputs import manual_scores, written_pages
 from labkit.outputs.pages import write_feedback_and_report
+
+from . import handin_times
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -27,10 +30,21 @@ def _inside(path: Path, folder: Path) -> bool:
 def write_class_files(out: Path, assignments: list[autograders.Assignment],
                       rows: list[gradebook.StudentRow], answers: list[written.StudentAnswers],
                       sheet: manual_scores.ScoreSheet, questions: list[Question],
-                      students: list[str], scores_path: Path) -> None:
+                      students: list[str], scores_path: Path,
+                      deadlines: Deadlines | None = None,
+                      times: handin_times.HandInTimes | None = None,
+                      ) -> lateness.ClassLateness | None:
     """The gradebook, the question list, each student's notes, the written answers' pages, the
-    feedback and the report, from the rows graded so far: written whatever stopped the grading."""
-    gradebook.write_grades(out / "grades.csv", assignments, rows, sheet.points)
+    feedback and the report, from the rows graded so far: written whatever stopped the grading.
+
+    With ``deadlines``, each assignment's late penalty (hand-in times from ``times``, else from
+    the rows) is taken from its points before the total; returns the assessments (None without
+    deadlines), for the summary."""
+    late = handin_times.assess_class(deadlines, times, rows, [a.stem for a in assignments]) \
+        if deadlines is not None else None
+    gradebook.write_grades(out / "grades.csv", assignments, rows, sheet.points,
+                           late.students if late is not None else None)
+    lateness.write_lateness(out, late)
     # The notes as a list, for the pages: grades.csv's "; "-joined column is for reading only.
     for row in gradebook.one_row_per_student(rows):
         results.write_notes(out, row.student, row.notes)
@@ -44,6 +58,7 @@ def write_class_files(out: Path, assignments: list[autograders.Assignment],
     # Pages are remade whole, so a student no longer in the class keeps no page.
     shutil.rmtree(out / "feedback", ignore_errors=True)
     write_feedback_and_report(out)
+    return late
 
 
 def manual_summary(sheet: manual_scores.ScoreSheet, template: bool, problems: Path | None,

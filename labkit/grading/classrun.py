@@ -34,10 +34,10 @@ from tqdm import tqdm
 from typing import TYPE_CHECKING
 
 from labkit import paths
-from labkit.course import autograders
+from labkit.course import autograders, labs
 from labkit.course.questions import column_key
 from labkit.sandbox import cgroups, forkserver, confine
-from . import class_outputs, intake, keys, shards
+from . import class_outputs, handin_times, intake, keys, shards
 from labkit.outputs import gradebook, results
 from labkit.grading import written_answers
 from labkit.outputs.manual_scores import DEFAULT_SCORES_FILE, read_scores
@@ -62,7 +62,10 @@ def _grade_student(
 
     by_stem = {a.stem: a for a in assignments}
     submission = intake.discover(entry, list(by_stem), workdir)
-    row = gradebook.StudentRow(student=submission.student, notes=list(submission.notes))
+    row = gradebook.StudentRow(
+        student=submission.student, notes=list(submission.notes),
+        handed_in=submission.handed_in.isoformat() if submission.handed_in is not None else None,
+        marked_late=submission.marked_late)
     if not limits.confine:
         row.notes.append(UNCONFINED_NOTE)
     for stem in by_stem:
@@ -97,25 +100,36 @@ def _grade_student_safely(entry: Path, *args) -> gradebook.StudentRow:
 _WORKER: dict = {}
 
 
-#: What every worker imports, loaded once per run by the process the workers are forked from.
-WORKER_PRELOAD = ["torch", "sklearn.datasets", "labkit.grading.judge", "labkit.sandbox.session",
-                  "labkit.checks.linear_regression", "labkit.checks.logistic_regression",
-                  "labkit.checks.softmax_regression", "labkit.sandbox.zygote"]
+#: What every worker imports, loaded once per run by the process the workers are forked from;
+#: the lab's own modules and checks are added (``worker_preload``).
+WORKER_PRELOAD = ["torch", "labkit.grading.judge", "labkit.sandbox.session", "labkit.sandbox.zygote"]
 
 
-def _worker_context() -> multiprocessing.context.BaseContext:
+def worker_preload(lab: str) -> list[str]:
+    return [*WORKER_PRELOAD, *labs.preload(lab)]
+
+
+def notebook_preload(lab: str) -> forkserver.Preload:
+    """What the notebooks of ``lab`` import, for the server they are forked from (``lab.toml``)."""
+    described = labs.lab(lab)
+    return forkserver.Preload(described.preload, described.warm_up)
+
+
+def _worker_context(preload: list[str]) -> multiprocessing.context.BaseContext:
     """Workers are forked from one process that has imported what they need (multiprocessing's
     fork server, started on first use and kept for the life of this process), rather than each
-    importing torch, scikit-learn and otter anew: that is paid once per run, not once per worker.
-    The fork server runs no torch operation, so nothing it forks inherits a broken thread pool."""
+    importing torch, the lab's modules and otter anew: that is paid once per run, not once per
+    worker. The fork server runs no torch operation, so nothing it forks inherits a broken
+    thread pool."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(WORKER_PRELOAD)
+    context.set_forkserver_preload(preload)
     return context
 
 
 def _start_worker(grader: int, environment: dict[str, str], cwd: str,
                   assignments: list[autograders.Assignment], limits: Limits,
-                  hidden: list[Path], server_address: str | None = None) -> None:
+                  hidden: list[Path], server_address: str | None = None,
+                  preload: forkserver.Preload = forkserver.Preload()) -> None:
     """Runs once in each worker process. Workers are processes, not threads, because judging
     (calls, comparisons, references) is Python work that one interpreter's lock would serialise;
     each worker forks its notebooks from the run's shared pre-started interpreter
@@ -136,7 +150,7 @@ def _start_worker(grader: int, environment: dict[str, str], cwd: str,
     os.environ.clear()
     os.environ.update(environment)
     torch.set_num_threads(1)
-    server = ForkServerClient(server_address)
+    server = ForkServerClient(server_address, preload)
     multiprocessing.util.Finalize(server, server.close, exitpriority=10)
     _WORKER.update(server=server, assignments=assignments, limits=limits, hidden=hidden)
 
@@ -215,7 +229,9 @@ def load_record(out: Path, entry: str, fingerprint: str) -> gradebook.StudentRow
         return None
     row = record["row"]
     return gradebook.StudentRow(student=row["student"], points=dict(row["points"]),
-                                notes=list(row["notes"]))
+                                notes=list(row["notes"]),
+                                handed_in=row.get("handed_in") or None,
+                                marked_late=bool(row.get("marked_late")))
 
 
 def _save_record(out: Path, entry: Path, fingerprint: str, row: gradebook.StudentRow) -> None:
@@ -228,6 +244,7 @@ MAX_WORKER_DEATHS = 2
 
 
 def _grade_in_pools(todo: list[Path], tmp: Path, out: Path, workers: int, worker_args: tuple,
+                    modules: list[str],
                     record: Callable[[Path, gradebook.StudentRow], None]) -> None:
     """Grade ``todo`` in worker processes; a worker that dies costs nothing but a retry.
 
@@ -245,7 +262,7 @@ def _grade_in_pools(todo: list[Path], tmp: Path, out: Path, workers: int, worker
         done: set[Path] = set()
         with ProcessPoolExecutor(
                 max_workers=max(1, min(workers, len(pending))),
-                mp_context=_worker_context(),
+                mp_context=_worker_context(modules),
                 initializer=_start_worker, initargs=worker_args) as pool:
             # Each entry extracts into its own folder: two entries may share a student id.
             futures = {pool.submit(_grade_in_worker, entry, tmp / str(index[entry]), out,
@@ -276,6 +293,8 @@ def _grade_in_pools(todo: list[Path], tmp: Path, out: Path, workers: int, worker
 def grade_class(
     submissions: Path, out: Path, *, workers: int | None = None, limits: Limits | None = None,
     progress: bool = False, manual_scores: Path | None = None, shard: shards.Shard | None = None,
+    lab: str | None = None,
+    deadlines: Path | None = None, times: Path | None = None,
 ) -> str:
     """Grade every entry of ``submissions`` into ``out``; returns a summary (one line, and a few
     more about the written questions).
@@ -284,16 +303,29 @@ def grade_class(
     ``OUT/manual_scores.csv``): merged into ``grades.csv`` when it exists, written as a template
     when it does not.
 
+    ``lab`` names the lab whose assignments are graded (default: the course's first); notebooks of
+    other labs in a student's folder are not this grading's business.
+
     ``shard`` grades only the students of that shard (``shards.shard_of``), and leaves in OUT what
     ``merge`` needs besides their records: their written answers and which entries the shard owns.
+
+    ``deadlines`` (a TOML file, ``course.deadlines``) and ``times`` (the hand-in times,
+    ``handin_times``) apply the late policy to the class files; both are read, and refused with
+    the reason, before anything is graded. Neither is part of a row's record, so changing them
+    grades nothing again.
     """
     started = time.monotonic()
     if not submissions.is_dir():
         raise SystemExit(f"SUBMISSIONS is not a folder: {submissions}")
     try:
-        assignments = autograders.load_released()
-    except autograders.ManifestError as error:
-        raise SystemExit(str(error)) from None
+        lab = lab or paths.default_lab()
+        assignments = autograders.load_released(lab)
+    except (autograders.ManifestError, KeyError) as error:
+        raise SystemExit(str(error.args[0] if isinstance(error, KeyError) else error)) from None
+    try:
+        late_files = handin_times.read_late_files(deadlines, times, [a.stem for a in assignments])
+    except handin_times.LateFilesError as error:
+        raise SystemExit(f"refused before grading: {error}") from None
     found = intake.class_entries(submissions)
     entries = found.students
     if shard is not None:
@@ -338,7 +370,7 @@ def grade_class(
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="labkit-submissions-")))
             address = None
             if todo:  # started first: its imports run while the workers start
-                shared = forkserver.SharedForkServer()
+                shared = forkserver.SharedForkServer(notebook_preload(lab))
                 address = stack.enter_context(shared)
                 # The sockets of both fork servers (the notebooks' and the workers', whose
                 # folder multiprocessing keeps here) must be out of every sandbox's reach: each
@@ -347,22 +379,25 @@ def grade_class(
                           Path(multiprocessing.util.get_temp_dir()).resolve()]
             _grade_in_pools(todo, tmp, out, workers,
                             (os.getpid(), dict(os.environ), os.getcwd(), assignments, limits,
-                             hidden, address), record)
+                             hidden, address, notebook_preload(lab)), worker_preload(lab),
+                            record)
     finally:
         bar.close()
         answers = written_answers.collect(entries, [a.stem for a in assignments], questions)
         # In the order of SUBMISSIONS, not of completion: the same class gives the same files.
-        class_outputs.write_class_files(
+        late = class_outputs.write_class_files(
             out, assignments, [rows[entry] for entry in entries if entry in rows], answers, sheet,
-            questions, students, scores_path)
+            questions, students, scores_path, *late_files)
     if shard is not None:
         shards.write_manifest(out, shards.Manifest(
             shard, grading, release_fingerprint(assignments),
-            {entry.name: fingerprints[entry] for entry in entries}, answers))
+            {entry.name: fingerprints[entry] for entry in entries}, answers, lab))
     with_problems = sum(1 for row in rows.values() if gradebook.has_problems(row.notes))
     elapsed = time.monotonic() - started
     return (f"shard {shard} of {submissions}: " if shard is not None else "") + (
         f"graded {len(rows)} submissions ({len(todo)} new or changed, {reused} unchanged; "
         f"{with_problems} with problems) in {elapsed:.0f} s; results in {out}/grades.csv, "
         f"report in {out}/report.html, feedback in {out}/feedback/"
-    ) + intake.others_summary(found.others) + class_outputs.scores_summary(sheet, questions, students, out, scores_path)
+    ) + intake.others_summary(found.others) + class_outputs.scores_summary(sheet, questions, students, out, scores_path) \
+        + handin_times.summary(late, *late_files,
+                               [intake.student_id(entry) for entry in found.students])

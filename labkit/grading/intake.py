@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from labkit import paths
+
 #: Larger notebooks are refused unread: the lab's notebooks, with plots, are well under 5 MB.
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
 #: All the notebooks discovery copies out of one entry (its files and what its zips unpack to):
@@ -60,6 +62,11 @@ class Submission:
     #: assignment stem -> the notebook to grade (a copy inside the work folder)
     notebooks: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: when the LMS download says the work was handed in (with its time zone), if it says; never
+    #: a file's modification time, which the student controls
+    handed_in: datetime.datetime | None = None
+    #: the LMS download marks the work late (Canvas's ``LATE`` in a file name, say)
+    marked_late: bool = False
 
 
 @dataclass
@@ -240,6 +247,16 @@ def _stage(source: BinaryIO, staging: Path, limit: int) -> Path | None:
     return Path(name)
 
 
+#: Why a notebook is not graded when it belongs to another lab of the course: a student's folder may
+#: hold the whole course's work, and grading one lab says nothing about the others (no note).
+ANOTHER_LAB = "another lab's notebook"
+
+
+def _course_stems() -> set[str]:
+    """Every assignment of the course, of every lab (masters, or releases where no master is)."""
+    return {p.stem for p in paths.master_notebooks()} | set(paths.assignment_stems())
+
+
 def _assignment_of(copy: Path, filename: str, stems: list[str]) -> tuple[str | None, str]:
     """The assignment a notebook belongs to (otter's metadata first, then the file name), or
     None and why. Read from its staged copy, its bytes dropped once decoded: at most two copies
@@ -258,6 +275,8 @@ def _assignment_of(copy: Path, filename: str, stems: list[str]) -> tuple[str | N
     for stem in stems:
         if stem in filename:
             return stem, ""
+    if name in _course_stems() or Path(filename).stem in _course_stems():
+        return None, ANOTHER_LAB
     return None, "not a notebook of this lab's assignments" + (f" (it is for {name!r})" if name else "")
 
 
@@ -448,7 +467,8 @@ def _choose(submission: Submission, entry: Path, stems: list[str], staging: Path
         stem, why = _assignment_of(candidate.copy, Path(candidate.label.split(":")[-1]).name,
                                    stems)
         if stem is None:
-            submission.notes.append(f"{candidate.label}: {why}")
+            if why != ANOTHER_LAB:
+                submission.notes.append(f"{candidate.label}: {why}")
             candidate.copy.unlink()
             continue
         chosen.setdefault(stem, []).append(candidate)

@@ -13,6 +13,8 @@ and the notebook goes on to the next check cell.
 from __future__ import annotations
 
 import functools
+import sys
+import types
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -67,11 +69,43 @@ def _test_sources(zip_path: Path, size: int, modified: int) -> tuple[tuple[str, 
                      if name.startswith("tests/") and name.endswith(".py"))
 
 
+#: Where an autograder zip holds the hidden-test helpers its tests import (``labkit.checks.*``).
+_ZIP_CHECKS = "files/labkit/checks/"
+
+
+@functools.lru_cache(maxsize=None)
+def _install_checks(zip_path: Path, size: int, modified: int) -> tuple[str, ...]:
+    """Import the assignment's own checks module(s) from its autograder zip as
+    ``labkit.checks.<name>``, so that the tests run with the checks that were released (as
+    ``otter run`` would), wherever the course's content is. The shared modules are the kit's."""
+    import labkit.checks
+
+    shared = Path(labkit.checks.__file__).parent
+    installed = []
+    with zipfile.ZipFile(zip_path) as archive:
+        for name in archive.namelist():
+            module = name[len(_ZIP_CHECKS):-len(".py")] if name.startswith(_ZIP_CHECKS) \
+                and name.endswith(".py") else ""
+            if not module.isidentifier() or (shared / f"{module}.py").is_file():
+                continue
+            fullname = f"labkit.checks.{module}"
+            loaded = types.ModuleType(fullname)
+            loaded.__file__ = str(zip_path / name)
+            loaded.__package__ = "labkit.checks"
+            sys.modules[fullname] = loaded
+            exec(compile(archive.read(name).decode("utf-8"), loaded.__file__, "exec"),
+                 loaded.__dict__)
+            setattr(labkit.checks, module, loaded)
+            installed.append(fullname)
+    return tuple(installed)
+
+
 def _test_files(assignment: Assignment) -> list[ExceptionTestFile]:
     """The test files as otter parses them (their cases, each case's points) in the order of the
     questions; parsed anew for each notebook, so that nothing a test leaves in its file's globals
     reaches the next notebook's grading."""
     stat = assignment.zip_path.stat()
+    _install_checks(assignment.zip_path, stat.st_size, stat.st_mtime_ns)
     sources = _test_sources(assignment.zip_path, stat.st_size, stat.st_mtime_ns)
     order = {question.name: i for i, question in enumerate(assignment.graded)}
     files = [ExceptionTestFile.from_string(source, path=name) for name, source in sources]

@@ -81,6 +81,8 @@ class Manifest:
     entries: dict[str, str]
     #: the written answers of those entries, read from their notebooks
     answers: list[written.StudentAnswers]
+    #: the lab the shard graded (a class is graded one lab at a time)
+    lab: str = ""
 
 
 class ManifestError(ValueError):
@@ -98,6 +100,7 @@ def write_manifest(out: Path, manifest: Manifest) -> None:
         "version": MANIFEST_VERSION, "k": manifest.shard.k, "n": manifest.shard.n,
         "grading": manifest.grading, "release": manifest.release,
         "entries": manifest.entries, "answers": written.answers_to_json(manifest.answers),
+        "lab": manifest.lab,
     }, sort_keys=True, ensure_ascii=False))
 
 
@@ -123,6 +126,6 @@ def read_manifest(out: Path) -> Manifest:
             raise ValueError(f"shard {shard}")
         return Manifest(shard, str(data["grading"]), str(data["release"]),
                         {str(name): str(value) for name, value in data["entries"].items()},
-                        written.answers_from_json(data["answers"]))
+                        written.answers_from_json(data["answers"]), str(data.get("lab", "")))
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ManifestError(f"{path} is malformed ({type(error).__name__}: {error})") from None

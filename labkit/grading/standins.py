@@ -1,6 +1,6 @@
 """Stand-ins, in the grader, for what a student's notebook defines in its own process.
 
-The released tests call ``pinv_svd(X)`` or read ``env.get("theta")`` as they would inside the
+The released tests call ``f(X)`` or read ``env.get("theta")`` as they would inside the
 notebook; here those names resolve to proxies that send the inputs to the confined process and
 rebuild what comes back as plain tensors. Every comparison then runs in the grader, on objects the
 student's code never touched: patching torch or the checks inside the notebook changes nothing.

@@ -18,7 +18,7 @@ the import leaves their grade empty. Graded submissions that no roster line name
 the command's output and in ``OUT/<lms>_unmatched.txt``, never dropped silently. One grade column
 per assignment, named by the assignment, holding its points (autograded and written questions;
 a written question not scored yet counts nothing, and the output says how many students that
-concerns).
+concerns), less the late penalty ``grades.csv`` records for it (``lateness``).
 
 The layouts follow each system's documentation of its gradebook CSV import:
 
@@ -49,6 +49,7 @@ from labkit.course.questions import Question
 
 from .feedback import read_questions
 from .gradebook import read_csv, write_csv
+from .lateness import penalty_column
 
 SYSTEMS = ("canvas", "moodle")
 #: Canvas's fixed columns, in the order of its gradebook export.
@@ -148,7 +149,8 @@ def _number(text: str | None) -> float | None:
 
 
 def _assignment_points(questions: list[Question], row: dict[str, str]) -> tuple[dict[str, str], bool]:
-    """Per assignment its points as text, and whether a written question is not scored yet."""
+    """Per assignment its points as text, the late penalty of ``grades.csv`` taken off, and
+    whether a written question is not scored yet."""
     totals: dict[str, float] = {}
     pending = False
     for question in questions:
@@ -156,6 +158,8 @@ def _assignment_points(questions: list[Question], row: dict[str, str]) -> tuple[
         if value is None and question.written:
             pending = True
         totals[question.assignment] = totals.get(question.assignment, 0.0) + (value or 0.0)
+    for assignment in totals:
+        totals[assignment] -= _number(row.get(penalty_column(assignment))) or 0.0
     return {assignment: f"{total:g}" for assignment, total in totals.items()}, pending
 
 

@@ -23,7 +23,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .feedback import TOLERANCE, ClassResults, load_class
+from .feedback import TOLERANCE, ClassResults, Student, load_class, shown_time
+from .lateness import SOURCES, Assessment
 from .gradebook import has_problems, write_atomically
 from labkit.course.questions import Question, column_key
 from .page_files import page_names, written_page
@@ -36,7 +37,8 @@ TOP_FAILURES = 15
 _INPUTS = re.compile(r"for inputs \((?:[^()]|\([^()]*\))*\)")
 _SHAPE = re.compile(r"\(\d+(?:,\s*\d+)*,?\)")
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?!\w)")
-_ASSIGNMENT_NUMBER = re.compile(r"^(\d+)_(\d+)_")
+#: An assignment's number: the numbers its stem starts with (``3_10_attention`` -> 3.10).
+_ASSIGNMENT_NUMBER = re.compile(r"^(\d+(?:_\d+)*)_")
 
 
 # --- numbers -----------------------------------------------------------------------------------
@@ -112,6 +114,20 @@ def common_failures(data: ClassResults, top: int = TOP_FAILURES) -> list[Failure
             for column, message in ranked[:top]]
 
 
+@dataclass(frozen=True)
+class LateRow:
+    """One late submission, for the report's late-work table."""
+    student: Student
+    page: str
+    stem: str
+    assessment: Assessment
+    penalty: float
+
+    @property
+    def handed_in(self) -> str:
+        return shown_time(self.assessment.handed_in) or SOURCES.get(self.assessment.source, "")
+
+
 # --- plots -------------------------------------------------------------------------------------
 
 def _png(figure: Figure) -> str:
@@ -124,9 +140,9 @@ def _png(figure: Figure) -> str:
 
 
 def _short(question: Question) -> str:
-    """A bar label: "1.3 softmax_regression_loss" rather than the whole assignment stem."""
+    """A bar label: "3.2 conv_forward" rather than the whole assignment stem."""
     match = _ASSIGNMENT_NUMBER.match(question.assignment)
-    prefix = f"{match.group(1)}.{match.group(2)}" if match else question.assignment
+    prefix = match.group(1).replace("_", ".") if match else question.assignment
     return f"{prefix} {question.name}"
 
 
@@ -180,7 +196,12 @@ def render_report(data: ClassResults) -> str:
     stats = question_stats(data)
     names = page_names([s.student for s in data.students])
     problems = [(s, name) for s, name in zip(data.students, names) if has_problems(s.notes)]
+    late = [LateRow(s, name, stem, a, s.penalties.get(stem, 0.0))
+            for s, name in zip(data.students, names) for stem, a in s.late.items() if a.late]
     return PAGE.render(
+        late_rule=data.late_rule, no_times=data.no_times, late=late,
+        assessed=sum(len(s.late) for s in data.students),
+        late_points=sum(row.penalty for row in late),
         style=STYLE, csp=CSP, students=len(data.students),
         graded=sum(1 for s in data.students if s.graded), problems=problems,
         histogram=totals_histogram(data), stats=stats, chart=questions_chart(stats),

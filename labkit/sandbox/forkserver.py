@@ -31,25 +31,42 @@ import socket
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import confine
 
 
-def _preload() -> None:
+@dataclass(frozen=True)
+class Preload:
+    """What the notebooks of the lab being graded use, loaded once in the server rather than in
+    every notebook: their modules (the lab's ``lab.toml``: ``preload``) and a few lines run after
+    them (``warm_up``, e.g. a first operation on meta tensors, which imports some 800 modules).
+    Nothing in it may start a thread pool or CUDA: the server forks."""
+
+    modules: tuple[str, ...] = ()
+    warm_up: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps({"modules": list(self.modules), "warm_up": self.warm_up})
+
+    @classmethod
+    def from_json(cls, text: str) -> "Preload":
+        data = json.loads(text)
+        return cls(tuple(data.get("modules", ())), str(data.get("warm_up", "")))
+
+
+def _preload(lab: Preload) -> None:
     import IPython.core.interactiveshell  # noqa: F401
-    import matplotlib.pyplot  # noqa: F401
     import numpy  # noqa: F401
     import otter  # noqa: F401  (the notebooks' first cell imports it)
-    import sklearn.datasets  # noqa: F401
     import torch  # noqa: F401
     import torch.nn.functional  # noqa: F401
 
-    # The first operation on meta tensors imports some 800 modules (about 1.5 s): do it once here
-    # rather than in every notebook's device check. Meta tensors hold no data, so no thread pool
-    # starts (the fork stays safe).
-    probe = torch.empty(4, 3, device="meta")
-    torch.linalg.svd(torch.cat((probe, probe.new_ones(4, 1)), dim=1) @ probe.new_ones(4, 2))
+    for module in lab.modules:
+        importlib.import_module(module)
+    if lab.warm_up:
+        exec(compile(lab.warm_up, "<lab.toml warm_up>", "exec"), {"torch": torch})
 
     # Everything of the kit that a confined process runs: its folder is covered there. The
     # seccomp library is loaded here too (finding it runs ldconfig, which the sandbox lacks).
@@ -82,7 +99,7 @@ def _receive_job(control: socket.socket) -> tuple[dict, list[int]] | None:
 
 #: The top-level packages the server imports before it forks (``_preload``): the folders they come
 #: from are the only ones of the grader's ``sys.path`` the server's interpreter is given.
-PRELOADED = ("labkit", "torch", "numpy", "otter", "sklearn", "IPython", "matplotlib", "pyseccomp")
+PRELOADED = ("labkit", "torch", "numpy", "otter", "IPython", "pyseccomp")
 #: How the server's interpreter starts: isolated (``-I``: no PYTHONPATH, no user site folder, not
 #: the current folder), with the folders the grader chose put first on its path.
 _BOOT = ("import json, sys; sys.path[:0] = json.loads(sys.argv.pop(1)); "
@@ -134,14 +151,17 @@ def server_environment() -> dict[str, str]:
     return environment
 
 
-def start(listener: socket.socket | None = None) -> tuple[subprocess.Popen, socket.socket]:
+def start(listener: socket.socket | None = None, preload: Preload = Preload(),
+          ) -> tuple[subprocess.Popen, socket.socket]:
     """Start a server (this module, in a new isolated interpreter with ``server_environment``,
     in /); returns it and the grader's end of its owner connection. With ``listener``, grader
     processes may also connect to that socket."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     fds = [theirs.fileno(), *([listener.fileno()] if listener is not None else [])]
+    folders = package_folders(PRELOADED + tuple(m.split(".")[0] for m in preload.modules))
     process = subprocess.Popen(
-        [sys.executable, "-I", "-c", _BOOT, json.dumps(package_folders()), *map(str, fds)],
+        [sys.executable, "-I", "-c", _BOOT, json.dumps(folders), preload.to_json(),
+         *map(str, fds)],
         pass_fds=fds, stdin=subprocess.DEVNULL, env=server_environment(), cwd="/")
     theirs.close()
     return process, ours
@@ -151,6 +171,9 @@ class SharedForkServer:
     """The grading run's one fork server, started before the workers (``with`` it): its address
     is a Unix socket in a new folder that only the grading user can open, under the system's
     temporary folder, which every sandbox replaces with its own."""
+
+    def __init__(self, preload: Preload = Preload()) -> None:
+        self.preload = preload
 
     @property
     def folder(self) -> Path:
@@ -164,7 +187,7 @@ class SharedForkServer:
         listener.bind(self.address)
         listener.listen(64)
         # Its owner connection: closing it ends the server.
-        self._process, self._owner = start(listener)
+        self._process, self._owner = start(listener, self.preload)
         listener.close()
         return self.address
 
@@ -255,9 +278,10 @@ def serve(owner: socket.socket, listener: socket.socket | None = None,
 
 
 def main() -> None:
-    owner = socket.socket(fileno=int(sys.argv[1]))
-    listener = socket.socket(fileno=int(sys.argv[2])) if len(sys.argv) > 2 else None
-    _preload()
+    preload = Preload.from_json(sys.argv[1])
+    owner = socket.socket(fileno=int(sys.argv[2]))
+    listener = socket.socket(fileno=int(sys.argv[3])) if len(sys.argv) > 3 else None
+    _preload(preload)
     import torch
 
     # The grader checks this: a fork server that has started CUDA would hand every notebook a

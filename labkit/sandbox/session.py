@@ -81,16 +81,18 @@ class ForkServerClient:
     shared server cannot be reached, it starts a server of its own (and again if that one dies).
     """
 
-    def __init__(self, address: str | None = None) -> None:
+    def __init__(self, address: str | None = None,
+                 preload: forkserver.Preload = forkserver.Preload()) -> None:
         self._lock = threading.Lock()
         self._address = address
+        self._preload = preload
         self._process: subprocess.Popen | None = None
         self._control: socket.socket | None = None
         self._reader = None
         self._folders: dict[tuple, list[str]] = {}
 
     def _start_own(self) -> None:
-        self._process, self._control = forkserver.start()
+        self._process, self._control = forkserver.start(preload=self._preload)
 
     def _connect(self) -> bool:
         control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -62,7 +62,7 @@ def _vary(code: str, rng: random.Random) -> str:
 def write_class(folder: Path, students: int, seed: int = 0) -> Path:
     """``students`` entries, each a folder with the three notebooks, answers varied."""
     rng = random.Random(seed)
-    stems = paths.assignment_stems()
+    stems = paths.assignment_stems(paths.default_lab())
     references = {stem: _solutions(stem) for stem in stems}
     for number in range(students):
         entry = folder / f"student{number:04d}"
