@@ -178,8 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "user namespaces (every row's notes say so)")
     grade.add_argument("--manual-scores", default=None, metavar="PATH",
                        help="CSV of scores given by hand to the written questions (student,"
-                            "assignment,question,points; default OUT/manual_scores.csv, written "
-                            "as a template when absent)")
+                            "assignment,question,points[,comment][,reason]; a row for an "
+                            "autograded question overrides its score and needs a reason; default "
+                            "OUT/manual_scores.csv, written as a template when absent)")
     grade.add_argument("--shard", type=_shard, default=None, metavar="K/N",
                        help="grade only shard K of N (K from 0 to N-1, as SLURM_ARRAY_TASK_ID or "
                             "JOB_COMPLETION_INDEX); each shard into its own OUT, then merge them")

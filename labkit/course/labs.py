@@ -2,9 +2,9 @@
 
 ``assignments/<lab>/lab.toml`` says what the lab's notebooks need loaded before they start;
 ``assignments/<lab>/<stem>/grading.toml`` says what the kit needs to know about one assignment
-beyond its master notebook: the demo class's mistakes, the bench's slow answers. The machinery
-reads these rather than naming any lab, assignment, function or data set itself, so a new lab is
-added by adding a folder.
+beyond its master notebook: the demo class's mistakes, the bench's slow answers, the data files
+its notebook reads. The machinery reads these rather than naming any lab, assignment, function or
+data set itself, so a new lab is added by adding a folder.
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ class AssignmentSpec:
     hanging_before: str | None = None
     #: graded function name -> a correct but slow (looping) definition, for ``make bench``
     slow_answers: dict[str, str] = field(default_factory=dict)
+    #: the data files the notebook reads beside itself, as paths from ``folder``
+    #: (``data = [...]``; shipped and protected as ``labkit.datafiles`` says)
+    data: tuple[str, ...] = ()
 
     @property
     def checks_file(self) -> Path:
@@ -104,11 +107,16 @@ def assignment(stem: str) -> AssignmentSpec:
     except (KeyError, TypeError) as error:
         raise SpecError(f"{spec_path}: each [[demo.mistakes]] needs solution, mistaken and what "
                         f"({error})") from None
+    names = data.get("data", [])
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise SpecError(f"{spec_path}: `data` must be a list of file names, as in "
+                        f'data = ["points.csv"]')
     return AssignmentSpec(
         stem=stem, folder=folder,
         checks_module=checks_module_name(stem),
         demo_mistakes=mistakes, hanging_before=demo.get("hanging_before"),
-        slow_answers={str(k): str(v) for k, v in data.get("bench", {}).get("slow", {}).items()})
+        slow_answers={str(k): str(v) for k, v in data.get("bench", {}).get("slow", {}).items()},
+        data=tuple(names))
 
 
 def stems(lab_name: str | None = None) -> list[str]:

@@ -8,8 +8,9 @@ class files are written once, from the rows, when the run ends (however it ends,
 killed: then the next run writes them, from the records).
 
 The written questions are graded by hand (``labkit.outputs.manual_scores``): their scores are read
-from a CSV file the teaching team fills in and applied on top of the recorded rows, so recording a
-score never makes a notebook run again.
+from a CSV file the teaching team fills in and applied on top of the recorded rows, as are the
+TAs' overrides of autograded scores (``labkit.outputs.overrides``), so recording a score never
+makes a notebook run again and a record always holds what the grader found.
 """
 
 from __future__ import annotations
@@ -343,7 +344,8 @@ def grade_class(
     questions = autograders.written_questions(assignments)
     students = [intake.student_id(entry) for entry in entries]
     scores_path = manual_scores or out / DEFAULT_SCORES_FILE
-    sheet = read_scores(scores_path, students, questions)
+    sheet = read_scores(scores_path, students, questions,
+                        class_outputs.autograded_questions(assignments))
     grading = grading_fingerprint(assignments, limits)
     fingerprints = {entry: entry_fingerprint(entry, grading) for entry in entries}
     rows: dict[Path, gradebook.StudentRow] = {}
@@ -398,6 +400,7 @@ def grade_class(
         f"graded {len(rows)} submissions ({len(todo)} new or changed, {reused} unchanged; "
         f"{with_problems} with problems) in {elapsed:.0f} s; results in {out}/grades.csv, "
         f"report in {out}/report.html, feedback in {out}/feedback/"
-    ) + intake.others_summary(found.others) + class_outputs.scores_summary(sheet, questions, students, out, scores_path) \
+    ) + intake.others_summary(found.others) + class_outputs.scores_summary(
+        sheet, questions, students, out, scores_path, answers=answers) \
         + handin_times.summary(late, *late_files,
                                [intake.student_id(entry) for entry in found.students])

@@ -136,7 +136,8 @@ def merge_shards(inputs: Sequence[Path], out: Path, *, manual_scores: Path | Non
     students = [row.student for row in rows]
     questions = autograders.written_questions(assignments)
     scores_path = manual_scores or out / DEFAULT_SCORES_FILE
-    sheet = read_scores(scores_path, students, questions)
+    sheet = read_scores(scores_path, students, questions,
+                        class_outputs.autograded_questions(assignments))
     late = class_outputs.write_class_files(out, assignments, rows, answers, sheet, questions,
                                            students, scores_path, *late_files)
     n = found[0][1].shard.n
@@ -146,5 +147,5 @@ def merge_shards(inputs: Sequence[Path], out: Path, *, manual_scores: Path | Non
         f"problems), none graded again; results in {out}/grades.csv, report in "
         f"{out}/report.html, feedback in {out}/feedback/"
     ) + class_outputs.scores_summary(sheet, questions, students, out, scores_path,
-                                  again="the merge") \
+                                  again="the merge", answers=answers) \
         + handin_times.summary(late, *late_files, students)

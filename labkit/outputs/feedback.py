@@ -23,6 +23,7 @@ from labkit.course.questions import Question
 
 from . import lateness, results
 from .gradebook import read_comments, read_csv, write_atomically
+from .overrides import Applied, read_overrides
 from .page_files import page_names
 from .page_policy import content_security_policy
 from .templating import embedded, template
@@ -41,8 +42,10 @@ class Student:
     #: assignment -> its results record (``results.read_assignment``: its cases as
     #: ``results.CaseOutcome``); absent when the assignment left no record
     results: dict[str, dict] = field(default_factory=dict)
-    #: written question's column -> the teaching team's comment
+    #: question's column -> the teaching team's comment
     comments: dict[str, str] = field(default_factory=dict)
+    #: autograded question's column -> the TA's override of its score (``overrides``)
+    overrides: dict[str, Applied] = field(default_factory=dict)
     #: assignment -> its hand-in against its due time (``lateness``); empty without deadlines
     late: dict[str, lateness.Assessment] = field(default_factory=dict)
     #: assignment -> the points the late policy took (``grades.csv``'s penalty column)
@@ -133,6 +136,7 @@ def load_class(out: Path) -> ClassResults:
     assignments = list(dict.fromkeys(q.assignment for q in questions))
     folders = _result_folders(out)
     comments = read_comments(out)
+    changed = read_overrides(out)
     late = lateness.read_lateness(out)
     students = []
     for row in read_csv(out / "grades.csv"):
@@ -145,6 +149,7 @@ def load_class(out: Path) -> ClassResults:
             notes=_notes(folder, row),
             results=_read_results(folder, assignments),
             comments=comments.get(student, {}),
+            overrides=changed.get(student, {}),
             late=late.students.get(student, {}) if late is not None else {},
             penalties={stem: _number(row.get(lateness.penalty_column(stem), ""))
                        for stem in assignments if row.get(lateness.penalty_column(stem))},
@@ -176,8 +181,11 @@ class QuestionView:
     hidden_passed: int
     hidden_total: int
     failures: list[CaseView]
-    #: the teaching team's comment on a written answer
+    #: the teaching team's comment on the answer
     comment: str = ""
+    #: the autograded points a TA's override replaced (None: not overridden), and the TA's reason
+    autograded: float | None = None
+    reason: str = ""
 
 
 @dataclass
@@ -240,6 +248,7 @@ def _question_view(question: Question, student: Student, record: dict | None) ->
     hidden = [c for c in cases if c.hidden]
     earned = student.points.get(question.column, 0.0)
     pending = question.written and question.column not in student.points
+    override = None if question.written else student.overrides.get(question.column)
     return QuestionView(
         name=question.name, earned=earned, possible=question.points,
         status="pending" if pending else _status(earned, question.points),
@@ -247,6 +256,8 @@ def _question_view(question: Question, student: Student, record: dict | None) ->
         public_passed=sum(1 for c in public if c.passed), public_total=len(public),
         hidden_passed=sum(1 for c in hidden if c.passed), hidden_total=len(hidden),
         failures=_failures(cases), comment=student.comments.get(question.column, ""),
+        autograded=override.autograded if override else None,
+        reason=override.reason if override else "",
     )
 
 

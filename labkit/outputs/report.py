@@ -52,6 +52,8 @@ class QuestionStats:
     students: int
     #: every student of grades.csv
     total_students: int = 0
+    #: the students whose autograded score a TA changed (``overrides``)
+    overridden: int = 0
 
     @property
     def mean_share(self) -> float:
@@ -83,6 +85,7 @@ def question_stats(data: ClassResults) -> list[QuestionStats]:
             mean=sum(earned) / len(earned) if earned else 0.0,
             full=sum(1 for e in earned if question.points > 0 and e >= question.points - TOLERANCE),
             students=len(earned), total_students=len(data.students),
+            overridden=sum(1 for s in data.students if question.column in s.overrides),
         ))
     return stats
 
@@ -204,6 +207,7 @@ def render_report(data: ClassResults) -> str:
         late_points=sum(row.penalty for row in late),
         style=STYLE, csp=CSP, students=len(data.students),
         graded=sum(1 for s in data.students if s.graded), problems=problems,
+        overrides=sum(len(s.overrides) for s in data.students),
         histogram=totals_histogram(data), stats=stats, chart=questions_chart(stats),
         failures=common_failures(data), top=TOP_FAILURES,
         pages={q.column: written_page(q.assignment, q.name) for q in data.questions if q.written},
