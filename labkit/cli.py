@@ -55,7 +55,8 @@ def _grade(args: argparse.Namespace) -> int:
                           manual_scores=Path(args.manual_scores) if args.manual_scores else None,
                           shard=args.shard, lab=args.lab,
                           deadlines=Path(args.deadlines) if args.deadlines else None,
-                          times=Path(args.times) if args.times else None)
+                          times=Path(args.times) if args.times else None,
+                          worksheet=Path(args.worksheet) if args.worksheet else None)
     print(summary)
     return 0
 
@@ -90,7 +91,8 @@ def _export(args: argparse.Namespace) -> int:
     from .outputs.lms import ExportError, export
 
     try:
-        result = export(Path(args.out), args.lms, Path(args.roster))
+        result = export(Path(args.out), args.lms, Path(args.roster),
+                        columns=Path(args.columns) if args.columns else None)
     except ExportError as error:
         print(f"export failed: {error}", file=sys.stderr)
         return 1
@@ -101,7 +103,7 @@ def _export(args: argparse.Namespace) -> int:
 def _similarity(args: argparse.Namespace) -> int:
     from .similarity.page import similarity_report
 
-    submissions = Path(args.submissions or paths.demo_submissions())
+    submissions = Path(args.submissions or paths.demo_submissions(args.lab))
     if not submissions.is_dir():
         print(f"SUBMISSIONS is not a folder: {submissions}", file=sys.stderr)
         return 1
@@ -109,7 +111,7 @@ def _similarity(args: argparse.Namespace) -> int:
     if earlier is not None and not earlier.is_dir():
         print(f"--earlier is not a folder: {earlier}", file=sys.stderr)
         return 1
-    print(similarity_report(submissions, Path(args.out), earlier))
+    print(similarity_report(submissions, Path(args.out), earlier, args.lab))
     return 0
 
 
@@ -163,8 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--lab", default=None, choices=paths.lab_names() or None,
                        help="the lab whose assignments are graded (default: the course's first)")
     grade.add_argument("--submissions", default=None,
-                       help="one entry per student: a folder, a notebook or a zip (default: the "
-                            "lab's demo class)")
+                       help="one entry per student: a folder, a notebook or a zip, or Canvas's or "
+                            "Moodle's bulk download, unzipped (default: the lab's demo class)")
     grade.add_argument("--out", default=str(paths.DEFAULT_GRADES), help="results folder")
     grade.add_argument("--workers", type=int, default=None, help="parallel gradings (default: cores)")
     grade.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT,
@@ -184,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--shard", type=_shard, default=None, metavar="K/N",
                        help="grade only shard K of N (K from 0 to N-1, as SLURM_ARRAY_TASK_ID or "
                             "JOB_COMPLETION_INDEX); each shard into its own OUT, then merge them")
+    grade.add_argument("--worksheet", default=None, metavar="PATH",
+                       help="Moodle's grading worksheet (CSV), for each submission's time when "
+                            "SUBMISSIONS is Moodle's 'Download all submissions'")
     _late_options(grade)
     grade.set_defaults(run=_grade)
 
@@ -224,8 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--lms", required=True, choices=["canvas", "moodle"],
                         help="the learning management system whose import format to write")
     export.add_argument("--roster", required=True, metavar="PATH",
-                        help="CSV mapping each submission name (column 'submission') to the "
-                             "LMS's ids, in the LMS's own column names")
+                        help="the LMS's own file to fill: Canvas's gradebook export, Moodle's "
+                             "grading worksheet; or a CSV mapping each submission name (column "
+                             "'submission') to the LMS's ids, in the LMS's own column names")
+    export.add_argument("--columns", default=None, metavar="PATH",
+                        help="TOML file: assignment stem = \"the LMS's column\" (default: each "
+                             "assignment's number and words matched to one column)")
     export.add_argument("--out", default=str(paths.DEFAULT_GRADES),
                         help="the graded results folder (default grades); the file is written there")
     export.set_defaults(run=_export)
@@ -233,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     similar = commands.add_parser(
         "similarity", help="rank the pairs of students whose answers to a question look alike "
                            "(a page for a person to read; no grade changes)")
+    similar.add_argument("--lab", default=None, choices=paths.lab_names() or None,
+                         help="the lab whose questions are compared (default: the course's first)")
     similar.add_argument("--submissions", default=None,
                          help="the class, as for grade: one entry per student")
     similar.add_argument("--out", default=str(paths.DEFAULT_GRADES),

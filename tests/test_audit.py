@@ -16,8 +16,7 @@ from labkit import paths
 from labkit.audit import equivalence, mutants, operators, run_audit
 from labkit.cli import main
 
-from .answers import a1_1
-from .conftest import run_released_tests
+from .conftest import answer_bank, run_released_tests
 
 
 def _mutants(operator: str, source: str, lines: set[int] | None = None) -> list[str]:
@@ -163,7 +162,8 @@ KEYS = [None, *(f"ci key {i}".encode() for i in range(1, 5))]
 @pytest.mark.parametrize("key", KEYS, ids=["seeds-as-written", *(f"key{i}" for i in range(1, 5))])
 @pytest.mark.parametrize("question, source", [
     pytest.param(question, source, id=f"{question}-{variant}")
-    for question, variants in a1_1.AUDIT_KILLED.items() for variant, source in variants.items()])
+    for question, variants in answer_bank("1_1_linear_regression")["AUDIT_KILLED"].items()
+    for variant, source in variants.items()])
 def test_a_survivor_of_the_audit_now_loses_a_point(question, source, key, tmp_path):
     tests = run_released_tests("1_1_linear_regression", question, source, tmp_path, key)
     assert tests.score == tests.possible - 1, f"{tests.score}/{tests.possible}:\n{tests.messages}"

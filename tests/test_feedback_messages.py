@@ -17,7 +17,7 @@ from labkit import notebooks, paths
 from labkit.grading import classrun, keys
 from labkit.outputs import markdown, page_files
 
-from .answers import a1_3
+from .conftest import answer_bank
 
 STEM = "1_1_linear_regression"
 SOFTMAX = "1_3_softmax_regression"
@@ -52,7 +52,8 @@ def _slow_softmax() -> nbformat.NotebookNode:
     (right values, far too slow for the training check): its cells up to that gradient's public
     check, and the reduced gradient's definition (none of the notebook's own training)."""
     nb = _replace(_solution(SOFTMAX), "def softmax_regression_loss_grad(Theta",
-                  a1_3.WRONG["softmax_regression_loss_grad"]["python_loops_over_items_and_classes"])
+                  answer_bank(SOFTMAX)["WRONG"]["softmax_regression_loss_grad"][
+                      "python_loops_over_items_and_classes"])
     end = next(i for i, c in enumerate(nb.cells)
                if 'grader.check("softmax_regression_loss_grad")' in c.source)
     reduced = [c for c in nb.cells if "def softmax_regression_loss_grad_0(" in c.source]

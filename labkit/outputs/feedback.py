@@ -50,6 +50,8 @@ class Student:
     late: dict[str, lateness.Assessment] = field(default_factory=dict)
     #: assignment -> the points the late policy took (``grades.csv``'s penalty column)
     penalties: dict[str, float] = field(default_factory=dict)
+    #: the name an LMS download gives the student ("" in the kit's own layout)
+    name: str = ""
 
     @property
     def graded(self) -> bool:
@@ -153,6 +155,7 @@ def load_class(out: Path) -> ClassResults:
             late=late.students.get(student, {}) if late is not None else {},
             penalties={stem: _number(row.get(lateness.penalty_column(stem), ""))
                        for stem in assignments if row.get(lateness.penalty_column(stem))},
+            name=results.read_name(folder),
         ))
     students.sort(key=lambda s: s.student)
     return ClassResults(questions, students, late.rule if late is not None else None,
