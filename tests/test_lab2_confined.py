@@ -12,8 +12,9 @@ reach the grader as data (``labkit.sandbox.objects`` keeps the graphs). 2.1 and 
 only the checks that touch it.
 
 The notebooks are the released ones (``paths.solution_notebook``, ``paths.student_notebook``),
-a wrong answer or a hostile cell appended to the solution, graded with the released autograder
-zips and manifests, as ``make grade LAB=lab2`` grades them.
+a wrong answer or a hostile cell appended to the solution (the check cells of the questions it
+touches removed, so that those are judged after it), graded with the released autograder zips
+and manifests, as ``make grade LAB=lab2`` grades them.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import shutil
 import nbformat
 import pytest
 
-from labkit import paths
+from labkit import notebooks, paths
 from labkit.course import autograders
 
 from .test_confinement import _chown_tree, _run, _workspace, mode, ta_subtree, ta_user  # noqa: F401
@@ -135,9 +136,13 @@ LOSES = {
 
 # -- the notebooks, graded once per mode -------------------------------------------------------
 
-def _solution(stem: str, *extra: str) -> nbformat.NotebookNode:
-    """The released solution, with ``extra`` code cells after its own."""
+def _solution(stem: str, *extra: str, unchecked: tuple[str, ...] = ()) -> nbformat.NotebookNode:
+    """The released solution, with ``extra`` code cells after its own, and without the check
+    cells of the ``unchecked`` questions: a question is judged where its check cell runs, and
+    one that no cell checks at the end, after the extra cells (``grading.checkpoints``)."""
     nb = nbformat.read(paths.solution_notebook(stem), 4)
+    nb.cells = [cell for cell in nb.cells if cell.cell_type != "code"
+                or not set(notebooks.checked_questions(cell.source)[0]) & set(unchecked)]
     nb.cells.extend(nbformat.v4.new_code_cell(code) for code in extra)
     return nb
 
@@ -159,11 +164,14 @@ def _runs() -> dict[str, tuple[str, nbformat.NotebookNode]]:
             "2.3/blank": (AUTOGRAD, nbformat.read(paths.student_notebook(AUTOGRAD), 4))}
     for question, variants in AUTOGRAD_BANK.WRONG.items():
         for name, source in variants.items():
-            runs[f"2.3/{question}/{name}"] = (AUTOGRAD, _solution(AUTOGRAD, source))
+            runs[f"2.3/{question}/{name}"] = (AUTOGRAD, _solution(AUTOGRAD, source,
+                                                                  unchecked=(question,)))
     for stem, cells in HOSTILE.items():
         runs[f"{stem}/solution"] = (stem, _solution(stem))
+        every = tuple(q.name for q in autograders.load(stem).graded)
         for name, cell in cells.items():
-            runs[f"{stem}/{name}"] = (stem, _solution(stem, cell.replace("CLASS", CLASSES[stem])))
+            runs[f"{stem}/{name}"] = (stem, _solution(stem, cell.replace("CLASS", CLASSES[stem]),
+                                                      unchecked=every))
     return runs
 
 
