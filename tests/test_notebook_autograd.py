@@ -157,6 +157,7 @@ def test_a_generator_and_a_graph_entry_are_checked_before_use():
             protocol.decode(bad)
     entry = protocol.encode(torch.ones(2, requires_grad=True) * math.pi)
     assert entry["grad_fn"] == "MulBackward0" and "graph" not in entry
-    entry["graph"] = 3
-    with pytest.raises(protocol.BadMessage, match="a malformed graph"):
-        protocol.decode(entry, attach=lambda tensor, operation, graph: tensor)
+    for graph in (3, {"__handle__": "3"}, {"__handle__": True}, {"__handle__": -1}):
+        entry["graph"] = graph
+        with pytest.raises(protocol.BadMessage, match="a malformed graph"):
+            protocol.decode(dict(entry), attach=lambda tensor, operation, graph: tensor)

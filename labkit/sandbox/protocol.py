@@ -341,8 +341,9 @@ def decode(value: Any, *, grad_flags: bool = True,
                 operation = value.get("grad_fn")
                 if attach is not None and isinstance(operation, str):
                     graph = value.get("graph")
-                    if graph is not None and not (isinstance(graph, dict)
-                                                  and "__handle__" in graph):
+                    number = graph.get("__handle__") if isinstance(graph, dict) else None
+                    if graph is not None and (not isinstance(number, int)
+                                              or isinstance(number, bool) or number < 0):
                         raise BadMessage("a malformed graph")
                     return attach(tensor, operation[:TYPE_NAME_CHARS], graph)
             return tensor
