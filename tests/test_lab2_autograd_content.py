@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import shutil
 import subprocess
 import sys
 import types
