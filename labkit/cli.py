@@ -15,11 +15,12 @@ if TYPE_CHECKING:
 
 
 def _release(args: argparse.Namespace) -> int:
+    from .course.labs import SpecError
     from .course.release import ReleaseError, release
 
     try:
         release(args.assignments or None, args.lab)
-    except ReleaseError as error:
+    except (ReleaseError, SpecError) as error:
         print(f"release refused: {error}", file=sys.stderr)
         return 1
     return 0
