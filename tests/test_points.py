@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from labkit import paths
-from labkit.course import assemble, labs, release
+from labkit.course import assemble, autograders, labs, release
 from labkit.course.labs import SpecError
 
 STEM = "2_1_forward_mode"
@@ -169,6 +169,39 @@ def test_a_written_question_needs_points_and_an_autograded_one_hidden_checks(cop
     assert "[questions.dzdy] needs hidden checks" in _refusal(copy)
 
 
+def test_the_first_heading_of_each_question_shows_its_points(copy):
+    nb = assemble.assemble(copy)
+    shown = [line for c in nb.cells if c.cell_type == "markdown"
+             for line in c.source.split("\n") if _SHOWN.match(line)]
+    assert shown == ["### Exercise 1 — the arithmetic of dual numbers (5 points)",
+                     "### Exercise 2 — cosine, tangent and exponential (4 points)",
+                     "### Exercise 3 — the value and $dz/dx$ (2 points)",
+                     "### Exercise 4 (written) — the derivatives by hand (2 points)",
+                     "### Exercise 5 — $dz/dy$ (2 points)"]
+    assert assemble.points_label(1) == "1 point" and assemble.points_label(2.5) == "2.5 points"
+
+
+def test_a_heading_that_states_points_itself_or_a_question_without_one_is_refused(copy):
+    index = _edit_cell(copy, "### Exercise 5 — $dz/dy$", "### Exercise 5 — $dz/dy$ (2 points)")
+    assert f"cell {index}, the heading of question 'dzdy', states points itself" in \
+        _refusal(copy)
+    _edit_cell(copy, "### Exercise 5 — $dz/dy$ (2 points)", "Exercise 5 — $dz/dy$")
+    message = _refusal(copy)
+    assert message.startswith(f"{labs.shown(copy)}: question 'dzdy' has no markdown heading")
+
+
+@pytest.mark.parametrize("stem", paths.assignment_stems())
+def test_the_released_notebooks_show_each_questions_points_in_its_heading(stem):
+    """Through the released student and solution notebooks: the headings that state points are
+    one per question, in the master's order, each with the manifest's points."""
+    expected = [q.points for q in autograders.load(stem).questions]
+    for notebook in (paths.student_notebook(stem), paths.solution_notebook(stem)):
+        found = [float(m.group(1)) for c in nbformat.read(notebook, 4).cells
+                 if c.cell_type == "markdown" for line in c.source.split("\n")
+                 if (m := _SHOWN.match(line))]
+        assert found == expected, notebook
+
+
 def test_the_release_refuses_a_bad_spec_before_it_writes_anything(tmp_path):
     root = tmp_path / "repo"
     shutil.copytree(paths.ASSIGNMENTS, root / "assignments")
@@ -196,3 +229,11 @@ def test_every_master_of_the_course_assembles_and_its_checks_exist():
 def test_a_misspelt_key_is_refused_rather_than_ignored(copy):
     _edit_spec(copy, 'call = "check_dzdy", points = 2', 'call = "check_dzdy", pionts = 2')
     assert "[questions.dzdy] hidden[0] has keys the kit does not know: pionts" in _refusal(copy)
+
+
+def test_a_question_without_a_name_or_with_broken_yaml_is_refused(copy):
+    index = _edit_cell(copy, "# BEGIN QUESTION\nname: dzdy", "# BEGIN QUESTION\nname: [dzdy")
+    assert _refusal(copy).startswith(f"{labs.shown(copy)}: cell {index}, a BEGIN QUESTION cell, "
+                                     "is not valid YAML")
+    _edit_cell(copy, "# BEGIN QUESTION\nname: [dzdy", "# BEGIN QUESTION\nmanual: false")
+    assert f"cell {index}, a BEGIN QUESTION cell, has no name" in _refusal(copy)

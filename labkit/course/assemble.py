@@ -72,10 +72,18 @@ def _first_line(source: str) -> str:
     return source.strip().splitlines()[0] if source.strip() else ""
 
 
-def _test_config(source: str) -> dict:
-    found = _TEST_CONFIG.match(source)
-    config = yaml.safe_load(found.group(1)) if found else None
+def _yaml(text: str, where: str) -> dict:
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        problem = " ".join(str(error).split())
+        raise SpecError(f"{where} is not valid YAML ({problem}); fix its text.") from None
     return config if isinstance(config, dict) else {}
+
+
+def _test_config(source: str, where: str) -> dict:
+    found = _TEST_CONFIG.match(source)
+    return _yaml(found.group(1), where) if found else {}
 
 
 def _questions(nb: nbformat.NotebookNode, where: str) -> list[_Question]:
@@ -89,8 +97,12 @@ def _questions(nb: nbformat.NotebookNode, where: str) -> list[_Question]:
             kind = begin.group(1).upper()
             open_blocks.append(kind)
             if kind == "QUESTION":
-                config = yaml.safe_load("\n".join(cell.source.strip().splitlines()[1:])) or {}
-                found.append(_Question(str(config.get("name")), index, config))
+                config = _yaml("\n".join(cell.source.strip().splitlines()[1:]),
+                               f"{where}: cell {index}, a BEGIN QUESTION cell,")
+                if not config.get("name"):
+                    raise SpecError(f"{where}: cell {index}, a BEGIN QUESTION cell, has no "
+                                    "name: give the question one (name: ...).")
+                found.append(_Question(str(config["name"]), index, config))
         elif cell.cell_type == "raw" and _END.match(first) and open_blocks:
             kind = open_blocks.pop()
             if found and kind == "QUESTION":
@@ -98,7 +110,7 @@ def _questions(nb: nbformat.NotebookNode, where: str) -> list[_Question]:
             elif found and kind == "TESTS" and "QUESTION" in open_blocks:
                 found[-1].tests_end = index
         elif cell.cell_type == "code" and "TESTS" in open_blocks and found:
-            config = _test_config(cell.source)
+            config = _test_config(cell.source, f"{where}: cell {index}'s TEST CONFIG")
             if config.get("hidden"):
                 raise SpecError(
                     f"{where}: cell {index} of question {found[-1].name!r} is a hidden test "
@@ -215,7 +227,7 @@ def _check_against_master(questions: list[_Question], spec: AssignmentSpec, wher
                             f"have (its questions are {', '.join(names) or 'none'}).")
 
 
-def assemble(master: Path, headings: bool = False) -> nbformat.NotebookNode:
+def assemble(master: Path, headings: bool = True) -> nbformat.NotebookNode:
     """The master with its spec's hidden tests and points written in (see the module's text),
     and each question's heading showing its points (unless ``headings`` is false)."""
     where = shown(master)
