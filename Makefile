@@ -22,10 +22,19 @@ UNCONFINED ?=
 # then writes the whole class's OUT from the shards' (see docs/ta-cluster.md).
 SHARD ?=
 SHARDS ?=
-# make export: the learning management system (canvas or moodle) and the roster mapping
-# submission names to its students.
+# DEADLINES=deadlines.toml: due times, extensions and the late policy; TIMES=times.csv: hand-in
+# times, which win over the LMS download's (see docs/ta-grading.md, late work).
+DEADLINES ?=
+TIMES ?=
+# make export: the learning management system (canvas or moodle) and the roster: the LMS's own
+# gradebook export (Canvas) or grading worksheet (Moodle), or a CSV mapping submission names to its
+# students; COLUMNS: a TOML file mapping assignment stems to the LMS's columns, taken from make's
+# command line only (terminals export COLUMNS, their width, into the environment).
 LMS ?=
 ROSTER ?=
+COLUMNS_FILE = $(if $(filter command line,$(origin COLUMNS)),$(COLUMNS))
+# make grade: Moodle's grading worksheet, for the submission times of a Moodle download.
+WORKSHEET ?=
 # make similarity: an earlier year's submissions to compare the class with (optional).
 EARLIER ?=
 
@@ -43,11 +52,15 @@ DEFAULT_TIMEOUT = $(shell $(if $(wildcard $(PY)),$(PY),$(PYTHON)) -c 'from labki
 help:
 	@echo "make grade [LAB=lab] [SUBMISSIONS=dir] [OUT=dir] [WORKERS=n]  grade one lab's submissions (default: the first lab's demo class)"
 	@echo "           [TIMEOUT=s]                              seconds one notebook may run in all (default $(DEFAULT_TIMEOUT))"
+	@echo "           [WORKSHEET=grading.csv]                  Moodle's grading worksheet: submission times of a Moodle download"
+	@echo "           [DEADLINES=deadlines.toml] [TIMES=times.csv]  due times and late policy; hand-in times"
 	@echo "make grade SHARD=k/n OUT=shards/k                   grade only shard k (0 to n-1) of n of the class"
 	@echo "make merge SHARDS='shards/*' [OUT=dir]              merge the shards' OUTs into one OUT"
+	@echo "           [DEADLINES=deadlines.toml] [TIMES=times.csv]  as for make grade"
 	@echo "make test                                           run the kit's tests"
 	@echo "make audit [OUT=dir] [PER_QUESTION=n] [ASSIGNMENTS=stems]  mutation score of each question's hidden tests"
 	@echo "make export LMS=canvas|moodle ROSTER=roster.csv [OUT=dir]  write OUT's grades as the LMS's gradebook import"
+	@echo "           [COLUMNS=columns.toml]                   (ROSTER: Canvas's gradebook export or Moodle's grading worksheet: fills its columns)"
 	@echo "make similarity [SUBMISSIONS=dir] [OUT=dir] [EARLIER=dir]  rank pairs of alike answers, per question (OUT/similarity.html)"
 	@echo "make release [LAB=lab] [ASSIGNMENTS=stems]         regenerate student/, autograder/, solutions/, demo/ from assignments/ (all labs by default)"
 	@echo "make bench [COPIES=n]                               what grading costs against the notebooks' own cost and otter run"
@@ -61,15 +74,15 @@ $(INSTALLED): requirements.txt pyproject.toml
 	touch $(INSTALLED)
 
 grade: $(INSTALLED)
-	$(PY) -m labkit grade $(if $(LAB),--lab $(LAB)) $(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)") --out "$(OUT)" $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)") $(if $(UNCONFINED),--unconfined) $(if $(SHARD),--shard $(SHARD))
+	$(PY) -m labkit grade $(if $(LAB),--lab $(LAB)) $(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)") --out "$(OUT)" $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)") $(if $(UNCONFINED),--unconfined) $(if $(SHARD),--shard $(SHARD)) $(if $(DEADLINES),--deadlines "$(DEADLINES)") $(if $(TIMES),--times "$(TIMES)") $(if $(WORKSHEET),--worksheet "$(WORKSHEET)")
 
 merge: $(INSTALLED)
-	@test -n "$(SHARDS)" || { echo "usage: make merge SHARDS='shards/*' [OUT=dir] [MANUAL_SCORES=path]"; exit 2; }
-	$(PY) -m labkit merge $(SHARDS) --out "$(OUT)" $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)")
+	@test -n "$(SHARDS)" || { echo "usage: make merge SHARDS='shards/*' [OUT=dir] [MANUAL_SCORES=path] [DEADLINES=path] [TIMES=path]"; exit 2; }
+	$(PY) -m labkit merge $(SHARDS) --out "$(OUT)" $(if $(MANUAL_SCORES),--manual-scores "$(MANUAL_SCORES)") $(if $(DEADLINES),--deadlines "$(DEADLINES)") $(if $(TIMES),--times "$(TIMES)")
 
 export: $(INSTALLED)
 	@test -n "$(LMS)" -a -n "$(ROSTER)" || { echo "usage: make export LMS=canvas|moodle ROSTER=roster.csv [OUT=dir]"; exit 2; }
-	$(PY) -m labkit export --lms "$(LMS)" --roster "$(ROSTER)" --out "$(OUT)"
+	$(PY) -m labkit export --lms "$(LMS)" --roster "$(ROSTER)" --out "$(OUT)" $(if $(COLUMNS_FILE),--columns "$(COLUMNS_FILE)")
 
 similarity: $(INSTALLED)
 	$(PY) -m labkit similarity $(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)") --out "$(OUT)" $(if $(EARLIER),--earlier "$(EARLIER)")

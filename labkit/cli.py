@@ -17,11 +17,25 @@ if TYPE_CHECKING:
 def _release(args: argparse.Namespace) -> int:
     from .course.labs import SpecError
     from .course.release import ReleaseError, release
+    from .grading.solution_check import check_solutions
 
     try:
-        release(args.assignments or None, args.lab)
+        released = release(args.assignments or None, args.lab)
     except (ReleaseError, SpecError) as error:
         print(f"release refused: {error}", file=sys.stderr)
+        return 1
+    if args.no_solution_check:
+        return 0
+    shortfalls = []
+    for lab in sorted({paths.lab_of(m.stem) for m in released}, key=paths.course_order):
+        stems = [m.stem for m in released if paths.lab_of(m.stem) == lab]
+        print(f"grading the solutions of {lab} as students' notebooks ...", flush=True)
+        shortfalls += check_solutions(stems)
+    if shortfalls:
+        print("release refused: a solution does not earn full marks when the kit grades it, so no "
+              "student could; fix the master (or its checks) and release again, and hand out "
+              "none of the files just written:\n  " + "\n  ".join(map(str, shortfalls)),
+              file=sys.stderr)
         return 1
     return 0
 
@@ -40,7 +54,10 @@ def _grade(args: argparse.Namespace) -> int:
     summary = grade_class(Path(args.submissions or paths.demo_submissions(args.lab)),
                           Path(args.out), workers=args.workers, limits=limits, progress=True,
                           manual_scores=Path(args.manual_scores) if args.manual_scores else None,
-                          shard=args.shard, lab=args.lab)
+                          shard=args.shard, lab=args.lab,
+                          deadlines=Path(args.deadlines) if args.deadlines else None,
+                          times=Path(args.times) if args.times else None,
+                          worksheet=Path(args.worksheet) if args.worksheet else None)
     print(summary)
     return 0
 
@@ -61,7 +78,9 @@ def _merge(args: argparse.Namespace) -> int:
     try:
         summary = merge_shards([Path(p) for p in args.shards], Path(args.out),
                                manual_scores=Path(args.manual_scores) if args.manual_scores else None,
-                               allow_missing=args.allow_missing)
+                               allow_missing=args.allow_missing,
+                               deadlines=Path(args.deadlines) if args.deadlines else None,
+                               times=Path(args.times) if args.times else None)
     except MergeError as error:
         print(f"merge refused: {error}", file=sys.stderr)
         return 1
@@ -73,7 +92,8 @@ def _export(args: argparse.Namespace) -> int:
     from .outputs.lms import ExportError, export
 
     try:
-        result = export(Path(args.out), args.lms, Path(args.roster))
+        result = export(Path(args.out), args.lms, Path(args.roster),
+                        columns=Path(args.columns) if args.columns else None)
     except ExportError as error:
         print(f"export failed: {error}", file=sys.stderr)
         return 1
@@ -119,6 +139,15 @@ def _audit(args: argparse.Namespace) -> int:
     return 1 if audit.controls else 0
 
 
+def _late_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--deadlines", default=None, metavar="PATH",
+                         help="TOML file of due times, extensions and the late policy (see "
+                              "docs/ta-grading.md); the penalties are taken before the totals")
+    command.add_argument("--times", default=None, metavar="PATH",
+                         help="CSV of hand-in times (student,assignment,handed_in), which win "
+                              "over the LMS download's; needs --deadlines")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -128,14 +157,17 @@ def build_parser() -> argparse.ArgumentParser:
                          help="assignment stems (default: every assignment of --lab)")
     release.add_argument("--lab", default=None, choices=paths.lab_names() or None,
                          help="release only this lab (default: every lab)")
+    release.add_argument("--no-solution-check", action="store_true",
+                         help="skip grading the released solutions through the kit (each must "
+                              "earn full marks, or the release is refused)")
     release.set_defaults(run=_release)
 
     grade = commands.add_parser("grade", help="grade a folder of submissions")
     grade.add_argument("--lab", default=None, choices=paths.lab_names() or None,
                        help="the lab whose assignments are graded (default: the course's first)")
     grade.add_argument("--submissions", default=None,
-                       help="one entry per student: a folder, a notebook or a zip (default: the "
-                            "lab's demo class)")
+                       help="one entry per student: a folder, a notebook or a zip, or Canvas's or "
+                            "Moodle's bulk download, unzipped (default: the lab's demo class)")
     grade.add_argument("--out", default=str(paths.DEFAULT_GRADES), help="results folder")
     grade.add_argument("--workers", type=int, default=None, help="parallel gradings (default: cores)")
     grade.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT,
@@ -149,11 +181,16 @@ def build_parser() -> argparse.ArgumentParser:
                             "user namespaces (every row's notes say so)")
     grade.add_argument("--manual-scores", default=None, metavar="PATH",
                        help="CSV of scores given by hand to the written questions (student,"
-                            "assignment,question,points; default OUT/manual_scores.csv, written "
-                            "as a template when absent)")
+                            "assignment,question,points[,comment][,reason]; a row for an "
+                            "autograded question overrides its score and needs a reason; default "
+                            "OUT/manual_scores.csv, written as a template when absent)")
     grade.add_argument("--shard", type=_shard, default=None, metavar="K/N",
                        help="grade only shard K of N (K from 0 to N-1, as SLURM_ARRAY_TASK_ID or "
                             "JOB_COMPLETION_INDEX); each shard into its own OUT, then merge them")
+    grade.add_argument("--worksheet", default=None, metavar="PATH",
+                       help="Moodle's grading worksheet (CSV), for each submission's time when "
+                            "SUBMISSIONS is Moodle's 'Download all submissions'")
+    _late_options(grade)
     grade.set_defaults(run=_grade)
 
     merge = commands.add_parser(
@@ -167,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default OUT/manual_scores.csv, written as a template when absent)")
     merge.add_argument("--allow-missing", action="store_true",
                        help="merge even when shards are missing (their students are left out)")
+    _late_options(merge)
     merge.set_defaults(run=_merge)
 
     audit = commands.add_parser(
@@ -192,8 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--lms", required=True, choices=["canvas", "moodle"],
                         help="the learning management system whose import format to write")
     export.add_argument("--roster", required=True, metavar="PATH",
-                        help="CSV mapping each submission name (column 'submission') to the "
-                             "LMS's ids, in the LMS's own column names")
+                        help="the LMS's own file to fill: Canvas's gradebook export, Moodle's "
+                             "grading worksheet; or a CSV mapping each submission name (column "
+                             "'submission') to the LMS's ids, in the LMS's own column names")
+    export.add_argument("--columns", default=None, metavar="PATH",
+                        help="TOML file: assignment stem = \"the LMS's column\" (default: each "
+                             "assignment's number and words matched to one column)")
     export.add_argument("--out", default=str(paths.DEFAULT_GRADES),
                         help="the graded results folder (default grades); the file is written there")
     export.set_defaults(run=_export)

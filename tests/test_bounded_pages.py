@@ -37,6 +37,8 @@ from labkit.course import written
 from labkit.grading import written_answers
 from labkit.outputs import markdown, written_pages
 
+from .conftest import LAB
+
 CHROMIUM = Path("/usr/bin/chromium")
 needs_chromium = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (tools/ensure-chromium)")
@@ -221,7 +223,7 @@ def remote_class(tmp_path_factory, remote) -> Path:
     (entry / f"{LOGISTIC}.ipynb").write_text(json.dumps(_with_answer(
         f"See ![x]({base}/answer.png) and [the notes]({base}/notes.html): "
         r"$\frac{\partial J}{\partial \theta} = X^\top (\sigma(X\theta) - y)$")), encoding="utf-8")
-    questions = [q for q in autograders.written_questions(autograders.load_all())
+    questions = [q for q in autograders.written_questions(autograders.load_all(LAB))
                  if q.assignment == LOGISTIC]
     written_pages.write_pages(out, questions, written_answers.collect([entry], [LOGISTIC], questions))
     pages.write_feedback_and_report(out)

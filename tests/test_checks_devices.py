@@ -105,3 +105,17 @@ def test_without_a_gpu_a_meta_branch_is_not_caught():
         return torch.cat((X.cpu(), torch.ones(X.shape[0], 1, dtype=X.dtype)), dim=1)
 
     assert _meta_verdict(add_bias_column) is None
+
+
+@pytest.mark.parametrize("fn", [
+    lambda X: {}["a key the notebook never set"],     # raises on every input
+    lambda X: float(X.sum()),                          # no tensor (meta cannot say)
+], ids=["raises", "returns_a_float"])
+def test_the_devices_point_needs_a_function_that_works_where_it_is_judged(fn):
+    """Without a GPU a function that raises, or returns no tensor, on real inputs fails its
+    devices check as it would on a GPU, rather than passing because meta found nothing decisive:
+    the devices point does not go to a function that does not work."""
+    args = (torch.randn(4, 3, dtype=torch.float64),)
+    with pytest.raises(core.CheckFailed):
+        core.check_placement(fn, "f", args)
+    assert _meta_verdict(fn) is None  # meta alone was inconclusive for both

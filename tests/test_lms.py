@@ -18,6 +18,8 @@ from labkit import paths
 from labkit.course import autograders
 from labkit.outputs import gradebook, lms
 
+from .conftest import LAB
+
 LINEAR, LOGISTIC, SOFTMAX = ("1_1_linear_regression", "1_2_logistic_regression",
                              "1_3_softmax_regression")
 ASSIGNMENTS = [LINEAR, LOGISTIC, SOFTMAX]
@@ -26,7 +28,7 @@ PYTHON = paths.ROOT / ".venv" / "bin" / "python"
 
 def _worth(stem: str, question: str | None = None) -> float:
     """Points of one question of an assignment, or of all its questions."""
-    (assignment,) = [a for a in autograders.load_all() if a.stem == stem]
+    (assignment,) = [a for a in autograders.load_all(LAB) if a.stem == stem]
     return sum(q.points for q in assignment.columns if question in (None, q.name))
 
 
@@ -42,7 +44,7 @@ ADA = [f"{_worth(LINEAR) - _worth(LINEAR, 'learning_rate_observations'):g}",
 def out(tmp_path_factory) -> Path:
     """A graded class: ada did everything (one written answer not scored yet), bo one function,
     cy is graded but in no roster."""
-    assignments = autograders.load_all()
+    assignments = autograders.load_all(LAB)
     full = {f"{a.stem}/{q.name}": q.points for a in assignments for q in a.columns
             if not q.written}
     rows = [gradebook.StudentRow("ada", dict(full)),

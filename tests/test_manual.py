@@ -30,6 +30,8 @@ from labkit.course import written
 from labkit.grading import written_answers
 from labkit.outputs import manual_scores, markdown, written_pages
 
+from .conftest import LAB
+
 LINEAR, LOGISTIC = "1_1_linear_regression", "1_2_logistic_regression"
 DERIVATION = f"{LINEAR}/gradient_derivation"
 OBSERVATIONS = f"{LINEAR}/learning_rate_observations"
@@ -40,7 +42,7 @@ HOSTILE = "<script>alert(1)</script> and <img src=x onerror=alert(2)> [x](javasc
 
 @pytest.fixture(scope="module")
 def assignments() -> list[autograders.Assignment]:
-    return autograders.load_all()
+    return autograders.load_all(LAB)
 
 
 @pytest.fixture(scope="module")
@@ -190,19 +192,30 @@ def test_one_page_per_written_question_in_order_of_student(class_pages, question
     written = sorted(p.name for p in (class_pages / "manual").iterdir())
     assert written == sorted([_page(q) for q in questions] + ["index.html"])
     assert (class_pages / "manual" / f"{LINEAR}-gradient_derivation.html").is_file()
+    unanswered: set[str] = set()
     for question in questions:
         html = (class_pages / "manual" / _page(question)).read_text("utf-8")
         assert [s for s, _ in _sections(html)] == ["adam", "bob", "mia", "zoe"]
-        # Each answer (or the reason there is none) is read before its score box.
+        # Each answer (or the reason there is none) is read before its score box; an answer
+        # left unanswered, with no score recorded, gets 0 points without a box: nothing to grade.
+        boxes = 0
         for _, section in _sections(html):
             shown = min(i for i in (section.find('class="body"'), section.find('class="status"'))
                         if i >= 0)
-            assert shown < section.index('<input class="points"')
-        # An empty score box and comment box for each student, out of the question's points.
-        assert html.count('<input class="points" type="text"') == 4 and "value=" not in html
-        assert html.count('<textarea class="comment"') == 4
-        assert html.count(" / 2\n") == 4
+            if 'class="auto-zero"' in section:
+                assert 'class="body"' not in section and "recorded:" not in section
+                assert '<input class="points"' not in section and "<textarea" not in section
+                assert shown < section.index("0 points, given without grading")
+                unanswered.add(question.column)
+            else:
+                assert shown < section.index('<input class="points"')
+                boxes += 1
+        # An empty score box and comment box for each other student, out of the question's points.
+        assert html.count('<input class="points" type="text"') == boxes and "value=" not in html
+        assert html.count('<textarea class="comment"') == boxes
+        assert html.count(" / 2\n") == boxes
         assert question.prompt.splitlines()[0].lstrip("# ") in html
+    assert unanswered  # the class has students who handed nothing in for some question
     index = (class_pages / "manual" / "index.html").read_text("utf-8")
     assert all(f'href="{_page(q)}"' in index for q in questions)
 
@@ -520,7 +533,9 @@ def test_make_grade_writes_pages_and_template_then_merges_without_regrading(tmp_
     assert "line 3" in problems and "line 4" in problems
     with open(out / "grades.csv", newline="") as handle:
         after = {r["student"]: r for r in csv.DictReader(handle)}
-    assert after["ada"][TRAINING] == "1.5" and after["bo"][TRAINING] == ""
+    # bo handed in the blank notebook: nothing to grade, 0 without a score.
+    assert after["ada"][TRAINING] == "1.5" and after["bo"][TRAINING] == "0"
+    assert "5 left unanswered got 0 without grading" in second
     assert float(after["ada"]["total"]) == float(before["ada"]["total"]) + 1.5
     assert after["bo"]["total"] == before["bo"]["total"]
     names = dict(zip(["ada", "bo"], page_files.page_names(["ada", "bo"])))

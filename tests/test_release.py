@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import os
 import subprocess
 import sys
 import zipfile
@@ -156,3 +157,28 @@ def test_release_refuses_a_solution_outside_a_solution_block(tmp_path):
     assert f"cell {first}: solution line" in result.stderr
     assert "X.new_ones(X.shape[0], 1)" in result.stderr
     assert not any((root / "student").rglob("*.ipynb")), "a leaking student notebook was written"
+
+
+def test_release_refuses_a_solution_that_the_kits_grading_does_not_give_full_marks(tmp_path):
+    """A solution that passes otter's own run of its tests, but not the kit's grading (here it
+    reads an environment variable that a graded notebook's process is not given): the release
+    grades each solution as a student's notebook and refuses, naming the question."""
+    root = tmp_path / "repo"
+    _copy_sources(root)
+    stem = "1_2_logistic_regression"
+    master = root / paths.master_notebook(stem).relative_to(paths.ROOT)
+    nb = nbformat.read(master, 4)
+    right = "return X.T @ (torch.sigmoid(X @ theta) - y)"
+    (cell,) = [c for c in nb.cells if right in c.source]
+    cell.source = cell.source.replace(right, '__import__("os").environ["COURSE_SCALE"]\n    ' + right)
+    nbformat.write(nb, master)
+    environment = {**os.environ, "COURSE_SCALE": "1"}
+    result = subprocess.run([sys.executable, "-m", "labkit", "release", stem], cwd=root,
+                            capture_output=True, text=True, env=environment)
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "release refused: " in result.stderr, result.stderr[-3000:]
+    refusal = result.stderr.split("release refused: ", 1)[1]
+    assert "a solution does not earn full marks when the kit grades it" in refusal
+    assert f"{stem}/logistic_regression_loss_grad: its solution earns " in refusal
+    assert "COURSE_SCALE" in refusal  # the first failing check's message says why
+    assert f"{stem}/training_observations" not in refusal  # a written question is not graded

@@ -32,8 +32,13 @@ def graded(tmp_path_factory) -> tuple[Path, Path, str]:
     root = tmp_path_factory.mktemp("class")
     submissions, out = root / "submissions", root / "out"
     submissions.mkdir()
-    shutil.copy(paths.solution_notebook(LOGISTIC), submissions / "ada.ipynb")
-    shutil.copy(paths.student_notebook(LOGISTIC), submissions / "bo.ipynb")
+    # ada answers the written questions of 1.1 and 1.2, bo those of 1.2 (an unanswered
+    # question gets 0 without a score box).
+    (submissions / "ada").mkdir()
+    for stem in (LINEAR, LOGISTIC):
+        shutil.copy(paths.solution_notebook(stem), submissions / "ada" / f"{stem}.ipynb")
+    # Both answer the training question (an unanswered one gets 0 without a score box).
+    shutil.copy(paths.solution_notebook(LOGISTIC), submissions / "bo.ipynb")
     summary = classrun.grade_class(submissions, out, workers=2)
     return submissions, out, summary
 
@@ -43,7 +48,7 @@ def test_summary_and_report_count_the_same_submissions_with_problems(graded) -> 
     counted = int(re.search(r"(\d+) with problems", summary).group(1))
     report = (out / "report.html").read_text("utf-8")
     shown = int(re.search(r"<strong>(\d+)</strong>with problems", report).group(1))
-    assert counted == shown == 2  # each handed in one notebook of three
+    assert counted == shown == 2  # neither handed in every notebook
 
 
 def test_written_questions_nobody_scored_show_a_dash_in_the_report(graded) -> None:

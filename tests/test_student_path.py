@@ -30,6 +30,8 @@ from labkit import notebooks, paths
 from labkit.course import autograders, student_kernel, student_setup
 from labkit.grading import classrun
 
+from .conftest import LAB
+
 pytestmark = pytest.mark.slow
 
 STEM = "1_1_linear_regression"
@@ -134,7 +136,7 @@ def test_export_round_trip_full_marks_and_a_flagged_mistake(tmp_path):
     classrun.grade_class(submissions, out, workers=2)
     with open(out / "grades.csv", newline="") as f:
         rows = {row["student"]: row for row in csv.DictReader(f)}
-    (assignment,) = [a for a in autograders.load_all() if a.stem == STEM]
+    (assignment,) = [a for a in autograders.load_all(LAB) if a.stem == STEM]
     full = {q.name: q.points for q in assignment.graded}
     for question, points in full.items():
         assert float(rows["ada"][f"{STEM}/{question}"]) == points, question
@@ -302,7 +304,7 @@ def test_a_renamed_copy_beside_the_blank_download_exports_itself_and_grades_full
     classrun.grade_class(submissions, out, workers=1)
     with open(out / "grades.csv", newline="") as f:
         (row,) = csv.DictReader(f)
-    (assignment,) = [a for a in autograders.load_all() if a.stem == COLAB_STEM]
+    (assignment,) = [a for a in autograders.load_all(LAB) if a.stem == COLAB_STEM]
     for question in assignment.graded:
         assert float(row[f"{COLAB_STEM}/{question.name}"]) == question.points, question
 

@@ -552,10 +552,15 @@ def check_on_cuda(fn: Any, name: str, args: Sequence[Any]) -> None:
 
 
 def check_placement(fn: Any, name: str, args: Sequence[Any]) -> None:
-    """The devices verdict: on CUDA where this machine has it, else by meta propagation."""
+    """The devices verdict: on CUDA where this machine has it, else by meta propagation.
+
+    Without a GPU the function first runs on the CPU inputs themselves, as it would on CUDA's:
+    a function that raises, or returns no tensors, there fails as it fails on a GPU, rather
+    than passing because meta found nothing decisive. A grade does not depend on the machine."""
     if torch.cuda.is_available():
         check_on_cuda(fn, name, args)
     else:
+        _expect_outputs_on(call(fn, name, *args), name, "cpu")
         check_meta_propagation(fn, name, args)
 
 

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from labkit import paths
+from labkit import datafiles, paths
 
 from .questions import Question
 
@@ -31,6 +31,9 @@ class Assignment:
     zip_path: Path
     #: every question, autograded and written, in the order of the notebook
     questions: tuple[Question, ...]
+    #: the course's data files (``labkit.datafiles``), by the names the notebook reads them
+    #: under; the autograder zip holds each as ``files/<name>``, as otter ships it
+    data: tuple[str, ...] = ()
 
     @property
     def graded(self) -> tuple[Question, ...]:
@@ -53,21 +56,26 @@ class Assignment:
         return sum(q.points for q in self.graded)
 
 
-def manifest_text(stem: str, questions: list[Question]) -> str:
+def manifest_text(stem: str, questions: list[Question], data: list[str] = ()) -> str:
     """The manifest of an assignment, as ``make release`` writes it (the same questions give the
-    same bytes, so the committed release can be checked against a fresh one)."""
-    return json.dumps({
+    same bytes, so the committed release can be checked against a fresh one). ``data``, the
+    names of its data files, is written only when there are some: a manifest without the key
+    means none, so the manifests of assignments without data files read as before."""
+    manifest = {
         "version": MANIFEST_VERSION,
         "assignment": stem,
         "questions": [{"name": q.name, "points": q.points, "written": q.written,
                        "prompt": q.prompt, "solution": q.solution} for q in questions],
-    }, indent=1, ensure_ascii=False) + "\n"
+    }
+    if data:
+        manifest["data"] = list(data)
+    return json.dumps(manifest, indent=1, ensure_ascii=False) + "\n"
 
 
-def write_manifest(stem: str, questions: list[Question]) -> Path:
+def write_manifest(stem: str, questions: list[Question], data: list[str] = ()) -> Path:
     path = paths.release_manifest(stem)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(manifest_text(stem, questions), encoding="utf-8")
+    path.write_text(manifest_text(stem, questions, data), encoding="utf-8")
     return path
 
 
@@ -84,7 +92,12 @@ def load(stem: str) -> Assignment:
     questions = tuple(Question(stem, str(item["name"]), float(item["points"]),
                                bool(item["written"]), str(item["prompt"]), str(item["solution"]))
                       for item in data["questions"])
-    return Assignment(stem=stem, zip_path=paths.autograder_zip(stem), questions=questions)
+    try:
+        names = tuple(datafiles.check_names(list(data.get("data", []))))
+    except (datafiles.DataFileError, TypeError) as error:
+        raise ManifestError(f"{path}: {error}; run `make release`") from None
+    return Assignment(stem=stem, zip_path=paths.autograder_zip(stem), questions=questions,
+                      data=names)
 
 
 def load_all(lab: str | None = None) -> list[Assignment]:

@@ -16,6 +16,10 @@ from labkit import notebooks, paths
 
 from . import labs
 
+class DemoError(ValueError):
+    """A demo class that cannot be built from the solutions as they are; the message says why."""
+
+
 def _clear_outputs(nb) -> None:
     for cell in nb.cells:
         if cell.cell_type == "code":
@@ -28,7 +32,7 @@ def _with_mistakes(nb, stem: str) -> None:
     for mistake in labs.assignment(stem).demo_mistakes:
         cells = [cell for cell in nb.cells if mistake.solution in cell.source]
         if len(cells) != 1:
-            raise RuntimeError(f"demo mistake '{mistake.what}' no longer matches the {stem} "
+            raise DemoError(f"demo mistake '{mistake.what}' no longer matches the {stem} "
                                f"solution (assignments/.../{stem}/grading.toml)")
         cells[0].source = cells[0].source.replace(mistake.solution, mistake.mistaken)
 

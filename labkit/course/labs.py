@@ -4,9 +4,9 @@
 ``assignments/<lab>/<stem>/grading.toml`` says what the kit needs to know about one assignment
 beyond its master notebook: every question's points and hidden checks (``[questions.<name>]``,
 the one place points are stated; ``course.assemble`` writes them into the notebook otter gets),
-the demo class's mistakes, the bench's slow answers. The machinery
-reads these rather than naming any lab, assignment, function or data set itself, so a new lab is
-added by adding a folder.
+the demo class's mistakes, the bench's slow answers, the data files its notebook reads. The
+machinery reads these rather than naming any lab, assignment, function or data set itself, so a
+new lab is added by adding a folder.
 """
 
 from __future__ import annotations
@@ -87,6 +87,9 @@ class AssignmentSpec:
     slow_answers: dict[str, str] = field(default_factory=dict)
     #: question name -> its points and hidden checks, in the spec's order
     questions: dict[str, QuestionSpec] = field(default_factory=dict)
+    #: the data files the notebook reads beside itself, as paths from ``folder``
+    #: (``data = [...]``; shipped and protected as ``labkit.datafiles`` says)
+    data: tuple[str, ...] = ()
 
     @property
     def spec_file(self) -> Path:
@@ -236,13 +239,18 @@ def assignment(stem: str, folder: Path | None = None) -> AssignmentSpec:
     questions = data.get("questions", {})
     if not isinstance(questions, dict):
         raise SpecError(f"{shown(spec_path)}: questions must be tables, [questions.<name>].")
+    names = data.get("data", [])
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise SpecError(f"{spec_path}: `data` must be a list of file names, as in "
+                        f'data = ["points.csv"]')
     return AssignmentSpec(
         stem=stem, folder=folder,
         checks_module=checks_module_name(stem),
         demo_mistakes=mistakes, hanging_before=demo.get("hanging_before"),
         slow_answers={str(k): str(v) for k, v in data.get("bench", {}).get("slow", {}).items()},
         questions={str(name): _question_spec(str(name), table, spec_path)
-                   for name, table in questions.items()})
+                   for name, table in questions.items()},
+        data=tuple(names))
 
 
 def stems(lab_name: str | None = None) -> list[str]:

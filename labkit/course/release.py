@@ -20,12 +20,14 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from . import (assemble, autograders, demo, labs, masters, requirements, student_readme, student_setup,
-               written)
+import yaml
+
+from . import (assemble, autograders, demo, labs, masters, requirements, student_readme,
+               student_setup, written)
 from .questions import Question
-from labkit import notebooks, paths
-from labkit.paths import (ASSIGNMENTS, AUTOGRADER, CHECKS_PACKAGE, ROOT, SOLUTIONS, STUDENT,
-                          autograder_zip, solution_notebook, student_notebook)
+from labkit import datafiles, notebooks, paths
+from labkit.paths import (AUTOGRADER, CHECKS_PACKAGE, ROOT, SOLUTIONS, STUDENT, autograder_zip,
+                          solution_notebook, student_notebook)
 
 #: Every zip entry gets this timestamp (the earliest a zip can hold), so zips depend on content only.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -71,7 +73,8 @@ def stage(master: Path, build: Path) -> Path:
     """
     assemble.verify_calls(master)
     notebooks.write(assemble.assemble(master), build / master.name)
-    shutil.copy(ASSIGNMENTS / "requirements.txt", build / "requirements.txt")
+    (build / "requirements.txt").write_text(requirements.grading_requirements(),
+                                            encoding="utf-8")
     package = build / "labkit"
     (package / "checks").mkdir(parents=True)
     shutil.copy(CHECKS_PACKAGE.parent / "__init__.py", package / "__init__.py")
@@ -81,6 +84,40 @@ def stage(master: Path, build: Path) -> Path:
     if own.is_file():
         shutil.copy(own, package / "checks" / f"{checks_module(master.stem)}.py")
     return build / master.name
+
+
+#: The first line of the raw cell holding a master's otter configuration.
+_CONFIG_MARKER = "# ASSIGNMENT CONFIG"
+
+
+def _stage_data(staged: Path, data: dict[str, Path]) -> None:
+    """Put the data files (name -> the course's file) beside the staged master and name them in
+    its otter configuration's ``files:``, so that otter ships them in the autograder zip (as
+    ``files/<name>``, which otter's runner copies beside the notebook on Gradescope) and runs
+    the master's own tests with them in place."""
+    if not data:
+        return
+    _copy_data(data, staged.parent)
+    nb = notebooks.read(staged)
+    for cell in nb.cells:
+        lines = cell.source.strip().splitlines()
+        if cell.cell_type == "raw" and lines and lines[0].strip() == _CONFIG_MARKER:
+            config = yaml.safe_load("\n".join(lines[1:])) or {}
+            shipped = [str(f) for f in config.get("files") or []]
+            config["files"] = shipped + [name for name in data if name not in shipped]
+            cell.source = f"{_CONFIG_MARKER}\n" + yaml.safe_dump(config, sort_keys=False)
+            notebooks.write(nb, staged)
+            return
+    raise ReleaseError(f"{staged.name}: no `{_CONFIG_MARKER}` raw cell to name its data files "
+                       f"in; add otter's assignment configuration as the first cell")
+
+
+def _copy_data(data: dict[str, Path], folder: Path) -> None:
+    """Copy each data file (name -> the course's file) to ``folder / name``."""
+    for name, source in data.items():
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
 
 
 def _run_otter_assign(staged: Path, dist: Path) -> None:
@@ -121,15 +158,18 @@ def _drop_check_html(nb) -> None:
             output.get("data", {}).pop("text/html", None)
 
 
-def _write_solution(autograder_nb: Path, student_nb: Path, target: Path) -> None:
-    """Execute the notebook with solutions, so the released solution shows its plots and passes
-    its own checks; its metadata carries the public tests only, like a student's copy."""
+def _write_solution(autograder_nb: Path, student_nb: Path, target: Path,
+                    data: dict[str, Path] | None = None) -> None:
+    """Execute the notebook with solutions (beside the assignment's data files, as a student's
+    copy runs), so the released solution shows its plots and passes its own checks; its
+    metadata carries the public tests only, like a student's copy."""
     nb = notebooks.read(autograder_nb)
     nb.metadata["otter"] = notebooks.read(student_nb).metadata["otter"]
     student_setup.install(nb, autograder_nb.stem)  # the same first cell as the student's copy
     notebooks.number_cells(nb)
     with tempfile.TemporaryDirectory() as run_dir:
         notebooks.write(nb, Path(run_dir) / target.name)  # otter.Notebook() reads its own file
+        _copy_data(data or {}, Path(run_dir))
         notebooks.execute(nb, Path(run_dir), skip=notebooks.is_export_cell)
     _drop_check_html(nb)
     notebooks.write(nb, target)
@@ -181,13 +221,47 @@ def released_questions(parsed: masters.Master) -> list[Question]:
     return questions
 
 
-def release_one(master: Path) -> None:
-    """Release one master into student/, autograder/ and solutions/ (replacing what was there)."""
+def _data_by_name(master: Path, data_files: list[Path]) -> dict[str, Path]:
+    """The data files by the name they are shipped under (their path from the master's folder,
+    the assignment's), each checked as grading checks it (``labkit.datafiles``)."""
+    try:
+        names = [datafiles.name_of(path, master.parent) for path in data_files]
+        return dict(zip(names, datafiles.data_files(master.parent, names)))
+    except datafiles.DataFileError as error:
+        raise ReleaseError(f"{master.name}: {error}") from None
+
+
+def _check_zip_data(zip_path: Path, names: list[str]) -> None:
+    with zipfile.ZipFile(zip_path) as archive:
+        missing = [name for name in names if f"files/{name}" not in archive.namelist()]
+    if missing:
+        raise ReleaseError(f"{zip_path.name}: otter left out the data files {missing}")
+
+
+def spec_data_files(master: Path) -> list[Path]:
+    """The data files the assignment's spec names (``data = [...]`` in its ``grading.toml``),
+    checked as grading checks them."""
+    try:
+        names = list(labs.assignment(master.stem).data)
+        return datafiles.data_files(master.parent, names)
+    except (datafiles.DataFileError, labs.SpecError) as error:
+        raise ReleaseError(f"{master.name}: {error}") from None
+
+
+def release_one(master: Path, data_files: list[Path] = ()) -> None:
+    """Release one master into student/, autograder/ and solutions/ (replacing what was there).
+
+    ``data_files`` (``labkit.datafiles.data_files``: files inside the master's folder) go into the
+    student folder, the autograder zip (as otter's ``files/``), and beside the solution as it is
+    executed, under their paths from the master's folder; the manifest names them for grading.
+    """
     parsed = masters.parse(master)
     stem = master.stem
+    data = _data_by_name(master, list(data_files))
     with tempfile.TemporaryDirectory() as tmp:
         build = Path(tmp)
         staged = stage(master, build)
+        _stage_data(staged, data)
         dist = build / "dist"
         _run_otter_assign(staged, dist)
 
@@ -206,15 +280,17 @@ def release_one(master: Path) -> None:
         student_setup.install(student_nb, stem)
         notebooks.number_cells(student_nb)
         notebooks.write(student_nb, student_notebook(stem))
+        _copy_data(data, student_dir)
 
         (zip_source,) = (dist / "autograder").glob(f"{stem}-autograder_*.zip")
+        _check_zip_data(zip_source, list(data))
         shutil.rmtree(autograder_zip(stem).parent, ignore_errors=True)
         reproducible_zip(zip_source, autograder_zip(stem))
 
         shutil.rmtree(solution_notebook(stem).parent, ignore_errors=True)
         _write_solution(dist / "autograder" / master.name, student_notebook(stem),
-                        solution_notebook(stem))
-        autograders.write_manifest(stem, released_questions(parsed))
+                        solution_notebook(stem), data)
+        autograders.write_manifest(stem, released_questions(parsed), list(data))
 
 
 def release(names: list[str] | None = None, lab: str | None = None) -> list[Path]:
@@ -232,10 +308,13 @@ def release(names: list[str] | None = None, lab: str | None = None) -> list[Path
     student_readme.write()
     for master in chosen:
         print(f"releasing {master.relative_to(ROOT)} ...", flush=True)
-        release_one(master)
+        release_one(master, spec_data_files(master))
     for lab_name in sorted({paths.lab_of(m.stem) for m in chosen}, key=paths.course_order):
         released = [m.stem for m in master_paths(lab_name) if solution_notebook(m.stem).is_file()]
-        demo.build(released)
+        try:
+            demo.build(released)
+        except demo.DemoError as error:
+            raise ReleaseError(str(error)) from None
         print(f"demo class rebuilt in {paths.demo_submissions(lab_name).relative_to(ROOT)}/",
               flush=True)
     return chosen

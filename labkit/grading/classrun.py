@@ -8,8 +8,9 @@ class files are written once, from the rows, when the run ends (however it ends,
 killed: then the next run writes them, from the records).
 
 The written questions are graded by hand (``labkit.outputs.manual_scores``): their scores are read
-from a CSV file the teaching team fills in and applied on top of the recorded rows, so recording a
-score never makes a notebook run again.
+from a CSV file the teaching team fills in and applied on top of the recorded rows, as are the
+TAs' overrides of autograded scores (``labkit.outputs.overrides``), so recording a score never
+makes a notebook run again and a record always holds what the grader found.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from labkit import paths
 from labkit.course import autograders, labs
 from labkit.course.questions import column_key
 from labkit.sandbox import cgroups, forkserver, confine
-from . import class_outputs, intake, keys, shards
+from . import class_outputs, handin_times, intake, keys, shards
 from labkit.outputs import gradebook, results
 from labkit.grading import written_answers
 from labkit.outputs.manual_scores import DEFAULT_SCORES_FILE, read_scores
@@ -55,14 +56,19 @@ UNCONFINED_NOTE = ("graded unconfined (--unconfined): this notebook's code could
 
 
 def _grade_student(
-    entry: Path, assignments: list[autograders.Assignment], workdir: Path, out: Path,
+    entry: intake.Entry, assignments: list[autograders.Assignment], workdir: Path, out: Path,
     server: ForkServerClient, limits: Limits, hidden: list[Path],
 ) -> gradebook.StudentRow:
     from . import judge
 
     by_stem = {a.stem: a for a in assignments}
     submission = intake.discover(entry, list(by_stem), workdir)
-    row = gradebook.StudentRow(student=submission.student, notes=list(submission.notes))
+    row = gradebook.StudentRow(
+        student=submission.student, notes=list(submission.notes),
+        handed_in=submission.handed_in.isoformat() if submission.handed_in is not None else None,
+        marked_late=submission.marked_late)
+    if submission.display_name:
+        results.write_name(out, submission.student, submission.display_name)
     if not limits.confine:
         row.notes.append(UNCONFINED_NOTE)
     for stem in by_stem:
@@ -82,7 +88,7 @@ def _grade_student(
     return row
 
 
-def _grade_student_safely(entry: Path, *args) -> gradebook.StudentRow:
+def _grade_student_safely(entry: intake.Entry, *args) -> gradebook.StudentRow:
     """A failure of the kit on one submission becomes a note on that row, not a stopped batch."""
     try:
         return _grade_student(entry, *args)
@@ -152,7 +158,7 @@ def _start_worker(grader: int, environment: dict[str, str], cwd: str,
     _WORKER.update(server=server, assignments=assignments, limits=limits, hidden=hidden)
 
 
-def _grade_in_worker(entry: Path, workdir: Path, out: Path, mark: Path) -> gradebook.StudentRow:
+def _grade_in_worker(entry: intake.Entry, workdir: Path, out: Path, mark: Path) -> gradebook.StudentRow:
     """Grade one entry, marking it as held by this worker while it is graded (so that the
     grader knows whom to suspect if the worker dies)."""
     mark.touch()
@@ -195,12 +201,16 @@ def release_fingerprint(assignments: list[autograders.Assignment]) -> str:
     return digest.hexdigest()
 
 
-def entry_fingerprint(entry: Path, grading: str) -> str:
+def entry_fingerprint(entry: Path | intake.Entry, grading: str) -> str:
+    entry = intake.as_entry(entry)
     digest = hashlib.sha256(grading.encode())
     # The files discovery reads (links and fifos are never opened), and any entry that shares
     # the id: its arrival or removal changes whether this one is graded.
-    files, _ = intake.regular_files(entry)
-    digest.update("\0".join(intake.same_id(entry)).encode())
+    files, _ = intake.entry_files(entry)
+    digest.update("\0".join(entry.same_id).encode())
+    if entry.layout:  # what an LMS download says of the student besides the files
+        digest.update(f"{entry.layout}\0{entry.student}\0{entry.marked_late}\0"
+                      f"{entry.handed_in}\0".encode())
     for path in files:
         digest.update(str(path.relative_to(entry.parent)).encode() + b"\0")
         try:
@@ -226,10 +236,12 @@ def load_record(out: Path, entry: str, fingerprint: str) -> gradebook.StudentRow
         return None
     row = record["row"]
     return gradebook.StudentRow(student=row["student"], points=dict(row["points"]),
-                                notes=list(row["notes"]))
+                                notes=list(row["notes"]),
+                                handed_in=row.get("handed_in") or None,
+                                marked_late=bool(row.get("marked_late")))
 
 
-def _save_record(out: Path, entry: Path, fingerprint: str, row: gradebook.StudentRow) -> None:
+def _save_record(out: Path, entry: intake.Entry, fingerprint: str, row: gradebook.StudentRow) -> None:
     gradebook.write_atomically(record_path(out, entry.name), json.dumps(
         {"entry": entry.name, "fingerprint": fingerprint, "row": dataclasses.asdict(row)}))
 
@@ -238,9 +250,9 @@ def _save_record(out: Path, entry: Path, fingerprint: str, row: gradebook.Studen
 MAX_WORKER_DEATHS = 2
 
 
-def _grade_in_pools(todo: list[Path], tmp: Path, out: Path, workers: int, worker_args: tuple,
-                    modules: list[str],
-                    record: Callable[[Path, gradebook.StudentRow], None]) -> None:
+def _grade_in_pools(todo: list[intake.Entry], tmp: Path, out: Path, workers: int,
+                    worker_args: tuple, modules: list[str],
+                    record: Callable[[intake.Entry, gradebook.StudentRow], None]) -> None:
     """Grade ``todo`` in worker processes; a worker that dies costs nothing but a retry.
 
     When a worker dies (killed, out of memory, a crash of the kit), the pool breaks and every
@@ -251,10 +263,10 @@ def _grade_in_pools(todo: list[Path], tmp: Path, out: Path, workers: int, worker
     index = {entry: i for i, entry in enumerate(todo)}
     marks = tmp / "grading"
     marks.mkdir()
-    deaths: dict[Path, int] = {}
+    deaths: dict[intake.Entry, int] = {}
     pending = list(todo)
     while pending:
-        done: set[Path] = set()
+        done: set[intake.Entry] = set()
         with ProcessPoolExecutor(
                 max_workers=max(1, min(workers, len(pending))),
                 mp_context=_worker_context(modules),
@@ -289,6 +301,7 @@ def grade_class(
     submissions: Path, out: Path, *, workers: int | None = None, limits: Limits | None = None,
     progress: bool = False, manual_scores: Path | None = None, shard: shards.Shard | None = None,
     lab: str | None = None,
+    deadlines: Path | None = None, times: Path | None = None, worksheet: Path | None = None,
 ) -> str:
     """Grade every entry of ``submissions`` into ``out``; returns a summary (one line, and a few
     more about the written questions).
@@ -302,8 +315,20 @@ def grade_class(
 
     ``shard`` grades only the students of that shard (``shards.shard_of``), and leaves in OUT what
     ``merge`` needs besides their records: their written answers and which entries the shard owns.
+
+    ``deadlines`` (a TOML file, ``course.deadlines``) and ``times`` (the hand-in times,
+    ``handin_times``) apply the late policy to the class files; both are read, and refused with
+    the reason, before anything is graded. Neither is part of a row's record, so changing them
+    grades nothing again.
+
+    ``worksheet`` is Moodle's grading worksheet, read for the submission times when
+    ``submissions`` is a Moodle download (``lms_downloads``).
     """
     started = time.monotonic()
+    if submissions.is_file() and submissions.suffix.lower() == ".zip":
+        raise SystemExit(f"SUBMISSIONS is a zip file, {submissions}: unzip it into a folder of its "
+                         f"own (unzip '{submissions}' -d '{submissions.with_suffix('')}') and "
+                         f"grade that folder")
     if not submissions.is_dir():
         raise SystemExit(f"SUBMISSIONS is not a folder: {submissions}")
     try:
@@ -311,7 +336,11 @@ def grade_class(
         assignments = autograders.load_released(lab)
     except (autograders.ManifestError, KeyError) as error:
         raise SystemExit(str(error.args[0] if isinstance(error, KeyError) else error)) from None
-    found = intake.class_entries(submissions)
+    try:
+        late_files = handin_times.read_late_files(deadlines, times, [a.stem for a in assignments])
+    except handin_times.LateFilesError as error:
+        raise SystemExit(f"refused before grading: {error}") from None
+    found = intake.class_entries(submissions, worksheet)
     entries = found.students
     if shard is not None:
         entries = [entry for entry in entries
@@ -328,24 +357,26 @@ def grade_class(
     questions = autograders.written_questions(assignments)
     students = [intake.student_id(entry) for entry in entries]
     scores_path = manual_scores or out / DEFAULT_SCORES_FILE
-    sheet = read_scores(scores_path, students, questions)
+    sheet = read_scores(scores_path, students, questions,
+                        class_outputs.autograded_questions(assignments))
     grading = grading_fingerprint(assignments, limits)
     fingerprints = {entry: entry_fingerprint(entry, grading) for entry in entries}
-    rows: dict[Path, gradebook.StudentRow] = {}
+    rows: dict[intake.Entry, gradebook.StudentRow] = {}
     for entry in entries:
         if (row := load_record(out, entry.name, fingerprints[entry])) is not None:
             rows[entry] = row
     reused = len(rows)
     todo = [entry for entry in entries if entry not in rows]
     # Nothing of these is ever bound into a notebook's sandbox, nor any folder holding one of
-    # them (see confine.interpreter_folders): the class's submissions, its results and the scores
-    # given by hand, wherever that file lives.
-    hidden = [submissions.resolve(), out.resolve(), scores_path.resolve()]
+    # them (see confine.interpreter_folders): the class's submissions, its results, the scores
+    # given by hand and the LMS's worksheet (names, e-mail addresses), wherever they live.
+    hidden = [submissions.resolve(), out.resolve(), scores_path.resolve(),
+              *([worksheet.resolve()] if worksheet is not None else [])]
     # On a terminal only (disable=None): a log file gets the summary line, not a bar.
     bar = tqdm(total=len(entries), initial=reused, unit="student", file=sys.stderr,
                disable=None if progress else True, dynamic_ncols=True)
 
-    def record(entry: Path, row: gradebook.StudentRow) -> None:
+    def record(entry: intake.Entry, row: gradebook.StudentRow) -> None:
         rows[entry] = row
         _save_record(out, entry, fingerprints[entry], row)
         bar.update(1)
@@ -370,9 +401,9 @@ def grade_class(
         bar.close()
         answers = written_answers.collect(entries, [a.stem for a in assignments], questions)
         # In the order of SUBMISSIONS, not of completion: the same class gives the same files.
-        class_outputs.write_class_files(
+        late = class_outputs.write_class_files(
             out, assignments, [rows[entry] for entry in entries if entry in rows], answers, sheet,
-            questions, students, scores_path)
+            questions, students, scores_path, *late_files)
     if shard is not None:
         shards.write_manifest(out, shards.Manifest(
             shard, grading, release_fingerprint(assignments),
@@ -383,4 +414,9 @@ def grade_class(
         f"graded {len(rows)} submissions ({len(todo)} new or changed, {reused} unchanged; "
         f"{with_problems} with problems) in {elapsed:.0f} s; results in {out}/grades.csv, "
         f"report in {out}/report.html, feedback in {out}/feedback/"
-    ) + intake.others_summary(found.others) + class_outputs.scores_summary(sheet, questions, students, out, scores_path)
+    ) + "".join(f"; {note}" for note in found.notes) \
+        + intake.others_summary(found.others, found.layout) \
+        + class_outputs.scores_summary(sheet, questions, students, out, scores_path,
+                                       answers=answers) \
+        + handin_times.summary(late, *late_files,
+                               [intake.student_id(entry) for entry in found.students])

@@ -1,7 +1,8 @@
 """Find each student's notebooks under SUBMISSIONS and match them to assignments.
 
 Each entry directly under SUBMISSIONS is one student: a folder (of notebooks or otter export
-zips), or a single notebook or zip. Nothing under SUBMISSIONS is ever written: notebooks are
+zips), or a single notebook or zip. A bulk download of Canvas or Moodle is read as it comes
+(``lms_downloads``): a student is then the files or folder the LMS names by its own id. Nothing under SUBMISSIONS is ever written: notebooks are
 copied (zips extracted) into a work folder first. Whatever an entry holds, it yields a
 ``Submission`` whose ``notes`` say, in words, what could not be used.
 
@@ -15,6 +16,7 @@ under one student id are both refused. Each refusal is a note on the student's r
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import itertools
 import json
@@ -31,6 +33,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from labkit import paths
+
+from . import lms_downloads
 
 #: Larger notebooks are refused unread: the lab's notebooks, with plots, are well under 5 MB.
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
@@ -58,10 +62,48 @@ _ZIP_ERRORS = (zipfile.BadZipFile, OSError, RuntimeError, ValueError, NotImpleme
 @dataclass
 class Submission:
     student: str
+    #: the entry's folder or file (of an LMS download grouping several files: its first file)
     entry: Path
     #: assignment stem -> the notebook to grade (a copy inside the work folder)
     notebooks: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: when the LMS download says the work was handed in (with its time zone: Moodle's grading
+    #: worksheet), if it says; never a file's modification time, which the student controls
+    handed_in: datetime.datetime | None = None
+    #: the LMS download marks the work late (Canvas's ``LATE`` in a file name)
+    marked_late: bool = False
+    #: the student's name as the LMS download gives it ("" in the kit's own layout)
+    display_name: str = ""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One student's part of SUBMISSIONS: a folder, notebook or zip directly under it, or the
+    files (Canvas) or folder (Moodle) an LMS download names by the student's LMS id."""
+
+    #: what the entry is recorded under (records, shards, pages): the folder's or file's name, or
+    #: for a Canvas download ``<name>_<user id>``
+    name: str
+    #: the id the entry is graded under
+    student: str
+    #: what discovery reads: one folder or file, or a Canvas student's files
+    paths: tuple[Path, ...]
+    #: the SUBMISSIONS folder
+    parent: Path
+    #: per path, the file name the student uploaded (Canvas); empty: the names as they are
+    originals: tuple[str, ...] = ()
+    display_name: str = ""
+    marked_late: bool = False
+    handed_in: datetime.datetime | None = None
+    #: "canvas" or "moodle" for an entry of an LMS download, else ""
+    layout: str = ""
+    #: the names of the other entries graded under the same student id (``class_entries``)
+    same_id: tuple[str, ...] = ()
+
+    @classmethod
+    def of_path(cls, path: Path) -> "Entry":
+        """An entry of the kit's own layout (a folder's name or a file's stem is the id)."""
+        return cls(path.name, student_id(path), (path,), path.parent)
 
 
 @dataclass
@@ -71,6 +113,14 @@ class _Candidate:
     copy: Path | None
     problem: str | None
     mtime: float
+    #: the name the student gave the notebook, when its file is named otherwise (a Canvas
+    #: download's prefix and resubmission count taken off); "": the label's last name
+    filename: str = ""
+    #: how many times Canvas says a file of this name was uploaded before this one
+    again: int = 0
+
+    def name(self) -> str:
+        return self.filename or Path(self.label.split(":")[-1]).name
 
 
 #: What operating systems and archivers leave in a folder, never a student's: skipped unlisted,
@@ -86,53 +136,116 @@ class ClassEntries:
     """What a SUBMISSIONS folder holds: one student per entry graded, and the other files."""
 
     #: folders, notebooks and zips (and links or special files, which get a row saying why
-    #: they were not read), sorted by name
-    students: list[Path]
-    #: the names of other files (a README, a spreadsheet): not a submission, so no row; the
-    #: summary lists them
+    #: they were not read), or the students of an LMS download, sorted by name
+    students: list[Entry]
+    #: the names of other files (a README, a spreadsheet, a name an LMS layout does not
+    #: parse): not a submission, so no row; the summary lists them
     others: list[str]
+    #: "canvas" or "moodle" when the folder is that LMS's download, else ""
+    layout: str = ""
+    #: summary lines of an LMS layout: how it was read, what it skipped
+    notes: list[str] = field(default_factory=list)
 
 
-def class_entries(submissions: Path) -> ClassEntries:
+def class_entries(submissions: Path, worksheet: Path | None = None) -> ClassEntries:
     """Sort a SUBMISSIONS folder's entries into students and other files, hidden and system
-    entries aside."""
-    students, others = [], []
+    entries aside; a Canvas or Moodle download is grouped by the LMS's ids (``worksheet``:
+    Moodle's grading worksheet, for the submission times)."""
+    files, folders, kept = [], [], []
     for path in sorted(submissions.iterdir()):
         if path.name.startswith(".") or path.name in SYSTEM_ENTRIES:
             continue
-        regular_file = path.is_file() and not path.is_symlink()
-        if regular_file and path.suffix.lower() not in SUBMISSION_SUFFIXES:
-            others.append(path.name)
+        kept.append(path)
+        if path.is_dir() and not path.is_symlink():
+            folders.append(path)
         else:
-            students.append(path)
-    return ClassEntries(students, others)
+            files.append(path)
+    system = lms_downloads.detect(files, folders)
+    ignored = ([f"the worksheet {worksheet.name} was not read: {submissions.name} is not a "
+                f"Moodle download (its folders are not named <Full Name>_<id>_assignsubmission_"
+                f"file_)"] if worksheet is not None and system != lms_downloads.MOODLE else [])
+    if system is None:
+        students, others = [], []
+        for path in kept:
+            regular_file = path.is_file() and not path.is_symlink()
+            if regular_file and path.suffix.lower() not in SUBMISSION_SUFFIXES:
+                others.append(path.name)
+            else:
+                students.append(Entry.of_path(path))
+        return ClassEntries(_with_same_ids(students), others, notes=ignored)
+    layout = (lms_downloads.read_canvas(files) if system == lms_downloads.CANVAS
+              else lms_downloads.read_moodle(folders, files, worksheet))
+    students = [Entry(group.name, group.student, tuple(group.paths), submissions,
+                      tuple(group.originals), group.display, group.marked_late, group.handed_in,
+                      system) for group in layout.students]
+    # A folder beside a Canvas download's files is a student of the kit's own layout.
+    if system == lms_downloads.CANVAS:
+        students.extend(Entry.of_path(folder) for folder in folders)
+    others = list(layout.others)
+    students.sort(key=lambda entry: entry.name)
+    return ClassEntries(_with_same_ids(students), others, system, layout.notes + ignored)
 
 
-def others_summary(others: list[str]) -> str:
+def _with_same_ids(entries: list[Entry]) -> list[Entry]:
+    """Each entry with the names of the others graded under its student id."""
+    names: dict[str, list[str]] = {}
+    for entry in entries:
+        names.setdefault(entry.student, []).append(entry.name)
+    return [dataclasses.replace(entry, same_id=tuple(sorted(
+        name for name in names[entry.student] if name != entry.name))) for entry in entries]
+
+
+def others_summary(others: list[str], layout: str = "") -> str:
     """The summary's line for the files that are not submissions ("" when there are none)."""
     if not others:
         return ""
     named = ", ".join(others[:_NAMED]) + (f" and {len(others) - _NAMED} more"
                                           if len(others) > _NAMED else "")
+    if layout:
+        return (f"; not graded, as not named as {lms_downloads.NAMING[layout]}: {named} (grade "
+                f"such a file apart, in a folder of its own)")
     return (f"; not graded, as not a notebook, zip or folder: {named} (put a student's file in "
             f"a folder of their own to grade it)")
 
 
-def student_id(entry: Path) -> str:
+def student_id(entry: Path | Entry) -> str:
     """The id an entry of SUBMISSIONS is graded under: a folder's name, a file's stem (a link
-    counts as a file: it is never followed)."""
+    counts as a file: it is never followed), or the LMS's id of an LMS download's student."""
+    if isinstance(entry, Entry):
+        return entry.student
     return entry.name if entry.is_dir() and not entry.is_symlink() else entry.stem
 
 
-def same_id(entry: Path) -> list[str]:
+def as_entry(entry: Path | Entry) -> Entry:
+    """The entry a path directly under SUBMISSIONS is, as ``class_entries`` reads its folder;
+    a path it does not list (hidden, or not a student) is an entry of its own."""
+    if isinstance(entry, Entry):
+        return entry
+    try:
+        for found in class_entries(entry.parent).students:
+            if found.name == entry.name or entry in found.paths:
+                return found
+    except OSError:
+        pass
+    return Entry.of_path(entry)
+
+
+def same_id(entry: Path | Entry) -> list[str]:
     """The names of the other students' entries beside ``entry`` (``class_entries``) that have
     its student id, sorted; empty when its id is its own."""
-    own = student_id(entry)
-    try:
-        siblings = class_entries(entry.parent).students
-    except OSError:
-        return []
-    return [p.name for p in siblings if p.name != entry.name and student_id(p) == own]
+    return list(as_entry(entry).same_id)
+
+
+def entry_files(entry: Entry) -> tuple[list[Path], list[str]]:
+    """The regular files discovery reads of an entry, and notes on what it left out
+    (``regular_files`` of each of its paths)."""
+    files: list[Path] = []
+    notes: list[str] = []
+    for path in entry.paths:
+        found, skipped = regular_files(path)
+        files.extend(found)
+        notes.extend(skipped)
+    return files, notes
 
 
 def _mb(size: int) -> str:
@@ -275,17 +388,23 @@ def _assignment_of(copy: Path, filename: str, stems: list[str]) -> tuple[str | N
     return None, "not a notebook of this lab's assignments" + (f" (it is for {name!r})" if name else "")
 
 
-def _candidates(entry: Path, staging: Path, notes: list[str]) -> Iterator[_Candidate]:
+def _candidates(entry: Entry, staging: Path, notes: list[str]) -> Iterator[_Candidate]:
     """Every notebook the entry offers, copied into ``staging`` one at a time (within the
     entry's budget); what cannot be used is a candidate with a problem, or a note."""
-    files, skipped = regular_files(entry)
+    files, skipped = entry_files(entry)
     notes.extend(skipped)
+    originals = dict(zip(entry.paths, entry.originals))
     budget = _Budget()
     for path in files:
         label = str(path.relative_to(entry.parent))
         suffix = path.suffix.lower()
         if suffix == ".ipynb":
-            yield _file_candidate(path, label, staging, budget)
+            candidate = _file_candidate(path, label, staging, budget)
+            if path in originals and entry.layout == lms_downloads.CANVAS:
+                candidate.filename, candidate.again = lms_downloads.resubmission(originals[path])
+            elif path in originals:
+                candidate.filename = originals[path]
+            yield candidate
         elif suffix == ".zip":
             yield from _zip_candidates(path, label, staging, budget)
 
@@ -411,11 +530,14 @@ def _zip_time(info: zipfile.ZipInfo) -> float:
         return 0.0
 
 
-def _preference(stem: str, label: str, mtime: float) -> tuple[float, int]:
+def _preference(stem: str, candidate: _Candidate) -> tuple[float, int, int]:
     """Among several notebooks for one assignment: the later work (the newest file, or the
-    newest member of an export zip, whose time is the export's), then the one named as
-    released. A blank download beside a renamed copy that holds the work is older than it."""
-    return (-mtime, 0 if Path(label.split(":")[-1]).name == f"{stem}.ipynb" else 1)
+    newest member of an export zip, whose time is the export's), then the later upload of one
+    name (Canvas's ``-1`` suffix; files unzipped from its download share one time), then the
+    one named as released. A blank download beside a renamed copy that holds the work is older
+    than it."""
+    return (-candidate.mtime, -candidate.again,
+            0 if candidate.name() == f"{stem}.ipynb" else 1)
 
 
 def _saved(mtime: float) -> str:
@@ -424,20 +546,23 @@ def _saved(mtime: float) -> str:
     return "saved " + datetime.datetime.fromtimestamp(mtime).strftime("%Y-%m-%d %H:%M")
 
 
-def discover(entry: Path, stems: list[str], workdir: Path) -> Submission:
+def discover(entry: Path | Entry, stems: list[str], workdir: Path) -> Submission:
     """Collect one student's notebooks into ``workdir``, one per assignment."""
-    submission = Submission(student=student_id(entry), entry=entry)
-    others = same_id(entry)
-    if others:
-        names = sorted([entry.name, *others])
+    entry = as_entry(entry)
+    first = entry.paths[0]
+    submission = Submission(student=entry.student, entry=first, handed_in=entry.handed_in,
+                            marked_late=entry.marked_late, display_name=entry.display_name)
+    if entry.same_id:
+        names = sorted([entry.name, *entry.same_id])
         listed = ", ".join(names[:-1]) + " and " + names[-1]
         submission.notes.append(
             f"{listed}: {len(names)} submissions for the one student id "
             f"{submission.student!r}; none of them was graded (rename all but one, so that each "
             f"student has one entry)")
         return submission
-    if entry.is_file() and not entry.is_symlink() and entry.suffix.lower() not in (".ipynb", ".zip"):
-        submission.notes.append(f"{entry.name}: not a notebook or zip file")
+    if (not entry.layout and first.is_file() and not first.is_symlink()
+            and first.suffix.lower() not in (".ipynb", ".zip")):
+        submission.notes.append(f"{first.name}: not a notebook or zip file")
         return submission
     workdir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".discover-", dir=workdir))
@@ -445,12 +570,13 @@ def discover(entry: Path, stems: list[str], workdir: Path) -> Submission:
         _choose(submission, entry, stems, staging, workdir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    if not submission.notebooks and not submission.notes and entry.is_dir():
+    if not submission.notebooks and not submission.notes and (
+            entry.layout or first.is_dir()):
         submission.notes.append("no notebook found")
     return submission
 
 
-def _choose(submission: Submission, entry: Path, stems: list[str], staging: Path,
+def _choose(submission: Submission, entry: Entry, stems: list[str], staging: Path,
             workdir: Path) -> None:
     """Match each staged notebook to its assignment (one parsed at a time) and move the one
     preferred for each assignment into ``workdir``."""
@@ -459,8 +585,7 @@ def _choose(submission: Submission, entry: Path, stems: list[str], staging: Path
         if candidate.problem or candidate.copy is None:
             submission.notes.append(candidate.problem or f"{candidate.label}: not read")
             continue
-        stem, why = _assignment_of(candidate.copy, Path(candidate.label.split(":")[-1]).name,
-                                   stems)
+        stem, why = _assignment_of(candidate.copy, candidate.name(), stems)
         if stem is None:
             if why != ANOTHER_LAB:
                 submission.notes.append(f"{candidate.label}: {why}")
@@ -468,7 +593,7 @@ def _choose(submission: Submission, entry: Path, stems: list[str], staging: Path
             continue
         chosen.setdefault(stem, []).append(candidate)
     for stem, options in chosen.items():
-        options.sort(key=lambda option: _preference(stem, option.label, option.mtime))
+        options.sort(key=lambda option: _preference(stem, option))
         best = options[0]
         for other in options[1:]:
             submission.notes.append(

@@ -24,7 +24,7 @@ from labkit.course.autograders import Assignment
 from labkit.outputs.results import CaseOutcome
 from labkit.sandbox.confine import Limits
 from labkit.sandbox.session import ForkServerClient, NotebookSession, SessionFailed
-from . import keys, outcomes
+from . import course_data, keys, outcomes
 from .standins import RemoteEnv
 
 #: At most this many crashed cells are named in the notes (the first ones: later errors often
@@ -189,7 +189,10 @@ def grade_notebook(
     if problem:
         result.problem = problem
         return result
-    session = NotebookSession(server, notebook, f"{assignment.stem}.ipynb", limits, list(hidden))
+    # The course's data files, read-only in the notebook's working folder; only the notebook of
+    # a submission is graded, so a file of the same name that it brought never replaces them.
+    session = NotebookSession(server, notebook, f"{assignment.stem}.ipynb", limits, list(hidden),
+                              course_data.sources(assignment))
     try:
         try:
             session.start()

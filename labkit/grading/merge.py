@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from labkit.course import autograders
-from . import classrun, class_outputs, shards
+from . import classrun, class_outputs, handin_times, shards
 from labkit.outputs import gradebook
 from labkit.outputs.manual_scores import DEFAULT_SCORES_FILE, read_scores
 
@@ -92,10 +92,12 @@ def _copy_results(source: Path, out: Path, students: set[str]) -> None:
 
 
 def merge_shards(inputs: Sequence[Path], out: Path, *, manual_scores: Path | None = None,
-                 allow_missing: bool = False) -> str:
+                 allow_missing: bool = False, deadlines: Path | None = None,
+                 times: Path | None = None) -> str:
     """Merge the shards' OUTs ``inputs`` into ``out``; returns a summary. ``manual_scores`` is read
-    (or written as a template) as ``grade`` does. Raises MergeError before writing anything when
-    the shards cannot be merged."""
+    (or written as a template) as ``grade`` does, and so are ``deadlines`` and ``times`` (the late
+    policy, applied to the recorded rows). Raises MergeError before writing anything when the
+    shards or those files cannot be used."""
     if not inputs:
         raise MergeError("no shard given")
     if any(out.resolve() == source.resolve() for source in inputs):
@@ -109,6 +111,10 @@ def merge_shards(inputs: Sequence[Path], out: Path, *, manual_scores: Path | Non
         assignments = autograders.load_released(labs[0] or None)
     except autograders.ManifestError as error:
         raise MergeError(str(error)) from None
+    try:
+        late_files = handin_times.read_late_files(deadlines, times, [a.stem for a in assignments])
+    except handin_times.LateFilesError as error:
+        raise MergeError(f"refused before merging: {error}") from None
     _check(found, classrun.release_fingerprint(assignments), allow_missing)
     by_entry: dict[str, gradebook.StudentRow] = {}
     for source, manifest in found:
@@ -130,9 +136,10 @@ def merge_shards(inputs: Sequence[Path], out: Path, *, manual_scores: Path | Non
     students = [row.student for row in rows]
     questions = autograders.written_questions(assignments)
     scores_path = manual_scores or out / DEFAULT_SCORES_FILE
-    sheet = read_scores(scores_path, students, questions)
-    class_outputs.write_class_files(out, assignments, rows, answers, sheet, questions, students,
-                                 scores_path)
+    sheet = read_scores(scores_path, students, questions,
+                        class_outputs.autograded_questions(assignments))
+    late = class_outputs.write_class_files(out, assignments, rows, answers, sheet, questions,
+                                           students, scores_path, *late_files)
     n = found[0][1].shard.n
     with_problems = sum(1 for row in rows if gradebook.has_problems(row.notes))
     return (
@@ -140,4 +147,5 @@ def merge_shards(inputs: Sequence[Path], out: Path, *, manual_scores: Path | Non
         f"problems), none graded again; results in {out}/grades.csv, report in "
         f"{out}/report.html, feedback in {out}/feedback/"
     ) + class_outputs.scores_summary(sheet, questions, students, out, scores_path,
-                                  again="the merge")
+                                  again="the merge", answers=answers) \
+        + handin_times.summary(late, *late_files, students)

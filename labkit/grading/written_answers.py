@@ -10,7 +10,7 @@ from labkit.course.questions import Question
 from labkit.course.written import NO_NOTEBOOK, NOT_FOUND, Answer, StudentAnswers, read_answers, read_cells
 from labkit.grading import intake
 
-def collect(entries: list[Path], stems: list[str], questions: list[Question],
+def collect(entries: list[intake.Entry], stems: list[str], questions: list[Question],
             ) -> list[StudentAnswers]:
     """Every entry's answers to the written questions, sorted by student id (then entry)."""
     by_assignment: dict[str, list[Question]] = {}

@@ -14,14 +14,16 @@ page's Content-Security-Policy (``page_policy``) lets it load nothing at all. Th
 
 from __future__ import annotations
 
+import datetime
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from labkit.course.questions import Question
 
-from . import results
+from . import lateness, results
 from .gradebook import read_comments, read_csv, write_atomically
+from .overrides import Applied, read_overrides
 from .page_files import page_names
 from .page_policy import content_security_policy
 from .templating import embedded, template
@@ -40,8 +42,16 @@ class Student:
     #: assignment -> its results record (``results.read_assignment``: its cases as
     #: ``results.CaseOutcome``); absent when the assignment left no record
     results: dict[str, dict] = field(default_factory=dict)
-    #: written question's column -> the teaching team's comment
+    #: question's column -> the teaching team's comment
     comments: dict[str, str] = field(default_factory=dict)
+    #: autograded question's column -> the TA's override of its score (``overrides``)
+    overrides: dict[str, Applied] = field(default_factory=dict)
+    #: assignment -> its hand-in against its due time (``lateness``); empty without deadlines
+    late: dict[str, lateness.Assessment] = field(default_factory=dict)
+    #: assignment -> the points the late policy took (``grades.csv``'s penalty column)
+    penalties: dict[str, float] = field(default_factory=dict)
+    #: the name an LMS download gives the student ("" in the kit's own layout)
+    name: str = ""
 
     @property
     def graded(self) -> bool:
@@ -53,6 +63,9 @@ class Student:
 class ClassResults:
     questions: list[Question]
     students: list[Student]
+    #: the late policy in words, and whether no hand-in time was known at all; None: no deadlines
+    late_rule: str | None = None
+    no_times: bool = False
 
     @property
     def assignments(self) -> list[str]:
@@ -125,6 +138,8 @@ def load_class(out: Path) -> ClassResults:
     assignments = list(dict.fromkeys(q.assignment for q in questions))
     folders = _result_folders(out)
     comments = read_comments(out)
+    changed = read_overrides(out)
+    late = lateness.read_lateness(out)
     students = []
     for row in read_csv(out / "grades.csv"):
         student = row.get("student") or ""
@@ -136,9 +151,15 @@ def load_class(out: Path) -> ClassResults:
             notes=_notes(folder, row),
             results=_read_results(folder, assignments),
             comments=comments.get(student, {}),
+            overrides=changed.get(student, {}),
+            late=late.students.get(student, {}) if late is not None else {},
+            penalties={stem: _number(row.get(lateness.penalty_column(stem), ""))
+                       for stem in assignments if row.get(lateness.penalty_column(stem))},
+            name=results.read_name(folder),
         ))
     students.sort(key=lambda s: s.student)
-    return ClassResults(questions, students)
+    return ClassResults(questions, students, late.rule if late is not None else None,
+                        late.no_times if late is not None else False)
 
 
 # --- the page --------------------------------------------------------------------------------
@@ -163,8 +184,29 @@ class QuestionView:
     hidden_passed: int
     hidden_total: int
     failures: list[CaseView]
-    #: the teaching team's comment on a written answer
+    #: the teaching team's comment on the answer
     comment: str = ""
+    #: the autograded points a TA's override replaced (None: not overridden), and the TA's reason
+    autograded: float | None = None
+    reason: str = ""
+
+
+@dataclass
+class LateView:
+    """An assignment's hand-in, as its student reads it."""
+    due: str
+    #: the course's due time, when an extension moved this student's
+    extended_from: str
+    cutoff: str
+    handed_in: str
+    #: where the hand-in time came from, in words
+    source: str
+    days_late: int
+    penalty: float
+    rule: str
+    #: the assignment's points before and after the penalty
+    before: float
+    after: float
 
 
 @dataclass
@@ -175,6 +217,7 @@ class AssignmentView:
     problem: str | None
     recorded: bool
     questions: list[QuestionView]
+    late: LateView | None = None
 
 
 def _status(earned: float, possible: float) -> str:
@@ -208,6 +251,7 @@ def _question_view(question: Question, student: Student, record: dict | None) ->
     hidden = [c for c in cases if c.hidden]
     earned = student.points.get(question.column, 0.0)
     pending = question.written and question.column not in student.points
+    override = None if question.written else student.overrides.get(question.column)
     return QuestionView(
         name=question.name, earned=earned, possible=question.points,
         status="pending" if pending else _status(earned, question.points),
@@ -215,6 +259,8 @@ def _question_view(question: Question, student: Student, record: dict | None) ->
         public_passed=sum(1 for c in public if c.passed), public_total=len(public),
         hidden_passed=sum(1 for c in hidden if c.passed), hidden_total=len(hidden),
         failures=_failures(cases), comment=student.comments.get(question.column, ""),
+        autograded=override.autograded if override else None,
+        reason=override.reason if override else "",
     )
 
 
@@ -225,13 +271,35 @@ def assignment_views(data: ClassResults, student: Student) -> list[AssignmentVie
         questions = [_question_view(q, student, record)
                      for q in data.questions if q.assignment == stem]
         problem = record.get("problem") if record else None
+        before = sum(q.earned for q in questions)
+        penalty = student.penalties.get(stem, 0.0)
+        assessment = student.late.get(stem)
+        late = None if assessment is None else LateView(
+            due=shown_time(assessment.due), extended_from=shown_time(assessment.extended_from),
+            cutoff=shown_time(assessment.cutoff), handed_in=shown_time(assessment.handed_in),
+            source=lateness.SOURCES.get(assessment.source, assessment.source),
+            days_late=assessment.days_late, penalty=penalty, rule=assessment.rule,
+            before=before, after=before - penalty)
         views.append(AssignmentView(
-            name=stem, earned=sum(q.earned for q in questions),
+            name=stem, earned=before - penalty,
             possible=sum(q.possible for q in questions),
             problem=str(problem) if problem else None, recorded=record is not None,
-            questions=questions,
+            questions=questions, late=late,
         ))
     return views
+
+
+def shown_time(iso: str) -> str:
+    """An ISO 8601 time as a page shows it: "2026-10-09 23:59 (UTC+02:00)"; "" stays ""."""
+    try:
+        when = datetime.datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    zone = when.strftime("%z")
+    zone = f"UTC{zone[:3]}:{zone[3:]}" if zone not in ("", "+0000") else "UTC"
+    seconds = ":%S" if when.second else ""
+    return when.strftime(f"%Y-%m-%d %H:%M{seconds}") + f" ({zone})"
+
 
 
 #: Its own style sheet, nothing else: no script, no image.
@@ -244,7 +312,7 @@ def render_page(data: ClassResults, student: Student) -> str:
     pending = sum(q.points for q in data.questions
                   if q.written and q.column not in student.points)
     return PAGE.render(student=student, max_total=data.max_total, style=STYLE, csp=CSP,
-                       pending=pending,
+                       pending=pending, late_points=sum(student.penalties.values()),
                        has_written=any(q.written for q in data.questions),
                        assignments=assignment_views(data, student))
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from labkit.course.autograders import Assignment
 
+from . import lateness
+
 
 @dataclass
 class StudentRow:
@@ -25,6 +27,10 @@ class StudentRow:
     #: "<assignment>/<question>" -> points earned
     points: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: when the LMS download says the work was handed in (ISO 8601 with its zone), if it does
+    handed_in: str | None = None
+    #: the LMS download marks the work late (whether or not it says when)
+    marked_late: bool = False
 
     @property
     def total(self) -> float:
@@ -139,22 +145,46 @@ def one_row_per_student(rows: list[StudentRow]) -> list[StudentRow]:
 
 
 def write_grades(path: Path, assignments: list[Assignment], rows: list[StudentRow],
-                 manual: dict[str, dict[str, float]] | None = None) -> None:
+                 manual: dict[str, dict[str, float]] | None = None,
+                 late: dict[str, dict[str, lateness.Assessment]] | None = None) -> None:
     """Write ``grades.csv``. ``manual`` (student -> written question's column -> points) holds the
     scores the teaching team recorded by hand; a written question without one is left empty (not
-    graded yet) and counts 0 in the total."""
+    graded yet) and counts 0 in the total.
+
+    ``late`` (student -> assignment -> assessment; None when no deadlines were given) appends, per
+    assignment, when it was handed in, the days late and the points the late policy takes, which
+    the total then leaves out; a submission on time has empty days late and penalty cells."""
     names = columns(assignments)
     written = manual_columns(assignments)
     manual = manual or {}
+    stems = [a.stem for a in assignments]
     lines = []
     for row in one_row_per_student(rows):
         scores = {n: p for n, p in manual.get(row.student, {}).items() if n in written}
         cells = [_format(scores[n]) if n in scores else "" if n in written
                  else _format(row.points.get(n, 0.0)) for n in names]
-        lines.append(
-            [row.student, *cells, _format(row.total + sum(scores.values())), "; ".join(row.notes)]
-        )
-    write_csv(path, ["student", *names, "total", "notes"], lines)
+        total = row.total + sum(scores.values())
+        extra: list[str] = []
+        notes = list(row.notes)
+        if late is not None:
+            for assignment in assignments:
+                assessment = late.get(row.student, {}).get(assignment.stem)
+                if assessment is None:
+                    extra += ["", "", ""]
+                    continue
+                earned = sum(scores.get(q.column, 0.0) if q.written
+                             else row.points.get(q.column, 0.0) for q in assignment.columns)
+                taken = assessment.penalty(earned, sum(q.points for q in assignment.columns))
+                total -= taken
+                if assessment.source == lateness.FROM_LMS_FLAG:
+                    notes.append(f"{assignment.stem}: {lateness.SOURCES[assessment.source]} "
+                                 "(a TIMES file with its time decides instead)")
+                extra += [assessment.handed_in,
+                          str(assessment.days_late) if assessment.late else "",
+                          _format(taken) if assessment.late else ""]
+        lines.append([row.student, *cells, _format(total), "; ".join(notes), *extra])
+    header = ["student", *names, "total", "notes"]
+    write_csv(path, header + (lateness.columns(stems) if late is not None else []), lines)
 
 
 def write_questions(path: Path, assignments: list[Assignment]) -> None:

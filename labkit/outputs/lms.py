@@ -18,7 +18,7 @@ the import leaves their grade empty. Graded submissions that no roster line name
 the command's output and in ``OUT/<lms>_unmatched.txt``, never dropped silently. One grade column
 per assignment, named by the assignment, holding its points (autograded and written questions;
 a written question not scored yet counts nothing, and the output says how many students that
-concerns).
+concerns), less the late penalty ``grades.csv`` records for it (``lateness``).
 
 The layouts follow each system's documentation of its gradebook CSV import:
 
@@ -42,19 +42,19 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from labkit.course.questions import Question
 
+from . import lms_gradebook, moodle_worksheet
 from .feedback import read_questions
 from .gradebook import read_csv, write_csv
+from .lms_common import (CANVAS_POINTS_ROW, SUBMISSION, Export, ExportError, assignment_points,
+                         write_unmatched)
 
 SYSTEMS = ("canvas", "moodle")
 #: Canvas's fixed columns, in the order of its gradebook export.
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
-#: The first cell of Canvas's second line, which gives each assignment's points.
-CANVAS_POINTS_ROW = "Points Possible"
 #: Moodle's user columns, in the order of its gradebook export (Institution and Department left
 #: out: the import does not need them).
 MOODLE_COLUMNS = ["First name", "Last name", "ID number", "Email address"]
@@ -65,42 +65,8 @@ _CANVAS_ROSTER = {"student": "Student", "name": "Student", "id": "ID",
 _MOODLE_ROSTER = {"first_name": "First name", "last_name": "Last name", "id_number": "ID number",
                   "idnumber": "ID number", "email_address": "Email address",
                   "email": "Email address"}
-SUBMISSION = "submission"
 #: Lines of Canvas's gradebook export that are not students (a roster made from it may hold them).
 _CANVAS_NOT_STUDENTS = ("points possible", "manual posting")
-
-
-class ExportError(Exception):
-    """The export cannot be made at all (OUT not graded, an unusable roster): said in one line."""
-
-
-@dataclass
-class Export:
-    path: Path
-    rows: int
-    #: roster lines that found a graded submission
-    matched: int
-    #: roster lines without one (their grades are empty)
-    without_submission: list[str] = field(default_factory=list)
-    #: graded submissions that no roster line names
-    unmatched: list[str] = field(default_factory=list)
-    #: roster lines skipped or doubtful, one sentence each
-    problems: list[str] = field(default_factory=list)
-    #: matched students with a written question not scored yet
-    pending: int = 0
-
-    def summary(self) -> str:
-        lines = [f"wrote {self.path}: {self.rows} roster students, {self.matched} with grades, "
-                 f"{len(self.without_submission)} without a graded submission (empty grade)"]
-        if self.pending:
-            lines.append(f"{self.pending} student(s) have written answers not scored yet: "
-                         "those count nothing in the exported points")
-        if self.unmatched:
-            lines.append(f"{len(self.unmatched)} graded submission(s) match no roster line and "
-                         f"are not in the file (add them to the roster): "
-                         + ", ".join(self.unmatched))
-        lines.extend(self.problems)
-        return "\n".join(lines)
 
 
 def _normalise(name: str) -> str:
@@ -128,8 +94,9 @@ def read_roster(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[str]
                     for row in reader if any(v.strip() for v in row)]
             return rows, header
     raise ExportError(f"the roster {path} must name a '{SUBMISSION}' column in its first line "
-                      f"(the student's name in grades.csv), next to the LMS's columns; it reads "
-                      f"{first[:200]!r}")
+                      f"(the student's name in grades.csv), next to the LMS's columns, or be the "
+                      f"LMS's own file (Canvas's gradebook export, Moodle's grading worksheet); "
+                      f"it reads {first[:200]!r}")
 
 
 def _read_grades(out: Path) -> tuple[list[Question], dict[str, dict[str, str]]]:
@@ -140,30 +107,46 @@ def _read_grades(out: Path) -> tuple[list[Question], dict[str, dict[str, str]]]:
     return questions, grades
 
 
-def _number(text: str | None) -> float | None:
+def _header(path: Path) -> list[str]:
+    """The roster's first line as columns ([] when it cannot be read: ``read_roster`` says why)."""
     try:
-        return float(text) if text and text.strip() else None
-    except ValueError:
-        return None
+        with open(path, "rb") as handle:
+            first = handle.readline(1 << 16)
+    except OSError:
+        return []
+    text = first.decode("utf-8-sig", errors="replace").rstrip("\r\n")
+    delimiter = max((",", ";", "\t"), key=text.count)
+    return next(csv.reader([text], delimiter=delimiter), [])
 
 
-def _assignment_points(questions: list[Question], row: dict[str, str]) -> tuple[dict[str, str], bool]:
-    """Per assignment its points as text, and whether a written question is not scored yet."""
-    totals: dict[str, float] = {}
-    pending = False
-    for question in questions:
-        value = _number(row.get(question.column))
-        if value is None and question.written:
-            pending = True
-        totals[question.assignment] = totals.get(question.assignment, 0.0) + (value or 0.0)
-    return {assignment: f"{total:g}" for assignment, total in totals.items()}, pending
+def export(out: Path, lms: str, roster_path: Path, target: Path | None = None,
+           columns: Path | None = None) -> Export:
+    """Write ``OUT/<lms>_import.csv`` (or ``target``) for the LMS's gradebook import.
 
-
-def export(out: Path, lms: str, roster_path: Path, target: Path | None = None) -> Export:
-    """Write ``OUT/<lms>_import.csv`` (or ``target``) for the LMS's gradebook import."""
+    The roster is the LMS's own file (Canvas's gradebook export, Moodle's grading worksheet):
+    the kit's points go into its existing columns (``lms_gradebook``), matched or mapped by
+    ``columns``. A roster made by hand, with a ``submission`` column and no ``columns`` file,
+    gets one new column per assignment, as described above."""
     if lms not in SYSTEMS:
         raise ExportError(f"unknown LMS {lms!r}: use one of {', '.join(SYSTEMS)}")
     questions, grades = _read_grades(out)
+    header = _header(roster_path)
+    own = {_normalise(h) for h in header}
+    fill = None
+    if lms == "canvas" and lms_gradebook.is_canvas_gradebook(header) and (
+            SUBMISSION not in own or columns is not None):
+        fill = lms_gradebook.fill_canvas
+    elif lms == "moodle" and moodle_worksheet.is_worksheet(header):
+        fill = lms_gradebook.fill_moodle
+    elif columns is not None:
+        raise ExportError(f"COLUMNS maps into the LMS's own file, and the roster {roster_path} is "
+                          f"not one: give Canvas's gradebook export or Moodle's grading worksheet "
+                          f"as ROSTER")
+    if fill is not None:
+        result = fill(out, questions, grades, roster_path, columns,
+                      target or out / f"{lms}_import.csv")
+        write_unmatched(out, lms, result.unmatched)
+        return result
     rows, header = read_roster(roster_path)
     mapping = _CANVAS_ROSTER if lms == "canvas" else _MOODLE_ROSTER
     fixed = CANVAS_COLUMNS if lms == "canvas" else MOODLE_COLUMNS
@@ -205,7 +188,7 @@ def export(out: Path, lms: str, roster_path: Path, target: Path | None = None) -
             result.without_submission.append(submission or f"line {line}")
         else:
             named[student] = line
-            points, pending = _assignment_points(questions, grades[student])
+            points, pending = assignment_points(questions, grades[student])
             cells = [points.get(a, "") for a in assignments]
             result.matched += 1
             result.pending += pending
@@ -213,9 +196,5 @@ def export(out: Path, lms: str, roster_path: Path, target: Path | None = None) -
         result.rows += 1
     result.unmatched = sorted(s for s in grades if s not in named)
     write_csv(target, fixed + assignments, table)
-    unmatched_file = out / f"{lms}_unmatched.txt"
-    if result.unmatched:
-        unmatched_file.write_text("".join(f"{s}\n" for s in result.unmatched), encoding="utf-8")
-    else:
-        unmatched_file.unlink(missing_ok=True)
+    write_unmatched(out, lms, result.unmatched)
     return result

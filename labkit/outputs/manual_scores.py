@@ -6,6 +6,12 @@ it into ``grades.csv`` and the feedback pages; empty points mean "not graded yet
 unknown student or question, or with points that are not a number, negative or above the
 question's points, are skipped and listed in ``OUT/manual_problems.txt``; the others are merged.
 Merging needs no regrading: the recorded (autograded) rows are reused and the scores applied on top.
+
+A row may also name an autograded question: it overrides the autograded score (a regrade,
+``overrides``) and must say why in the optional ``reason`` column, which the student reads on the
+feedback page; a row without a reason is skipped and listed, saying to add one. On a written
+question a reason is optional and is shown with the comment. The template lists the written
+questions only: override rows are added by hand.
 """
 
 from __future__ import annotations
@@ -21,12 +27,16 @@ from labkit.course.questions import Question, column_key
 
 from .feedback import TOLERANCE
 from .gradebook import csv_line, from_spreadsheet, write_atomically, write_csv
+from .overrides import Override
 
 SCORE_FIELDS = ["student", "assignment", "question", "points"]
 #: An optional column: the TA's words to the student, shown on the feedback page.
 COMMENT_FIELD = "comment"
 #: Longer comments are cut: a comment is a few sentences to a student, not a document.
 MAX_COMMENT_CHARS = 4000
+#: An optional column: why a TA changed a score; required on a row that overrides an autograded
+#: question's score (``overrides``), shown to the student like a comment.
+REASON_FIELD = "reason"
 PROBLEMS_FILE = "manual_problems.txt"
 DEFAULT_SCORES_FILE = "manual_scores.csv"
 
@@ -40,6 +50,12 @@ class ScoreSheet:
     points: dict[str, dict[str, float]] = field(default_factory=dict)
     #: student -> question column -> the TA's comment (from the optional ``comment`` column)
     comments: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: student -> autograded question's column -> the TA's override of its score
+    overrides: dict[str, dict[str, Override]] = field(default_factory=dict)
+    #: the file's rows about anything but a written question (overrides, whether applied or
+    #: skipped), as ``[student, assignment, question, points, comment, reason]``: the written
+    #: questions' pages carry them into the scores file they download, so none is lost
+    other_rows: list[list[str]] = field(default_factory=list)
     #: one line each, naming the row
     problems: list[str] = field(default_factory=list)
     #: empty rows ``prepare_scores_file`` appended for students the file lacked
@@ -74,8 +90,25 @@ def _student(name: str, known: set[str], stripped: dict[str, list[str]]) -> str 
     return matches[0] if len(matches) == 1 else None
 
 
-def read_scores(path: Path, students: list[str], questions: list[Question]) -> ScoreSheet:
-    """Read the TAs' scores, keeping every good row and saying why each bad one is skipped."""
+def _points(text: str) -> float:
+    """A points cell as a number (NaN when it is none); "1,5" is a decimal comma, as
+    spreadsheets write it in many locales."""
+    try:
+        return float(text.replace(",", ".") if re.fullmatch(r"\d*,\d+", text) else text)
+    except ValueError:
+        return math.nan
+
+
+def _words(row: dict[str, str], name: str) -> str:
+    return (row.get(name) or "").strip()[:MAX_COMMENT_CHARS]
+
+
+def read_scores(path: Path, students: list[str], questions: list[Question],
+                autograded: list[Question] | tuple[Question, ...] = ()) -> ScoreSheet:
+    """Read the TAs' scores, keeping every good row and saying why each bad one is skipped.
+
+    ``questions`` are the written questions; ``autograded`` the questions whose score a row may
+    override (none given: a row naming one is an unknown question, as before overrides)."""
     sheet = ScoreSheet(path)
     if not path.exists():
         return sheet
@@ -101,6 +134,7 @@ def read_scores(path: Path, students: list[str], questions: list[Question]) -> S
     for student in students:
         stripped.setdefault(student.strip(), []).append(student)
     by_column = {q.column: q for q in questions}
+    graded = {q.column: q for q in autograded if q.column not in by_column}
     seen: dict[tuple[str, str], tuple[int, float]] = {}
     for line, row in rows:
         values = {k: (row.get(k) or "") for k in SCORE_FIELDS}
@@ -112,26 +146,33 @@ def read_scores(path: Path, students: list[str], questions: list[Question]) -> S
             assignment, name = name.split("/", 1)
         column = column_key(assignment, name)
         text_points = values["points"].strip()
+        comment, reason = _words(row, COMMENT_FIELD), _words(row, REASON_FIELD)
+        if column not in by_column:  # kept as it is, for the pages' download
+            sheet.other_rows.append([values["student"], values["assignment"], values["question"],
+                                     values["points"], row.get(COMMENT_FIELD) or "",
+                                     row.get(REASON_FIELD) or ""])
         where = f"line {line}"
         if student is None:
             sheet.problems.append(f"{where}: unknown student {values['student']!r}; skipped")
             continue
-        question = by_column.get(column)
+        question = by_column.get(column) or graded.get(column)
         if question is None:
+            kind = "question" if graded else "written question"
             sheet.problems.append(
-                f"{where}: unknown written question {column!r} (for {student!r}); skipped")
+                f"{where}: unknown {kind} {column!r} (for {student!r}); skipped")
             continue
-        comment = (row.get(COMMENT_FIELD) or "").strip()[:MAX_COMMENT_CHARS]
-        if not text_points:
-            if comment:  # a comment may come before the points
-                sheet.comments.setdefault(student, {}).setdefault(column, comment)
-            continue  # not graded yet
-        try:  # "1,5": a decimal comma, as spreadsheets write it in many locales
-            points = float(text_points.replace(",", ".") if re.fullmatch(r"\d*,\d+", text_points)
-                           else text_points)
-        except ValueError:
-            points = math.nan
         label = f"{student!r}, {column}"
+        if question.written and reason:  # the TA's words to the student, either way
+            comment = f"{comment}\n\n{reason}" if comment else reason
+        if not text_points:
+            if not question.written and reason:
+                sheet.problems.append(
+                    f"{where}: a reason but no points for {label}; fill in the points that "
+                    f"should count instead of the autograded score (or empty the reason); skipped")
+            elif comment:  # a comment may come before the points
+                sheet.comments.setdefault(student, {}).setdefault(column, comment)
+            continue  # not graded yet, or no override
+        points = _points(text_points)
         if not math.isfinite(points):
             sheet.problems.append(f"{where}: points {text_points!r} for {label} are not a number; skipped")
             continue
@@ -142,6 +183,12 @@ def read_scores(path: Path, students: list[str], questions: list[Question]) -> S
             sheet.problems.append(f"{where}: points {text_points} for {label} exceed the question's "
                                   f"{question.points:g}; skipped")
             continue
+        if not question.written and not reason:
+            sheet.problems.append(
+                f"{where}: points {text_points} for {label} would override an autograded score "
+                f"but give no reason; add the reason in a '{REASON_FIELD}' column (the student "
+                f"reads it on the feedback page); skipped")
+            continue
         earlier = seen.get((student, column))
         if earlier is not None:
             if abs(earlier[1] - points) > TOLERANCE:
@@ -149,7 +196,10 @@ def read_scores(path: Path, students: list[str], questions: list[Question]) -> S
                                       f"{earlier[0]} gives {earlier[1]:g}, which is kept); skipped")
             continue
         seen[(student, column)] = (line, points)
-        sheet.points.setdefault(student, {})[column] = points
+        if question.written:
+            sheet.points.setdefault(student, {})[column] = points
+        else:
+            sheet.overrides.setdefault(student, {})[column] = Override(points, reason)
         if comment:
             sheet.comments.setdefault(student, {})[column] = comment
     return sheet

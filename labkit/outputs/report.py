@@ -23,7 +23,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .feedback import TOLERANCE, ClassResults, load_class
+from .feedback import TOLERANCE, ClassResults, Student, load_class, shown_time
+from .lateness import SOURCES, Assessment
 from .gradebook import has_problems, write_atomically
 from labkit.course.questions import Question, column_key
 from .page_files import page_names, written_page
@@ -51,6 +52,8 @@ class QuestionStats:
     students: int
     #: every student of grades.csv
     total_students: int = 0
+    #: the students whose autograded score a TA changed (``overrides``)
+    overridden: int = 0
 
     @property
     def mean_share(self) -> float:
@@ -82,6 +85,7 @@ def question_stats(data: ClassResults) -> list[QuestionStats]:
             mean=sum(earned) / len(earned) if earned else 0.0,
             full=sum(1 for e in earned if question.points > 0 and e >= question.points - TOLERANCE),
             students=len(earned), total_students=len(data.students),
+            overridden=sum(1 for s in data.students if question.column in s.overrides),
         ))
     return stats
 
@@ -111,6 +115,20 @@ def common_failures(data: ClassResults, top: int = TOP_FAILURES) -> list[Failure
     return [Failure(column, " + ".join(sorted(kinds[(column, message)])), message,
                     len(who[(column, message)]))
             for column, message in ranked[:top]]
+
+
+@dataclass(frozen=True)
+class LateRow:
+    """One late submission, for the report's late-work table."""
+    student: Student
+    page: str
+    stem: str
+    assessment: Assessment
+    penalty: float
+
+    @property
+    def handed_in(self) -> str:
+        return shown_time(self.assessment.handed_in) or SOURCES.get(self.assessment.source, "")
 
 
 # --- plots -------------------------------------------------------------------------------------
@@ -181,9 +199,15 @@ def render_report(data: ClassResults) -> str:
     stats = question_stats(data)
     names = page_names([s.student for s in data.students])
     problems = [(s, name) for s, name in zip(data.students, names) if has_problems(s.notes)]
+    late = [LateRow(s, name, stem, a, s.penalties.get(stem, 0.0))
+            for s, name in zip(data.students, names) for stem, a in s.late.items() if a.late]
     return PAGE.render(
+        late_rule=data.late_rule, no_times=data.no_times, late=late,
+        assessed=sum(len(s.late) for s in data.students),
+        late_points=sum(row.penalty for row in late),
         style=STYLE, csp=CSP, students=len(data.students),
         graded=sum(1 for s in data.students if s.graded), problems=problems,
+        overrides=sum(len(s.overrides) for s in data.students),
         histogram=totals_histogram(data), stats=stats, chart=questions_chart(stats),
         failures=common_failures(data), top=TOP_FAILURES,
         pages={q.column: written_page(q.assignment, q.name) for q in data.questions if q.written},

@@ -24,6 +24,8 @@ from .gradebook import write_atomically
 FORMAT = 2
 #: A student's row notes, beside the assignments' files in ``results/<student>/``.
 NOTES_FILE = "notes.json"
+#: The student's name as an LMS download gives it (the id being the LMS's number), for pages.
+NAME_FILE = "name.json"
 
 #: The kinds of outcome of one test case.
 PASSED = "passed"
@@ -72,6 +74,25 @@ def write_notes(out: Path, student: str, notes: list[str]) -> None:
     """``results/<student>/notes.json``: the student's row notes, every one whole."""
     write_atomically(out / "results" / student / NOTES_FILE,
                      json.dumps({"format": FORMAT, "notes": notes}, indent=1, sort_keys=True))
+
+
+def write_name(out: Path, student: str, name: str) -> None:
+    """``results/<student>/name.json``: the name an LMS download gives the student, so that the
+    pages of a student known by a number say who it is."""
+    write_atomically(out / "results" / student / NAME_FILE,
+                     json.dumps({"format": FORMAT, "name": name}, sort_keys=True))
+
+
+def read_name(folder: Path | None) -> str:
+    """The name kept for a student; "" when none is (the kit's own layout names by folder)."""
+    if folder is None:
+        return ""
+    try:
+        data = json.loads((folder / NAME_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    name = data.get("name") if isinstance(data, dict) else None
+    return name[:200] if isinstance(name, str) else ""
 
 
 def _number(value: object) -> float:

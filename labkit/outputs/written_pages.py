@@ -36,7 +36,8 @@ from .templating import embedded, template
 #: shared by the question pages, so any page's download holds every question), starting from the
 #: scores and comments recorded in the scores file. A kept entry remembers the recorded value it
 #: started from; once the file says something else (it was merged, or edited by hand), the file
-#: wins. "Download scores" writes the whole scores file: every written question, every student.
+#: wins. "Download scores" writes the whole scores file: every written question, every student, and the
+#: file's rows about other questions (overrides) as they were, in a ``reason`` column of their own.
 SCORING_SCRIPT = embedded("scoring.js")
 #: The pages' own rules, then the classes that markdown tables' alignment becomes
 #: (``page_policy.styles_as_classes``).
@@ -72,7 +73,7 @@ def _json_for_html(value: Any) -> str:
 
 def _form_data(out: Path, questions: list[Question], students: list[str],
                scores: dict[str, dict[str, float]], comments: dict[str, dict[str, str]],
-               scores_file: str) -> dict[str, Any]:
+               scores_file: str, other_rows: list[list[str]]) -> dict[str, Any]:
     """What every question page's form needs: the class, and what the scores file holds.
 
     The browser keeps the entries under a key named after OUT, not after the class: a student
@@ -87,21 +88,26 @@ def _form_data(out: Path, questions: list[Question], students: list[str],
             "questions": [{"column": q.column, "assignment": q.assignment, "name": q.name}
                           for q in questions],
             "file": Path(scores_file).name,
+            # The file's rows about other questions (overrides of autograded scores, with their
+            # reasons), written back as they are, so that the download replaces no TA's work.
+            "other": other_rows,
             # Where to put the download, as a path that works from where make grade ran.
             "path": scores_file if Path(scores_file).is_absolute() else str(out / scores_file)}
 
 
 def write_pages(out: Path, questions: list[Question], answers: list[StudentAnswers],
                 scores: dict[str, dict[str, float]] | None = None,
-                scores_file: str = DEFAULT_SCORES_FILE) -> list[Path]:
+                scores_file: str = DEFAULT_SCORES_FILE,
+                other_rows: list[list[str]] | None = None) -> list[Path]:
     """Write ``OUT/manual/<assignment>-<question>.html`` per written question and an index, and
     the answers' attachments under ``OUT/manual/attachments``; pages of questions that no longer
     exist, and files no page shows, are removed. Returns the question pages. The forms start
-    from ``scores`` and the comments recorded in OUT (``gradebook.read_comments``)."""
+    from ``scores`` and the comments recorded in OUT (``gradebook.read_comments``); their
+    download also holds ``other_rows`` (``ScoreSheet.other_rows``) as they are."""
     folder = out / "manual"
     scores = scores or {}
     form = _form_data(out, questions, sorted({s.student for s in answers}), scores,
-                      read_comments(out), scores_file)
+                      read_comments(out), scores_file, other_rows or [])
     files = AttachmentFiles(folder / ATTACHMENTS_FOLDER)
     if folder.is_dir():
         for old in folder.glob("*.html"):

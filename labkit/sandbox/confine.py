@@ -19,6 +19,8 @@ unprivileged user namespaces, in bubblewrap's order, one property per step.
 |                                   | the interpreter's are there, read-only; ``/tmp`` and        |
 |                                   | ``/dev/shm`` are fresh and private; ``/proc`` shows only    |
 |                                   | the notebook's processes                                    |
+| the course's data files           | a notebook changing them for a later cell or call: copied   |
+| (``--ro-bind`` of a copy)         | into a tmpfs of their own, read-only, bound into its folder |
 | ``--dev``                         | devices beyond null, zero, full, random, urandom and the    |
 |                                   | GPU's (``/dev/nvidia*``, when there is one)                 |
 | ``--new-session``, ``--die-with-parent`` | terminal injection; running on after the grader      |
@@ -48,13 +50,14 @@ import errno
 import os
 import resource
 import select
+import shutil
 import signal
 import socket
 import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, NoReturn
 
 from labkit import paths
@@ -264,7 +267,8 @@ def _build_root(root: Path, host: Path, keep: dict[Path, int], confinement: Conf
                          | namespaces.MS_RDONLY, "size=4k")
 
 
-def _enter_new_root(keep: dict[Path, int], confinement: Confinement) -> None:
+def _enter_new_root(keep: dict[Path, int], confinement: Confinement,
+                    data: dict[str, int]) -> None:
     """Switch to a root holding only what ``_build_root`` put there, with its own /proc.
 
     As bubblewrap does: a scratch tmpfs becomes the root with the host's tree below it at
@@ -274,13 +278,16 @@ def _enter_new_root(keep: dict[Path, int], confinement: Confinement) -> None:
     namespaces.make_private()
     namespaces.mount("tmpfs", "/tmp", "tmpfs", namespaces.MS_NOSUID | namespaces.MS_NODEV,
                      "mode=0755,size=64k")
-    for name in ("oldroot", "newroot"):
+    for name in ("oldroot", "newroot", "data"):
         os.mkdir(f"/tmp/{name}")
     namespaces.pivot_root("/tmp", "/tmp/oldroot")
     os.chdir("/")
     namespaces.mount("tmpfs", "/newroot", "tmpfs", namespaces.MS_NOSUID | namespaces.MS_NODEV,
                      "mode=0755,size=1m")
     _build_root(Path("/newroot"), Path("/oldroot"), keep, confinement)
+    if data:
+        _lay_data(data, Path("/data"), Path("/newroot") / WORKDIR.relative_to("/"),
+                  Path("/oldroot/proc"))
     os.chdir("/newroot")
     namespaces.pivot_root(".", ".")  # the old tree is stacked on top of the new root...
     namespaces.umount_detached(".")  # ...and taken off it
@@ -290,6 +297,43 @@ def _enter_new_root(keep: dict[Path, int], confinement: Confinement) -> None:
     namespaces.mount(None, "/", None, namespaces.MS_REMOUNT | namespaces.MS_BIND
                      | namespaces.MS_RDONLY | namespaces.MS_NOSUID | namespaces.MS_NODEV)
     confinement.new_root = True
+
+
+# -- the course's data files ---------------------------------------------------------------------
+
+def _copy_data(data: dict[str, int], folder: Path) -> None:
+    """Copy each data file (name -> open file, closed here) to ``folder / name``, read-only by
+    its mode (the only protection where nothing is confined: the owner can change a mode)."""
+    for name, descriptor in data.items():
+        target = folder / PurePosixPath(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with os.fdopen(descriptor, "rb") as source, open(target, "xb") as copy:
+            shutil.copyfileobj(source, copy, 1 << 20)
+        target.chmod(0o444)
+
+
+def _lay_data(data: dict[str, int], staging: Path, workdir: Path, proc: Path) -> None:
+    """Lay the course's data files in the working folder (``workdir``, in the new root), where
+    the notebook reads them and can change none of them, whoever grades.
+
+    They are copied (from the grader's open files: no path of the grader's, and no file mode of
+    the course's, matters in here) into a tmpfs of their own, sized to fit them, which is then
+    made read-only; each top-level name (a file, or a folder of them) is bound read-only at its
+    place in the working folder. Once capabilities are dropped and ``mount`` is refused, nothing
+    makes a read-only mount writable again, and a mount point cannot be removed or renamed over
+    (EBUSY): opening a data file for writing fails with EROFS. The copy's pages count toward the
+    notebook's memory, as a file it wrote itself would.
+    """
+    pages = sum(-(-os.fstat(fd).st_size // 4096) for fd in data.values())
+    namespaces.mount("tmpfs", staging, "tmpfs",
+                     namespaces.MS_NOSUID | namespaces.MS_NODEV | namespaces.MS_NOEXEC,
+                     f"mode=0755,size={4 * pages + 64}k,nr_inodes={4 * len(data) + 16}")
+    _copy_data(data, staging)
+    namespaces.make_readonly(staging, proc)
+    workdir.mkdir(parents=True, exist_ok=True)
+    for top in sorted({PurePosixPath(name).parts[0] for name in data}):
+        _mount_point(workdir / top, staging / top)
+        namespaces.bind(staging / top, workdir / top, readonly=True, proc=proc)
 
 
 # -- capabilities and kernel calls -------------------------------------------------------------
@@ -484,13 +528,14 @@ def _unshare(unshared: int, go: int, folders: list[Path]) -> dict[Path, int]:
     return held
 
 
-def _confine_notebook(limits: Limits, keep: dict[Path, int], confinement: Confinement) -> None:
+def _confine_notebook(limits: Limits, keep: dict[Path, int], confinement: Confinement,
+                      data: dict[str, int]) -> None:
     """In the notebook's own process, pid 2: the file system, then everything it must lose.
 
     The outer process and init share the mount namespace, so the new root becomes theirs too:
     neither touches a file once the notebook's process exists.
     """
-    _enter_new_root(keep, confinement)
+    _enter_new_root(keep, confinement, data)
     for descriptor in keep.values():
         os.close(descriptor)
     socket.sethostname("notebook")  # the machine's name is not the notebook's business
@@ -505,12 +550,15 @@ def _confine_notebook(limits: Limits, keep: dict[Path, int], confinement: Confin
 
 
 def enter(notebook_bytes: bytes, notebook_name: str, limits: Limits, folders: list[Path],
-          handshake: tuple[int, int], keep_descriptors: set[int]) -> tuple[Path, Confinement, int]:
+          handshake: tuple[int, int], keep_descriptors: set[int],
+          data: dict[str, int] | None = None) -> tuple[Path, Confinement, int]:
     """Confine this freshly forked process; returns, in the process that runs the notebook, its
     working folder, what was achieved, and the process's pid as the grader sees it.
 
     ``folders`` are the interpreter's (``interpreter_folders``, worked out by the grader, so that
-    no path of the class's folders ever reaches this process).
+    no path of the class's folders ever reaches this process). ``data`` are the course's data
+    files (name in the working folder -> an open file, closed here), laid read-only in the
+    working folder (``_lay_data``).
 
     ``handshake`` is (write end: "unshared", read end: "go") of the pipes ``map_user`` holds the
     other ends of. ``keep_descriptors`` (the grader's connection) survive; every other inherited
@@ -518,6 +566,7 @@ def enter(notebook_bytes: bytes, notebook_name: str, limits: Limits, folders: li
     apply.
     """
     confinement = Confinement()
+    data = dict(data or {})
     unshared, go = handshake
     parent = os.getppid()
     os.setsid()
@@ -532,8 +581,9 @@ def enter(notebook_bytes: bytes, notebook_name: str, limits: Limits, folders: li
         os.read(go, 1)  # placed in its cgroups by the fork server first
         for fd in (unshared, go):
             os.close(fd)
-        _keep_only(keep_descriptors)
+        _keep_only(keep_descriptors | set(data.values()))
         workdir = Path(tempfile.mkdtemp(prefix="labkit-notebook-"))
+        _copy_data(data, workdir)
         die_with_parent(parent)
         _apply_limits(limits, address_space=not _gpu_devices())
         return _finish(workdir, notebook_bytes, notebook_name, confinement, os.getpid())
@@ -555,8 +605,8 @@ def enter(notebook_bytes: bytes, notebook_name: str, limits: Limits, folders: li
     # Only the notebook's process gets here. Its pid as the grader knows it, read while /proc
     # is still the host's.
     host_pid = int(os.readlink("/proc/self"))
-    _keep_only(keep_descriptors | set(keep.values()))
-    _confine_notebook(limits, keep, confinement)
+    _keep_only(keep_descriptors | set(keep.values()) | set(data.values()))
+    _confine_notebook(limits, keep, confinement, data)
     return _finish(WORKDIR, notebook_bytes, notebook_name, confinement, host_pid)
 
 

@@ -34,6 +34,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from labkit.datafiles import MAX_DATA_FILES
 from . import confine
 
 
@@ -80,15 +81,16 @@ def _preload(lab: Preload) -> None:
         pass  # no libseccomp on this machine: the sandbox records that it has no filter
 
 
-#: A job's descriptors: the grader's connection, the output pipe and the notebook, then up to
-#: this many ``cgroup.procs`` files to place the new process in (one per cgroup hierarchy).
+#: A job's descriptors: the grader's connection, the output pipe and the notebook, then one per
+#: data file the job names (``job["data"]``, at most ``MAX_DATA_FILES``), then up to this many
+#: ``cgroup.procs`` files to place the new process in (one per cgroup hierarchy).
 MAX_PLACEMENT = 4
 
 
 def _receive_job(control: socket.socket) -> tuple[dict, list[int]] | None:
     fds = array.array("i")
     message, ancillary, _, _ = control.recvmsg(
-        65536, socket.CMSG_SPACE((3 + MAX_PLACEMENT) * fds.itemsize))
+        65536, socket.CMSG_SPACE((3 + MAX_DATA_FILES + MAX_PLACEMENT) * fds.itemsize))
     if not message:
         return None
     for level, kind, data in ancillary:
@@ -205,12 +207,15 @@ def _run_job(control: socket.socket, job: dict, fds: list[int], others: list[soc
     """Fork the confined process of one job and tell ``control`` its pid. The child closes every
     connection of this server (``others``) before anything else: it must never hold a way to ask
     for processes of its own."""
-    if not 3 <= len(fds) <= 3 + MAX_PLACEMENT:
+    names = job.get("data", [])
+    count = len(names) if isinstance(names, list) and len(names) <= MAX_DATA_FILES else -1
+    if count < 0 or not 3 + count <= len(fds) <= 3 + count + MAX_PLACEMENT:
         for fd in fds:
             os.close(fd)
-        control.sendall(json.dumps({"error": "a job needs three descriptors"}).encode() + b"\n")
+        control.sendall(json.dumps({"error": "a job needs three descriptors and one per data "
+                                             "file"}).encode() + b"\n")
         return
-    placement = fds[3:]
+    data, placement = fds[3:3 + count], fds[3 + count:]
     unshared_read, unshared_write = os.pipe()
     go_read, go_write = os.pipe()
     pid = os.fork()
@@ -222,7 +227,8 @@ def _run_job(control: socket.socket, job: dict, fds: list[int], others: list[soc
             os.close(fd)
         from . import runner
 
-        runner.main(socket.socket(fileno=fds[0]), fds[1], fds[2], job, (unshared_write, go_read))
+        runner.main(socket.socket(fileno=fds[0]), fds[1], fds[2], job, (unshared_write, go_read),
+                    data)
     # In the notebook's cgroups before it goes on: it waits for "go" (``map_user``) first.
     try:
         for fd in placement:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.checks import core, descent
+from labkit.datafiles import check_names
 from labkit.notebooks import code_cell_sources
 from . import protocol, confine, objects
 
@@ -284,13 +285,14 @@ def _read_all(fd: int) -> bytes:
 
 
 def main(conn: socket.socket, output_fd: int, notebook_fd: int, job: dict[str, Any],
-         handshake: tuple[int, int]) -> None:
+         handshake: tuple[int, int], data_fds: list[int] = ()) -> None:
     """Entry point in the freshly forked process; never returns.
 
     The notebook arrives as an open file and the job names no path of the grader's: nothing in
-    this process's memory says where the class's submissions or results are. ``handshake`` holds
-    this side's ends of the pipes through which the fork server maps the sandbox's user
-    (``confine.map_user``).
+    this process's memory says where the class's submissions or results are. So do the course's
+    data files: one open file each (``data_fds``), in the order of ``job["data"]``, their names in
+    the working folder. ``handshake`` holds this side's ends of the pipes through which the fork
+    server maps the sandbox's user (``confine.map_user``).
     """
     code = 0
     try:
@@ -301,10 +303,13 @@ def main(conn: socket.socket, output_fd: int, notebook_fd: int, job: dict[str, A
         limits = confine.Limits(**job.get("limits", {}))
         notebook_name = str(job["notebook_name"])
         folders = [Path(p) for p in job.get("keep", [])]
+        names = job.get("data", [])
         job.clear()  # the fork server's frame holds the same dict
         try:
+            data = dict(zip(check_names(list(names)), data_fds, strict=True))
             _, confinement, host_pid = confine.enter(
                 notebook_bytes, notebook_name, limits, folders, handshake, {conn.fileno()},
+                data,
             )
         except BaseException as error:  # no student code has run yet: say what broke
             traceback.print_exc()

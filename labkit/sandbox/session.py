@@ -25,11 +25,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import psutil
 
+from labkit.datafiles import check_names
 from labkit.notebooks import binds, code_cell_names, code_cell_sources, is_export_source
 from . import cgroups, forkserver, protocol
 from .confine import Limits, interpreter_folders, memory_usage, process_tree
@@ -140,10 +141,11 @@ class ForkServerClient:
         return self._process is None or self._process.poll() is None
 
     def spawn(self, job: dict[str, Any], connection_fd: int, output_fd: int, notebook_fd: int,
-              placement: list[int] = ()) -> int:
+              placement: list[int] = (), data: list[int] = ()) -> int:
         """Fork a confined process for ``job``; returns its pid. ``placement`` are descriptors of
         ``cgroup.procs`` files the server writes the new process's pid into before it runs
-        anything (``cgroups.NotebookGroup.procs_descriptors``)."""
+        anything (``cgroups.NotebookGroup.procs_descriptors``); ``data``, one open file per name
+        of ``job["data"]``, in that order."""
         with self._lock:
             for attempt in (1, 2):
                 if not self._running():
@@ -153,7 +155,7 @@ class ForkServerClient:
                         [json.dumps(job).encode("utf-8")],
                         [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
                           array.array("i", [connection_fd, output_fd, notebook_fd,
-                                            *placement]))],
+                                            *data, *placement]))],
                     )
                     reply = json.loads(self._reader.readline() or b"{}")
                     if "pid" in reply:
@@ -240,9 +242,14 @@ class NotebookSession:
     """
 
     def __init__(self, server: ForkServerClient, notebook: Path, notebook_name: str, limits: Limits,
-                 hidden: list[Path]):
+                 hidden: list[Path], data: Mapping[str, Path] | None = None):
         self.server, self.notebook, self.notebook_name = server, notebook, notebook_name
         self.limits, self.hidden = limits, hidden
+        #: The course's data files: name in the notebook's working folder -> the grader's file.
+        #: Each is opened here and copied by the sandbox into a read-only place of that folder
+        #: (``confine``), so that a cell reads the course's file and no cell can change it.
+        self.data = dict(data or {})
+        check_names(list(self.data))  # the runner checks them again, before it lays them
         self.report = RunReport()
         self.deadline = time.monotonic() + limits.notebook_seconds
         self._conn: socket.socket | None = None
@@ -271,17 +278,26 @@ class NotebookSession:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         read_fd, write_fd = os.pipe()
         job = {"notebook_name": self.notebook_name, "keep": self.server.folders(self.hidden),
-               "limits": self.limits.__dict__}
+               "limits": self.limits.__dict__, "data": list(self.data)}
         notebook_fd = os.open(self.notebook, os.O_RDONLY)
-        groups = notebook_groups()
-        self._group = None if groups is None else groups.notebook(self.limits.memory_bytes,
-                                                                  self.limits.processes)
-        placement = [] if self._group is None else self._group.procs_descriptors()
+        data_fds: list[int] = []
+        placement: list[int] = []
         try:
-            self._pid = self.server.spawn(job, theirs.fileno(), write_fd, notebook_fd, placement)
+            for source in self.data.values():
+                data_fds.append(os.open(source, os.O_RDONLY | os.O_NOFOLLOW))
+            groups = notebook_groups()
+            self._group = None if groups is None else groups.notebook(self.limits.memory_bytes,
+                                                                      self.limits.processes)
+            placement = [] if self._group is None else self._group.procs_descriptors()
+            self._pid = self.server.spawn(job, theirs.fileno(), write_fd, notebook_fd, placement,
+                                          data_fds)
+        except BaseException:
+            ours.close()
+            os.close(read_fd)
+            raise
         finally:
             theirs.close()
-            for fd in (write_fd, notebook_fd, *placement):
+            for fd in (write_fd, notebook_fd, *data_fds, *placement):
                 os.close(fd)
         self._conn = ours
         self._drain = _OutputDrain(read_fd, self.limits.output_bytes)

@@ -205,7 +205,7 @@ def _cut(text: str, column: str, notes: list[str]) -> str:
     return text
 
 
-def read_work(entry: Path, kit: Release, workdir: Path, earlier: bool = False) -> Work:
+def read_work(entry: Path | intake.Entry, kit: Release, workdir: Path, earlier: bool = False) -> Work:
     """One entry's answers, found as grading finds its notebooks (``labkit.grading.intake``); whatever
     cannot be read is a note, never an error."""
     work = Work(intake.student_id(entry), earlier)

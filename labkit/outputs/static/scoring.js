@@ -36,6 +36,7 @@
     var student = section.getAttribute("data-student");
     var points = section.querySelector("input.points");
     var comment = section.querySelector("textarea.comment");
+    if (!points) { return; }  // unanswered: 0 points without grading, no box
     var entry = current(data.column, student);
     points.value = entry.points;
     comment.value = entry.comment;
@@ -61,13 +62,17 @@
     return /[",;\t\r\n]|^\s|\s$/.test(value) ? '"' + value.replace(/"/g, '""') + '"' : value;
   }
   document.getElementById("download").addEventListener("click", function () {
-    var lines = [["student", "assignment", "question", "points", "comment"]];
+    // A reason column only when the file has rows that need it (overrides of autograded scores).
+    var other = data.other || [], reason = other.length ? ["reason"] : [];
+    var lines = [["student", "assignment", "question", "points", "comment"].concat(reason)];
     data.questions.forEach(function (question) {
       data.students.forEach(function (student) {
         var entry = current(question.column, student);
-        lines.push([student, question.assignment, question.name, entry.points, entry.comment]);
+        lines.push([student, question.assignment, question.name, entry.points, entry.comment]
+                   .concat(other.length ? [""] : []));
       });
     });
+    other.forEach(function (row) { lines.push(row); });
     var text = lines.map(function (row) { return row.map(cell).join(","); }).join("\n") + "\n";
     var link = document.createElement("a");
     link.href = URL.createObjectURL(new Blob([text], {type: "text/csv"}));
