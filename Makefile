@@ -61,7 +61,7 @@ help:
 	@echo "make audit [OUT=dir] [PER_QUESTION=n] [ASSIGNMENTS=stems]  mutation score of each question's hidden tests"
 	@echo "make export LMS=canvas|moodle ROSTER=roster.csv [OUT=dir]  write OUT's grades as the LMS's gradebook import"
 	@echo "           [COLUMNS=columns.toml]                   (ROSTER: Canvas's gradebook export or Moodle's grading worksheet: fills its columns)"
-	@echo "make similarity [SUBMISSIONS=dir] [OUT=dir] [EARLIER=dir]  rank pairs of alike answers, per question (OUT/similarity.html)"
+	@echo "make similarity [LAB=lab] [SUBMISSIONS=dir] [OUT=dir] [EARLIER=dir]  rank pairs of alike answers, per question (OUT/similarity.html)"
 	@echo "make release [LAB=lab] [ASSIGNMENTS=stems]         regenerate student/, autograder/, solutions/, demo/ from assignments/ (all labs by default)"
 	@echo "make bench [COPIES=n]                               what grading costs against the notebooks' own cost and otter run"
 	@echo "make gpu-check [WORKERS=n]                          prove grading on CUDA (see docs/maintainers.md)"
@@ -85,7 +85,7 @@ export: $(INSTALLED)
 	$(PY) -m labkit export --lms "$(LMS)" --roster "$(ROSTER)" --out "$(OUT)" $(if $(COLUMNS_FILE),--columns "$(COLUMNS_FILE)")
 
 similarity: $(INSTALLED)
-	$(PY) -m labkit similarity $(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)") --out "$(OUT)" $(if $(EARLIER),--earlier "$(EARLIER)")
+	$(PY) -m labkit similarity $(if $(LAB),--lab $(LAB)) $(if $(SUBMISSIONS),--submissions "$(SUBMISSIONS)") --out "$(OUT)" $(if $(EARLIER),--earlier "$(EARLIER)")
 
 bench: $(INSTALLED)
 	$(PY) -m labkit.bench $(if $(COPIES),--copies $(COPIES)) $(if $(WORKERS),--workers $(WORKERS))

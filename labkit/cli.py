@@ -104,7 +104,7 @@ def _export(args: argparse.Namespace) -> int:
 def _similarity(args: argparse.Namespace) -> int:
     from .similarity.page import similarity_report
 
-    submissions = Path(args.submissions or paths.demo_submissions())
+    submissions = Path(args.submissions or paths.demo_submissions(args.lab))
     if not submissions.is_dir():
         print(f"SUBMISSIONS is not a folder: {submissions}", file=sys.stderr)
         return 1
@@ -112,7 +112,7 @@ def _similarity(args: argparse.Namespace) -> int:
     if earlier is not None and not earlier.is_dir():
         print(f"--earlier is not a folder: {earlier}", file=sys.stderr)
         return 1
-    print(similarity_report(submissions, Path(args.out), earlier))
+    print(similarity_report(submissions, Path(args.out), earlier, args.lab))
     return 0
 
 
@@ -243,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     similar = commands.add_parser(
         "similarity", help="rank the pairs of students whose answers to a question look alike "
                            "(a page for a person to read; no grade changes)")
+    similar.add_argument("--lab", default=None, choices=paths.lab_names() or None,
+                         help="the lab whose questions are compared (default: the course's first)")
     similar.add_argument("--submissions", default=None,
                          help="the class, as for grade: one entry per student")
     similar.add_argument("--out", default=str(paths.DEFAULT_GRADES),

@@ -238,3 +238,36 @@ def binds(source: str, name: str) -> bool:
                 (alias.asname or alias.name.split(".")[0]) == name for alias in node.names):
             return True
     return False
+
+
+#: The method of otter's client that runs a question's checks (``grader.check("q")``), and the
+#: one that runs every question's (``grader.check_all()``).
+CHECK_METHOD, CHECK_ALL_METHOD = "check", "check_all"
+_CHECK_TEXT = re.compile(r"""\b\w+[ \t]*\.[ \t]*check[ \t]*\([ \t]*(["'])([^"'\\\n]+)\1""")
+_CHECK_ALL_TEXT = re.compile(r"\b\w+[ \t]*\.[ \t]*check_all[ \t]*\(")
+
+
+def checked_questions(source: str) -> tuple[list[str], bool]:
+    """The questions a code cell checks with otter's client: each
+    ``<name>.check("q")`` with the question's name written out, and whether it calls
+    ``<name>.check_all()``. Otter's autograder runs a question's tests where such a call runs,
+    so this is where the grader judges it (``labkit.grading.checkpoints``). Read as Python; a
+    cell that is not (IPython magics) or is too long to parse, by its text."""
+    try:
+        if len(source) > _PARSED_CHARS:
+            raise ValueError("too long to parse")
+        tree = ast.parse(source)
+    except Exception:  # not Python (magics), too long, too deeply nested
+        return ([match.group(2) for match in _CHECK_TEXT.finditer(source)],
+                _CHECK_ALL_TEXT.search(source) is not None)
+    questions, every = [], False
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute) \
+                or not isinstance(node.func.value, ast.Name):
+            continue
+        if node.func.attr == CHECK_ALL_METHOD:
+            every = True
+        elif node.func.attr == CHECK_METHOD and node.args \
+                and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            questions.append(node.args[0].value)
+    return questions, every

@@ -29,7 +29,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit import paths
+from labkit import notebooks, paths
 from labkit.course import autograders
 from labkit.sandbox import cgroups, confine
 
@@ -354,11 +354,18 @@ def _solution() -> nbformat.NotebookNode:
 
 def _with_cell(source: str, *, last: bool = False) -> nbformat.NotebookNode:
     """The solution with one more code cell: as its last cell (to redefine a graded function
-    after its own checks ran), or before the pseudoinverse is first used."""
+    after the cells that use it ran), or before the pseudoinverse is first used. A last cell
+    comes with the check cells of the functions it redefines removed: a question is judged where
+    its check runs, and one no cell checks at the end of the notebook, after this cell (a check
+    left in place would also call the hostile function in the notebook, as a cell)."""
     nb = _solution()
     index = len(nb.cells) if last else next(
         i for i, c in enumerate(nb.cells) if "X_inv_svd = pinv_svd(X)" in c.source)
     nb.cells.insert(index, nbformat.v4.new_code_cell(source))
+    if last:
+        redefined = [question for question in FULL if notebooks.binds(source, question)]
+        nb.cells = [c for c in nb.cells
+                    if not set(notebooks.checked_questions(c.source)[0]) & set(redefined)]
     return nb
 
 

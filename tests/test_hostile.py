@@ -15,7 +15,7 @@ from labkit import paths
 from labkit.course import autograders
 from labkit.grading import classrun
 
-from .conftest import tree_digest
+from .conftest import LAB, tree_digest
 
 pytestmark = pytest.mark.slow
 
@@ -255,8 +255,12 @@ def test_student_code_finds_no_hidden_test_and_no_grader_environment(hostile_cla
     from labkit.grading.standins import RemoteEnv
     from labkit.sandbox.confine import Limits
 
+    from labkit.grading.classrun import notebook_preload
+
     notebook = hostile_class["submissions"] / "searches_disk" / f"{STEM}.ipynb"
-    server = ForkServerClient()
+    # As the grader starts it: with the lab's modules loaded before the notebook's process
+    # starts (scikit-learn, imported there, sets its own KMP_* variables, which are no secret).
+    server = ForkServerClient(preload=notebook_preload(LAB))
     session = NotebookSession(server, notebook, f"{STEM}.ipynb", Limits(),
                               [hostile_class["submissions"], hostile_class["out"]])
     try:

@@ -420,3 +420,68 @@ def test_the_lms_s_late_mark_and_times_feed_the_late_policy(canvas, moodle, tmp_
             assert ada[lateness.handed_in_column(LINEAR)].startswith("2023-11-14T15:04")
             assert ada[lateness.days_late_column(LINEAR)] == "1"
             assert float(ada[lateness.penalty_column(LINEAR)]) > 0
+
+
+def test_a_tas_round_trip_deadlines_an_extension_an_override_and_the_export(canvas, tmp_path):
+    """What a TA does with a Canvas download, no file edited by hand but the TA's own three:
+    grade it with due dates, an extension for one student (and the times Canvas's submission
+    page shows for him), change one autograded score after a regrade request, then export into
+    the gradebook's existing columns. Nothing is graded again."""
+    folder, graded, _ = canvas
+    out = tmp_path / "out"
+    shutil.copytree(graded, out)
+    deadlines = tmp_path / "deadlines.toml"
+    deadlines.write_text(
+        f'[due]\n{LINEAR} = 2023-11-14T12:00:00Z\n{LOGISTIC} = 2023-11-01T23:59:00Z\n'
+        f'[extensions."1002"]\n{LOGISTIC} = {{ days = 3 }}\n'
+        '[policy]\nkind = "per_day"\nper_day = 0.1\ncap = 0.5\n', encoding="utf-8")
+    times = tmp_path / "times.csv"  # Alan handed in two days after the course's due time
+    times.write_text(f"student,assignment,handed_in\n1002,{LOGISTIC},2023-11-03T20:00:00Z\n",
+                     encoding="utf-8")
+    scores = out / "manual_scores.csv"
+    with open(scores, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    rows.append({"student": "1001", "assignment": LINEAR, "question": "pinv_svd", "points": "1",
+                 "comment": "", "reason": "Regrade: the SVD was copied from a classmate."})
+    with open(scores, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, ["student", "assignment", "question", "points", "comment",
+                                         "reason"])
+        writer.writeheader()
+        writer.writerows(rows)
+    done = _make("grade", f"SUBMISSIONS={folder}", f"OUT={out}", "WORKERS=2",
+                 f"DEADLINES={deadlines}", f"TIMES={times}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "0 new or changed" in done.stdout  # the records are reused: nothing runs again
+    grades = {row["student"]: row for row in gradebook.read_csv(out / "grades.csv")}
+    (linear,) = [a for a in autograders.load_all() if a.stem == LINEAR]
+    pinv = next(q for q in linear.graded if q.name == "pinv_svd")
+    assert float(grades["1001"][pinv.column]) == 1.0
+    assert float(grades["1001"]["total"]) == _autograded(LINEAR) - (pinv.points - 1) \
+        + _autograded(SOFTMAX)
+    # Two days after the course's due time, one day inside his extension: on time.
+    assert grades["1002"][lateness.days_late_column(LOGISTIC)].strip(" 0") == ""
+    assert float(grades["1002"]["total"]) == _autograded(LOGISTIC)
+    overrides = gradebook.read_csv(out / "overrides.csv")
+    assert [(r["student"], r["question"], r["override"], r["reason"]) for r in overrides] == [
+        ("1001", "pinv_svd", "1", "Regrade: the SVD was copied from a classmate.")]
+    ada = (out / "feedback" / "1001.html").read_text(encoding="utf-8")
+    assert "Regrade: the SVD was copied from a classmate." in ada
+    alan = (out / "feedback" / "1002.html").read_text(encoding="utf-8")
+    assert "2023-11-04" in alan  # the extended due time is shown
+
+    roster = tmp_path / "gradebook.csv"
+    columns = ("Lab 1.1 Linear regression (48211)", "Lab 1.2 Logistic regression (48212)",
+               "Lab 1.3 Softmax regression (48213)")
+    roster.write_text(
+        f"Student,ID,SIS User ID,SIS Login ID,Section,{','.join(columns)}\n"
+        f"    Points Possible,,,,,{_worth(LINEAR):g},{_worth(LOGISTIC):g},{_worth(SOFTMAX):g}\n"
+        "\"Lovelace, Ada\",1001,S1001,ada@uni.edu,Lab A,,,\n"
+        "\"Turing, Alan\",1002,S1002,alan@uni.edu,Lab A,,,\n"
+        "\"Hopper, Grace\",1003,S1003,grace@uni.edu,Lab B,,,\n", encoding="utf-8")
+    exported = _make("export", "LMS=canvas", f"ROSTER={roster}", f"OUT={out}")
+    assert exported.returncode == 0, exported.stderr
+    rows = _rows(out / "canvas_import.csv")
+    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *columns]
+    assert rows[2][5:] == [f"{_autograded(LINEAR) - (pinv.points - 1):g}", "0",
+                           f"{_autograded(SOFTMAX):g}"]
+    assert rows[3][5:] == ["0", f"{_autograded(LOGISTIC):g}", "0"]

@@ -4,6 +4,10 @@ The notebook runs in a confined process (``labkit.sandbox.session``); the autogr
 files (otter's format, from the released zip) run here, in the grader, case by case
 (``outcomes``), against proxies of the notebook's names (``standins``). The student's code never
 shares a process with a test, a reference or a comparison.
+
+Each question is judged where otter's autograder judges it (``checkpoints``): the notebook runs
+up to the question's check cell, the question's tests run on the notebook as it stands there,
+and the notebook goes on to the next check cell.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from labkit.checks import core
 from labkit.course.autograders import Assignment
 from labkit.outputs.results import CaseOutcome
 from labkit.sandbox.confine import Limits
-from labkit.sandbox.session import ForkServerClient, NotebookSession, SessionFailed
-from . import course_data, keys, outcomes
+from labkit.sandbox.session import (ForkServerClient, GraderFailure, NotebookRejected,
+                                    NotebookSession, SessionFailed)
+from . import checkpoints, course_data, keys, outcomes
 from .standins import RemoteEnv
 
 #: At most this many crashed cells are named in the notes (the first ones: later errors often
@@ -110,16 +115,18 @@ def _test_files(assignment: Assignment) -> list[ExceptionTestFile]:
 class _TestEnv(dict):
     """The notebook's names as otter's tests receive them: a name the notebook does not define
     comes as a ``core.MissingName``, so a test that calls it says "no function named ...", and
-    why when a cell that sets the name raised or was stopped (``why_missing``)."""
+    why when a cell that sets the name raised or was stopped, or runs only after the check
+    (``missing_name``)."""
 
-    def __init__(self, names: RemoteEnv, why_missing: Callable[[str], str] = lambda name: ""):
+    def __init__(self, names: RemoteEnv,
+                 missing: Callable[[str], core.MissingName] = core.MissingName):
         super().__init__()
         self._names = names
-        self._why_missing = why_missing
+        self._missing = missing
 
     def get(self, name: str, default: object = None) -> object:
         value = self._names.get(name, _ABSENT)
-        return core.MissingName(name, self._why_missing(name)) if value is _ABSENT else value
+        return self._missing(name) if value is _ABSENT else value
 
     def __getitem__(self, name: str) -> object:
         return self._names[name]
@@ -151,6 +158,19 @@ def why_missing(session: NotebookSession, name: str) -> str:
         if index in report.errors:
             return f"{cell} raised an error ({first_line(report.errors[index])})"
     return ""
+
+
+def missing_name(session: NotebookSession, name: str) -> core.MissingName:
+    """What a test receives for a name the notebook lacks where the question is judged: why,
+    when a cell before that point that sets it did not run to its end (``why_missing``), or
+    that a cell defines it only after the question's check cell
+    (``checkpoints.DefinedAfterCheck``)."""
+    cause = why_missing(session, name)
+    later = [index for index in session.binding_cells(name) if index >= session.position]
+    if cause or not later or session.position == 0:
+        return core.MissingName(name, cause)
+    return checkpoints.DefinedAfterCheck(name, session.cell_name(later[0]),
+                                         session.cell_name(session.position - 1))
 
 
 def _crash_notes(session: NotebookSession, errors: dict[int, str]) -> list[str]:
@@ -194,20 +214,53 @@ def grade_notebook(
     session = NotebookSession(server, notebook, f"{assignment.stem}.ipynb", limits, list(hidden),
                               course_data.sources(assignment))
     try:
-        try:
-            session.start()
-        except SessionFailed as failure:
-            result.problem = f"the notebook could not be run: {failure}"
-            return result
-        env = _TestEnv(RemoteEnv(session), functools.partial(why_missing, session))
         # This notebook's own hidden inputs (see labkit.grading.keys).
         core.set_key(keys.notebook_key(notebook.read_bytes(), keys.grading_secret()))
-        for test_file in _test_files(assignment):
-            score, cases = outcomes.run_question(test_file, env)
-            result.scores[test_file.name] = score
+        test_files = {test_file.name: test_file for test_file in _test_files(assignment)}
+        graded = _judge_at_checks(session, test_files, result.notes)
+        if isinstance(graded, str):
+            result.problem = graded
+            return result
+        for name in test_files:  # in the questions' order, wherever each was judged
+            result.scores[name], cases = graded[name]
             result.cases.extend(cases)
     finally:
         core.set_key(None)
         session.close()  # whatever happened; it also counts the printed output, so notes follow
         result.notes.extend(_session_notes(session, limits))
     return result
+
+
+def _judge_at_checks(session: NotebookSession, test_files: dict[str, ExceptionTestFile],
+                     notes: list[str]) -> dict[str, tuple[float, list[CaseOutcome]]] | str:
+    """Run the notebook from one check cell to the next (``checkpoints.stops``), judging each
+    question on the notebook as it stands after its own; each question's score and outcomes,
+    or why the notebook as a whole could not be graded.
+
+    When the notebook stops for good part of the way (its time in all, too many crashed cells),
+    the questions already judged keep their grades and the others get ``STOPPED`` outcomes
+    saying so; when it stops before any question was judged, or because it broke the grader's
+    protocol (``NotebookRejected``: nothing it answered can be trusted) or the grader failed to
+    start it (``GraderFailure``), nothing is graded and the reason is the notebook's problem.
+    """
+    env = _TestEnv(RemoteEnv(session), functools.partial(missing_name, session))
+    graded: dict[str, tuple[float, list[CaseOutcome]]] = {}
+    stops = checkpoints.stops(session.sources, list(test_files))
+    try:
+        for stop in stops:
+            session.run_to(None if stop.cell is None else stop.cell + 1)
+            if stop.cell is None and stop.questions:
+                notes.append(checkpoints.at_end_note(list(stop.questions)))
+            for name in stop.questions:
+                graded[name] = outcomes.run_question(test_files[name], env)
+    except SessionFailed as failure:
+        if not graded or isinstance(failure, (NotebookRejected, GraderFailure)):
+            return f"the notebook could not be run: {failure}"
+        left = [name for name in test_files if name not in graded]
+        notes.append(f"the notebook stopped before {', '.join(left)} could be judged: {failure}")
+        for name, test_file in test_files.items():
+            if name not in graded:
+                graded[name] = outcomes.not_run(test_file, (
+                    f"Not judged: the notebook stopped before this question's check ran "
+                    f"({failure}). Make the cells above it finish within the limits."))
+    return graded

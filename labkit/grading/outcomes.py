@@ -80,3 +80,12 @@ def run_question(test_file: ExceptionTestFile,
         return float(sum(case.points for case in test_file.test_cases)), outcomes
     # Nothing at all when any case failed: the passed cases earn nothing either.
     return 0.0, [dataclasses.replace(done, earned=0.0) for done in outcomes]
+
+
+def not_run(test_file: ExceptionTestFile, message: str) -> tuple[float, list[CaseOutcome]]:
+    """A question whose test cases never ran because the notebook's process had stopped for
+    good before the question's check: every case ``STOPPED`` with ``message``, nothing earned."""
+    return 0.0, [CaseOutcome(question=test_file.name, name=str(case.name),
+                             hidden=bool(case.hidden), kind=STOPPED, message=message,
+                             earned=0.0, possible=float(case.points or 0))
+                 for case in test_file.test_cases]

@@ -3,12 +3,12 @@ the assignments the course already has instead of creating new ones.
 
 Either the teaching team says it, in a TOML file (``COLUMNS=columns.toml``)::
 
-    1_1_linear_regression = "Lab 1.1 Linear regression (48211)"
-    1_3_softmax_regression = "Lab 1.3 Softmax regression (48213)"
+    4_1_convolutions = "Lab 4.1 Convolutions (48211)"
+    4_2_attention = "Lab 4.2 Attention (48213)"
 
 (an assignment left out is not exported; several assignments may share a column, which then
-holds their sum), or each assignment is matched by itself: its number (``1_3_...`` is 1.3) and
-its words (``softmax``, ``regression``) must pick out exactly one of the LMS's columns, else the
+holds their sum), or each assignment is matched by itself: its number (``4_2_...`` is 4.2) and
+its words (``attention``) must pick out exactly one of the LMS's columns, else the
 export is refused with the candidates named.
 """
 

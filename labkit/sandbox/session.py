@@ -190,6 +190,12 @@ class GraderFailure(SessionFailed):
     ran, even after trying again: the grader's failure, never charged to the student."""
 
 
+class NotebookRejected(SessionFailed):
+    """The notebook's process broke the grader's protocol while its cells ran (a forged or
+    malformed message): it was stopped, and none of the notebook is graded, since nothing it
+    answered, before or after, can be told from what it forged."""
+
+
 class StartFailed(RuntimeError):
     """One attempt to start a notebook's sandbox failed before any student code ran."""
 
@@ -262,6 +268,12 @@ class NotebookSession:
         #: How the notes name each code cell (its heading and first line, see notebooks).
         self._names = code_cell_names(content)
         self._binding: dict[str, list[int]] = {}
+        #: The code cells the grader has asked to run: those before this index (None: all of
+        #: them, as a notebook no one has asked to run yet is run when first needed), and those
+        #: of them the running process has run (``run_to``).
+        self._position: int | None = None
+        self._asked = False
+        self._ran = 0
         self._drain: _OutputDrain | None = None
         self._memory_exceeded = False
         self._memory_ceiling = limits.memory_bytes + (1 << 30)
@@ -503,31 +515,63 @@ class NotebookSession:
         self.report.interrupted[current] = reason
         return message
 
+    @property
+    def sources(self) -> list[str]:
+        """The source of each code cell, as the notebook's process runs them."""
+        return list(self._cells)
+
+    @property
+    def position(self) -> int:
+        """How far the notebook has been run: the code cells before this index."""
+        return len(self._cells) if self._position is None else self._position
+
     def start(self) -> None:
-        """Run the notebook's cells, dropping cells that hang or kill the process (re-running
-        without them); raises ``SessionFailed`` when nothing more can run.
+        """Run every code cell of the notebook (``run_to``)."""
+        self.run_to(None)
+
+    def run_to(self, end: int | None) -> None:
+        """Run the notebook's code cells before index ``end`` (None: all of them) that have not
+        run yet, dropping cells that hang or kill the process (re-running the notebook without
+        them, up to ``end``); raises ``SessionFailed`` when nothing more can run. The grader
+        judges each question on the notebook as it stands after its check cell, so it runs the
+        notebook in stretches, from one check cell to the next; a process started again later
+        (a call crashed it) runs the same cells again, up to where the notebook had got.
 
         Time is the grader's: each cell gets ``cell_seconds`` from the moment the notebook's
         process reads the request to run it, the whole notebook ``notebook_seconds``.
         """
+        if end is None or (self._asked and self._position is None):
+            self._position = None
+        else:
+            end = min(end, len(self._cells))
+            self._position = max(self._position, end) if self._asked else end
+        self._asked = True
+        stop = self.position
         while True:
-            self._launch()
+            if self._conn is None:
+                self._launch()
+                self._ran = 0
             current: int | None = None
             try:
                 for current in self.runnable():
-                    self._run_cell(current)
-                self.report.cells = len(self._cells)
+                    if self._ran <= current < stop:
+                        self._run_cell(current)
+                        self._ran = current + 1
+                self._ran = max(self._ran, stop)
+                if stop == len(self._cells):
+                    self.report.cells = len(self._cells)
                 return
             except ProtocolViolation as violation:
                 self.kill()
-                raise SessionFailed(f"the notebook's process was stopped: {violation}") from None
+                raise NotebookRejected(f"the notebook's process was stopped: {violation}") \
+                    from None
             except TimeoutError:
                 reason = self._why_stopped(self.cell_name(current) if current is not None
                                            else "starting", self.limits.cell_seconds)
             except protocol.BadMessage as error:
                 self.kill()
-                raise SessionFailed(f"the notebook's process sent a message the grader does not "
-                                    f"accept ({error}); it was stopped") from None
+                raise NotebookRejected(f"the notebook's process sent a message the grader does "
+                                       f"not accept ({error}); it was stopped") from None
             except (protocol.ChannelClosed, OSError):
                 reason = (self._why_stopped(self.cell_name(current), self.limits.cell_seconds)
                           if current is not None and self._over_memory() else
@@ -545,9 +589,10 @@ class NotebookSession:
         return self._conn is not None
 
     def ensure_running(self) -> None:
-        """Start the notebook again if an earlier call ended its process."""
+        """Start the notebook again if an earlier call ended its process, and run it as far as
+        it had been run."""
         if self._conn is None:
-            self.start()
+            self.run_to(self._position)
 
     def request(self, message: dict[str, Any], seconds: float | None = None) -> Any:
         """Send one request and wait for its answer; restarts the notebook if it died earlier."""

@@ -122,10 +122,11 @@ def write(out: Path, result: Result) -> tuple[Path, Path]:
     return page, table
 
 
-def similarity_report(submissions: Path, out: Path, earlier: Path | None = None) -> str:
-    """Compare a class (and an earlier year's folder, if given) and write the page; returns a
-    one-line summary."""
-    kit = release(autograders.load_all())
+def similarity_report(submissions: Path, out: Path, earlier: Path | None = None,
+                      lab: str | None = None) -> str:
+    """Compare a class (and an earlier year's folder, if given) on one lab's questions (the
+    course's first by default) and write the page; returns a one-line summary."""
+    kit = release(autograders.load_released(lab))
     work = read_class(submissions, kit)
     old = read_class(earlier, kit, earlier=True) if earlier is not None else []
     result = compare_class(kit, work, old)
