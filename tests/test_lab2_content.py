@@ -77,8 +77,8 @@ class Assigned:
 
 
 def _stage(stem: str, build: Path) -> Path:
-    """The master staged as the release stages it (``release.stage``)."""
-    return release.stage(paths.master_notebook(stem), build)
+    """A master of ``lab2/<stem>/`` staged as the release stages it."""
+    return release.stage(LAB2 / stem / f"{stem}.ipynb", build)
 
 
 @pytest.fixture(scope="module")
