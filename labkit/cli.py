@@ -15,12 +15,13 @@ if TYPE_CHECKING:
 
 
 def _release(args: argparse.Namespace) -> int:
+    from .course.labs import SpecError
     from .course.release import ReleaseError, release
     from .grading.solution_check import check_solutions
 
     try:
         released = release(args.assignments or None, args.lab)
-    except ReleaseError as error:
+    except (ReleaseError, SpecError) as error:
         print(f"release refused: {error}", file=sys.stderr)
         return 1
     if args.no_solution_check:

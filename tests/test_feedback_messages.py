@@ -23,8 +23,8 @@ STEM = "1_1_linear_regression"
 SOFTMAX = "1_3_softmax_regression"
 STUDENTS = ["crashes", "no_as_column", "theta_crashes", "slow_softmax", "markers"]
 #: The heading of the exercise above the inserted cell, and of the cell that sets theta.
-PINV_HEADING = "Exercise 2 — the pseudoinverse from the SVD"
-THETA_HEADING = "Exercise 4.2 — fit by the pseudoinverse"
+PINV_HEADING = "Exercise 2 — the pseudoinverse from the SVD (5 points)"
+THETA_HEADING = "Exercise 4.2 — fit by the pseudoinverse (4 points)"
 #: What the "markers" student's pinv_svd raises: the words otter writes around a failure, and
 #: "; " followed by what reads like the start of another note.
 MARKERS = "❌ Test case failed; Error at line 3 in test q: boom; x: y"

@@ -3,9 +3,9 @@ whose solution passes its own public and hidden tests, and its hidden checks jud
 bank fairly (each wrong answer loses points in its own question only, each correct one keeps
 full marks).
 
-The release does not take lab folders yet, so this runs without the grading machinery: the
-master is staged as ``labkit.course.release._stage`` stages a master (the shared check modules,
-this lab's ``checks.py`` as ``labkit/checks/pytorch_autograd.py``, the grading requirements),
+This runs without the grading machinery: the master is staged by ``labkit.course.release.stage``
+(its hidden tests and points from its grading.toml, the shared check modules, this lab's
+``checks.py`` as ``labkit/checks/pytorch_autograd.py``, the grading requirements),
 ``otter assign`` splits it, and the hidden tests are the autograder zip's own test files, run by
 otter's runner in this process as tests/conftest.py runs Lab 1's.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import shutil
 import subprocess
 import sys
 import types
@@ -53,16 +52,9 @@ BANK = _load(LAB / "answers.py", "lab2_pytorch_autograd_answers")
 
 
 def stage(build: Path) -> Path:
-    """The master with what its tests import, laid out as the release stages a master."""
-    shutil.copy(MASTER, build / MASTER.name)
-    shutil.copy(paths.ASSIGNMENTS / "requirements.txt", build / "requirements.txt")
-    package = build / "labkit"
-    (package / "checks").mkdir(parents=True)
-    shutil.copy(paths.CHECKS_PACKAGE.parent / "__init__.py", package / "__init__.py")
-    for module in release.SHARED_CHECKS:
-        shutil.copy(paths.CHECKS_PACKAGE / module, package / "checks" / module)
-    shutil.copy(CHECKS, package / "checks" / "pytorch_autograd.py")
-    return build / MASTER.name
+    """The master with what its tests import, staged as the release stages a master (its hidden
+    tests and points written in from its grading.toml)."""
+    return release.stage(MASTER, build)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ import contextlib
 import importlib.util
 import io
 import json
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -78,17 +77,8 @@ class Assigned:
 
 
 def _stage(stem: str, build: Path) -> Path:
-    """What ``release._stage`` copies for a top-level master, for a master of ``lab2/<stem>/``."""
-    master = LAB2 / stem / f"{stem}.ipynb"
-    shutil.copy(master, build / master.name)
-    shutil.copy(paths.ASSIGNMENTS / "requirements.txt", build / "requirements.txt")
-    package = build / "labkit"
-    (package / "checks").mkdir(parents=True)
-    shutil.copy(paths.CHECKS_PACKAGE.parent / "__init__.py", package / "__init__.py")
-    for module in release.SHARED_CHECKS:
-        shutil.copy(paths.CHECKS_PACKAGE / module, package / "checks" / module)
-    shutil.copy(LAB2 / stem / "checks.py", package / "checks" / f"{release.checks_module(stem)}.py")
-    return build / master.name
+    """A master of ``lab2/<stem>/`` staged as the release stages it."""
+    return release.stage(LAB2 / stem / f"{stem}.ipynb", build)
 
 
 @pytest.fixture(scope="module")

@@ -110,6 +110,6 @@ def test_grading_reads_the_manifest_and_no_master_or_released_notebook(tmp_path)
     assert all(float(ada[q.column]) == q.points for q in released.graded)
     (question,) = released.written
     page = (out / "manual" / page_files.written_page(LOGISTIC, question.name)).read_text("utf-8")
-    assert '<div class="prompt"><h3>Exercise 2 (written) — what do you observe?</h3>' in page
+    assert '<div class="prompt"><h3>Exercise 2 (written) — what do you observe? (2 points)</h3>' in page
     assert ('<summary>Reference solution</summary><p><strong>SOLUTION:</strong> The random start '
             'has only positive weights') in page

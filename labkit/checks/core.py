@@ -196,6 +196,49 @@ def require_function(fn: Any, name: str) -> Callable[..., Any]:
     return fn
 
 
+def attempt(what: str, action: Callable[[], Any]) -> Any:
+    """Run ``action`` (a read, call or operator on an object of the notebook): any error is a
+    failed check naming ``what``, as a call of a student's function is (``call``)."""
+    try:
+        return action()
+    except CheckFailed:
+        raise
+    except Exception as error:  # the student's code may raise anything
+        raise CheckFailed(f"{what} raised {short_error(error)}.") from None
+
+
+def number_kind(value: Any, none_hint: str = "did you forget `return` or to set it?") -> str:
+    """What a value that should be a plain number is, in a student's words (never its value)."""
+    if value is None:
+        return f"None ({none_hint})"
+    if isinstance(value, bool):
+        return "a bool"
+    if isinstance(value, (str, tuple, list, dict, Tensor)):
+        return f"a {type(value).__name__}"
+    return kind_of(value)  # the placeholder `...`, or an object of the notebook's named type
+
+
+def plain_number(value: Any, what: str, advice: str,
+                 none_hint: str = "did you forget `return` or to set it?") -> float:
+    """``value`` as a float, once it is known to be a real number: an int or a float (not a
+    bool, a tensor or an object of the notebook), and finite; else a failed check saying what
+    it is and ``advice`` (where such a number comes from)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CheckFailed(f"{what} is {number_kind(value, none_hint)}, not a plain number. "
+                          f"{advice}")
+    if not math.isfinite(value):
+        raise CheckFailed(f"{what} is not finite ({value!r}).")
+    return float(value)
+
+
+def stored(value: Any, name: str) -> Any:
+    """A value the notebook stores under ``name``; a failed check naming it when it does not."""
+    if isinstance(value, MissingName):
+        raise CheckFailed(value.absent(f"variable named `{name}`",
+                                       "Run the cell that sets it, and keep its name."))
+    return value
+
+
 def copies(args: Sequence[Any]) -> tuple[Any, ...]:
     """Fresh copies of the tensor arguments, so the caller's own tensors stay untouched whatever
     the student's function does to what it receives."""
@@ -574,9 +617,9 @@ def check_placement(fn: Any, name: str, args: Sequence[Any]) -> None:
 
 #: A training check may take this many times the CPU time the reference gradient takes on the
 #: grading machine, and at least MIN_BUDGET_SECONDS. 10 (rather than a looser 50) keeps a batch's
-#: time decided by its fast notebooks. Measured here (one thread, the first lab's answer banks and
-#: its calibrate_keys.py): the reference (autograd) needs 0.001-0.13 s for a whole training, so every budget is
-#: the 2 s floor; every correct vectorised answer of the banks needs at most 0.3 s (a loop over
+#: time decided by its fast notebooks. Measured here (one thread, the first lab's answer banks
+#: and its calibrate_keys.py): the reference (autograd) needs 0.001-0.13 s for a whole training,
+#: so every budget is the 2 s floor; every correct vectorised answer of the banks needs at most 0.3 s (a loop over
 #: 1.3's ten classes), seven times under it, and a gradient that loops over 1.3's 260 items and
 #: ten classes in Python about 28 s, fourteen times over it. CPU time, counted by the kernel, does
 #: not grow when other processes load the machine, and a too-slow verdict needs the whole budget

@@ -1,4 +1,5 @@
-"""What a master notebook holds, read from otter's markers: questions, solutions, hidden tests.
+"""What a master notebook holds, read from otter's markers: questions, solutions, hidden tests
+(the master as released: with what its ``grading.toml`` declares, ``course.assemble``).
 
 otter strips solutions only inside its markers, and silently keeps anything it does not recognise;
 the release therefore compares the text of the student notebook against what this module finds
@@ -15,6 +16,7 @@ import yaml
 
 from labkit import notebooks
 
+from . import assemble
 from .questions import Question
 
 _BEGIN = re.compile(r"^\s*#\s*BEGIN\s+(QUESTION|SOLUTION|TESTS)\b", re.IGNORECASE)
@@ -87,7 +89,13 @@ def _note_question(master: Master, block: list[str], index: int) -> None:
 
 
 def parse(path: Path) -> Master:
-    nb = notebooks.read(path)
+    """The master as it is released: with the hidden tests and points its ``grading.toml``
+    declares (``assemble``)."""
+    return parse_notebook(assemble.assemble(path), path)
+
+
+def parse_notebook(nb, path: Path) -> Master:
+    """A notebook in otter's master format, read as it is."""
     master = Master(path=path)
     block: list[str] = []  # the stack of open raw-cell blocks
     for index, cell in enumerate(nb.cells):

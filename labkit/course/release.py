@@ -2,8 +2,9 @@
 (and write the students' ``requirements.txt`` and ``README.md`` beside their notebooks, and each
 autograder's manifest of questions, ``course.autograders``).
 
-otter assign does the split. Around it, this module stages the hidden-test helpers next to the
-master, refuses a release that would leak solutions or hidden tests, and makes the output
+otter assign does the split. Around it, this module stages the master as otter gets it (its
+hidden tests and points written in from its ``grading.toml``, ``course.assemble``) with the
+hidden-test helpers next to it, refuses a bad spec before anything is written, refuses a release that would leak solutions or hidden tests, and makes the output
 byte-for-byte reproducible: otter stamps the zip's name and entries with the time, and executed
 notebooks carry timings.
 """
@@ -21,8 +22,8 @@ from pathlib import Path
 
 import yaml
 
-from . import (autograders, demo, labs, masters, requirements, student_readme, student_setup,
-               written)
+from . import (assemble, autograders, demo, labs, masters, requirements, student_readme,
+               student_setup, written)
 from .questions import Question
 from labkit import datafiles, notebooks, paths
 from labkit.paths import (AUTOGRADER, CHECKS_PACKAGE, ROOT, SOLUTIONS, STUDENT, autograder_zip,
@@ -39,6 +40,17 @@ class ReleaseError(RuntimeError):
     """A master that cannot be released as it is; the message says which cell and why."""
 
 
+def _refuse_bad_specs(masters_chosen: list[Path]) -> None:
+    """Read every chosen master's spec before releasing any, so that a bad ``grading.toml``
+    stops the release before it replaces anything."""
+    for master in masters_chosen:
+        try:
+            assemble.assemble(master)
+            assemble.verify_calls(master)
+        except labs.SpecError as error:
+            raise ReleaseError(str(error)) from None
+
+
 def master_paths(lab: str | None = None) -> list[Path]:
     """The masters of one lab, or of every lab, in course order."""
     return paths.master_notebooks(lab)
@@ -50,14 +62,17 @@ def checks_module(stem: str) -> str:
 
 
 def stage(master: Path, build: Path) -> Path:
-    """Copy the master, its grading requirements and the hidden-test helpers into ``build``: the
-    shared helpers of ``labkit.checks`` and the assignment's own ``checks.py`` (beside the
-    master) as ``labkit/checks/<module>.py``, where its hidden tests import it from.
+    """Write the master as otter gets it (``assemble``: the hidden tests and points its
+    ``grading.toml`` declares written in), its grading requirements and the hidden-test helpers
+    into ``build``: the shared helpers of ``labkit.checks`` and the assignment's own
+    ``checks.py`` (beside the master) as ``labkit/checks/<module>.py``, where its hidden tests
+    import it from.
 
     Only the shared helpers and this assignment's own module go in, so that a change to another
     assignment's checks leaves this autograder unchanged.
     """
-    shutil.copy(master, build / master.name)
+    assemble.verify_calls(master)
+    notebooks.write(assemble.assemble(master), build / master.name)
     (build / "requirements.txt").write_text(requirements.grading_requirements(),
                                             encoding="utf-8")
     package = build / "labkit"
@@ -286,6 +301,7 @@ def release(names: list[str] | None = None, lab: str | None = None) -> list[Path
     if names and len(chosen) != len(names):
         known = ", ".join(m.stem for m in candidates)
         raise ReleaseError(f"unknown assignment in {names}; the masters are: {known}")
+    _refuse_bad_specs(chosen)
     for folder in (STUDENT, AUTOGRADER, SOLUTIONS):
         folder.mkdir(exist_ok=True)
     requirements.write_student_requirements(STUDENT / "requirements.txt")

@@ -44,7 +44,7 @@ def _extract(zip_path: Path, names: tuple[str, ...]) -> Path:
     with zipfile.ZipFile(zip_path) as archive:
         for name in names:
             try:
-                info = archive.getinfo(f"{ZIP_FOLDER}/{name}")
+                info = archive.getinfo(ZIP_FOLDER + "/" + name)
             except KeyError:
                 raise MissingData(f"{zip_path.name} lacks the data file {name} its manifest "
                                   f"names: run `make release`") from None

@@ -47,39 +47,15 @@ Pair = tuple[float, float]
 # Reading the student's objects.
 
 
-def _attempt(what: str, action: Callable[[], Any]) -> Any:
-    """Run ``action`` (a call into the notebook): any error is a failed check naming ``what``."""
-    try:
-        return action()
-    except core.CheckFailed:
-        raise
-    except Exception as error:  # the student's code may raise anything
-        raise core.CheckFailed(f"{what} raised {core.short_error(error)}.") from None
-
-
-def _kind(value: Any) -> str:
-    """What a value that should be a number is, in the student's words (never its value)."""
-    if value is None:
-        return "None (did you forget `return` or to set it?)"
-    if isinstance(value, bool):
-        return "a bool"
-    if isinstance(value, (str, tuple, list, dict, torch.Tensor)):
-        return f"a {type(value).__name__}"
-    return core.kind_of(value)  # the placeholder `...`, or an object of the notebook's named type
+#: Where the numbers a check reads come from, for the message when one is not a plain number.
+_NUMBERS = ("Store Python numbers in `value` and `dvalue` (results of `math` functions and of "
+            "`+ - * /` on floats), not a DualNumber, a tensor or a tuple.")
 
 
 def _number(value: Any, what: str) -> float:
     """``value`` as a float, once it is known to be a real number: an int or a float (not a bool,
     a tensor or another DualNumber), and finite."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise core.CheckFailed(
-            f"{what} is {_kind(value)}, not a plain number. Store Python numbers in `value` and "
-            "`dvalue` (results of `math` functions and of `+ - * /` on floats), not a "
-            "DualNumber, a tensor or a tuple."
-        )
-    if not math.isfinite(value):
-        raise core.CheckFailed(f"{what} is not finite ({value!r}).")
-    return float(value)
+    return core.plain_number(value, what, _NUMBERS)
 
 
 def _read(obj: Any, attribute: str, what: str) -> float:
@@ -87,8 +63,8 @@ def _read(obj: Any, attribute: str, what: str) -> float:
     if obj is None:
         raise core.CheckFailed(f"{what} gave None: return the new DualNumber (did you forget "
                                "`return`?).")
-    value = _attempt(f"Reading `.{attribute}` of {what} (it should be a DualNumber)",
-                     lambda: getattr(obj, attribute))
+    value = core.attempt(f"Reading `.{attribute}` of {what} (it should be a DualNumber)",
+                         lambda: getattr(obj, attribute))
     return _number(value, f"`.{attribute}` of {what}")
 
 
@@ -101,14 +77,7 @@ def _make(DualNumber: Any, value: float, dvalue: float) -> Any:
         raise core.CheckFailed(DualNumber.absent("class named `DualNumber`",
                                                "Run the cell that defines it, and keep its name."))
     DualNumber = core.require_function(DualNumber, "DualNumber")
-    return _attempt("`DualNumber(value, dvalue)`", lambda: DualNumber(value, dvalue))
-
-
-def _stored(value: Any, name: str) -> Any:
-    if isinstance(value, core.MissingName):
-        raise core.CheckFailed(value.absent(f"variable named `{name}`",
-                                            "Run the cell that sets it, and keep its name."))
-    return value
+    return core.attempt("`DualNumber(value, dvalue)`", lambda: DualNumber(value, dvalue))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,7 +224,7 @@ def check_operator(DualNumber: Any, op: str) -> None:
     for a, da, b, db in _operands(op):
         x, y = _make(DualNumber, a, da), _make(DualNumber, b, db)
         what = f"`x {op} y` for dual numbers x = a + da ε and y = b + db ε"
-        z = _attempt(what, lambda: _OPERATORS[op](x, y))
+        z = core.attempt(what, lambda: _OPERATORS[op](x, y))
         actual = _pair(z, what)
         references = [_ANALYTIC[op](a, da, b, db),
                       _torch_forward(_TORCH[op], (a, da), (b, db))]
@@ -312,7 +281,7 @@ def check_compositions(DualNumber: Any, sin: Any) -> None:
         for case in zip(a, da, b, db):
             x, y = _make(DualNumber, case[0], case[1]), _make(DualNumber, case[2], case[3])
             what = f"`{name}` for dual numbers x and y"
-            actual = _pair(_attempt(what, lambda: student(x, y, sin)), what)
+            actual = _pair(core.attempt(what, lambda: student(x, y, sin)), what)
             expected = _torch_forward(reference, case[:2], case[2:])
             hint = ("Each operator must apply its own rule to whatever dual numbers it gets: "
                     "the product rule d(a*b) = da*b + a*db (the given `__mul__`), the sum and "
@@ -337,7 +306,7 @@ def check_function(DualNumber: Any, fn: Any, name: str) -> None:
     for a, da in zip(values, dvalues):
         x = _make(DualNumber, a, da)
         what = f"`{name}(x)` for a dual number x = a + da ε"
-        actual = _pair(_attempt(what, lambda: fn(x)), what)
+        actual = _pair(core.attempt(what, lambda: fn(x)), what)
         references = [_ANALYTIC[name](a, da), _torch_forward(_TORCH[name], (a, da))]
         hints = [] if _close(actual[1], references[0][1]) else _mistake_hints(
             name, (a, da), actual[1], None if _close(da, 1.0) else _ANALYTIC[name](a, 1.0))
@@ -369,7 +338,7 @@ def check_function_compositions(DualNumber: Any, sin: Any, cos: Any, tan: Any, e
     for (outer, inner), a, da in zip(chains, values, dvalues):
         x = _make(DualNumber, a, da)
         what = f"`{outer}({inner}(x))` for a dual number x"
-        actual = _pair(_attempt(what, lambda: functions[outer](functions[inner](x))), what)
+        actual = _pair(core.attempt(what, lambda: functions[outer](functions[inner](x))), what)
         f, g = getattr(torch, outer), getattr(torch, inner)
         expected = _torch_forward(lambda t: f(g(t)), (a, da))
         _judge(actual, [expected], what, [
@@ -399,7 +368,7 @@ def _matches(number: float, part: int, tolerance: float = TOLERANCE) -> bool:
 
 def check_z_value(z: Any) -> None:
     """``z.value`` is x*y + sin(x) at x = 0.5, y = 4.2."""
-    z = _stored(z, "z")
+    z = core.stored(z, "z")
     value = _read(z, "value", "`z`")
     if not _matches(value, 0):
         raise core.CheckFailed(
@@ -410,7 +379,7 @@ def check_z_value(z: Any) -> None:
 
 def check_z_derivative(z: Any) -> None:
     """``z.dvalue`` is dz/dx = y + cos(x) at x = 0.5, y = 4.2: x seeded with dvalue 1, y with 0."""
-    z = _stored(z, "z")
+    z = core.stored(z, "z")
     dvalue = _read(z, "dvalue", "`z`")
     if _matches(dvalue, 1):
         return
@@ -429,11 +398,11 @@ def check_dzdy(dzdy: Any) -> None:
     """``dzdy`` is a plain float equal to dz/dy = x = 0.5. The exact value is representable and
     the notebook's computation reaches it exactly (0 * 4.2 + 0.5 * 1 + cos(0.5) * 0); the
     tolerance only forgives another float route to it."""
-    dzdy = _stored(dzdy, "dzdy")
+    dzdy = core.stored(dzdy, "dzdy")
     if not isinstance(dzdy, float):
         raise core.CheckFailed(
-            f"`dzdy` is {_kind(dzdy)}; store the derivative itself, a Python float: the `.dvalue` "
-            "of z computed with y seeded (not the DualNumber z)."
+            f"`dzdy` is {core.number_kind(dzdy)}; store the derivative itself, a Python float: "
+            "the `.dvalue` of z computed with y seeded (not the DualNumber z)."
         )
     if not _matches(dzdy, 2, STORED_TOLERANCE):
         hint = (" That is dz/dx: seed y instead (dvalue 1) and give x dvalue 0."

@@ -1,5 +1,5 @@
 """Answer variants for 2.2 (reverse mode with ``Var``): typical mistakes and correct
-alternatives, as in Lab 1's answers.py files (assignments/lab1/ANSWERS.md).
+alternatives, as in Lab 1's answers.py files (docs/instructors.md, "Answer banks").
 
 Each source is run after the master's own code (its solutions included), in the notebook's
 namespace (``math``, ``Var``, ``sin``, ... defined), and redefines its question's names, so that

@@ -50,51 +50,29 @@ ALGORITHM_X = 0.5
 # Reading the student's objects.
 
 
-def _attempt(what: str, action: Callable[[], Any]) -> Any:
-    """Run ``action`` (a call into the notebook): any error is a failed check naming ``what``."""
-    try:
-        return action()
-    except core.CheckFailed:
-        raise
-    except Exception as error:  # the student's code may raise anything
-        raise core.CheckFailed(f"{what} raised {core.short_error(error)}.") from None
-
-
-def _kind(value: Any) -> str:
-    """What a value that should be a number is, in the student's words (never its value)."""
-    if value is None:
-        return "None (did you forget `return`, or to call `.grad()`?)"
-    if isinstance(value, bool):
-        return "a bool"
-    if isinstance(value, (str, tuple, list, dict, torch.Tensor)):
-        return f"a {type(value).__name__}"
-    return core.kind_of(value)  # the placeholder `...`, or an object of the notebook's named type
+#: Where the numbers a check reads come from, for the message when one is not a plain number,
+#: and what a None most likely means.
+_NUMBERS = ("Values and gradients are Python numbers (results of `math` functions and of `+ - * /` "
+            "on floats), not Vars, tensors or tuples.")
+_NONE = "did you forget `return`, or to call `.grad()`?"
 
 
 def _number(value: Any, what: str) -> float:
     """``value`` as a float, once it is known to be a real number: an int or a float (not a bool,
     a tensor or a Var), and finite. A gradient may be the int 0 (``sum`` of no children)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise core.CheckFailed(
-            f"{what} is {_kind(value)}, not a plain number. Values and gradients are Python "
-            "numbers (results of `math` functions and of `+ - * /` on floats), not Vars, tensors "
-            "or tuples."
-        )
-    if not math.isfinite(value):
-        raise core.CheckFailed(f"{what} is not finite ({value!r}).")
-    return float(value)
+    return core.plain_number(value, what, _NUMBERS, _NONE)
 
 
 def _value(var: Any, what: str) -> float:
     if var is None:
         raise core.CheckFailed(f"{what} gave None: return the new Var (did you forget `return`?).")
-    value = _attempt(f"Reading `.value` of {what} (it should be a Var)", lambda: var.value)
+    value = core.attempt(f"Reading `.value` of {what} (it should be a Var)", lambda: var.value)
     return _number(value, f"`.value` of {what}")
 
 
 def _grad(var: Any, name: str, what: str) -> float:
     """``var.grad()``: dz/d``name`` once the output z of ``what`` is seeded."""
-    result = _attempt(f"`{name}.grad()` for {what}", lambda: var.grad())
+    result = core.attempt(f"`{name}.grad()` for {what}", lambda: var.grad())
     return _number(result, f"`{name}.grad()` for {what}")
 
 
@@ -103,18 +81,12 @@ def _make(Var: Any, value: float) -> Any:
         raise core.CheckFailed(Var.absent("class named `Var`",
                                           "Run the cell that defines it, and keep its name."))
     Var = core.require_function(Var, "Var")
-    return _attempt("`Var(value)`", lambda: Var(value))
+    return core.attempt("`Var(value)`", lambda: Var(value))
 
 
 def _seed(z: Any, what: str) -> None:
-    _attempt(f"`z.seed()` for {what} (the given method that sets dz/dz = 1)", lambda: z.seed())
-
-
-def _stored(value: Any, name: str) -> Any:
-    if isinstance(value, core.MissingName):
-        raise core.CheckFailed(value.absent(f"variable named `{name}`",
-                                            "Run the cell that sets it, and keep its name."))
-    return value
+    core.attempt(f"`z.seed()` for {what} (the given method that sets dz/dz = 1)",
+                 lambda: z.seed())
 
 
 def _close(actual: float, expected: float, tolerance: float = TOLERANCE) -> bool:
@@ -237,7 +209,7 @@ def check_operator(Var: Any, op: str) -> None:
     for a, b in _operands(op):
         x, y = _make(Var, a), _make(Var, b)
         what = f"z = x {op} y"
-        z = _attempt(f"`x {op} y` for Vars x and y", lambda: _OPERATORS[op](x, y))
+        z = core.attempt(f"`x {op} y` for Vars x and y", lambda: _OPERATORS[op](x, y))
         value = _value(z, f"`x {op} y`")
         references = [_ANALYTIC[op](a, b), _torch_reverse(_TORCH[op], a, b)]
         for expected, _ in references:
@@ -343,7 +315,7 @@ def _check_graphs(Var: Any, sin: Any, graphs: list[Graph], seed: int, hint: str)
         for case in zip(a, b):
             x, y = _make(Var, case[0]), _make(Var, case[1])
             what = name
-            z = _attempt(f"`{name}` for Vars x and y", lambda: student(x, y, sin))
+            z = core.attempt(f"`{name}` for Vars x and y", lambda: student(x, y, sin))
             value, grads = _torch_reverse(reference, *case)
             got = _value(z, f"`{name}`")
             if not _close(got, value):
@@ -396,7 +368,7 @@ def check_function(Var: Any, fn: Any, name: str) -> None:
     for a in _uniform(core.generator(_FUNCTION_SEEDS[name]), CASES, *_FUNCTION_RANGES[name]):
         x = _make(Var, a)
         what = f"z = {name}(x)"
-        z = _attempt(f"`{name}(x)` for a Var x", lambda: fn(x))
+        z = core.attempt(f"`{name}(x)` for a Var x", lambda: fn(x))
         value = _value(z, f"`{name}(x)`")
         references = [_ANALYTIC[name](a), _torch_reverse(_TORCH[name], a)]
         for expected, _ in references:
@@ -432,8 +404,8 @@ def check_function_compositions(Var: Any, sin: Any, cos: Any, tan: Any, exp: Any
     for (outer, inner), a in zip(chains, _uniform(core.generator(2404), len(chains), -1.2, 1.2)):
         x = _make(Var, a)
         what = f"z = {outer}({inner}(x))"
-        z = _attempt(f"`{outer}({inner}(x))` for a Var x",
-                     lambda: functions[outer](functions[inner](x)))
+        z = core.attempt(f"`{outer}({inner}(x))` for a Var x",
+                         lambda: functions[outer](functions[inner](x)))
         f, g = getattr(torch, outer), getattr(torch, inner)
         value, (expected,) = _torch_reverse(lambda t: f(g(t)), a)
         got = _value(z, f"`{outer}({inner}(x))`")
@@ -453,10 +425,10 @@ def check_function_compositions(Var: Any, sin: Any, cos: Any, tan: Any, exp: Any
 
 
 def _plain_float(value: Any, name: str, how: str) -> float:
-    value = _stored(value, name)
+    value = core.stored(value, name)
     if not isinstance(value, float):
-        raise core.CheckFailed(f"`{name}` is {_kind(value)}; store the derivative itself, a Python "
-                               f"float: {how}.")
+        raise core.CheckFailed(f"`{name}` is {core.number_kind(value, _NONE)}; store the "
+                               f"derivative itself, a Python float: {how}.")
     return value
 
 

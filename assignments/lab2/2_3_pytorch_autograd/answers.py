@@ -1,5 +1,5 @@
 """Answer variants for 2.3 (automatic differentiation in PyTorch): typical mistakes and correct
-alternatives, as Lab 1's answers.py files hold them (see assignments/lab1/ANSWERS.md).
+alternatives, as Lab 1's answers.py files hold them (see docs/instructors.md, "Answer banks").
 
 Each source is run in a namespace holding `torch`, `math` and `torch.nn.functional as F`, next
 to the master's own solution of every other question, and must define the graded names it
