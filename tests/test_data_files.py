@@ -30,6 +30,8 @@ from packaging.requirements import Requirement
 from labkit import datafiles, paths
 from labkit.course import requirements
 
+from .tiny_masters import assignment_config
+
 from . import cgroup_delegation
 
 STEM = "9_1_points"
@@ -137,24 +139,7 @@ def test_the_students_requirements_keep_the_default_build_and_say_how_to_take_th
 # -- a released assignment with a data file -------------------------------------------------------
 
 def _config() -> str:
-    return f"""# ASSIGNMENT CONFIG
-name: {STEM}
-init_cell: true
-check_all_cell: false
-export_cell:
-  pdf: false
-  run_tests: true
-generate:
-  pdf: false
-  show_stdout: true
-  show_hidden: true
-tests:
-  ok_format: false
-autograder_files:
-  - labkit
-requirements: requirements.txt
-python_version: "3.11"
-"""
+    return assignment_config(STEM)
 
 
 READ_CELL = 'with open("points.csv") as handle:\n    header = handle.readline().strip()\nheader'
@@ -169,15 +154,20 @@ points: 0
 """ # END TEST CONFIG
 def test_count_points_runs(count_points):
     assert count_points() >= 0'''
-HIDDEN_TEST = '''""" # BEGIN TEST CONFIG
-hidden: true
-points: 1
-""" # END TEST CONFIG
-def test_count_points_reads_the_courses_file(count_points):
-    assert count_points() == 3, "the course's points.csv holds three points"
+#: The hidden check, declared in the spec and written by the release (``course.assemble``).
+SPEC = """data = ["points.csv"]
+
+[questions.count_points]
+hidden = [{ test = "reads_the_courses_file", call = "check_count" }]
+"""
+CHECKS = '''"""The hidden check of 9_1_points: the notebook reads the course's data file."""
+from labkit.checks import core
 
 
-test_count_points_reads_the_courses_file(count_points)'''
+def check_count(count_points):
+    if core.call(count_points, "count_points") != 3:
+        raise core.CheckFailed("the course's points.csv holds three points")
+'''
 
 
 def _master() -> nbformat.NotebookNode:
@@ -187,9 +177,9 @@ def _master() -> nbformat.NotebookNode:
         raw(_config()), new.new_markdown_cell("# Points from a data file"),
         new.new_code_cell(READ_CELL),
         new.new_markdown_cell("### Exercise 1 — count the points"),
-        raw("# BEGIN QUESTION\nname: count_points\npoints: 1"), raw("# BEGIN SOLUTION"),
+        raw("# BEGIN QUESTION\nname: count_points"), raw("# BEGIN SOLUTION"),
         new.new_code_cell(SOLUTION), raw("# END SOLUTION"), raw("# BEGIN TESTS"),
-        new.new_code_cell(PUBLIC_TEST), new.new_code_cell(HIDDEN_TEST), raw("# END TESTS"),
+        new.new_code_cell(PUBLIC_TEST), raw("# END TESTS"),
         raw("# END QUESTION"),
     ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                 "language": "python"}})
@@ -220,9 +210,8 @@ def released() -> Path:
         folder.mkdir(parents=True)
         nbformat.write(_master(), folder / f"{STEM}.ipynb")
         (folder / "points.csv").write_text(POINTS)
-        (folder / "grading.toml").write_text('data = ["points.csv"]\n')
-        # The assignment's hidden-test helpers (none: its tests read a file).
-        (folder / "checks.py").write_text('"""No helpers: the tests read a file."""\n')
+        (folder / "grading.toml").write_text(SPEC)
+        (folder / "checks.py").write_text(CHECKS)
         # As `make release` releases it: the data files its spec names.
         code = ("from pathlib import Path\nfrom labkit.course import release\n"
                 f"master = Path('assignments/{LAB}/{STEM}/{STEM}.ipynb').resolve()\n"

@@ -18,29 +18,14 @@ import pytest
 from labkit import paths
 from labkit.course import student_readme
 
+from .tiny_masters import assignment_config
+
 pytestmark = pytest.mark.slow
 
 LAB = "lab9"
 STEM = "9_1_doubling"
 
-ASSIGNMENT_CONFIG = f"""# ASSIGNMENT CONFIG
-name: {STEM}
-init_cell: true
-check_all_cell: false
-export_cell:
-  pdf: false
-  run_tests: true
-  instructions: "Upload the zip file this cell writes; it holds your notebook."
-generate:
-  pdf: false
-  show_stdout: true
-  show_hidden: true
-tests:
-  ok_format: false
-autograder_files:
-  - labkit
-requirements: requirements.txt
-python_version: "3.11\""""
+ASSIGNMENT_CONFIG = assignment_config(STEM)
 
 PUBLIC_TEST = '''""" # BEGIN TEST CONFIG
 points: 0
