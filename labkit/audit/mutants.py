@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labkit.course import assemble, masters
-from labkit import notebooks, paths
+from labkit import paths
 from labkit.course import autograders
 from . import operators
 
