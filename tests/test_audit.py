@@ -180,7 +180,8 @@ KNOWN_SURVIVORS: dict[str, str] = {}
 def test_a_slice_of_the_audit_kills_or_excuses_every_mutant(tmp_path):
     audit = run_audit(tmp_path, per_question=2, workers=2)
     assert audit.controls == {}, audit.controls
-    questions = {(a.stem, a.question) for stem in paths.assignment_stems()
+    # make audit audits one lab, the course's first by default (ASSIGNMENTS= for others).
+    questions = {(a.stem, a.question) for stem in paths.assignment_stems(paths.default_lab())
                  for a in mutants.answers(stem)}
     assert {(row.stem, row.question) for row in audit.rows} == questions
     assert all(row.generated == 2 for row in audit.rows)
