@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import hmac
 import math
+import operator
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -194,6 +195,14 @@ def require_function(fn: Any, name: str) -> Callable[..., Any]:
             "do not reuse the name for a variable."
         )
     return fn
+
+
+#: Python's binary arithmetic operators by their symbol, as a check applies them to objects of
+#: a notebook (through their handles) or to tensors of a reference.
+BINARY_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+    "**": operator.pow,
+}
 
 
 def attempt(what: str, action: Callable[[], Any]) -> Any:

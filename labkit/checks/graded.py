@@ -37,7 +37,7 @@ class Tolerance:
 
 
 # float64: results must be accurate to float64's level. Every correct variant of the answer banks
-# (loops, einsum, autograd, other factorisations and formulas; the answer banks) was measured against
+# (loops, einsum, autograd, other factorisations and formulas) was measured against
 # the references under 20 grading keys: at most 2e-15 of the largest expected entry off, and 1e-12
 # of an entry that cancels to nearly zero. 1e-10 relative per entry and 1e-12 of the largest entry
 # leave a margin of 50-500 for other BLAS builds and GPU reductions, while a computation that goes
@@ -284,3 +284,15 @@ class GradedFunction:
 def random_matrix(gen: torch.Generator, *shape: int) -> torch.Tensor:
     """Standard normal float64 entries, drawn on the CPU from a seeded generator."""
     return torch.randn(*shape, generator=gen, dtype=torch.float64)
+
+
+def random_uniform(gen: torch.Generator, count: int, low: float, high: float) -> list[float]:
+    """``count`` Python floats drawn uniformly from [low, high) with a seeded generator."""
+    return (low + (high - low) * torch.rand(count, generator=gen, dtype=torch.float64)).tolist()
+
+
+def random_signed(gen: torch.Generator, count: int) -> list[float]:
+    """Numbers of size 0.5 to 2 with random signs: away from 0, so that a quotient is defined."""
+    sizes = random_uniform(gen, count, 0.5, 2.0)
+    signs = torch.randint(2, (count,), generator=gen).tolist()
+    return [s if sign else -s for s, sign in zip(sizes, signs)]

@@ -22,6 +22,7 @@ import torch
 import torch.autograd.forward_ad as forward_ad
 
 from labkit.checks import core
+from labkit.checks.graded import random_signed, random_uniform
 
 #: Every correct answer computes a value or derivative with a few float64 operations on inputs of
 #: size 0.5 to 2, each rounding by at most 2**-53 (1.1e-16) relative; equivalent formulas (a**b
@@ -107,23 +108,13 @@ _ANALYTIC: dict[str, Callable[..., Pair]] = {
 }
 
 _TORCH: dict[str, Callable[..., torch.Tensor]] = {
-    "+": lambda a, b: a + b,
-    "-": lambda a, b: a - b,
-    "*": lambda a, b: a * b,
-    "/": lambda a, b: a / b,
-    "**": lambda a, b: a ** b,
+    **core.BINARY_OPERATORS,
     "cos": torch.cos,
     "tan": torch.tan,
     "exp": torch.exp,
 }
 
-_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
-    "+": lambda x, y: x + y,
-    "-": lambda x, y: x - y,
-    "*": lambda x, y: x * y,
-    "/": lambda x, y: x / y,
-    "**": lambda x, y: x ** y,
-}
+_OPERATORS = core.BINARY_OPERATORS
 
 #: Typical wrong derivatives, each with the hint a TA would give when a student's matches it.
 _MISTAKES: dict[str, list[tuple[Callable[..., float], str]]] = {
@@ -190,16 +181,6 @@ def _expect_unchanged(obj: Any, before: Pair, what: str, name: str) -> None:
 # Random dual numbers.
 
 
-def _uniform(gen: torch.Generator, count: int, low: float, high: float) -> list[float]:
-    return (low + (high - low) * torch.rand(count, generator=gen, dtype=torch.float64)).tolist()
-
-
-def _signed(gen: torch.Generator, count: int) -> list[float]:
-    """Numbers of size 0.5 to 2 with random signs: away from 0, so that a quotient is defined."""
-    sizes = _uniform(gen, count, 0.5, 2.0)
-    signs = torch.randint(2, (count,), generator=gen).tolist()
-    return [s if sign else -s for s, sign in zip(sizes, signs)]
-
 
 #: Per operator: its seed and how its operands are drawn. A power's base is positive (ln a).
 _OPERAND_SEEDS = {"+": 2101, "-": 2102, "*": 2103, "/": 2104, "**": 2105}
@@ -208,9 +189,9 @@ CASES = 6
 
 def _operands(op: str) -> list[tuple[float, float, float, float]]:
     gen = core.generator(_OPERAND_SEEDS[op])
-    a = _uniform(gen, CASES, 0.5, 2.0) if op == "**" else _signed(gen, CASES)
-    b = _uniform(gen, CASES, -2.0, 2.0) if op == "**" else _signed(gen, CASES)
-    da, db = _signed(gen, CASES), _signed(gen, CASES)
+    a = random_uniform(gen, CASES, 0.5, 2.0) if op == "**" else random_signed(gen, CASES)
+    b = random_uniform(gen, CASES, -2.0, 2.0) if op == "**" else random_signed(gen, CASES)
+    da, db = random_signed(gen, CASES), random_signed(gen, CASES)
     return list(zip(a, da, b, db))
 
 
@@ -273,10 +254,10 @@ def check_compositions(DualNumber: Any, sin: Any) -> None:
     twice: each operator's rule must hold wherever its operands come from."""
     sin = core.require_function(sin, "sin")
     gen = core.generator(2106)
-    a, b = _uniform(gen, 3, 0.5, 2.0), _signed(gen, 3)
+    a, b = random_uniform(gen, 3, 0.5, 2.0), random_signed(gen, 3)
     # y stays away from -x, so that x + y (a denominator) is not near zero.
     b = [bi if abs(ai + bi) > 0.25 else -bi for ai, bi in zip(a, b)]
-    da, db = _signed(gen, 3), _signed(gen, 3)
+    da, db = random_signed(gen, 3), random_signed(gen, 3)
     for name, student, reference in _COMPOSITIONS:
         for case in zip(a, da, b, db):
             x, y = _make(DualNumber, case[0], case[1]), _make(DualNumber, case[2], case[3])
@@ -301,8 +282,8 @@ def check_function(DualNumber: Any, fn: Any, name: str) -> None:
     values only), a plain number each, against both references; x left as it was."""
     fn = core.require_function(fn, name)
     gen = core.generator(_FUNCTION_SEEDS[name])
-    values = _uniform(gen, CASES, *_FUNCTION_RANGES[name])
-    dvalues = _signed(gen, CASES)
+    values = random_uniform(gen, CASES, *_FUNCTION_RANGES[name])
+    dvalues = random_signed(gen, CASES)
     for a, da in zip(values, dvalues):
         x = _make(DualNumber, a, da)
         what = f"`{name}(x)` for a dual number x = a + da ε"
@@ -334,7 +315,7 @@ def check_function_compositions(DualNumber: Any, sin: Any, cos: Any, tan: Any, e
     chains = [("cos", "sin"), ("exp", "cos"), ("tan", "sin"), ("sin", "exp"), ("exp", "tan"),
               ("cos", "exp")]
     gen = core.generator(2204)
-    values, dvalues = _uniform(gen, len(chains), -1.2, 1.2), _signed(gen, len(chains))
+    values, dvalues = random_uniform(gen, len(chains), -1.2, 1.2), random_signed(gen, len(chains))
     for (outer, inner), a, da in zip(chains, values, dvalues):
         x = _make(DualNumber, a, da)
         what = f"`{outer}({inner}(x))` for a dual number x"

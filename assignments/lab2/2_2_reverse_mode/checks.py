@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from labkit.checks import core
+from labkit.checks.graded import random_signed, random_uniform
 
 #: Every correct answer computes a value or a gradient with a few float64 operations on inputs of
 #: size 0.5 to 2, each rounding by at most 2**-53 (1.1e-16) relative; equivalent formulas (a**b
@@ -123,23 +124,13 @@ _ANALYTIC: dict[str, Callable[..., tuple[float, list[float]]]] = {
 }
 
 _TORCH: dict[str, Callable[..., torch.Tensor]] = {
-    "+": lambda a, b: a + b,
-    "-": lambda a, b: a - b,
-    "*": lambda a, b: a * b,
-    "/": lambda a, b: a / b,
-    "**": lambda a, b: a ** b,
+    **core.BINARY_OPERATORS,
     "cos": torch.cos,
     "tan": torch.tan,
     "exp": torch.exp,
 }
 
-_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
-    "+": lambda x, y: x + y,
-    "-": lambda x, y: x - y,
-    "*": lambda x, y: x * y,
-    "/": lambda x, y: x / y,
-    "**": lambda x, y: x ** y,
-}
+_OPERATORS = core.BINARY_OPERATORS
 
 #: Typical wrong local derivatives (per input), each with the hint a TA would give when the
 #: student's gradient matches it.
@@ -176,16 +167,6 @@ def _hints(op: str, which: int, args: tuple[float, ...], got: float) -> list[str
 # Random inputs.
 
 
-def _uniform(gen: torch.Generator, count: int, low: float, high: float) -> list[float]:
-    return (low + (high - low) * torch.rand(count, generator=gen, dtype=torch.float64)).tolist()
-
-
-def _signed(gen: torch.Generator, count: int) -> list[float]:
-    """Numbers of size 0.5 to 2 with random signs: away from 0, so that a quotient is defined."""
-    sizes = _uniform(gen, count, 0.5, 2.0)
-    signs = torch.randint(2, (count,), generator=gen).tolist()
-    return [s if sign else -s for s, sign in zip(sizes, signs)]
-
 
 _OPERAND_SEEDS = {"+": 2301, "-": 2302, "*": 2303, "/": 2304, "**": 2305}
 CASES = 6
@@ -194,8 +175,8 @@ CASES = 6
 def _operands(op: str) -> list[tuple[float, float]]:
     """A power's base is positive (ln a)."""
     gen = core.generator(_OPERAND_SEEDS[op])
-    a = _uniform(gen, CASES, 0.5, 2.0) if op == "**" else _signed(gen, CASES)
-    b = _uniform(gen, CASES, -2.0, 2.0) if op == "**" else _signed(gen, CASES)
+    a = random_uniform(gen, CASES, 0.5, 2.0) if op == "**" else random_signed(gen, CASES)
+    b = random_uniform(gen, CASES, -2.0, 2.0) if op == "**" else random_signed(gen, CASES)
     return list(zip(a, b))
 
 
@@ -309,7 +290,7 @@ def _check_graphs(Var: Any, sin: Any, graphs: list[Graph], seed: int, hint: str)
     sin = core.require_function(sin, "sin")
     gen = core.generator(seed)
     # x > 0 so that it can be a base; y away from -x so that x + y (a denominator) is not 0.
-    a, b = _uniform(gen, 3, 0.5, 2.0), _signed(gen, 3)
+    a, b = random_uniform(gen, 3, 0.5, 2.0), random_signed(gen, 3)
     b = [bi if abs(ai + bi) > 0.25 else -bi for ai, bi in zip(a, b)]
     for name, student, reference in graphs:
         for case in zip(a, b):
@@ -365,7 +346,7 @@ def check_function(Var: Any, fn: Any, name: str) -> None:
     """``z = name(x)`` for random Vars: z's value, and ``x.grad()`` once z is seeded (the
     original lab checked values only), against both references."""
     fn = core.require_function(fn, name)
-    for a in _uniform(core.generator(_FUNCTION_SEEDS[name]), CASES, *_FUNCTION_RANGES[name]):
+    for a in random_uniform(core.generator(_FUNCTION_SEEDS[name]), CASES, *_FUNCTION_RANGES[name]):
         x = _make(Var, a)
         what = f"z = {name}(x)"
         z = core.attempt(f"`{name}(x)` for a Var x", lambda: fn(x))
@@ -401,7 +382,8 @@ def check_function_compositions(Var: Any, sin: Any, cos: Any, tan: Any, exp: Any
                  for name, fn in (("sin", sin), ("cos", cos), ("tan", tan), ("exp", exp))}
     chains = [("cos", "sin"), ("exp", "cos"), ("tan", "sin"), ("sin", "exp"), ("exp", "tan"),
               ("cos", "exp")]
-    for (outer, inner), a in zip(chains, _uniform(core.generator(2404), len(chains), -1.2, 1.2)):
+    points = random_uniform(core.generator(2404), len(chains), -1.2, 1.2)
+    for (outer, inner), a in zip(chains, points):
         x = _make(Var, a)
         what = f"z = {outer}({inner}(x))"
         z = core.attempt(f"`{outer}({inner}(x))` for a Var x",
